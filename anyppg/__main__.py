@@ -1,0 +1,5 @@
+import sys
+
+from anyppg.cli import main
+
+sys.exit(main())

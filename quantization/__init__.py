@@ -1,0 +1,1 @@
+"""anyppg.quantization: distil the teacher into students, quantize, export, benchmark (needs torch)."""
