@@ -1,0 +1,303 @@
+"""Student encoders: small CNNs distilled from the AnyPPG teacher, built for XNNPACK and LiteRT.
+
+Every student takes the teacher's input, ``(B, 1, 1250)`` float32 (10 s of PPG at 125 Hz, band-passed
+and z-scored by :mod:`anyppg.signal`), and returns the four outputs of the model I/O contract
+(:mod:`anyppg.model_card`), in order:
+
+- ``embedding``  ``(B, 512)``: the teacher's embedding space (distillation target)
+- ``heart_rate`` ``(B, 1)``: beats per minute
+- ``quality``    ``(B, 1)``: logit of P(signal usable)
+- ``af``         ``(B, 1)``: logit of P(atrial fibrillation)
+
+Only ops the delegates run natively are used: ``Conv1d`` + ``BatchNorm1d`` (folded into the
+convolution at export), ``ReLU``, residual ``add``, global average pooling, ``Linear``. No squeeze-
+excitation, no Swish, no grouped convolutions: the teacher's blocks do not lower to XNNPACK int8
+(see ``docs/quantization.md``).
+
+The registry follows the ExecuTorch examples: each :class:`StudentSpec` gives an eager model and its
+example inputs::
+
+    from anyppg.quantization.students import STUDENTS
+    spec = STUDENTS["student-s"]
+    model = spec.get_eager_model()
+    (x,) = spec.get_example_inputs()
+    embedding, heart_rate, quality, af = model(x)
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from anyppg.errors import CheckpointError
+
+log = logging.getLogger(__name__)
+
+INPUT_SAMPLES = 1250  # 10 s at 125 Hz
+EMBEDDING_DIM = 512  # the teacher's embedding size
+OUTPUT_NAMES = ("embedding", "heart_rate", "quality", "af")
+
+# Heart-rate head works in normalised units: bpm = HR_CENTER_BPM + HR_SCALE_BPM * raw. Centring keeps
+# the head's raw output near zero, which helps both training and int8 output scales.
+HR_CENTER_BPM = 75.0
+HR_SCALE_BPM = 25.0
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """Shape of a student network.
+
+    Attributes:
+        stem_channels: channels of the first convolution (stride 2, kernel ``stem_kernel``).
+        stem_kernel: kernel of the stem convolution, in samples (7 samples = 56 ms at 125 Hz).
+        stage_channels: output channels of each stage; every stage halves the time axis.
+        kernel_size: kernel of the stage convolutions, in samples.
+        residual: add an identity shortcut around each stage's second convolution.
+        head_hidden: hidden width shared by the heart-rate / quality / AF heads.
+        embedding_dim: size of the embedding output (the teacher's, 512).
+    """
+
+    stem_channels: int = 32
+    stem_kernel: int = 7
+    stage_channels: tuple[int, ...] = (48, 64, 96, 128)
+    kernel_size: int = 5
+    residual: bool = True
+    head_hidden: int = 64
+    embedding_dim: int = EMBEDDING_DIM
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["stage_channels"] = list(self.stage_channels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StudentConfig:
+        data = dict(data)
+        data["stage_channels"] = tuple(data["stage_channels"])
+        return cls(**data)
+
+
+class ConvBNReLU(nn.Module):
+    """``Conv1d`` -> ``BatchNorm1d`` -> optional ``ReLU``: the pattern XNNPACK fuses into one kernel."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, relu: bool = True) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False)
+        self.bn: nn.Module = nn.BatchNorm1d(c_out)
+        self.act: nn.Module = nn.ReLU() if relu else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+    def fold(self) -> None:
+        """Fold the (eval-mode) BatchNorm into the convolution, in place."""
+        if isinstance(self.bn, nn.BatchNorm1d):
+            self.conv = torch.nn.utils.fusion.fuse_conv_bn_eval(self.conv.eval(), self.bn.eval())
+            self.bn = nn.Identity()
+
+
+class Stage(nn.Module):
+    """A strided convolution that halves time, then a convolution with an identity shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, residual: bool) -> None:
+        super().__init__()
+        self.down = ConvBNReLU(c_in, c_out, kernel, stride=2)
+        self.conv = ConvBNReLU(c_out, c_out, kernel, relu=not residual)
+        self.residual = residual
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.down(x)  # (B, C_out, T/2)
+        if self.residual:
+            return self.act(x + self.conv(x))
+        return self.conv(x)
+
+
+class Student(nn.Module):
+    """A student encoder with the anyppg output heads (see the module docstring for I/O)."""
+
+    def __init__(self, config: StudentConfig) -> None:
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = [ConvBNReLU(1, config.stem_channels, config.stem_kernel, stride=2)]
+        c = config.stem_channels
+        for c_out in config.stage_channels:
+            layers.append(Stage(c, c_out, config.kernel_size, config.residual))
+            c = c_out
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.embed = nn.Linear(c, config.embedding_dim)
+        self.head_hidden = nn.Sequential(nn.Linear(c, config.head_hidden), nn.ReLU())
+        self.heart_rate = nn.Linear(config.head_hidden, 1)
+        self.quality = nn.Linear(config.head_hidden, 1)
+        self.af = nn.Linear(config.head_hidden, 1)
+        self.register_buffer("hr_center", torch.tensor(HR_CENTER_BPM), persistent=False)
+        self.register_buffer("hr_scale", torch.tensor(HR_SCALE_BPM), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encode PPG windows.
+
+        Args:
+            x: ``(B, 1, 1250)`` float32, preprocessed PPG (10 s at 125 Hz).
+
+        Returns:
+            ``(embedding (B, 512), heart_rate (B, 1) bpm, quality (B, 1) logit, af (B, 1) logit)``.
+        """
+        h = self.pool(self.features(x)).flatten(1)  # (B, C)
+        z = self.head_hidden(h)  # (B, head_hidden)
+        heart_rate = self.heart_rate(z) * self.hr_scale + self.hr_center
+        return self.embed(h), heart_rate, self.quality(z), self.af(z)
+
+    def fold_batchnorm(self) -> Student:
+        """A copy in eval mode with every BatchNorm folded into its convolution (same outputs)."""
+        folded = copy.deepcopy(self).eval()
+        for module in folded.modules():
+            if isinstance(module, ConvBNReLU):
+                module.fold()
+        return folded
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of parameters (trainable or not) of ``model``."""
+    return sum(p.numel() for p in model.parameters())
+
+
+@dataclass(frozen=True)
+class StudentSpec:
+    """A registry entry: how to build one student and feed it (ExecuTorch-examples style).
+
+    Attributes:
+        name: registry key, also the model-card name (``student-s``).
+        config: the network shape.
+        target: the hardware class it is sized for, in words.
+    """
+
+    name: str
+    config: StudentConfig
+    target: str
+
+    def get_eager_model(self, seed: int | None = 0) -> Student:
+        """A freshly initialised student in eval mode (seeded for reproducibility unless ``seed=None``)."""
+        if seed is not None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                model = Student(self.config)
+        else:
+            model = Student(self.config)
+        return model.eval()
+
+    def get_example_inputs(self, batch: int = 1) -> tuple[torch.Tensor]:
+        """One ``(batch, 1, 1250)`` float32 input shaped like a preprocessed window."""
+        g = torch.Generator().manual_seed(0)
+        return (torch.randn(batch, 1, INPUT_SAMPLES, generator=g),)
+
+
+STUDENTS: dict[str, StudentSpec] = {
+    "student-s": StudentSpec(
+        name="student-s",
+        config=StudentConfig(),
+        target="phone / Raspberry Pi class (XNNPACK, LiteRT)",
+    ),
+    "student-xs": StudentSpec(
+        name="student-xs",
+        config=StudentConfig(
+            stem_channels=8,
+            stem_kernel=7,
+            stage_channels=(16, 24, 32, 40),
+            kernel_size=5,
+            head_hidden=32,
+        ),
+        target="microcontroller class (<= 64 KB of int8 weights)",
+    ),
+}
+
+DEFAULT_STUDENT = "student-s"
+
+
+def get_spec(name: str) -> StudentSpec:
+    """The registry entry for ``name``.
+
+    Raises:
+        KeyError: ``name`` is not in :data:`STUDENTS` (the message lists the known names).
+    """
+    try:
+        return STUDENTS[name]
+    except KeyError:
+        raise KeyError(f"unknown student {name!r}; known: {', '.join(STUDENTS)}") from None
+
+
+def build_student(name: str = DEFAULT_STUDENT, seed: int | None = 0) -> Student:
+    """A freshly initialised student from the registry, in eval mode.
+
+    Raises:
+        KeyError: unknown ``name``.
+    """
+    return get_spec(name).get_eager_model(seed)
+
+
+# --- checkpoints -----------------------------------------------------------------------------------
+
+CHECKPOINT_KIND = "anyppg-student"
+
+
+def save_student(model: Student, path: str | Path, name: str, extra: dict[str, Any] | None = None) -> None:
+    """Write a student checkpoint: its config, registry name, state dict and ``extra`` metadata.
+
+    The file loads with ``torch.load(..., weights_only=True)``.
+    """
+    payload = {
+        "kind": CHECKPOINT_KIND,
+        "name": name,
+        "config": model.config.to_dict(),
+        "state_dict": model.state_dict(),
+        "extra": extra or {},
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path)
+
+
+def load_student(path: str | Path) -> tuple[Student, dict[str, Any]]:
+    """Load a student checkpoint written by :func:`save_student`.
+
+    Returns:
+        ``(model in eval mode, metadata)``; metadata holds ``name`` and the saved ``extra`` dict.
+
+    Raises:
+        CheckpointError: the file is missing, not a torch file, not a student checkpoint, or its
+            weights do not fit its config (names the missing / unexpected keys or the bad shape).
+    """
+    path = str(path)
+    if not Path(path).is_file():
+        raise CheckpointError(path, "student checkpoint file does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt file
+        raise CheckpointError(path, f"not a readable torch checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(payload, dict) or payload.get("kind") != CHECKPOINT_KIND:
+        got = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(
+            path, f"not an anyppg student checkpoint (kind={got!r}, expected {CHECKPOINT_KIND!r})"
+        )
+    try:
+        config = StudentConfig.from_dict(payload["config"])
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(path, f"student config is invalid: {exc}") from exc
+    model = Student(config)
+    state = payload.get("state_dict")
+    if not isinstance(state, dict):
+        raise CheckpointError(path, "checkpoint has no state_dict")
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of the wrong shape
+        raise CheckpointError(path, f"weights do not fit the student config: {exc}") from exc
+    if result.missing_keys or result.unexpected_keys:
+        raise CheckpointError(
+            path, "weights do not match the student config", result.missing_keys, result.unexpected_keys
+        )
+    return model.eval(), {"name": payload.get("name", ""), "extra": payload.get("extra", {})}
