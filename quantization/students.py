@@ -119,6 +119,17 @@ class Stage(nn.Module):
         return self.conv(x)
 
 
+class GlobalAvgPool(nn.Module):
+    """Mean over time, ``(B, C, T) -> (B, C)``, written as a 4-D mean so XNNPACK delegates it.
+
+    ``AdaptiveAvgPool1d`` and a 3-D ``mean`` leave ops outside the XNNPACK delegate; the 4-D mean with
+    ``keepdim`` is XNNPACK's global average pooling.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(-1).mean(dim=(-2, -1), keepdim=True).flatten(1)
+
+
 class Student(nn.Module):
     """A student encoder with the anyppg output heads (see the module docstring for I/O)."""
 
@@ -131,14 +142,16 @@ class Student(nn.Module):
             layers.append(Stage(c, c_out, config.kernel_size, config.residual))
             c = c_out
         self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.pool = GlobalAvgPool()
         self.embed = nn.Linear(c, config.embedding_dim)
         self.head_hidden = nn.Sequential(nn.Linear(c, config.head_hidden), nn.ReLU())
         self.heart_rate = nn.Linear(config.head_hidden, 1)
         self.quality = nn.Linear(config.head_hidden, 1)
         self.af = nn.Linear(config.head_hidden, 1)
-        self.register_buffer("hr_center", torch.tensor(HR_CENTER_BPM), persistent=False)
-        self.register_buffer("hr_scale", torch.tensor(HR_SCALE_BPM), persistent=False)
+        # Training form: the heart-rate Linear outputs normalised units, mapped to bpm in forward().
+        # fold_batchnorm() folds this affine map into the Linear so the exported graph ends in a
+        # plain Linear (no float tail after the int8 region).
+        self.hr_affine = True
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Encode PPG windows.
@@ -149,17 +162,25 @@ class Student(nn.Module):
         Returns:
             ``(embedding (B, 512), heart_rate (B, 1) bpm, quality (B, 1) logit, af (B, 1) logit)``.
         """
-        h = self.pool(self.features(x)).flatten(1)  # (B, C)
+        h = self.pool(self.features(x))  # (B, C)
         z = self.head_hidden(h)  # (B, head_hidden)
-        heart_rate = self.heart_rate(z) * self.hr_scale + self.hr_center
+        heart_rate = self.heart_rate(z)  # (B, 1)
+        if self.hr_affine:
+            heart_rate = heart_rate * HR_SCALE_BPM + HR_CENTER_BPM
         return self.embed(h), heart_rate, self.quality(z), self.af(z)
 
     def fold_batchnorm(self) -> Student:
-        """A copy in eval mode with every BatchNorm folded into its convolution (same outputs)."""
+        """The deployment form: a copy in eval mode with every BatchNorm folded into its convolution
+        and the bpm scaling folded into the heart-rate Linear. Same outputs, fewer ops."""
         folded = copy.deepcopy(self).eval()
         for module in folded.modules():
             if isinstance(module, ConvBNReLU):
                 module.fold()
+        if folded.hr_affine:
+            with torch.no_grad():
+                folded.heart_rate.weight.mul_(HR_SCALE_BPM)
+                folded.heart_rate.bias.mul_(HR_SCALE_BPM).add_(HR_CENTER_BPM)
+            folded.hr_affine = False
         return folded
 
 
