@@ -1,0 +1,287 @@
+"""The public client: :func:`connect` and :class:`Device`.
+
+Example::
+
+    import asyncio, anyppg
+
+    async def main():
+        async with anyppg.connect("sim:?hr=72") as device:
+            async for r in device.infer("student-s_litert_q8.tflite"):
+                print(f"{r.t_start:6.1f}-{r.t_end:6.1f} s  {r.heart_rate} bpm  q={r.quality:.2f}")
+
+    asyncio.run(main())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from anyppg.sdk.accounting import Accounting, Timeline
+from anyppg.sdk.errors import LinkLostError
+from anyppg.sdk.queues import Backpressure, BlockQueue
+from anyppg.sdk.reconnect import ReconnectPolicy
+from anyppg.sdk.results import Result
+from anyppg.sdk.samples import SampleBlock
+from anyppg.sdk.transports import Transport, transport_for
+from anyppg.sdk.urls import DeviceURL, parse_url
+
+from anyppg.errors import DeviceDisconnectedError, DeviceError
+
+__all__ = ["Device", "connect"]
+
+log = logging.getLogger(__name__)
+
+_DISCONNECTED = object()  # queue marker: the link dropped and came back
+_END = object()  # queue marker: the stream ended
+
+
+class Device:
+    """A connected wearable: raw sample blocks, or inference results, with exact accounting.
+
+    Use :func:`connect` (an async context manager) rather than building one directly.
+
+    Args:
+        url: a device URL (see :mod:`anyppg.sdk.urls`) or a parsed :class:`DeviceURL`.
+        backend: a transport to use instead of the one the scheme picks (injection for tests and
+            custom links).
+        reconnect: retry policy after a live link drops (default :class:`ReconnectPolicy()`).
+        queue_blocks: capacity of the queue between the transport and the pipeline, in blocks.
+        backpressure: policy when that queue is full (:data:`anyppg.sdk.queues.Backpressure`; default
+            ``drop_oldest`` for live devices, ``block`` for files and simulations).
+        **transport_kwargs: passed to the transport (e.g. ``adapter=`` for the bumble BLE backend).
+
+    Raises:
+        UnknownSchemeError, DeviceURLError: the URL cannot be parsed.
+    """
+
+    def __init__(
+        self,
+        url: str | DeviceURL,
+        *,
+        backend: Transport | None = None,
+        reconnect: ReconnectPolicy | None = None,
+        queue_blocks: int = 256,
+        backpressure: Backpressure | None = None,
+        **transport_kwargs: Any,
+    ) -> None:
+        self.url = url if isinstance(url, DeviceURL) else parse_url(url)
+        self.transport = backend if backend is not None else transport_for(self.url, **transport_kwargs)
+        self.reconnect = reconnect if reconnect is not None else ReconnectPolicy()
+        self.backpressure: Backpressure = backpressure or ("drop_oldest" if self.transport.live else "block")
+        self.queue_blocks = queue_blocks
+        self.accounting = Accounting()
+        self._streaming = False
+
+    @property
+    def name(self) -> str:
+        """The device identifier (its URL)."""
+        return str(self.url)
+
+    @property
+    def is_connected(self) -> bool:
+        return self.transport.is_connected
+
+    async def connect(self) -> None:
+        """Open the link.
+
+        Raises:
+            DeviceNotFoundError: nothing matched (names the device and what the scan saw).
+            DeviceError: the link could not be opened.
+        """
+        await self.transport.connect()
+
+    async def disconnect(self) -> None:
+        """Close the link (safe on a dead link)."""
+        with contextlib.suppress(DeviceError, OSError):
+            await self.transport.disconnect()
+
+    async def __aenter__(self) -> Device:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.disconnect()
+
+    # --- streams ------------------------------------------------------------------------------------
+
+    async def samples(self, *, fill: bool = False) -> AsyncIterator[SampleBlock]:
+        """Yield the delivered sample blocks (after gap / duplicate / out-of-order handling).
+
+        Args:
+            fill: also yield the interpolated blocks that bridge short gaps (default: only real samples,
+                which is what a recorder wants).
+
+        Raises:
+            DeviceDisconnectedError: the link dropped and reconnecting gave up.
+        """
+        timeline = Timeline(self.accounting)
+        async for item in self._received():
+            if item is _DISCONNECTED:
+                timeline.mark_disconnect()
+                continue
+            accepted, _ = timeline.push(item)
+            for b in accepted:
+                if fill or b is item:
+                    yield b
+
+    async def infer(
+        self,
+        model: Any | str | Path | None,
+        *,
+        hop_s: float = 2.0,
+        quality_threshold: float | None = None,
+        max_fill_s: float = 0.5,
+    ) -> AsyncIterator[Result]:
+        """Yield one :class:`Result` per window (10 s, every ``hop_s`` seconds).
+
+        Args:
+            model: a loaded model (:func:`anyppg.sdk.runtime.load_model`), a path to a ``.tflite`` /
+                ``.pte`` file, ``"default"`` for the shipped int8 student, or None for signal-only
+                results (no embedding, heart rate from peaks and tracking).
+            hop_s: step between windows, s.
+            quality_threshold: minimum window quality (0..1) for the model to run.
+            max_fill_s: gaps up to this long (s) are bridged by interpolation.
+
+        Raises:
+            ModelLoadError, ModelInputError: the model cannot be used.
+            DeviceDisconnectedError: the link dropped and reconnecting gave up.
+        """
+        from anyppg.sdk.pipeline import DEFAULT_QUALITY_THRESHOLD, Pipeline
+
+        pipeline = Pipeline(
+            self.name,
+            _resolve_model(model),
+            hop_s=hop_s,
+            quality_threshold=DEFAULT_QUALITY_THRESHOLD if quality_threshold is None else quality_threshold,
+            max_fill_s=max_fill_s,
+            accounting=self.accounting,
+        )
+        async for item in self._received():
+            if item is _DISCONNECTED:
+                pipeline.mark_disconnect()
+                continue
+            for result in pipeline.push(item):
+                yield result
+
+    async def run(
+        self,
+        model: Any | str | Path | None,
+        on_result: Callable[[Result], Awaitable[None] | None],
+        **options: Any,
+    ) -> Accounting:
+        """The callback form of :meth:`infer`: call ``on_result`` for each result until the stream ends.
+
+        ``on_result`` may be a plain function or a coroutine function.
+
+        Returns:
+            The final accounting.
+
+        Raises:
+            The same as :meth:`infer`.
+        """
+        async for result in self.infer(model, **options):
+            ret = on_result(result)
+            if asyncio.iscoroutine(ret):
+                await ret
+        return self.accounting
+
+    # --- internals ----------------------------------------------------------------------------------
+
+    async def _received(self) -> AsyncIterator[Any]:
+        """Blocks from the transport through the bounded queue, with reconnect markers."""
+        if self._streaming:
+            raise RuntimeError(f"{self.name} is already streaming; one samples()/infer() at a time")
+        self._streaming = True
+        queue = BlockQueue(self.queue_blocks, self.backpressure)
+        producer = asyncio.create_task(self._produce(queue), name=f"anyppg-producer {self.name}")
+        try:
+            while True:
+                item = await queue.get()
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                if item is not _DISCONNECTED:
+                    self.accounting.corrupt_frames = self.transport.corrupt_frames
+                yield item
+        finally:
+            self._streaming = False
+            if not producer.done():
+                producer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await producer
+            self.accounting.corrupt_frames = self.transport.corrupt_frames
+
+    async def _put(self, queue: BlockQueue, item: Any) -> None:
+        for old in await queue.put(item):  # blocks dropped under the drop_oldest policy
+            self.accounting.received += len(old)
+            self.accounting.dropped["backpressure"] += len(old)
+
+    async def _produce(self, queue: BlockQueue) -> None:
+        try:
+            while True:
+                try:
+                    async for block in self.transport.stream():
+                        await self._put(queue, block)
+                    break
+                except LinkLostError as exc:
+                    await self._reconnect(exc)
+                    await self._put(queue, _DISCONNECTED)
+            await self._put(queue, _END)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # hand the error to the consumer, which raises it
+            await self._put(queue, exc)
+
+    async def _reconnect(self, lost: LinkLostError) -> None:
+        log.warning("%s: %s; reconnecting", self.name, lost.reason)
+        await self.disconnect()  # tolerant of a dead link (bleak raises on stop_notify there)
+        policy = self.reconnect
+        if not self.transport.live or policy.max_attempts <= 0:
+            raise DeviceDisconnectedError(self.name, 0, lost.reason) from lost
+        last: BaseException = lost
+        for attempt in range(1, policy.max_attempts + 1):
+            await asyncio.sleep(policy.delay(attempt))
+            try:
+                await self.transport.connect()
+            except (DeviceError, OSError, TimeoutError) as exc:
+                last = exc
+                log.info(
+                    "%s: reconnect attempt %d/%d failed: %s", self.name, attempt, policy.max_attempts, exc
+                )
+                continue
+            self.accounting.reconnects += 1
+            log.warning("%s: reconnected after %d attempt(s)", self.name, attempt)
+            return
+        raise DeviceDisconnectedError(self.name, policy.max_attempts, str(last)) from last
+
+
+def _resolve_model(model: Any | str | Path | None) -> Any | None:
+    if model is None or hasattr(model, "run"):
+        return model
+    from anyppg.sdk.runtime import load_model
+
+    if str(model) == "default":
+        from anyppg.sdk.shipped import default_model_path
+
+        model = default_model_path()
+    return load_model(model)
+
+
+def connect(url: str | DeviceURL, **kwargs: Any) -> Device:
+    """A :class:`Device` for ``url``, to use as ``async with anyppg.connect(url) as device:``.
+
+    Args:
+        url: ``ble:``, ``polar:``, ``serial:``, ``replay:`` or ``sim:`` URL (see :mod:`anyppg.sdk.urls`).
+        **kwargs: see :class:`Device` (``backend=``, ``reconnect=``, ``backpressure=``, transport options).
+
+    Raises:
+        UnknownSchemeError: the scheme is not known (the message lists the known ones).
+        DeviceURLError: the URL is malformed.
+    """
+    return Device(url, **kwargs)

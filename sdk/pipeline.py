@@ -1,0 +1,166 @@
+"""The streaming pipeline of one device: timeline -> preprocessing -> quality gate -> model -> results.
+
+It is synchronous and holds no I/O, so it can be driven by :class:`anyppg.sdk.Device`, by a benchmark,
+or by a test with hand-made blocks. Preprocessing is :class:`anyppg.signal.PPGPreprocessor`, the very
+object training uses (resampling to 125 Hz, streaming 0.5-8 Hz band-pass with state, 10 s windows at a
+configurable hop, z-score per window), so a window seen live is the window seen in training.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
+from anyppg.sdk.accounting import Accounting, Timeline
+from anyppg.sdk.results import Result
+from anyppg.sdk.samples import SampleBlock
+
+from anyppg.signal import HeartRateTracker, PPGPreprocessor, heart_rate, ppg_quality
+from anyppg.signal.constants import MODEL_FS, WINDOW_SAMPLES
+
+__all__ = ["DEFAULT_QUALITY_THRESHOLD", "Pipeline"]
+
+log = logging.getLogger(__name__)
+
+#: windows whose quality (0..1) is below this skip the model and report no heart rate.
+DEFAULT_QUALITY_THRESHOLD = 0.3
+
+
+def _sigmoid(logit: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit))))
+
+
+class Pipeline:
+    """Turns sample blocks of one device into :class:`Result` objects, with exact accounting.
+
+    Args:
+        device: the device identifier put into each result.
+        model: a loaded :class:`anyppg.sdk.runtime.Model`, or None for signal-only results
+            (heart rate from peaks and tracking, quality; no embedding).
+        hop_s: step between window starts, s (default 2 s; windows are 10 s).
+        quality_threshold: windows with quality below it skip the model (0 disables the gate).
+        max_fill_s: gaps up to this long are bridged by interpolation; longer ones restart windows.
+        accounting: the accounting to update (a new one by default).
+
+    Raises:
+        ModelInputError: the model does not take ``(1, 1, 1250)`` windows.
+        UnsupportedRateError: the model card asks for another input rate than 125 Hz.
+    """
+
+    def __init__(
+        self,
+        device: str,
+        model: Any | None = None,
+        *,
+        hop_s: float = 2.0,
+        quality_threshold: float = DEFAULT_QUALITY_THRESHOLD,
+        max_fill_s: float = 0.5,
+        accounting: Accounting | None = None,
+    ) -> None:
+        self.device = device
+        self.model = model
+        if model is not None:
+            _check_model(model)
+        self.hop_s = hop_s
+        self.quality_threshold = quality_threshold
+        self.accounting = accounting if accounting is not None else Accounting()
+        self.timeline = Timeline(self.accounting, max_fill_s=max_fill_s)
+        self._pre: PPGPreprocessor | None = None
+        self._tracker: HeartRateTracker | None = None
+        self._segment_t0 = 0.0
+
+    def mark_disconnect(self) -> None:
+        """The link dropped and came back: the next gap is a ``disconnect`` gap."""
+        self.timeline.mark_disconnect()
+
+    def push(self, block: SampleBlock) -> list[Result]:
+        """Account for one block and return the results of the windows it completes."""
+        accepted, restart = self.timeline.push(block)
+        if not accepted:
+            return []
+        if restart or self._pre is None:
+            self._start_segment(accepted[0])
+        results: list[Result] = []
+        for b in accepted:
+            windows = self._pre.push(b.ppg, acc=b.acc)  # type: ignore[union-attr]
+            for w in windows:
+                results.append(self._analyse(w, block.arrival))
+        return results
+
+    # --- internals ----------------------------------------------------------------------------------
+
+    def _start_segment(self, block: SampleBlock) -> None:
+        self._pre = PPGPreprocessor(block.rate, hop_s=self.hop_s)
+        self._tracker = HeartRateTracker()
+        self._segment_t0 = block.t0
+
+    def _analyse(self, w: Any, arrival: float) -> Result:
+        acc = self.accounting
+        acc.windows += 1
+        t_start = self._segment_t0 + float(w.start_s)
+        t_end = self._segment_t0 + float(w.end_s)
+        quality = float(ppg_quality(w.filtered, MODEL_FS))
+        usable = quality >= self.quality_threshold
+        hr_peaks = _finite(heart_rate(w.filtered, MODEL_FS, method="peaks"))
+        motion = None if w.acc is None else float(np.std(np.linalg.norm(w.acc, axis=1)))
+        hr_model = quality_model = af = None
+        embedding = None
+        if usable and self.model is not None:
+            out = self.model.run(np.asarray(w.ppg, dtype=np.float32).reshape(1, 1, WINDOW_SAMPLES))
+            hr_model = _finite(float(out["heart_rate"].reshape(-1)[0]))
+            embedding = out["embedding"].reshape(-1)
+            quality_model = _sigmoid(float(out["quality"].reshape(-1)[0])) if "quality" in out else None
+            af = _sigmoid(float(out["af"].reshape(-1)[0])) if "af" in out else None
+        tracked = None
+        if usable:
+            assert self._tracker is not None
+            tracked = _finite(self._tracker.update(w.filtered, MODEL_FS, acc=w.acc))
+        else:
+            acc.windows_gated += 1
+        hr = tracked if tracked is not None else hr_model
+        return Result(
+            device=self.device,
+            t_start=t_start,
+            t_end=t_end,
+            heart_rate=hr if usable else None,
+            heart_rate_model=hr_model,
+            heart_rate_peaks=hr_peaks,
+            quality=quality,
+            usable=usable,
+            quality_model=quality_model,
+            af_probability=af,
+            embedding=embedding,
+            motion=motion,
+            filled=self._filled_in(t_start, t_end),
+            latency_ms=(time.perf_counter() - arrival) * 1e3,
+            accounting=acc.snapshot(),
+        )
+
+    def _filled_in(self, t_start: float, t_end: float) -> int:
+        total = 0.0
+        for g in reversed(self.accounting.gaps):
+            if g.end <= t_start:
+                break
+            if g.filled:
+                overlap = min(g.end, t_end) - max(g.start, t_start)
+                if overlap > 0:
+                    total += overlap / (g.end - g.start) * g.missing
+        return round(total)
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _check_model(model: Any) -> None:
+    from anyppg.errors import ModelInputError, UnsupportedRateError
+
+    shape = tuple(model.input_shape)
+    if int(np.prod(shape)) != WINDOW_SAMPLES:
+        raise ModelInputError((1, 1, WINDOW_SAMPLES), shape, what=f"input of model {model.path}")
+    rate = float(model.card.preprocessing.sampling_rate_hz)
+    if abs(rate - MODEL_FS) > 1e-6:
+        raise UnsupportedRateError(rate, MODEL_FS, what=f"model {model.path}")

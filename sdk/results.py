@@ -1,0 +1,81 @@
+"""What :meth:`anyppg.sdk.Device.infer` yields: one :class:`Result` per 10 s window."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from anyppg.sdk.accounting import Accounting
+
+__all__ = ["Result"]
+
+
+def _round(x: float | None, nd: int = 3) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), nd)
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """One analysed window.
+
+    Attributes:
+        device: the device URL the window came from.
+        t_start / t_end: device time of the window's first sample and just after its last one, s.
+        heart_rate: the reported heart rate, bpm: motion-aware tracking across windows (uses the
+            accelerometer when the device has one), falling back to the model head; None when the
+            window failed the quality gate.
+        heart_rate_model: the model's heart-rate head, bpm (None without a model or when gated).
+        heart_rate_peaks: from systolic peaks of this window alone, bpm (None when too few peaks).
+        quality: signal quality of the window, 0..1 (``anyppg.signal.ppg_quality``).
+        usable: whether the window passed the quality gate (and went through the model).
+        quality_model: the model's quality head as a probability, 0..1 (None without a model).
+        af_probability: P(atrial fibrillation) from the model's AF head, 0..1 (None when absent).
+        embedding: the model's embedding (float32 ``(D,)``), or None.
+        motion: accelerometer activity in the window (std of the magnitude, g), or None.
+        filled: interpolated samples inside the window (bridged gaps).
+        latency_ms: from the arrival of the sample that completed the window to this result, ms.
+        accounting: the stream's accounting when the result was made (a snapshot).
+    """
+
+    device: str
+    t_start: float
+    t_end: float
+    heart_rate: float | None
+    heart_rate_model: float | None
+    heart_rate_peaks: float | None
+    quality: float
+    usable: bool
+    quality_model: float | None
+    af_probability: float | None
+    embedding: np.ndarray | None
+    motion: float | None
+    filled: int
+    latency_ms: float
+    accounting: Accounting
+
+    def to_dict(self, embedding: bool = False) -> dict[str, Any]:
+        """A JSON-ready dict (the embedding only when asked: it is large)."""
+        out: dict[str, Any] = {
+            "device": self.device,
+            "t_start": round(self.t_start, 3),
+            "t_end": round(self.t_end, 3),
+            "heart_rate": _round(self.heart_rate, 2),
+            "heart_rate_model": _round(self.heart_rate_model, 2),
+            "heart_rate_peaks": _round(self.heart_rate_peaks, 2),
+            "quality": _round(self.quality, 3),
+            "usable": self.usable,
+            "quality_model": _round(self.quality_model, 3),
+            "af_probability": _round(self.af_probability, 3),
+            "motion": _round(self.motion, 4),
+            "filled": self.filled,
+            "latency_ms": round(self.latency_ms, 3),
+            "received": self.accounting.received,
+            "delivered": self.accounting.delivered,
+            "dropped": self.accounting.dropped_total,
+            "gaps": len(self.accounting.gaps),
+        }
+        if embedding and self.embedding is not None:
+            out["embedding"] = [round(float(v), 6) for v in self.embedding]
+        return out

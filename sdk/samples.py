@@ -1,0 +1,47 @@
+"""The unit every transport yields: a block of consecutive PPG samples with device timestamps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["SampleBlock"]
+
+
+@dataclass(frozen=True, eq=False)
+class SampleBlock:
+    """Consecutive samples from one device, evenly spaced at ``rate``.
+
+    Attributes:
+        t0: device time of the first sample, seconds (the device's own clock, any origin).
+        rate: sampling rate, Hz.
+        ppg: PPG samples, float64 ``(n,)``.
+        acc: accelerometer on the same time base, float64 ``(n, 3)`` in g, or None.
+        seq: the transport's frame sequence number, when it has one (duplicate detection).
+        arrival: ``time.perf_counter()`` when the block reached the SDK (latency measurement).
+    """
+
+    t0: float
+    rate: float
+    ppg: np.ndarray
+    acc: np.ndarray | None = None
+    seq: int | None = None
+    arrival: float = 0.0
+
+    def __len__(self) -> int:
+        return int(self.ppg.shape[0])
+
+    @property
+    def duration(self) -> float:
+        """Seconds covered by the block (``n / rate``)."""
+        return len(self) / self.rate
+
+    @property
+    def t_end(self) -> float:
+        """Device time just after the last sample (the expected ``t0`` of the next block), s."""
+        return self.t0 + self.duration
+
+    def times(self) -> np.ndarray:
+        """Per-sample device timestamps, s."""
+        return self.t0 + np.arange(len(self)) / self.rate
