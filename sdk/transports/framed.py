@@ -1,0 +1,66 @@
+"""Decoding the anyppg frame protocol for the ``ble:`` and ``serial:`` transports."""
+
+from __future__ import annotations
+
+import time
+
+from anyppg.firmware_bridge.deframer import Deframer
+from anyppg.firmware_bridge.gatt import DeviceInfo
+from anyppg.firmware_bridge.protocol import DataFrame
+from anyppg.sdk.frames import block_from_frame
+from anyppg.sdk.samples import SampleBlock
+
+__all__ = ["FrameDecoder"]
+
+
+class _KeepDuplicates(Deframer):
+    """A deframer that counts repeated frames but passes them on.
+
+    The SDK's timeline must see every decoded sample to keep ``received == delivered + dropped``
+    exact; it drops the repeats itself (as ``duplicate``), so they are not lost from the accounting.
+    """
+
+    def _track(self, frame: DataFrame) -> bool:
+        super()._track(frame)
+        return True
+
+
+class FrameDecoder:
+    """Bytes or notifications in, :class:`SampleBlock` objects out; bad bytes are counted, never raised.
+
+    Args:
+        device: the device identifier (for errors).
+    """
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.info: DeviceInfo | None = None
+        self.deframer = _KeepDuplicates(on_packet=self._on_packet)
+
+    @property
+    def corrupt_frames(self) -> int:
+        """Frames lost to CRC, length, version or decoding errors."""
+        s = self.deframer.stats
+        return s.crc_errors + s.length_errors + s.version_errors + s.decode_errors
+
+    def _on_packet(self, packet: object) -> None:
+        if isinstance(packet, DeviceInfo):
+            self.info = packet
+
+    def _blocks(self, frames: list[DataFrame]) -> list[SampleBlock]:
+        now = time.perf_counter()
+        units = self.info.units if self.info is not None else None
+        return [block_from_frame(f, self.device, units, arrival=now) for f in frames]
+
+    def feed(self, data: bytes) -> list[SampleBlock]:
+        """A chunk of a byte stream (serial)."""
+        return self._blocks(self.deframer.feed(data))
+
+    def feed_notification(self, value: bytes) -> list[SampleBlock]:
+        """One BLE notification (exactly one frame)."""
+        frame = self.deframer.feed_notification(value)
+        return self._blocks([frame]) if frame is not None else []
+
+    def reset(self) -> None:
+        """Forget partial bytes and sequence state (after a reconnect); keep the counters."""
+        self.deframer.reset()
