@@ -1,0 +1,267 @@
+"""Pretraining configuration: nested typed dataclasses and the named presets.
+
+Each dataclass configures one part of the pipeline and says, per field, *why* it has its value.
+A preset is a function returning a :class:`PretrainConfig`; the command line picks one with
+``--preset`` and overrides a few fields (``--steps``, ``--batch-size``, ``--out``, ...).
+
+========= ================================ ============================ ==========================
+preset    PPG encoder                      ECG encoder                  meant for
+========= ================================ ============================ ==========================
+debug     Net1D 16→32 ch, 14 k params      Net1D 8→16 ch, stage 1       tests: reference loss curve
+demo      AnyPPG Net1D, 4.04 M params      Net1D 16→128 ch, stage 1     2-core CPU, ≤ 15 min
+anyppg    AnyPPG Net1D, 4.04 M params      ECGFounder 30.7 M (frozen)   GPUs, paper-scale recipe
+========= ================================ ============================ ==========================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from anyppg.errors import AnyPPGError
+
+PPG_RATE_HZ = 125.0
+ECG_RATE_HZ = 500.0
+WINDOW_S = 10.0
+
+
+def _anyppg_ppg() -> dict[str, Any]:
+    # Kept here (not imported from encoders) so that reading a config never imports torch.
+    return {
+        "in_channels": 1,
+        "base_filters": 64,
+        "ratio": 1.0,
+        "filter_list": [64, 160, 160, 400, 400, 512],
+        "m_blocks_list": [2, 2, 2, 3, 3, 1],
+        "kernel_size": 3,
+        "stride": 2,
+        "groups_width": 16,
+        "use_bn": True,
+        "use_do": True,
+        "verbose": False,
+    }
+
+
+def _ecgfounder_ecg() -> dict[str, Any]:
+    return {
+        "in_channels": 1,
+        "base_filters": 64,
+        "ratio": 1.0,
+        "filter_list": [64, 160, 160, 400, 400, 1024, 1024],
+        "m_blocks_list": [2, 2, 2, 3, 3, 4, 4],
+        "kernel_size": 16,
+        "stride": 2,
+        "groups_width": 16,
+        "use_bn": True,
+        "use_do": False,
+        "verbose": False,
+    }
+
+
+@dataclass
+class ModelConfig:
+    """The two encoders and the CLIP head that aligns them."""
+
+    ppg_encoder: dict[str, Any] = field(default_factory=_anyppg_ppg)
+    """Net1D config of the PPG encoder: the model that ships (AnyPPG's by default)."""
+    ecg_encoder: dict[str, Any] = field(default_factory=_ecgfounder_ecg)
+    """Net1D config of the ECG teacher; ECGFounder's so its public weights load unchanged."""
+    embed_dim: int = 128
+    """Shared embedding width; 128 as in AnyPPG: enough for retrieval, cheap for the logits matrix."""
+    projector_hidden: int = 512
+    """Hidden width of the Linear-BN-GELU-Linear projectors."""
+    ppg_dropout: float = 0.2
+    """Dropout on the pooled PPG feature before its projector; regularises the only trained encoder."""
+    init_temperature: float = 0.07
+    """Initial softmax temperature of InfoNCE (CLIP's value); learned afterwards."""
+    max_logit_scale: float = 100.0
+    """Upper clamp of 1/temperature, as in CLIP, so the logits cannot blow up."""
+
+
+@dataclass
+class ECGStageConfig:
+    """Stage 1: give the ECG side meaningful features, then freeze it (as AnyPPG froze ECGFounder)."""
+
+    checkpoint: str | None = None
+    """ECGFounder (or anyppg) checkpoint; when given, stage 1 is skipped and these weights are used."""
+    steps: int = 200
+    """Supervised steps on ECG-derivable labels (heart rate, AF rhythm, ectopic beats when labelled)."""
+    batch_size: int = 64
+    """Global batch of ECG windows; ECG labels are cheap to fit, small batches suffice."""
+    lr: float = 1e-3
+    """AdamW learning rate; higher than stage 2 because the ECG encoder starts from scratch."""
+    weight_decay: float = 1e-2
+    """AdamW weight decay."""
+    hr_scale_bpm: float = 20.0
+    """Heart rate is regressed as (hr - 70) / hr_scale_bpm so its loss is on the scale of the BCE terms."""
+
+
+@dataclass
+class OptimConfig:
+    """Stage 2 optimiser and schedule (AnyPPG's recipe)."""
+
+    lr: float = 4e-4
+    """Peak AdamW learning rate."""
+    weight_decay: float = 1e-2
+    """AdamW weight decay (not applied to biases, norms or the temperature)."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """AdamW betas."""
+    warmup_steps: int = 100
+    """Linear warm-up from 0 before the cosine decay; keeps early large-batch updates stable."""
+    min_lr_ratio: float = 0.0
+    """Cosine decays to lr * min_lr_ratio at the last step."""
+    grad_clip: float = 1.0
+    """Max global gradient norm; contrastive losses spike when the temperature moves."""
+
+
+@dataclass
+class DataConfig:
+    """Where the paired windows come from."""
+
+    store: str | None = None
+    """Window store written by ``anyppg prepare`` (PPG 125 Hz x 1250 + ECG 500 Hz x 5000 per window)."""
+    train_split: str = "train"
+    """Split of the store used for training."""
+    val_split: str = "val"
+    """Split used for the final validation loss and retrieval accuracy (skipped when absent)."""
+    toy_windows: int = 0
+    """When > 0 and no store is given: this many windows of the built-in toy generator (debug/tests)."""
+    num_workers: int = 0
+    """DataLoader worker processes per rank; 0 reads in the training process (CPU demo)."""
+    max_val_windows: int = 512
+    """Cap on validation windows so the final evaluation stays short."""
+
+
+@dataclass
+class TrainConfig:
+    """The stage 2 loop: length, batch, precision, logging and checkpoints."""
+
+    steps: int = 1000
+    """Optimiser steps of stage 2."""
+    batch_size: int = 64
+    """Global batch (split evenly over ranks); InfoNCE negatives span all of it."""
+    seed: int = 0
+    """Seeds weights, data order and dropout; a run is reproducible from it."""
+    bf16: bool = True
+    """bf16 autocast on CUDA (ignored on CPU, where bf16 convolutions are slower)."""
+    log_every: int = 1
+    """Steps between CSV/TensorBoard rows."""
+    checkpoint_every: int = 100
+    """Steps between checkpoints (rank 0 writes; the last step is always saved)."""
+    out_dir: str = "runs/pretrain"
+    """Checkpoint, metrics.csv, metrics.json, curve PNG and TensorBoard events go here."""
+    progress: bool = True
+    """Show a tqdm bar (rank 0 only)."""
+
+
+@dataclass
+class PretrainConfig:
+    """Everything a pretraining run needs; saved inside every checkpoint."""
+
+    name: str = "custom"
+    """Preset the config came from."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    ecg_stage: ECGStageConfig = field(default_factory=ECGStageConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (JSON- and ``weights_only``-safe)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PretrainConfig:
+        """Inverse of :meth:`to_dict` (unknown keys are an error).
+
+        Raises:
+            ConfigError: a section or key is unknown.
+        """
+        sections = {f.name: f.type for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in d.items():
+            if key not in sections:
+                raise ConfigError(f"unknown config section {key!r}; expected one of {sorted(sections)}")
+            if key == "name":
+                kwargs[key] = value
+                continue
+            sub = {
+                "model": ModelConfig,
+                "ecg_stage": ECGStageConfig,
+                "optim": OptimConfig,
+                "data": DataConfig,
+            }
+            sub_cls = sub.get(key, TrainConfig)
+            known = {f.name for f in dataclasses.fields(sub_cls)}
+            bad = sorted(set(value) - known)
+            if bad:
+                raise ConfigError(f"unknown keys {bad} in config section {key!r}")
+            if "betas" in value:
+                value = {**value, "betas": tuple(value["betas"])}
+            kwargs[key] = sub_cls(**value)
+        return cls(**kwargs)
+
+
+class ConfigError(AnyPPGError, ValueError):
+    """A pretraining config or preset name is invalid."""
+
+
+# --- presets -----------------------------------------------------------------------------------------
+
+
+def debug() -> PretrainConfig:
+    """Seconds on a CPU: tiny encoders on toy pairs; its loss curve is committed as a reference."""
+    ppg = {**_anyppg_ppg(), "base_filters": 8, "filter_list": [8, 16, 16, 32], "m_blocks_list": [1, 1, 1, 1]}
+    ppg["groups_width"] = 8
+    ecg = {**_ecgfounder_ecg(), "base_filters": 8, "filter_list": [8, 16, 16, 32, 32]}
+    ecg.update(m_blocks_list=[1, 1, 1, 1, 1], groups_width=8)
+    return PretrainConfig(
+        name="debug",
+        model=ModelConfig(ppg_encoder=ppg, ecg_encoder=ecg, embed_dim=32, projector_hidden=64),
+        ecg_stage=ECGStageConfig(steps=10, batch_size=16),
+        optim=OptimConfig(warmup_steps=5),
+        data=DataConfig(toy_windows=128, max_val_windows=64),
+        train=TrainConfig(steps=30, batch_size=16, checkpoint_every=10, out_dir="runs/debug", progress=False),
+    )
+
+
+def demo() -> PretrainConfig:
+    """The full two-stage pipeline on a 2-core CPU in ≤ 15 min: the real AnyPPG PPG encoder, a small
+    ECG encoder trained in stage 1 (the 30.7 M ECGFounder on 5000-sample inputs is ~30x too slow here)."""
+    ecg = {**_ecgfounder_ecg(), "base_filters": 16, "filter_list": [16, 32, 32, 64, 64, 128]}
+    ecg.update(m_blocks_list=[1, 1, 1, 1, 1, 1], groups_width=8)
+    return PretrainConfig(
+        name="demo",
+        model=ModelConfig(ecg_encoder=ecg),
+        ecg_stage=ECGStageConfig(steps=80, batch_size=32),
+        optim=OptimConfig(warmup_steps=10),
+        data=DataConfig(store="runs/demo/store", max_val_windows=128),
+        train=TrainConfig(steps=60, batch_size=32, checkpoint_every=20, out_dir="runs/demo"),
+    )
+
+
+def anyppg() -> PretrainConfig:
+    """Paper-scale recipe for GPUs: full AnyPPG PPG encoder, frozen ECGFounder, batch 2048, bf16."""
+    return PretrainConfig(
+        name="anyppg",
+        ecg_stage=ECGStageConfig(steps=20_000, batch_size=1024),
+        optim=OptimConfig(warmup_steps=2_000),
+        data=DataConfig(store="runs/anyppg/store", num_workers=8, max_val_windows=16_384),
+        train=TrainConfig(steps=100_000, batch_size=2048, checkpoint_every=1_000, out_dir="runs/anyppg"),
+    )
+
+
+PRESETS: dict[str, Callable[[], PretrainConfig]] = {"debug": debug, "demo": demo, "anyppg": anyppg}
+
+
+def preset(name: str) -> PretrainConfig:
+    """Return a fresh copy of a named preset.
+
+    Raises:
+        ConfigError: the name is not one of :data:`PRESETS`.
+    """
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
+    return PRESETS[name]()

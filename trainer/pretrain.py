@@ -1,0 +1,328 @@
+"""ECG-guided pretraining of the PPG encoder (AnyPPG recipe), on one process or under ``torchrun``.
+
+Read top to bottom, :func:`pretrain` does: join the DDP job (if any) → open the windows → stage 1:
+get a frozen ECG encoder → build the CLIP model, AdamW and the warm-up + cosine schedule → resume if
+asked → loop: mask bad windows, embed PPG (trained) and ECG (frozen), all-gather, symmetric InfoNCE,
+clip gradients, step → rank 0 logs and checkpoints → validate → write metrics and the curve.
+
+Outputs (rank 0, in ``cfg.train.out_dir``): ``checkpoint.pt`` (see :mod:`anyppg.trainer.checkpoints`),
+``ecg_stage.pt``, ``metrics.csv``, ``metrics.json``, ``curve.png``, ``tb/`` (TensorBoard).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+
+from anyppg.errors import CheckpointError
+
+from .checkpoints import read_checkpoint, save_checkpoint
+from .clip import PPGECGClip, clip_loss
+from .config import PretrainConfig
+from .distributed import (
+    DistContext,
+    StepBatchSampler,
+    all_reduce_sum,
+    init_distributed,
+    rng_state,
+    set_rng_state,
+)
+from .ecg_stage import _progress, prepare_ecg_encoder
+from .encoders import Net1D
+from .optim import param_groups, warmup_cosine
+from .pairs import open_pairs, valid_windows
+from .run_log import RunLog, plot_curves
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+@dataclass
+class PretrainResult:
+    """What a run produced (filled on every rank; files exist on rank 0's machine)."""
+
+    out_dir: Path
+    step: int
+    losses: list[float] = field(default_factory=list)  # stage 2 loss per step of this invocation
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _autocast(cfg: PretrainConfig, ctx: DistContext):
+    if cfg.train.bf16 and ctx.device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _step_batch(
+    batch: dict[str, Any], model: torch.nn.Module, ecg_encoder: Net1D, cfg: PretrainConfig, ctx: DistContext
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Loss and top-1 accuracy of one (local) batch, and its validity mask."""
+    valid = valid_windows(batch).to(ctx.device)  # (B,)
+    ppg = batch["ppg"].to(ctx.device, non_blocking=True)  # (B, 1, 1250)
+    ecg = batch["ecg"].to(ctx.device, non_blocking=True)  # (B, 1, 5000)
+    with _autocast(cfg, ctx):
+        with torch.no_grad():
+            ecg_features = ecg_encoder(ecg).float()  # (B, C_ecg), frozen
+        z_ppg, z_ecg, scale = model(ppg, ecg_features)  # (B, D), (B, D), ()
+    loss, acc = clip_loss(z_ppg, z_ecg, scale, valid)
+    return loss, acc, valid
+
+
+def pretrain(cfg: PretrainConfig, resume: bool = False, stop_after: int | None = None) -> PretrainResult:
+    """Run (or resume) ECG-guided pretraining.
+
+    Args:
+        cfg: the run's configuration (see :mod:`anyppg.trainer.config` and its presets).
+        resume: continue from ``out_dir/checkpoint.pt``: model, optimizer, scheduler, step, RNG and
+            data position are restored, so the loss curve continues exactly.
+        stop_after: end this invocation after this step (a time-limited job slot); resume later.
+
+    Returns:
+        The run's final step, this invocation's stage 2 losses and the summary metrics.
+
+    Raises:
+        MissingDataError: the window store does not exist.
+        ModelInputError / UnsupportedRateError: windows are not 10 s of PPG at 125 Hz + ECG at 500 Hz.
+        CheckpointError: ``resume`` without a checkpoint, or a checkpoint from another config.
+    """
+    # -- where am I, what do I read ------------------------------------------------------------------
+    ctx = init_distributed()
+    out = Path(cfg.train.out_dir)
+    tc = cfg.train
+    torch.manual_seed(tc.seed)
+    train = open_pairs(cfg.data, cfg.data.train_split, seed=tc.seed)
+    val = open_pairs(cfg.data, cfg.data.val_split, seed=tc.seed)
+    ckpt = _read_resume_checkpoint(out, cfg) if resume else None
+    start = int(ckpt["step"]) if ckpt else 0
+    runlog = RunLog(out, enabled=ctx.is_main, resume_step=_resumed_steps(ckpt, cfg) if ckpt else None)
+    if ctx.is_main:
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+
+    # -- stage 1: a frozen ECG encoder ---------------------------------------------------------------
+    ecg_encoder, ecg_summary = prepare_ecg_encoder(cfg, train, ctx, runlog, resume=ckpt is not None)
+
+    # -- stage 2: the CLIP model, optimiser and schedule ---------------------------------------------
+    torch.manual_seed(tc.seed + 2)
+    model = PPGECGClip(cfg.model, ecg_features=ecg_encoder.out_features).to(ctx.device)
+    optimizer = torch.optim.AdamW(
+        param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr, betas=cfg.optim.betas
+    )
+    scheduler = warmup_cosine(optimizer, cfg.optim, tc.steps)
+    if ckpt:
+        model.load_state_dict(_clip_state(ckpt))
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        set_rng_state(ckpt["rng"], ctx, tc.seed, start)
+        log.info("resumed at step %d from %s", start, out / CHECKPOINT_FILE)
+    else:
+        torch.manual_seed(tc.seed + 3 + 1_000_003 * ctx.rank)  # dropout differs per rank
+    ddp = DistributedDataParallel(model) if ctx.distributed else model
+
+    end = tc.steps if stop_after is None else min(tc.steps, stop_after)
+    sampler = StepBatchSampler(len(train), tc.batch_size, ctx, tc.seed, start, end)
+    loader = DataLoader(
+        train, batch_sampler=sampler, num_workers=cfg.data.num_workers, pin_memory=ctx.device.type == "cuda"
+    )
+    bar = _progress(cfg, ctx, tc.steps, "stage 2 (PPG↔ECG)", initial=start)
+
+    # -- the loop ------------------------------------------------------------------------------------
+    result = PretrainResult(out_dir=out, step=start)
+    skipped = float(ckpt.get("skipped_windows", 0)) if ckpt else 0.0
+    t0 = time.perf_counter()
+    windows_per_s: list[float] = []
+    model.train()
+    for step, batch in enumerate(loader, start=start + 1):
+        t_step = time.perf_counter()
+        loss, acc, valid = _step_batch(batch, ddp, ecg_encoder, cfg, ctx)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+        scheduler.step()
+
+        loss_v, acc_v, bad = all_reduce_sum([loss.item(), acc.item(), float((~valid).sum())], ctx)
+        loss_v, acc_v = loss_v / ctx.world_size, acc_v / ctx.world_size  # identical on all ranks anyway
+        skipped += bad
+        wps = tc.batch_size / (time.perf_counter() - t_step)  # global windows per second
+        windows_per_s.append(wps)
+        result.losses.append(loss_v)
+        result.step = step
+        if step % tc.log_every == 0 or step == end:
+            temperature = 1.0 / model.logit_scale.detach().clamp(max=model.max_log_scale).exp().item()
+            runlog.write(
+                "clip",
+                step,
+                {
+                    "loss": loss_v,
+                    "lr": scheduler.get_last_lr()[0],
+                    "temperature": temperature,
+                    "accuracy": acc_v,
+                    "windows_per_s": wps,
+                    "skipped": skipped,
+                    "elapsed_s": time.perf_counter() - t0,
+                    "grad_norm": float(grad_norm),
+                },
+            )
+        if bar is not None:
+            bar.set_postfix(
+                loss=f"{loss_v:.3f}", acc=f"{acc_v:.2f}", win_s=f"{wps:.1f}", skipped=int(skipped)
+            )
+            bar.update(1)
+        if step % tc.checkpoint_every == 0 or step == end:
+            state = rng_state(ctx)  # a collective: every rank takes part, rank 0 writes
+            if ctx.is_main:
+                _save(out, cfg, model, ecg_encoder, optimizer, scheduler, step, state, skipped)
+    if bar is not None:
+        bar.close()
+
+    # -- validation and the record of the run -------------------------------------------------------
+    seconds = time.perf_counter() - t0
+    metrics: dict[str, Any] = {
+        "preset": cfg.name,
+        "step": result.step,
+        "world_size": ctx.world_size,
+        "device": str(ctx.device),
+        "final_loss": result.losses[-1] if result.losses else None,
+        "first_loss": result.losses[0] if result.losses else None,
+        "skipped_windows": int(skipped),
+        "stage2_seconds": seconds,
+        "windows_per_s_median": _median(windows_per_s[1:] or windows_per_s),
+        "ecg_stage": ecg_summary,
+    }
+    if result.step == tc.steps and val is not None:
+        metrics["val"] = evaluate(model, ecg_encoder, val, cfg, ctx)
+    result.metrics = metrics
+    if ctx.is_main:
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        runlog.close()
+        plot_curves(out / "metrics.csv", out / "curve.png", f"anyppg pretrain --preset {cfg.name}")
+        log.info("pretraining summary: %s", metrics)
+    return result
+
+
+@torch.no_grad()
+def evaluate(
+    model: PPGECGClip, ecg_encoder: Net1D, val: Dataset, cfg: PretrainConfig, ctx: DistContext
+) -> dict[str, float]:
+    """Validation InfoNCE and PPG→ECG top-1 retrieval among ``batch_size`` candidates (eval mode).
+
+    Every rank evaluates the same windows locally (no gather): cheap, and identical results.
+    """
+    model.eval()
+    n = min(len(val), cfg.data.max_val_windows)
+    bs = min(cfg.train.batch_size, n)
+    losses, accs, chance = [], [], []
+    loader = DataLoader(
+        torch.utils.data.Subset(val, range(n - n % bs)), batch_size=bs, num_workers=cfg.data.num_workers
+    )
+    for batch in loader:
+        valid = valid_windows(batch).to(ctx.device)
+        with _autocast(cfg, ctx):
+            feats = ecg_encoder(batch["ecg"].to(ctx.device)).float()  # (b, C_ecg)
+            z_ppg, z_ecg, scale = model(batch["ppg"].to(ctx.device), feats)
+        # local loss only: other ranks' embeddings are not gathered during evaluation
+        logits = scale * z_ppg.float() @ z_ecg.float().T  # (b, b)
+        target = torch.arange(len(logits), device=logits.device)
+        idx = valid.nonzero().squeeze(1)
+        if len(idx) == 0:
+            continue
+        sub = logits[idx][:, idx]
+        t = torch.arange(len(idx), device=logits.device)
+        losses.append(
+            0.5
+            * (torch.nn.functional.cross_entropy(sub, t) + torch.nn.functional.cross_entropy(sub.T, t)).item()
+        )
+        accs.append((sub.argmax(1) == t).float().mean().item())
+        chance.append(1.0 / len(idx))
+        del target
+    model.train()
+    if not losses:
+        return {}
+    return {
+        "windows": n - n % bs,
+        "candidates": bs,
+        "loss": sum(losses) / len(losses),
+        "top1_ppg_to_ecg": sum(accs) / len(accs),
+        "top1_chance": sum(chance) / len(chance),
+    }
+
+
+# -- checkpoints ---------------------------------------------------------------------------------------
+
+
+def _save(
+    out: Path,
+    cfg: PretrainConfig,
+    model: PPGECGClip,
+    ecg_encoder: Net1D,
+    optimizer,
+    scheduler,
+    step: int,
+    rng: list[dict[str, Any]],
+    skipped: float,
+) -> None:
+    """Rank 0 writes the unwrapped model (no ``module.`` prefixes) and everything resume needs."""
+    save_checkpoint(
+        out / CHECKPOINT_FILE,
+        {
+            "ppg_encoder": model.ppg_encoder.state_dict(),
+            "ecg_encoder": ecg_encoder.state_dict(),
+            "ppg_projector": model.ppg_projector.state_dict(),
+            "ecg_projector": model.ecg_projector.state_dict(),
+            "logit_scale": model.logit_scale.detach().cpu(),
+            "config": {
+                **cfg.to_dict(),
+                "ppg_encoder": cfg.model.ppg_encoder,
+                "ecg_encoder": cfg.model.ecg_encoder,
+            },
+            "step": step,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": rng,
+            "skipped_windows": int(skipped),
+        },
+    )
+
+
+def _read_resume_checkpoint(out: Path, cfg: PretrainConfig) -> dict[str, Any]:
+    path = out / CHECKPOINT_FILE
+    if not path.is_file():
+        raise CheckpointError(str(path), "cannot resume: no checkpoint in the output folder")
+    ckpt = read_checkpoint(path)
+    saved = ckpt.get("config", {})
+    for key in ("model", "optim", "train"):
+        if saved.get(key, {}) and key != "train" and saved[key] != cfg.to_dict()[key]:
+            raise CheckpointError(str(path), f"cannot resume: its {key!r} config differs from this run's")
+    if saved.get("train", {}).get("steps") not in (None, cfg.train.steps):
+        raise CheckpointError(
+            str(path), f"cannot resume: saved for {saved['train']['steps']} steps, not {cfg.train.steps}"
+        )
+    return ckpt
+
+
+def _resumed_steps(ckpt: dict[str, Any], cfg: PretrainConfig) -> dict[str, int]:
+    return {"ecg": cfg.ecg_stage.steps, "clip": int(ckpt["step"])}
+
+
+def _clip_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    state: dict[str, torch.Tensor] = {"logit_scale": ckpt["logit_scale"]}
+    for part in ("ppg_encoder", "ppg_projector", "ecg_projector"):
+        state.update({f"{part}.{k}": v for k, v in ckpt[part].items()})
+    return state
+
+
+def _median(xs: list[float]) -> float | None:
+    if not xs:
+        return None
+    s = sorted(xs)
+    return s[len(s) // 2]
