@@ -20,13 +20,14 @@ from anyppg.sdk.samples import SampleBlock
 
 from anyppg.signal import HeartRateTracker, PPGPreprocessor, heart_rate, ppg_quality
 from anyppg.signal.constants import MODEL_FS, WINDOW_SAMPLES
+from anyppg.signal.quality import USABLE_SQI
 
 __all__ = ["DEFAULT_QUALITY_THRESHOLD", "Pipeline"]
 
 log = logging.getLogger(__name__)
 
-#: windows whose quality (0..1) is below this skip the model and report no heart rate.
-DEFAULT_QUALITY_THRESHOLD = 0.3
+#: windows whose quality index (0..1) is below this skip the model.
+DEFAULT_QUALITY_THRESHOLD = USABLE_SQI
 
 
 def _sigmoid(logit: float) -> float:
@@ -94,7 +95,7 @@ class Pipeline:
 
     def _start_segment(self, block: SampleBlock) -> None:
         self._pre = PPGPreprocessor(block.rate, hop_s=self.hop_s)
-        self._tracker = HeartRateTracker()
+        self._tracker = HeartRateTracker(MODEL_FS)
         self._segment_t0 = block.t0
 
     def _analyse(self, w: Any, arrival: float) -> Result:
@@ -102,10 +103,11 @@ class Pipeline:
         acc.windows += 1
         t_start = self._segment_t0 + float(w.start_s)
         t_end = self._segment_t0 + float(w.end_s)
-        quality = float(ppg_quality(w.filtered, MODEL_FS))
-        usable = quality >= self.quality_threshold
-        hr_peaks = _finite(heart_rate(w.filtered, MODEL_FS, method="peaks"))
-        motion = None if w.acc is None else float(np.std(np.linalg.norm(w.acc, axis=1)))
+        q = ppg_quality(w.filtered, MODEL_FS, acc=w.acc)
+        broken = q.flat or q.clipping or q.nan  # no pulse can be read from this window
+        usable = not broken and q.sqi >= self.quality_threshold
+        hr_peaks = None if broken else _finite(heart_rate(w.filtered, MODEL_FS, method="peaks"))
+        motion = _finite(q.motion_level)
         hr_model = quality_model = af = None
         embedding = None
         if usable and self.model is not None:
@@ -114,21 +116,23 @@ class Pipeline:
             embedding = out["embedding"].reshape(-1)
             quality_model = _sigmoid(float(out["quality"].reshape(-1)[0])) if "quality" in out else None
             af = _sigmoid(float(out["af"].reshape(-1)[0])) if "af" in out else None
-        tracked = None
-        if usable:
-            assert self._tracker is not None
-            tracked = _finite(self._tracker.update(w.filtered, MODEL_FS, acc=w.acc))
-        else:
+        if not usable:
             acc.windows_gated += 1
+        # The tracker sees every readable window: motion lowers the quality index, and following the
+        # pulse through motion (with the accelerometer) is exactly its job.
+        tracked = None
+        if not broken:
+            assert self._tracker is not None
+            tracked = _finite(self._tracker.update(w.filtered, w.acc, dt_s=self.hop_s))
         hr = tracked if tracked is not None else hr_model
         return Result(
             device=self.device,
             t_start=t_start,
             t_end=t_end,
-            heart_rate=hr if usable else None,
+            heart_rate=hr,
             heart_rate_model=hr_model,
             heart_rate_peaks=hr_peaks,
-            quality=quality,
+            quality=q.sqi,
             usable=usable,
             quality_model=quality_model,
             af_probability=af,

@@ -23,17 +23,17 @@ class Result:
     Attributes:
         device: the device URL the window came from.
         t_start / t_end: device time of the window's first sample and just after its last one, s.
-        heart_rate: the reported heart rate, bpm: motion-aware tracking across windows (uses the
-            accelerometer when the device has one), falling back to the model head; None when the
-            window failed the quality gate.
+        heart_rate: the reported heart rate, bpm: motion-aware tracking across windows
+            (:class:`anyppg.signal.HeartRateTracker`, using the accelerometer when the device has
+            one), falling back to the model head; None when no pulse can be read (flat, clipped).
         heart_rate_model: the model's heart-rate head, bpm (None without a model or when gated).
         heart_rate_peaks: from systolic peaks of this window alone, bpm (None when too few peaks).
-        quality: signal quality of the window, 0..1 (``anyppg.signal.ppg_quality``).
-        usable: whether the window passed the quality gate (and went through the model).
+        quality: signal quality index of the window, 0..1 (``anyppg.signal.ppg_quality().sqi``).
+        usable: whether the window passed the quality gate (and so went through the model).
         quality_model: the model's quality head as a probability, 0..1 (None without a model).
         af_probability: P(atrial fibrillation) from the model's AF head, 0..1 (None when absent).
         embedding: the model's embedding (float32 ``(D,)``), or None.
-        motion: accelerometer activity in the window (std of the magnitude, g), or None.
+        motion: accelerometer activity in the window (RMS of the band-passed magnitude, g), or None.
         filled: interpolated samples inside the window (bridged gaps).
         latency_ms: from the arrival of the sample that completed the window to this result, ms.
         accounting: the stream's accounting when the result was made (a snapshot).

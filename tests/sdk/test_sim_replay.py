@@ -1,0 +1,122 @@
+"""sim: and replay: transports, fault injection against the simulator's own counts, reconnects."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+from anyppg.sdk import ReconnectPolicy
+from anyppg.sdk.recorder import Recorder
+
+import anyppg
+from anyppg.errors import DataFormatError, DeviceDisconnectedError
+
+
+async def _drain(device, **kwargs):
+    return [b async for b in device.samples(**kwargs)]
+
+
+def _run(url: str, **kwargs):
+    async def main():
+        async with anyppg.connect(url, **kwargs) as device:
+            blocks = await _drain(device)
+            return device, blocks
+
+    return asyncio.run(main())
+
+
+def test_sim_streams_the_simulation_sample_for_sample():
+    device, blocks = _run("sim:?hr=80&seed=3&duration=12&rate=50&speed=max")
+    sim = device.transport.simulation
+    np.testing.assert_array_equal(np.concatenate([b.ppg for b in blocks]), sim.ppg)
+    np.testing.assert_array_equal(np.concatenate([b.acc for b in blocks]), sim.acc)
+    assert blocks[1].t0 == pytest.approx(16 / 50)
+    acc = device.accounting
+    assert acc.received == acc.delivered == len(sim.ppg) and acc.gaps == []
+
+
+def test_sim_faults_are_accounted_exactly():
+    url = "sim:?seed=5&duration=30&speed=max&drop=0.05&dup=0.05&reorder=0.05"
+    device, blocks = _run(url)
+    truth = device.transport.truth
+    acc = device.accounting
+    assert truth["samples_dropped"] > 0 and truth["samples_duplicated"] > 0 and truth["samples_reordered"] > 0
+    # every sample that arrived is accounted for; duplicates are recognised as such
+    assert acc.received == truth["samples_sent"] - truth["samples_dropped"] + truth["samples_duplicated"]
+    assert acc.dropped["duplicate"] == truth["samples_duplicated"]
+    assert acc.dropped["out_of_order"] <= truth["samples_reordered"]
+    assert acc.is_balanced()
+    # what was delivered is exactly the simulation minus the holes the gaps describe
+    sim = device.transport.simulation
+    t = np.concatenate([b.times() for b in blocks])
+    idx = np.round(t * 64).astype(int)
+    np.testing.assert_array_equal(np.concatenate([b.ppg for b in blocks]), sim.ppg[idx])
+    assert acc.delivered + acc.missing == len(sim.ppg) - (len(sim.ppg) - 1 - idx[-1])
+
+
+def test_sim_link_loss_reconnects_and_marks_the_gap():
+    policy = ReconnectPolicy(max_attempts=3, initial_delay_s=0.01)
+    device, _ = _run("sim:?duration=20&speed=max&disconnect_at=8&down=1.5", reconnect=policy)
+    acc = device.accounting
+    assert acc.reconnects == 1
+    (gap,) = acc.gaps
+    assert gap.reason == "disconnect" and not gap.filled
+    assert gap.start == pytest.approx(8.0) and gap.end == pytest.approx(9.5)
+    assert acc.delivered == 64 * 20 - 96
+
+
+def test_sim_link_loss_without_reconnect_raises():
+    with pytest.raises(DeviceDisconnectedError, match="simulated link loss"):
+        _run("sim:?duration=20&speed=max&disconnect_at=2", reconnect=ReconnectPolicy(max_attempts=0))
+
+
+@pytest.mark.parametrize("name", ["rec.npz", "rec.csv", "rec_wfdb"])
+def test_record_then_replay_round_trip(tmp_path, name):
+    """A recording of a lossy stream replays with the same samples and the same gaps."""
+    if name.endswith("wfdb"):
+        pytest.importorskip("wfdb")
+    out = tmp_path / name
+
+    async def record():
+        async with anyppg.connect("sim:?seed=2&duration=15&speed=max&drop=0.03") as device:
+            with Recorder(out, flush_every_s=2.0) as rec:
+                async for block in device.samples():
+                    rec.write(block)
+            return device.accounting, rec.samples
+
+    acc, n = asyncio.run(record())
+    assert n == acc.delivered
+    assert not out.with_name(out.name + ".journal").exists()
+    device, _ = _run(f"replay:{out}?speed=max")
+    replayed = device.accounting
+    assert replayed.delivered == acc.delivered
+    assert [(round(g.start, 4), g.missing) for g in replayed.gaps] == [
+        (round(g.start, 4), g.missing) for g in acc.gaps
+    ]
+
+
+def test_crashed_recording_replays_from_its_journal(tmp_path):
+    out = tmp_path / "crash.npz"
+    rec = Recorder(out, flush_every_s=1.0)
+    device, blocks = _run("sim:?duration=5&speed=max")
+    for b in blocks:
+        rec.write(b)
+    rec.flush()  # what the periodic flush leaves on disk; then the process "dies" without close()
+    replay_device, replayed = _run(f"replay:{out}?speed=max")
+    assert replay_device.accounting.delivered == 5 * 64
+    np.testing.assert_array_equal(np.concatenate([b.ppg for b in replayed]), device.transport.simulation.ppg)
+    rec._file.close()  # the dead process's file handle (the OS would close it)
+
+
+def test_replay_errors_name_the_file_and_the_expected_content(tmp_path):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, signal=np.zeros(10))
+    with pytest.raises(DataFormatError, match=r"'ppg' and 'fs' or 't'"):
+        _run(f"replay:{bad}")
+    csv = tmp_path / "bad.csv"
+    csv.write_text("time,value\n0,1\n")
+    with pytest.raises(DataFormatError, match="header must start with 't,ppg'"):
+        _run(f"replay:{csv}")
+    with pytest.raises(DataFormatError, match="does not exist"):
+        _run(f"replay:{tmp_path / 'missing.npz'}")
