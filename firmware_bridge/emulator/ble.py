@@ -397,6 +397,12 @@ class BleEmulator:
             for connection in list(device.connections.values()):
                 self.stats.disconnects += 1
                 logger.info("fault injection: dropping the link to %s", connection.peer_address)
+                # Stop the stream first, so every frame counted as sent is on the link before it drops.
+                task = self._streams.pop(connection, None)
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 try:
                     await connection.disconnect(reason=hci.HCI_CONNECTION_TIMEOUT_ERROR)
                 except hci.HCI_Error:  # a real controller only accepts the reasons the spec lists
@@ -456,7 +462,8 @@ class BleEmulator:
         logger.info("streaming to %s, MTU %d", connection.peer_address, mtu)
         async for frame in self.pump.frames(mtu):
             if frame is not None:
-                await self.device.notify_subscriber(connection, self._data_char, frame)
+                # Shielded: a STOP or unsubscribe arriving now still lets the counted frame go out.
+                await asyncio.shield(self.device.notify_subscriber(connection, self._data_char, frame))
             else:
                 await asyncio.sleep(0)
 
