@@ -1,0 +1,162 @@
+"""``anyppg stream URL [URL ...]``: stream one or more devices into a model and print the results.
+
+Several URLs run concurrently in one process (the gateway case). With ``--json`` each result is one
+JSON line (``"type": "result"``) and the last line is the summary (``"type": "summary"``) with the
+accounting (``received``, ``delivered``, ``dropped``, ``gaps``) and latency percentiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "urls", nargs="+", metavar="URL", help="device URLs: ble:, polar:, serial:, replay:, sim:"
+    )
+    parser.add_argument(
+        "--model",
+        default="default",
+        help="model file (.tflite / .pte); 'default' = the shipped int8 student; 'none' = signal only",
+    )
+    parser.add_argument(
+        "--speed", default=None, help="replay:/sim: speed, a real-time multiple or 'max' (default: 1)"
+    )
+    parser.add_argument("--hop", type=float, default=2.0, help="seconds between window starts (default 2)")
+    parser.add_argument(
+        "--quality-threshold", type=float, default=None, help="minimum quality index for the model"
+    )
+    parser.add_argument(
+        "--duration", type=float, default=None, help="stop after this many seconds (wall clock)"
+    )
+    parser.add_argument("--embedding", action="store_true", help="include embeddings in --json output")
+
+
+def with_speed(url: str, speed: str | None) -> str:
+    """Add ``speed=`` to replay:/sim: URLs that do not set it."""
+    from anyppg.sdk.urls import parse_speed, parse_url
+
+    if speed is None:
+        return url
+    parse_speed(speed)  # validate early, with a clear error
+    parsed = parse_url(url)
+    if parsed.scheme not in ("replay", "sim") or "speed" in parsed.options:
+        return url
+    return url + ("&" if "?" in url else "?") + f"speed={speed}"
+
+
+def resolve_model(spec: str) -> Any | None:
+    """``default`` -> the shipped student, ``none`` -> None, else a path; loaded once for all devices.
+
+    Raises:
+        ModelLoadError, RuntimeUnavailableError: the model cannot be loaded.
+    """
+    if spec.lower() == "none":
+        return None
+    from anyppg.sdk.runtime import load_model
+
+    if spec.lower() == "default":
+        from anyppg.sdk.shipped import default_model_path
+
+        return load_model(default_model_path(), threads=1)
+    return load_model(spec, threads=1)
+
+
+async def stream_all(args: argparse.Namespace, emit) -> list[Any]:
+    """Stream every URL concurrently; ``emit(result)`` per result. Returns the summaries."""
+    from anyppg.sdk.summary import StreamSummary
+
+    import anyppg
+    from anyppg.errors import AnyPPGError
+
+    model = resolve_model(args.model)
+    urls = [with_speed(u, args.speed) for u in args.urls]
+    summaries = [StreamSummary(u) for u in urls]
+
+    async def one(url: str, summary: StreamSummary) -> None:
+        start = time.perf_counter()
+        device = anyppg.connect(url)
+        try:
+            async with device:
+                async for result in device.infer(
+                    model, hop_s=args.hop, quality_threshold=args.quality_threshold
+                ):
+                    summary.add(result)
+                    emit(result)
+        except AnyPPGError as exc:
+            if len(urls) == 1:
+                raise
+            summary.error = str(exc)  # one failing device must not stop the gateway
+        finally:
+            summary.accounting = device.accounting.snapshot()
+            summary.wall_s = time.perf_counter() - start
+
+    tasks = [asyncio.create_task(one(u, s)) for u, s in zip(urls, summaries, strict=True)]
+    try:
+        if args.duration is not None:
+            done, pending = await asyncio.wait(tasks, timeout=args.duration)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            for t in done:
+                t.result()
+        else:
+            await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:
+            t.cancel()
+    return summaries
+
+
+def summary_line(summaries: list[Any]) -> dict[str, Any]:
+    """One dict: totals over devices, per-device details and pooled latency percentiles."""
+    from anyppg.sdk.summary import percentiles
+
+    per = [s.to_dict() for s in summaries]
+    lat = [x for s in summaries for x in s.latencies_ms]
+    return {
+        "type": "summary",
+        "received": sum(p["received"] for p in per),
+        "delivered": sum(p["delivered"] for p in per),
+        "dropped": sum(p["dropped"] for p in per),
+        "gaps": sum(len(p["gaps"]) for p in per),
+        "windows": sum(p["windows"] for p in per),
+        "latency_ms": percentiles(lat),
+        "devices": per,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    def emit(result) -> None:
+        if args.json:
+            line = {"type": "result", **result.to_dict(embedding=args.embedding)}
+            print(json.dumps(line), flush=True)
+        else:
+            hr = "  --  " if result.heart_rate is None else f"{result.heart_rate:6.1f}"
+            print(
+                f"{result.device}  {result.t_start:8.1f}-{result.t_end:8.1f} s  HR {hr} bpm  "
+                f"quality {result.quality:.2f}{'' if result.usable else ' (gated)'}  "
+                f"{result.latency_ms:6.2f} ms  dropped {result.accounting.dropped_total}",
+                flush=True,
+            )
+
+    summaries = asyncio.run(stream_all(args, emit))
+    line = summary_line(summaries)
+    if args.json:
+        print(json.dumps(line), flush=True)
+    else:
+        for d in line["devices"]:
+            print(
+                f"{d['device']}: {d['windows']} windows, received {d['received']} = delivered {d['delivered']}"
+                f" + dropped {d['dropped']}; {len(d['gaps'])} gaps; latency p50 {d['latency_ms']['p50']} ms"
+                + (f"; error: {d['error']}" if d["error"] else ""),
+                file=sys.stderr,
+            )
+    return 1 if any(s.error for s in summaries) else 0

@@ -1,0 +1,68 @@
+"""Summaries of finished streams: accounting totals and latency percentiles (CLI, demo, benchmark)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from anyppg.sdk.accounting import Accounting
+from anyppg.sdk.results import Result
+
+__all__ = ["StreamSummary", "percentiles"]
+
+
+def percentiles(values: list[float], qs: tuple[int, ...] = (50, 90, 99)) -> dict[str, float | None]:
+    """``{"p50": ..., "p90": ..., "p99": ...}`` of ``values`` (None when there are none)."""
+    if not values:
+        return {f"p{q}": None for q in qs}
+    arr = np.asarray(values, dtype=np.float64)
+    return {f"p{q}": round(float(np.percentile(arr, q)), 3) for q in qs}
+
+
+@dataclass
+class StreamSummary:
+    """Collects the results of one device's stream.
+
+    Attributes:
+        device: the device URL.
+        results: how many results were seen.
+        latencies_ms: per-window latency of each result, ms.
+        accounting: the final accounting (set by :meth:`finish`).
+        wall_s: wall-clock duration of the stream, s.
+        error: the error that ended the stream, if any.
+    """
+
+    device: str
+    results: int = 0
+    usable: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    accounting: Accounting | None = None
+    wall_s: float = 0.0
+    error: str | None = None
+
+    def add(self, result: Result) -> None:
+        self.results += 1
+        self.usable += int(result.usable)
+        self.latencies_ms.append(result.latency_ms)
+
+    def to_dict(self) -> dict[str, Any]:
+        acc = (self.accounting or Accounting()).to_dict()
+        return {
+            "device": self.device,
+            "windows": self.results,
+            "usable_windows": self.usable,
+            "received": acc["received"],
+            "delivered": acc["delivered"],
+            "dropped": acc["dropped"],
+            "dropped_by_reason": acc["dropped_by_reason"],
+            "filled": acc["filled"],
+            "missing": acc["missing"],
+            "gaps": acc["gaps"],
+            "corrupt_frames": acc["corrupt_frames"],
+            "reconnects": acc["reconnects"],
+            "latency_ms": percentiles(self.latencies_ms),
+            "wall_s": round(self.wall_s, 3),
+            "windows_per_s": round(self.results / self.wall_s, 2) if self.wall_s > 0 else None,
+            "error": self.error,
+        }
