@@ -58,7 +58,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DURATION_TOLERANCE_S = 1.0  # PPG and ECG of one record may differ by this much (s)
-HR_RANGE_BPM = (25.0, 250.0)  # ECG-derived HR outside this is an ECG failure, not physiology
+HR_RANGE_BPM = (25.0, 250.0)
+SIM_QUALITY_THRESHOLD = 0.8  # usable when the pulse carries >= 80 % of the PPG power (simulator truth)  # ECG-derived HR outside this is an ECG failure, not physiology
 _DATA_EXTRA = 'pip install "anyppg[data]"'
 
 
@@ -277,7 +278,7 @@ def record_windows(rec: SourceRecord, *, hop_s: float = 10.0, settle_s: float | 
             labels["af"] = _af_label(rec, t0)
             if rec.quality_s is not None:
                 q = rec.quality_s[int(t0) : int(np.ceil(t0 + WINDOW_S))]
-                labels["quality"] = int(len(q) > 0 and np.mean(q) >= 0.9)
+                labels["quality"] = int(len(q) > 0 and np.mean(q) >= SIM_QUALITY_THRESHOLD)
             else:
                 labels["quality"] = int(ppg_quality(w.filtered, 125.0, acc=w.acc).usable)
             out_ppg.append(w.ppg)
@@ -319,7 +320,7 @@ class SimSource:
 
     hours: float = 1.0
     record_s: float = 120.0
-    records_per_subject: int = 3
+    records_per_subject: int = 2
     af_fraction: float = 0.25
     seed: int = 0
     ppg_rate: float = 125.0

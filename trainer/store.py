@@ -328,7 +328,9 @@ class StoreWriter:
             **dict(extra or {}),
         }
         tmp = self.path / "index.json.tmp"
-        tmp.write_text(json.dumps(self.index, indent=1) + "\n")
+        # Readable when small; compact when a corpus has many records (the names are all listed).
+        indent = 1 if len(self._records) <= 5000 else None
+        tmp.write_text(json.dumps(self.index, indent=indent) + "\n")
         tmp.replace(self.path / "index.json")
         self._closed = True
         return self.index

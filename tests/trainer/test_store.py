@@ -167,3 +167,88 @@ def test_assign_splits_partitions_subjects(n, seed):
 def test_assign_splits_rejects_bad_fractions():
     with pytest.raises(ValueError, match="sum to 1"):
         assign_splits(["a"], {"train": 0.5, "test": 0.2})
+
+
+# --- anyppg prepare on the simulator, and the torch dataset over its store -------------------------
+
+
+@pytest.fixture(scope="module")
+def sim_store(tmp_path_factory):
+    from anyppg.trainer.cmd_prepare import build_store
+    from anyppg.trainer.sources import SimSource
+
+    path = tmp_path_factory.mktemp("sim") / "store"
+    index = build_store(SimSource(hours=0.4, record_s=60.0, seed=7), path, shard_size=16)
+    return path, index
+
+
+def test_prepare_sim_store_is_split_by_subject(sim_store):
+    path, index = sim_store
+    store = WindowStore(path)
+    assert index["counts"] == store.counts and min(store.counts.values()) > 0
+    assert index["build"]["records"] == 24  # 0.4 h of 60 s records
+    seen = {}
+    for split in ("train", "val", "test"):
+        for subject_id in np.unique(store.split(split).labels()["subject"]):
+            subject = store.subjects[subject_id]
+            assert seen.setdefault(subject, split) == split
+            assert store.index["subject_split"][subject] == split
+
+
+def test_sim_windows_are_aligned_with_their_labels(sim_store):
+    from anyppg.signal import ECG_FS, ecg_findpeaks, heart_rate
+
+    path, _ = sim_store
+    labels = WindowStore(path).split("train").labels()
+    view = WindowStore(path).split("train")
+    assert set(np.unique(labels["af"])) <= {0, 1} and labels["has_ecg"].all()
+    assert np.all((labels["hr"] > 30) & (labels["hr"] < 200))
+    ppg_err, ecg_err = [], []
+    for i in range(0, len(view), 3):
+        ppg, ecg, label = view[i]
+        peaks = ecg_findpeaks(np.asarray(ecg, dtype=np.float64), ECG_FS, clean=False)
+        ecg_hr = 60.0 * (len(peaks) - 1) / ((peaks[-1] - peaks[0]) / ECG_FS)
+        ecg_err.append(abs(ecg_hr - label["hr"]))
+        if label["quality"] == 1 and label["af"] == 0:
+            ppg_err.append(abs(heart_rate(np.asarray(ppg, dtype=np.float64), 125.0) - label["hr"]))
+    # R-peaks found in the stored ECG window agree with the exact label: the ECG is cut at the right time.
+    assert np.median(ecg_err) < 1.0
+    # The PPG window shows the same heart rate: it is cut at the same time as the ECG.
+    assert np.median(ppg_err) < 3.0
+
+
+def test_prepare_cli_json_summary(tmp_path, capsys):
+    from anyppg.cli import main
+
+    out = tmp_path / "s"
+    assert main(["prepare", "--source", "sim", "--hours", "0.1", "--record-s", "60", "--out", str(out),
+                 "--json", "--quiet"]) == 0  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["records"] == 6 and sum(summary["counts"].values()) == sum(
+        WindowStore(out).counts.values()
+    )
+    # A second run refuses to overwrite the store.
+    assert main(["prepare", "--source", "sim", "--hours", "0.1", "--out", str(out), "--quiet"]) == 1
+    assert "overwrite" in capsys.readouterr().err
+
+
+def test_window_dataset_with_distributed_sampler(sim_store):
+    torch = pytest.importorskip("torch")
+    from anyppg.trainer.datasets import WindowDataset
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    path, _ = sim_store
+    ds = WindowDataset(path, "train", require_ecg=True)
+    item = ds[0]
+    assert item["ppg"].shape == (1, 1250) and item["ecg"].shape == (1, 5000)
+    assert item["ppg"].dtype == torch.float32 and item["af"].dtype == torch.int64
+    seen = []
+    for rank in range(2):  # what two torchrun ranks would each read
+        sampler = DistributedSampler(ds, num_replicas=2, rank=rank, shuffle=True, seed=0, drop_last=True)
+        loader = DataLoader(ds, batch_size=8, sampler=sampler, num_workers=1)
+        for batch in loader:
+            assert batch["ppg"].shape[1:] == (1, 1250) and batch["ecg"].shape[1:] == (1, 5000)
+            seen.extend(batch["index"].tolist())
+    assert len(seen) == len(set(seen)) == len(ds) // 2 * 2
+    labels = ds.labels()
+    np.testing.assert_allclose(labels["hr"][ds[5]["index"].item()], ds[5]["hr"].item(), rtol=1e-6)

@@ -1,0 +1,78 @@
+"""torch views of a window store (:mod:`anyppg.trainer.store`).
+
+``WindowDataset`` is a map-style dataset, so it works with ``DistributedSampler`` under ``torchrun``:
+each rank reads only the windows its sampler hands it, straight from the memory-mapped shards. Nothing
+is loaded up front; a worker process opens its own memory maps.
+
+Example::
+
+    from torch.utils.data import DataLoader, DistributedSampler
+    ds = WindowDataset("runs/store-sim", "train")
+    loader = DataLoader(ds, batch_size=256, sampler=DistributedSampler(ds), num_workers=4)
+    batch = next(iter(loader))      # batch["ppg"]: (256, 1, 1250), batch["ecg"]: (256, 1, 5000)
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from anyppg.trainer.store import WindowStore
+from torch.utils.data import Dataset
+
+__all__ = ["WindowDataset"]
+
+
+class WindowDataset(Dataset):
+    """The windows of one split of a store, as tensors.
+
+    Each item is a dict:
+
+    - ``ppg``: float32 ``(1, 1250)``, 10 s at 125 Hz, band-passed and z-scored (model input);
+    - ``ecg``: float32 ``(1, 5000)``, 10 s at 500 Hz, cleaned and z-scored (zeros when ``has_ecg`` is 0);
+    - ``hr``: float32 ``()``, heart rate (bpm) from the ECG R-peaks, NaN when unknown;
+    - ``af``, ``quality``: int64 ``()``, 1 / 0, or -1 when unknown;
+    - ``has_ecg``: bool ``()``; ``subject``, ``source``: int64 ``()`` (indices into the store's index);
+    - ``index``: int64 ``()``, the window's position in the split.
+
+    Args:
+        store_path: the store folder (written by ``anyppg prepare``).
+        split: ``train``, ``val`` or ``test``.
+        require_ecg: keep only windows with a real ECG (ECG-guided pretraining needs pairs).
+
+    Raises:
+        StoreError: the folder is not a finished store or the split is unknown.
+    """
+
+    def __init__(self, store_path: str | os.PathLike[str], split: str, *, require_ecg: bool = False) -> None:
+        self.store = WindowStore(store_path)
+        self.split = split
+        self.view = self.store.split(split)
+        self._rows: np.ndarray | None = None
+        if require_ecg:
+            labels = self.view.labels()
+            self._rows = np.flatnonzero(labels["has_ecg"] == 1)
+
+    def __len__(self) -> int:
+        return len(self.view) if self._rows is None else len(self._rows)
+
+    def labels(self) -> np.ndarray:
+        """The label rows of the items, in item order (structured :data:`~anyppg.trainer.store.LABEL_DTYPE`)."""
+        labels = self.view.labels()
+        return labels if self._rows is None else labels[self._rows]
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        j = int(i) if self._rows is None else int(self._rows[i])
+        ppg, ecg, label = self.view[j]
+        return {
+            "ppg": torch.from_numpy(np.array(ppg, dtype=np.float32)).unsqueeze(0),  # (1, 1250)
+            "ecg": torch.from_numpy(np.array(ecg, dtype=np.float32)).unsqueeze(0),  # (1, 5000)
+            "hr": torch.tensor(float(label["hr"]), dtype=torch.float32),
+            "af": torch.tensor(int(label["af"]), dtype=torch.int64),
+            "quality": torch.tensor(int(label["quality"]), dtype=torch.int64),
+            "has_ecg": torch.tensor(bool(label["has_ecg"])),
+            "subject": torch.tensor(int(label["subject"]), dtype=torch.int64),
+            "source": torch.tensor(int(label["source"]), dtype=torch.int64),
+            "index": torch.tensor(j, dtype=torch.int64),
+        }
