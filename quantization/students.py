@@ -230,7 +230,7 @@ STUDENTS: dict[str, StudentSpec] = {
         config=StudentConfig(
             stem_channels=8,
             stem_kernel=7,
-            stage_channels=(16, 24, 32, 40),
+            stage_channels=(16, 24, 32, 32),
             kernel_size=5,
             head_hidden=32,
         ),

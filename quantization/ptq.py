@@ -1,0 +1,150 @@
+"""PT2E static int8 post-training quantization (per-channel weights, per-tensor activations).
+
+The pipeline is the ExecuTorch one, in order::
+
+    torch.export (dynamic batch) -> prepare_pt2e(quantizer) -> calibrate -> convert_pt2e
+
+The result is a ``torch.fx.GraphModule`` that runs in torch with simulated int8 arithmetic (so its
+fidelity can be measured before lowering) and that :mod:`anyppg.quantization.export` exports again and
+lowers to XNNPACK (``.pte``) or LiteRT (``.tflite``). The two backends need different quantizers:
+``"xnnpack"`` uses ExecuTorch's ``XNNPACKQuantizer``; ``"litert"`` uses litert-torch's
+``PT2EQuantizer`` and keeps quantize/dequantize pairs unfolded, as its converter requires.
+
+Calibration data should look like deployment data: :func:`calibration_windows` mixes windows from the
+real recordings that are installed with simulated windows, all preprocessed by :mod:`anyppg.signal`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from anyppg.errors import AnyPPGError
+
+log = logging.getLogger(__name__)
+
+Backend = Literal["xnnpack", "litert"]
+BACKENDS: tuple[str, ...] = ("xnnpack", "litert")
+INPUT_SAMPLES = 1250
+
+
+class QuantizationError(AnyPPGError, ValueError):
+    """Quantization cannot run with the given inputs.
+
+    Attributes:
+        reason: what is wrong, in words.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _quantizer(backend: str):  # -> torchao Quantizer
+    if backend == "xnnpack":
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+            XNNPACKQuantizer,
+            get_symmetric_quantization_config,
+        )
+
+        return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    if backend == "litert":
+        from litert_torch.quantize import pt2e_quantizer
+
+        config = pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True)
+        return pt2e_quantizer.PT2EQuantizer().set_global(config)
+    raise QuantizationError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+
+
+def export_for_quantization(model: nn.Module) -> torch.fx.GraphModule:
+    """``torch.export`` ``model`` with a dynamic batch dimension and return the graph module.
+
+    A dynamic batch lets calibration run in batches while the lowered program still takes batch 1.
+    """
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    example = (torch.zeros(2, 1, INPUT_SAMPLES),)
+    return torch.export.export(model.eval(), example, dynamic_shapes=({0: batch},)).module()
+
+
+def _batches(windows: torch.Tensor | np.ndarray | Iterable, batch_size: int) -> Iterable[torch.Tensor]:
+    if isinstance(windows, np.ndarray | torch.Tensor):
+        tensor = torch.as_tensor(np.asarray(windows, dtype=np.float32))
+        if tensor.ndim == 2:
+            tensor = tensor[:, None, :]
+        if tensor.ndim != 3 or tensor.shape[1:] != (1, INPUT_SAMPLES):
+            raise QuantizationError(
+                f"calibration windows have shape {tuple(tensor.shape)}; expected (N, 1, {INPUT_SAMPLES})"
+            )
+        if tensor.shape[0] == 0:
+            raise QuantizationError("calibration needs at least one window; got 0")
+        if not torch.isfinite(tensor).all():
+            raise QuantizationError("calibration windows contain NaN or inf")
+        yield from tensor.split(batch_size)
+    else:
+        yield from windows
+
+
+def quantize_pt2e(
+    model: nn.Module,
+    calibration: torch.Tensor | np.ndarray | Iterable[torch.Tensor],
+    backend: Backend = "xnnpack",
+    batch_size: int = 64,
+) -> torch.fx.GraphModule:
+    """Static int8 PT2E quantization of ``model`` calibrated on ``calibration`` windows.
+
+    Args:
+        model: an eager model taking ``(B, 1, 1250)`` float32.
+        calibration: ``(N, 1, 1250)`` (or ``(N, 1250)``) preprocessed windows, or an iterable of batches.
+        backend: ``"xnnpack"`` (ExecuTorch) or ``"litert"`` (litert-torch): which quantizer annotates.
+        batch_size: windows per calibration forward pass.
+
+    Returns:
+        The converted graph module (int8 simulated in torch), ready to be exported and lowered.
+
+    Raises:
+        QuantizationError: unknown backend, empty / misshapen / non-finite calibration data.
+    """
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    quantizer = _quantizer(backend)
+    prepared = prepare_pt2e(export_for_quantization(model), quantizer)
+    seen = 0
+    with torch.no_grad():
+        for batch in _batches(calibration, batch_size):
+            prepared(batch)
+            seen += int(batch.shape[0])
+    if seen == 0:
+        raise QuantizationError("calibration needs at least one window; got 0")
+    log.info("calibrated %s int8 observers on %d windows", backend, seen)
+    # litert-torch's converter reads the explicit quantize/dequantize pairs, so keep them unfolded.
+    return convert_pt2e(prepared, fold_quantize=backend == "xnnpack")
+
+
+def calibration_windows(n: int = 256, seed: int = 0, real_fraction: float = 0.5) -> np.ndarray:
+    """Preprocessed ``(n, 1, 1250)`` windows for calibration: real recordings mixed with simulated ones.
+
+    Real windows come from the recordings installed on this machine (``anyppg.recordings``); when
+    none is installed every window is simulated (``anyppg.simulator``), and the log says so.
+
+    Args:
+        n: number of windows.
+        seed: seed of the simulator and of the window selection.
+        real_fraction: share of real windows when recordings are available (0 to 1).
+    """
+    from anyppg.quantization.distill import real_windows, simulated_windows
+
+    rng = np.random.default_rng(seed)
+    real = real_windows(seed=seed).ppg
+    n_real = min(len(real), round(n * real_fraction))
+    if n_real:
+        real = real[rng.choice(len(real), n_real, replace=False)]
+    else:
+        log.warning("no real recording windows available; calibrating on simulated windows only")
+    sim = simulated_windows(n - n_real, seed=seed).ppg
+    windows = np.concatenate([real[:n_real], sim]) if n_real else sim
+    return windows[rng.permutation(len(windows))][:, None, :].astype(np.float32)
