@@ -209,24 +209,15 @@ def simulator_source(
     centre = float(np.median(ppg))
     gain = _SIM_PPG_AMPLITUDE / max(float(np.max(np.abs(ppg - centre))), 1e-12)
     counts = np.round(_SIM_PPG_DC + gain * (ppg - centre)).astype(np.int32)
-    acc = getattr(sim, "acc", None)
-    acc_mg = None if acc is None else np.round(np.asarray(acc, dtype=np.float64) * 1000.0).astype(np.int32)
-    beats = getattr(sim, "pulse_peaks", None)
-    if beats is None:
-        beats = getattr(sim, "r_peaks", None)
-    beats = None if beats is None else np.asarray(beats, dtype=np.float64)
-    hr_t = hr_bpm = None
-    if beats is not None and beats.size >= 2:
-        hr_t = beats[1:]
-        hr_bpm = 60.0 / np.diff(beats)
+    acc_mg = np.round(np.asarray(sim.acc, dtype=np.float64) * 1000.0).astype(np.int32)  # g -> mg
     return Source(
         name=f"sim:hr={heart_rate:g},motion={motion:g},seed={seed}",
         rate_hz=float(rate_hz),
         ppg=counts,
         acc=acc_mg,
-        beat_times_s=beats,
-        hr_t_s=hr_t,
-        hr_bpm=hr_bpm,
+        beat_times_s=np.asarray(sim.pulse_peaks, dtype=np.float64),
+        hr_t_s=np.asarray(sim.r_peaks, dtype=np.float64),
+        hr_bpm=np.asarray(sim.hr, dtype=np.float64),
         meta={"ppg_offset": _SIM_PPG_DC - gain * centre, "ppg_gain": gain, "acc_units": "mg", "seed": seed},
     )
 

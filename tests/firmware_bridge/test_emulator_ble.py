@@ -1,0 +1,231 @@
+"""The BLE emulator end to end through two real bumble stacks and bleak's public API.
+
+scan -> connect -> MTU exchange -> read info -> subscribe -> write START -> notifications -> decode
+with the protocol codecs -> samples equal the source, with and without injected faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+from anyppg.firmware_bridge.deframer import Deframer
+from anyppg.firmware_bridge.emulator.ble import ATT_ERROR_REJECTED, BleEmulator, emulated_ble
+from anyppg.firmware_bridge.emulator.faults import FaultSpec
+from anyppg.firmware_bridge.emulator.sources import Source, simulator_source
+from anyppg.firmware_bridge.gatt import (
+    ANYPPG_CONTROL_UUID,
+    ANYPPG_DATA_UUID,
+    ANYPPG_INFO_UUID,
+    ANYPPG_SERVICE_UUID,
+    ControlCommand,
+    DeviceInfo,
+)
+from anyppg.firmware_bridge.hrs import HeartRateMeasurement
+from anyppg.firmware_bridge.protocol import Channel, max_samples_per_frame
+from bleak import BleakClient, BleakScanner
+from bleak.exc import BleakGATTProtocolError
+
+HRM_UUID = "00002a37-0000-1000-8000-00805f9b34fb"
+BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
+MANUFACTURER_UUID = "00002a29-0000-1000-8000-00805f9b34fb"
+
+
+def _ramp_source(n: int = 5000, rate: float = 125.0, acc: bool = True) -> Source:
+    """A signal whose every sample is distinct, so any loss, reordering or shift shows."""
+    ppg = 1_000_000 + np.arange(n)
+    motion = np.column_stack([np.arange(n) % 997, -(np.arange(n) % 991), np.full(n, 1000)]) if acc else None
+    return Source(name="ramp", rate_hz=rate, ppg=ppg, acc=motion)
+
+
+def _sample_index(source: Source, timestamp_us: int) -> int:
+    return round(timestamp_us * source.rate_hz / 1e6)
+
+
+async def _collect(emu, seconds: float, **client_kwargs):
+    device = await BleakScanner.find_device_by_name(emu.name, timeout=5, backend=emu.adapter.scanner_backend)
+    assert device is not None, "the emulator was not seen advertising"
+    deframer = Deframer()
+    frames = []
+    async with BleakClient(device, backend=emu.adapter.client_backend, **client_kwargs) as client:
+        mtu = client.mtu_size
+        info = DeviceInfo.from_bytes(await client.read_gatt_char(ANYPPG_INFO_UUID))
+
+        def on_data(_char, value: bytearray) -> None:
+            frame = deframer.feed_notification(value)
+            if frame is not None:
+                frames.append((len(value), frame))
+
+        await client.start_notify(ANYPPG_DATA_UUID, on_data)
+        await client.write_gatt_char(ANYPPG_CONTROL_UUID, bytes(ControlCommand.start()), response=True)
+        await asyncio.sleep(seconds)
+        await client.write_gatt_char(ANYPPG_CONTROL_UUID, bytes(ControlCommand.stop()), response=True)
+        await asyncio.sleep(0.05)  # let the last shielded notification land
+    return mtu, info, frames, deframer
+
+
+def test_stream_decodes_to_the_source_samples_with_frames_sized_to_the_mtu():
+    source = _ramp_source()
+
+    async def main():
+        async with emulated_ble(source, speed=None) as emu:
+            mtu, info, frames, deframer = await _collect(emu, 0.4)
+            return mtu, info, frames, deframer, emu.stats
+
+    mtu, info, frames, deframer, stats = asyncio.run(main())
+    assert mtu == 517  # the backend raised the MTU at connect, as desktop stacks do
+    assert info.sample_rate_hz == 125.0
+    assert info.channels == (Channel.PPG_GREEN, Channel.ACC_X, Channel.ACC_Y, Channel.ACC_Z)
+    assert len(frames) > 20
+    per_frame = max_samples_per_frame(mtu, 4, info.fmt)
+    for size, frame in frames:
+        assert size <= mtu - 3
+        assert frame.n_samples == per_frame
+        start = _sample_index(source, frame.timestamp_us)
+        np.testing.assert_array_equal(frame.samples, source.block(start, frame.n_samples))
+    seqs = [f.seq for _, f in frames]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    assert sum(f.n_samples for _, f in frames) == stats.samples_intact == stats.samples_sent
+    assert deframer.stats.crc_errors == deframer.stats.frames_lost == 0
+
+
+def test_faults_are_counted_exactly_on_both_sides():
+    source = _ramp_source(acc=False)
+    faults = FaultSpec(drop=0.1, corrupt=0.1, seed=5)
+
+    async def main():
+        async with emulated_ble(source, speed=None, faults=faults, max_samples=10) as emu:
+            _, _, frames, deframer = await _collect(emu, 0.5)
+            return frames, deframer, emu.stats
+
+    frames, deframer, stats = asyncio.run(main())
+    assert stats.frames_dropped > 0 and stats.frames_corrupted > 0
+    received = [f for _, f in frames]
+    assert sum(f.n_samples for f in received) == stats.samples_intact
+    assert deframer.stats.crc_errors == stats.frames_corrupted
+    assert {f.seq for f in received}.isdisjoint({*stats.dropped_seqs, *stats.corrupted_seqs})
+    assert len(received) + stats.frames_dropped + stats.frames_corrupted == stats.frames_sent
+    for frame in received:
+        np.testing.assert_array_equal(
+            frame.samples, source.block(_sample_index(source, frame.timestamp_us), 10)
+        )
+
+
+def test_the_same_seed_injects_the_same_faults():
+    def run() -> tuple[list[int], list[int]]:
+        async def main():
+            async with emulated_ble(
+                _ramp_source(acc=False), speed=None, faults=FaultSpec(drop=0.2, seed=9)
+            ) as emu:
+                await _collect(emu, 0.3)
+                return emu.stats.dropped_seqs
+
+        return asyncio.run(main())
+
+    first, second = run(), run()
+    common = min(len(first), len(second), 5)
+    assert common > 0 and first[:common] == second[:common]
+
+
+def test_start_is_refused_when_the_mtu_was_not_raised():
+    async def main():
+        async with emulated_ble(_ramp_source(), speed=None) as emu:
+            device = await BleakScanner.find_device_by_name(
+                emu.name, timeout=5, backend=emu.adapter.scanner_backend
+            )
+            async with BleakClient(device, backend=emu.adapter.client_backend, mtu=None) as client:
+                assert client.mtu_size == 23
+                with pytest.raises(BleakGATTProtocolError) as excinfo:
+                    await client.write_gatt_char(
+                        ANYPPG_CONTROL_UUID, bytes(ControlCommand.start()), response=True
+                    )
+                with pytest.raises(BleakGATTProtocolError):
+                    await client.write_gatt_char(
+                        ANYPPG_CONTROL_UUID, bytes(ControlCommand.set_rate(50)), response=True
+                    )
+                with pytest.raises(BleakGATTProtocolError):
+                    await client.write_gatt_char(ANYPPG_CONTROL_UUID, b"\x7f", response=True)
+                return excinfo.value.args[0]
+
+    assert asyncio.run(main()) == ATT_ERROR_REJECTED
+
+
+def test_advertising_and_standard_services():
+    async def main():
+        async with emulated_ble(simulator_source(30.0, heart_rate=90.0, seed=3), speed=20.0) as emu:
+            found = {}
+            async with BleakScanner(backend=emu.adapter.scanner_backend) as scanner:
+                while emu.name not in found:
+                    await asyncio.sleep(0.02)
+                    found = {d.name: a for d, a in scanner.discovered_devices_and_advertisement_data.values()}
+            advertisement = found[emu.name]
+            device = await BleakScanner.find_device_by_name(emu.name, backend=emu.adapter.scanner_backend)
+            heart_rates: list[HeartRateMeasurement] = []
+            async with BleakClient(device, backend=emu.adapter.client_backend) as client:
+                battery = (await client.read_gatt_char(BATTERY_LEVEL_UUID))[0]
+                maker = (await client.read_gatt_char(MANUFACTURER_UUID)).decode()
+                await client.start_notify(
+                    HRM_UUID, lambda _c, v: heart_rates.append(HeartRateMeasurement.from_bytes(v))
+                )
+                while len(heart_rates) < 4:
+                    await asyncio.sleep(0.02)
+            return advertisement, battery, maker, heart_rates
+
+    advertisement, battery, maker, heart_rates = asyncio.run(main())
+    assert ANYPPG_SERVICE_UUID in advertisement.service_uuids
+    assert "0000180d-0000-1000-8000-00805f9b34fb" in advertisement.service_uuids
+    assert battery == 87 and maker == "anyppg"
+    assert all(m.sensor_contact for m in heart_rates)
+    assert all(70 <= m.heart_rate <= 110 for m in heart_rates)
+    rr = [x for m in heart_rates for x in m.rr_intervals]
+    assert rr and all(0.5 < x < 0.9 for x in rr)  # ~90 bpm: RR ~0.67 s
+
+
+def test_disconnect_every_drops_the_link_and_bleak_reports_it():
+    async def main():
+        emulator_faults = FaultSpec(disconnect_every_s=0.3)
+        async with emulated_ble(_ramp_source(), speed=4.0, faults=emulator_faults) as emu:
+            device = await BleakScanner.find_device_by_name(
+                emu.name, timeout=5, backend=emu.adapter.scanner_backend
+            )
+            lost = asyncio.Event()
+            client = BleakClient(
+                device, disconnected_callback=lambda _c: lost.set(), backend=emu.adapter.client_backend
+            )
+            await client.connect()
+            data_char = client.services.get_characteristic(ANYPPG_DATA_UUID)
+            await client.start_notify(data_char, lambda _c, _v: None)
+            await asyncio.wait_for(lost.wait(), 5)
+            assert not client.is_connected
+            from bleak.exc import BleakError
+
+            # As bleak on BlueZ (#472): stop_notify on a dead link raises, the services are gone.
+            with pytest.raises(BleakError):
+                await client.stop_notify(data_char)
+            with pytest.raises(BleakError, match="Not connected"):
+                await client._backend.stop_notify(data_char)
+            await client.disconnect()  # a no-op on a dead link
+            return emu.stats
+
+    stats = asyncio.run(main())
+    assert stats.disconnects >= 1 and stats.connections == 1
+
+
+def test_the_emulator_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="profile"):
+        BleEmulator(_ramp_source(), profile="fitbit")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="battery"):
+        BleEmulator(_ramp_source(), battery_level=120)
+
+    async def main():
+        emulator = BleEmulator(_ramp_source())
+        with pytest.raises(ValueError, match="exactly one"):
+            await emulator.start()
+        from anyppg.firmware_bridge.emulator.ble import EmulatorStartError
+
+        with pytest.raises(EmulatorStartError) as excinfo:
+            await emulator.start(transport="tcp-client:127.0.0.1:1")
+        assert excinfo.value.transport == "tcp-client:127.0.0.1:1"
+
+    asyncio.run(main())
