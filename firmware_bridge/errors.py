@@ -14,6 +14,7 @@ __all__ = [
     "CRCError",
     "FieldRangeError",
     "FrameLengthError",
+    "PmdCommandError",
     "ProtocolError",
     "UnknownChannelError",
     "UnknownFrameTypeError",
@@ -110,3 +111,22 @@ class FieldRangeError(ProtocolError):
         self.field = field
         self.value = value
         self.expected = expected
+
+
+class PmdCommandError(ProtocolError):
+    """A Polar device answered a PMD control-point command with an error code.
+
+    Attributes:
+        op_code: the command's op code (1 get settings, 2 start, 3 stop, ...).
+        measurement_type: the measurement the command was about (0 ECG, 1 PPG, 2 ACC, ...).
+        error_code: the device's error code (see ``anyppg.firmware_bridge.polar.PmdError``).
+    """
+
+    def __init__(self, op_code: int, measurement_type: int, error_code: int, error_name: str) -> None:
+        super().__init__(
+            f"PMD command 0x{op_code:02X} for measurement type {measurement_type} failed: "
+            f"{error_name} (error code {error_code})"
+        )
+        self.op_code = op_code
+        self.measurement_type = measurement_type
+        self.error_code = error_code
