@@ -282,23 +282,25 @@ def _motion(
     envelope = np.zeros(len(t))
     ramp = 0.5  # s, raised-cosine fade in/out
     for start, end in episodes:
+        # Draw the episode's parameters first: the same seed gives the same motion at every rate.
+        cadence = rng.uniform(1.5, 2.5)  # steps per second
+        phase0 = rng.uniform(0, 2 * np.pi)
+        # Arm swing at half the cadence, step impacts at the cadence and two harmonics; per axis.
+        offsets = rng.uniform(0, 2 * np.pi, (4, 3))
+        weights = np.array([0.25, 0.2, 0.08, 0.03])[:, None] * rng.uniform(0.5, 1.5, (4, 3))
+        direction = rng.normal(size=3)
+        direction /= np.linalg.norm(direction)
         sel = (t >= start) & (t < end)
         if not sel.any():
             continue
         ts = t[sel]
         env = np.clip(np.minimum(ts - start, end - ts) / ramp, 0, 1)
         env = 0.5 - 0.5 * np.cos(np.pi * env)
-        cadence = rng.uniform(1.5, 2.5)  # steps per second
-        phase = 2 * np.pi * cadence * ts + rng.uniform(0, 2 * np.pi)
-        # Arm swing at half the cadence, step impacts at the cadence and two harmonics; per axis.
-        offsets = rng.uniform(0, 2 * np.pi, (4, 3))
-        weights = np.array([0.25, 0.2, 0.08, 0.03])[:, None] * rng.uniform(0.5, 1.5, (4, 3))
+        phase = 2 * np.pi * cadence * ts + phase0
         dyn = np.zeros((len(ts), 3))
         for h, mult in enumerate((0.5, 1, 2, 3)):
             dyn += weights[h] * np.sin(mult * phase[:, None] + offsets[h])
         dyn *= env[:, None] * min(1.0, 0.3 + 0.7 * intensity)
-        direction = rng.normal(size=3)
-        direction /= np.linalg.norm(direction)
         linear = dyn @ direction
         scale = 1.0 / max(float(np.std(linear)), 1e-9)
         unit = linear * scale  # the sensor-skin coupling: linear plus a quadratic term
@@ -410,7 +412,9 @@ def simulate(
         "respiratory_rate": resp_hz * 60, "powerline": powerline, "powerline_hz": powerline_hz,
         "seed": int(seed),
     }  # fmt: skip
-    rng = np.random.default_rng(int(seed))
+    # Physiology draws come from one generator, per-sample white noise from another, so the same
+    # seed gives the same beats, pulses and motion at every sampling rate.
+    rng, noise_rng = np.random.default_rng(int(seed)).spawn(2)
 
     # Beats: an RR series covering [-margin, duration + margin].
     rr0 = 60.0 / hr0
@@ -441,14 +445,14 @@ def simulate(
     ecg += baseline_wander * wander
     if powerline:
         ecg += powerline * np.sin(2 * np.pi * powerline_hz * t_ecg + rng.uniform(0, 2 * np.pi))
-    ecg += noise * rng.standard_normal(len(t_ecg))
+    ecg += noise * noise_rng.standard_normal(len(t_ecg))
 
     # PPG: pulses; motion artefact; respiration/drift; noise. Acc: gravity + motion + sensor noise.
     pulses, rise = _ppg_pulses(len(t_ppg), fs_ppg, onsets, rr, ectopic, rhythm, rng, resp_hz, rr0)
     episodes = _motion_episodes(rng, duration, motion_fraction) if motion > 0 else []
     dyn, artefact, envelope = _motion(t_ppg, episodes, motion, rng)
-    acc = dyn + np.array([0.0, 0.0, 1.0]) + 0.005 * rng.standard_normal((len(t_ppg), 3))
-    sensor_noise = noise * rng.standard_normal(len(t_ppg))
+    acc = dyn + np.array([0.0, 0.0, 1.0]) + 0.005 * noise_rng.standard_normal((len(t_ppg), 3))
+    sensor_noise = noise * noise_rng.standard_normal(len(t_ppg))
     wander = np.sin(2 * np.pi * resp_hz * t_ppg + resp_phase) + np.interp(t_ppg, drift_t, drift)
     ppg = pulses + artefact + baseline_wander * wander + sensor_noise
 
