@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from anyppg.trainer.encoders import ANYPPG_PPG_CONFIG, ECGFOUNDER_ECG_CONFIG, Net1D, net1d_from_config
 from torch import nn
 
 from anyppg.errors import CheckpointError
+
+from .encoders import ANYPPG_PPG_CONFIG, ECGFOUNDER_ECG_CONFIG, Net1D, net1d_from_config
 
 log = logging.getLogger(__name__)
 

@@ -94,9 +94,12 @@ def clip_loss(
     all_ecg = gather_with_grad(z_ecg)  # (N, D)
     all_valid = gather_with_grad(valid.float()).bool()  # (N,)
     logits = scale * all_ppg.float() @ all_ecg.float().T  # (N, N)
-    logits = logits.masked_fill(~all_valid[None, :], float("-inf"))  # invalid columns are no negatives
+    pair_ok = all_valid[:, None] & all_valid[None, :]  # (N, N) invalid windows are no negatives either way
+    logits = logits.masked_fill(~pair_ok, float("-inf"))
     target = torch.arange(logits.shape[0], device=logits.device)  # (N,) the diagonal pairs match
     idx = all_valid.nonzero().squeeze(1)  # (V,)
+    if len(idx) == 0:  # nothing valid anywhere in the global batch: a zero loss that keeps the graph
+        return z_ppg.sum() * 0.0, torch.zeros((), device=z_ppg.device)
     loss_p2e = F.cross_entropy(logits[idx], target[idx])
     loss_e2p = F.cross_entropy(logits.T[idx], target[idx])
     with torch.no_grad():

@@ -221,7 +221,7 @@ def debug() -> PretrainConfig:
         name="debug",
         model=ModelConfig(ppg_encoder=ppg, ecg_encoder=ecg, embed_dim=32, projector_hidden=64),
         ecg_stage=ECGStageConfig(steps=10, batch_size=16),
-        optim=OptimConfig(warmup_steps=5),
+        optim=OptimConfig(lr=2e-3, warmup_steps=5),  # tiny model: a higher lr shows learning in 30 steps
         data=DataConfig(toy_windows=128, max_val_windows=64),
         train=TrainConfig(steps=30, batch_size=16, checkpoint_every=10, out_dir="runs/debug", progress=False),
     )

@@ -142,7 +142,12 @@ def train_ecg_encoder(
     opt = torch.optim.AdamW(model.parameters(), lr=sc.lr, weight_decay=sc.weight_decay)
     sched = warmup_cosine(opt, OptimConfig(warmup_steps=max(1, sc.steps // 10)), sc.steps)
     sampler = StepBatchSampler(len(train), sc.batch_size, ctx, cfg.train.seed + 1, 0, sc.steps)
-    loader = DataLoader(train, batch_sampler=sampler, num_workers=cfg.data.num_workers)
+    loader = DataLoader(
+        train,
+        batch_sampler=sampler,
+        num_workers=cfg.data.num_workers,
+        generator=torch.Generator().manual_seed(0),
+    )
     bar = _progress(cfg, ctx, sc.steps, "stage 1 (ECG)")
     t0 = time.perf_counter()
     err = n = skipped = 0.0

@@ -65,18 +65,18 @@ def open_pairs(cfg: DataConfig, split: str, seed: int = 0) -> Dataset | None:
     _check_rates(store.index, root)
     if store.counts().get(split, 0) == 0:
         return None
-    return check_pairs(WindowDataset(root, split))
+    return check_pairs(WindowDataset(root, split, require_ecg=True))  # pairs only
 
 
 def _check_rates(index: dict, root: Path) -> None:
-    prep = index.get("preprocessing", {}) if isinstance(index, dict) else {}
-    for key, expected, what in (
-        ("ppg_rate_hz", PPG_RATE_HZ, "PPG in the window store"),
-        ("ecg_rate_hz", ECG_RATE_HZ, "ECG in the window store"),
-    ):
-        rate = prep.get(key) if isinstance(prep, dict) else None
+    """Refuse a store whose PPG / ECG rates (``index.json``: ``ppg.rate_hz``, ``ecg.rate_hz``) differ."""
+    for key, expected in (("ppg", PPG_RATE_HZ), ("ecg", ECG_RATE_HZ)):
+        meta = index.get(key) if isinstance(index, dict) else None
+        rate = meta.get("rate_hz") if isinstance(meta, dict) else None
         if rate is not None and float(rate) != expected:
-            raise UnsupportedRateError(float(rate), expected, what=f"{what} {root}")
+            raise UnsupportedRateError(
+                float(rate), expected, what=f"{key.upper()} in the window store {root}"
+            )
 
 
 def check_pairs(dataset: Dataset) -> Dataset:

@@ -131,7 +131,11 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, stop_after: int | None =
     end = tc.steps if stop_after is None else min(tc.steps, stop_after)
     sampler = StepBatchSampler(len(train), tc.batch_size, ctx, tc.seed, start, end)
     loader = DataLoader(
-        train, batch_sampler=sampler, num_workers=cfg.data.num_workers, pin_memory=ctx.device.type == "cuda"
+        train,
+        batch_sampler=sampler,
+        num_workers=cfg.data.num_workers,
+        pin_memory=ctx.device.type == "cuda",
+        generator=torch.Generator().manual_seed(tc.seed + start),  # keep the global RNG (dropout) untouched
     )
     bar = _progress(cfg, ctx, tc.steps, "stage 2 (PPG↔ECG)", initial=start)
 
@@ -223,7 +227,10 @@ def evaluate(
     bs = min(cfg.train.batch_size, n)
     losses, accs, chance = [], [], []
     loader = DataLoader(
-        torch.utils.data.Subset(val, range(n - n % bs)), batch_size=bs, num_workers=cfg.data.num_workers
+        torch.utils.data.Subset(val, range(n - n % bs)),
+        batch_size=bs,
+        num_workers=cfg.data.num_workers,
+        generator=torch.Generator().manual_seed(0),
     )
     for batch in loader:
         valid = valid_windows(batch).to(ctx.device)
