@@ -7,6 +7,7 @@ with what :mod:`anyppg.firmware_bridge.protocol` produces for the same inputs.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import struct
 import subprocess
@@ -196,7 +197,7 @@ def test_example_firmware_stream_decodes(binaries, mtu, per_frame):
     assert info.firmware_version == "example-1.0" and info.sample_rate_hz == 125.0
     assert info.channels == frames[0].channels == (Channel.PPG_GREEN, Channel.PPG_AMBIENT)
     # one unbroken time line: each frame starts where the previous one ended
-    for a, b in zip(frames, frames[1:], strict=False):
+    for a, b in itertools.pairwise(frames):
         assert b.timestamp_us == a.end_timestamp_us
     green = np.concatenate([f.channel(Channel.PPG_GREEN) for f in frames])
     # the synthetic pulse beats at 72 bpm: its spectrum peaks at 1.2 Hz
