@@ -33,7 +33,15 @@ import numpy as np
 
 from anyppg.errors import DataFormatError, RecordingNotFoundError
 
-__all__ = ["Recording", "RecordingInfo", "list_recordings", "load", "recording_names"]
+__all__ = [
+    "HeartRateComparison",
+    "Recording",
+    "RecordingInfo",
+    "compare_heart_rate",
+    "list_recordings",
+    "load",
+    "recording_names",
+]
 
 log = logging.getLogger(__name__)
 
@@ -557,3 +565,86 @@ def load(name: str) -> Recording:
     recording.meta.setdefault("licence", spec.info.licence)
     recording.meta.setdefault("provenance", spec.info.provenance)
     return recording
+
+
+# --- heart rate against the device's own ------------------------------------------------------------
+
+
+@dataclass
+class HeartRateComparison:
+    """Per-window heart rate from :func:`anyppg.signal.heart_rate` next to the device's reading.
+
+    Attributes:
+        name: the recording.
+        use_acc: whether the accelerometer was given to the estimator.
+        start_s: window starts (s).
+        estimate_bpm: our estimate per window (NaN where it found no pulse).
+        reference_bpm: median of the device's readings inside the window.
+    """
+
+    name: str
+    use_acc: bool
+    start_s: np.ndarray
+    estimate_bpm: np.ndarray
+    reference_bpm: np.ndarray
+
+    @property
+    def mae_bpm(self) -> float:
+        """Mean absolute error (bpm) over windows where both values exist."""
+        ok = np.isfinite(self.estimate_bpm) & np.isfinite(self.reference_bpm)
+        return (
+            float(np.mean(np.abs(self.estimate_bpm[ok] - self.reference_bpm[ok])))
+            if ok.any()
+            else float("nan")
+        )
+
+    @property
+    def within_5_bpm(self) -> float:
+        """Share of windows within 5 bpm of the device."""
+        ok = np.isfinite(self.reference_bpm)
+        return float(np.mean(np.abs(self.estimate_bpm[ok] - self.reference_bpm[ok]) <= 5.0))
+
+    @property
+    def constant_mae_bpm(self) -> float:
+        """MAE of always answering the recording's mean device HR: what an estimator must beat to add
+        information when the device's HR barely moves."""
+        ref = self.reference_bpm[np.isfinite(self.reference_bpm)]
+        return float(np.mean(np.abs(ref - ref.mean())))
+
+
+def compare_heart_rate(
+    recording: str | Recording, *, use_acc: bool = False, hop_s: float = 2.0
+) -> HeartRateComparison:
+    """Run the SDK's PPG preprocessing and heart-rate estimator over a recording with a device HR.
+
+    Windows are the model's 10 s windows (:func:`anyppg.signal.preprocess_recording`); the estimate is
+    :func:`anyppg.signal.heart_rate` on each window's band-passed PPG at 125 Hz (with its accelerometer
+    when ``use_acc``); the reference is the median device reading inside the window.
+
+    Args:
+        recording: a recording name (see :func:`list_recordings`) or a loaded :class:`Recording`.
+        use_acc: give the accelerometer to the estimator (motion suppression).
+        hop_s: step between windows (s).
+
+    Raises:
+        RecordingNotFoundError: as :func:`load`.
+        DataFormatError: the recording has no PPG, no reference HR, or (with ``use_acc``) no accelerometer.
+    """
+    from anyppg.signal import MODEL_FS, heart_rate, preprocess_recording
+
+    rec = load(recording) if isinstance(recording, str) else recording
+    if rec.ppg is None or rec.reference_hr is None:
+        raise DataFormatError(rec.name, "needs a PPG and the device's heart rate (e.g. e2epyppg-wrist)")
+    if use_acc and rec.acc is None:
+        raise DataFormatError(rec.name, "has no accelerometer; call with use_acc=False")
+    windows = preprocess_recording(rec.ppg, rec.ppg_fs, acc=rec.acc if use_acc else None, hop_s=hop_s)
+    t, bpm = rec.reference_hr
+    est, ref = [], []
+    for w in windows:
+        inside = (t >= w.start_s) & (t < w.end_s)
+        ref.append(float(np.median(bpm[inside])) if inside.any() else np.nan)
+        acc = np.asarray(w.acc, dtype=np.float64) if use_acc else None
+        est.append(heart_rate(np.asarray(w.filtered, dtype=np.float64), MODEL_FS, acc=acc))
+    return HeartRateComparison(
+        rec.name, use_acc, np.array([w.start_s for w in windows]), np.array(est), np.array(ref)
+    )
