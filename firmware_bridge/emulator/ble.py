@@ -102,6 +102,12 @@ class EmulatorStartError(DeviceError):
         self.reason = reason
 
 
+def _refuse_read(_connection: Connection) -> bytes:
+    # bumble answers a read of a value without a read function with no response at all (the client
+    # waits 30 s for its ATT timeout); a write-only characteristic must refuse reads explicitly.
+    raise att.ATT_Error(att.ATT_READ_NOT_PERMITTED_ERROR)
+
+
 def _uuid16_list(*uuids: int) -> bytes:
     return b"".join(u.to_bytes(2, "little") for u in uuids)
 
@@ -331,7 +337,7 @@ class BleEmulator:
                 ANYPPG_CONTROL_UUID,
                 gatt.Characteristic.Properties.WRITE,
                 gatt.Characteristic.WRITEABLE,
-                gatt.CharacteristicValue(write=self._on_control_write),
+                gatt.CharacteristicValue(read=_refuse_read, write=self._on_control_write),
             )
             info = gatt.Characteristic(
                 ANYPPG_INFO_UUID,

@@ -146,6 +146,8 @@ def test_start_is_refused_when_the_mtu_was_not_raised():
                     )
                 with pytest.raises(BleakGATTProtocolError):
                     await client.write_gatt_char(ANYPPG_CONTROL_UUID, b"\x7f", response=True)
+                with pytest.raises(BleakGATTProtocolError):  # write-only: refused at once, no 30 s timeout
+                    await client.read_gatt_char(ANYPPG_CONTROL_UUID)
                 return excinfo.value.args[0]
 
     assert asyncio.run(main()) == ATT_ERROR_REJECTED
