@@ -1,0 +1,162 @@
+"""Students: output contract, size budgets, delegate-friendly ops, BN folding, checkpoints and their errors."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from anyppg.quantization import students  # noqa: E402
+from anyppg.quantization.students import (  # noqa: E402
+    STUDENTS,
+    Student,
+    build_student,
+    count_parameters,
+    get_spec,
+    load_student,
+    save_student,
+)
+from torch import nn  # noqa: E402
+
+from anyppg.errors import AnyPPGError, CheckpointError  # noqa: E402
+from anyppg.model_card import OUTPUT_NAMES, default_io  # noqa: E402
+
+# Module types the XNNPACK and LiteRT delegates run natively (plus containers without compute).
+DELEGATE_FRIENDLY = (
+    nn.Conv1d, nn.BatchNorm1d, nn.ReLU, nn.Linear, nn.Identity, nn.Sequential,
+    students.GlobalAvgPool, students.ConvBNReLU, students.Stage, Student,
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name", sorted(STUDENTS))
+def test_outputs_follow_the_model_card_contract(name):
+    spec = STUDENTS[name]
+    model = spec.get_eager_model()
+    (x,) = spec.get_example_inputs(batch=3)
+    assert x.shape == (3, 1, 1250)
+    outputs = model(x)
+    _, specs = default_io()
+    assert len(outputs) == len(OUTPUT_NAMES) == len(specs)
+    for out, tensor_spec in zip(outputs, specs, strict=True):
+        assert out.dtype == torch.float32
+        assert tuple(out.shape) == (3, *tensor_spec.shape[1:]), tensor_spec.name
+
+
+def test_size_budgets():
+    s = count_parameters(build_student("student-s"))
+    assert 100_000 <= s <= 400_000
+    xs = build_student("student-xs")
+    # int8: one byte per weight; biases become int32 (4 bytes) after quantization.
+    biases = sum(m.out_channels if isinstance(m, nn.Conv1d) else m.out_features for m in _weighted(xs))
+    int8_bytes = count_parameters(xs.fold_batchnorm()) + 3 * biases
+    assert int8_bytes <= 64 * 1024, int8_bytes
+
+
+def _weighted(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.fold_batchnorm().modules() if isinstance(m, nn.Conv1d | nn.Linear)]
+
+
+@pytest.mark.parametrize("name", sorted(STUDENTS))
+def test_only_delegate_friendly_modules(name):
+    model = build_student(name)
+    odd = {type(m).__name__ for m in model.modules() if not isinstance(m, DELEGATE_FRIENDLY)}
+    assert not odd
+    assert not any(isinstance(m, nn.Conv1d) and m.groups != 1 for m in model.modules())
+
+
+@pytest.mark.parametrize("name", sorted(STUDENTS))
+def test_fold_batchnorm_keeps_outputs_and_removes_every_batchnorm(name):
+    model = build_student(name)
+    # Give BatchNorm non-trivial statistics, as after training.
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(3.0 * torch.randn(16, 1, 1250) + 1.0)
+    model.eval()
+    (x,) = get_spec(name).get_example_inputs(batch=4)
+    folded = model.fold_batchnorm()
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in folded.modules())
+    assert any(isinstance(m, nn.BatchNorm1d) for m in model.modules()), "folding must not touch the original"
+    for a, b in zip(model(x), folded(x), strict=True):
+        torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-4)
+
+
+def test_heart_rate_is_in_bpm_around_the_centre_at_initialisation():
+    model = build_student("student-s")
+    (x,) = get_spec("student-s").get_example_inputs(batch=8)
+    hr = model(x)[1]
+    # The head's raw output is near zero at initialisation, so bpm starts near HR_CENTER_BPM.
+    assert torch.all((hr - students.HR_CENTER_BPM).abs() < students.HR_SCALE_BPM)
+
+
+def test_seeded_construction_is_reproducible():
+    a, b = build_student("student-xs", seed=3), build_student("student-xs", seed=3)
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb
+        torch.testing.assert_close(va, vb)
+
+
+def test_unknown_student_name_lists_the_registry():
+    with pytest.raises(KeyError, match="student-s"):
+        build_student("student-xxl")
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = build_student("student-xs", seed=1)
+    path = tmp_path / "xs.pt"
+    save_student(model, path, "student-xs", {"note": "round trip"})
+    loaded, meta = load_student(path)
+    assert meta == {"name": "student-xs", "extra": {"note": "round trip"}}
+    assert loaded.config == model.config
+    (x,) = get_spec("student-xs").get_example_inputs()
+    for a, b in zip(model(x), loaded(x), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_corrupt_checkpoint_names_the_file(tmp_path):
+    path = tmp_path / "corrupt.pt"
+    path.write_bytes(b"\x80\x02 this is not a torch file")
+    with pytest.raises(CheckpointError) as info:
+        load_student(path)
+    assert info.value.path == str(path)
+    assert "not a readable torch checkpoint" in str(info.value)
+    assert isinstance(info.value, AnyPPGError)
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_student(tmp_path / "nope.pt")
+
+
+def test_a_teacher_checkpoint_is_not_a_student(tmp_path):
+    path = tmp_path / "teacher.pt"
+    torch.save({"ppg_encoder": {}, "config": {}}, path)
+    with pytest.raises(CheckpointError, match="not an anyppg student checkpoint"):
+        load_student(path)
+
+
+def test_weights_of_another_student_are_refused_with_the_offending_keys(tmp_path):
+    path = tmp_path / "mixed.pt"
+    save_student(build_student("student-xs"), path, "student-xs")
+    payload = torch.load(path, weights_only=True)
+    payload["config"] = STUDENTS["student-s"].config.to_dict()  # config says s, weights are xs
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="do not fit the student config") as info:
+        load_student(path)
+    assert "size mismatch" in str(info.value)
+
+    state = payload["state_dict"]
+    payload["config"] = STUDENTS["student-xs"].config.to_dict()
+    payload["state_dict"] = {k: v for k, v in state.items() if not k.startswith("af.")}
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError) as info:
+        load_student(path)
+    assert info.value.missing == ["af.weight", "af.bias"]
