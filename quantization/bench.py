@@ -1,0 +1,590 @@
+"""Benchmark the teacher and the students in every deployable format: size, MACs, load time, latency, RSS.
+
+For each model (``teacher``, ``student-s``, ``student-xs``) the benchmark measures
+
+- ``eager`` fp32 (torch, eval mode; its size is the saved state dict),
+- ``pte`` fp32 and int8 (ExecuTorch + XNNPACK, run through :mod:`anyppg.sdk.runtime`),
+- ``tflite`` fp32 and int8 (LiteRT, run through :mod:`anyppg.sdk.runtime`, int8 I/O (de)quantized),
+
+(the teacher has no int8 export: its grouped convolutions do not lower to XNNPACK int8), each at every
+requested thread count: parameters, MACs, file size, load time, latency p50 / p90 / p99 over ``runs``
+timed single-window inferences after ``warmup`` untimed ones, and the peak resident memory of a fresh
+process that loaded and ran the model. Every case runs in its own subprocess so that peak RSS is the
+case's own and ``.tflite`` cases run without torch, as on a phone gateway.
+
+Artifacts come from, in order: ``artifacts_dir`` (``{model}_{backend}_{fp32|q8}.{pte|tflite}``), the
+shipped assets (:mod:`anyppg.assets`), or a fresh export with :mod:`anyppg.quantization.export` into
+``artifacts_dir``. Latency does not depend on the weights' values; where no trained weights are shipped
+the export uses the registry's seeded initialisation (the report says which).
+
+Usage::
+
+    from anyppg.quantization.bench import run_benchmark, to_markdown
+    report = run_benchmark(["teacher", "student-s"], threads=(1, 2))
+    print(to_markdown(report))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import resources as importlib_resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from anyppg.errors import AnyPPGError
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "BenchCase",
+    "BenchError",
+    "BenchReport",
+    "BenchResult",
+    "count_macs",
+    "plan_cases",
+    "run_benchmark",
+    "to_markdown",
+]
+
+log = logging.getLogger(__name__)
+
+Format = Literal["eager", "pte", "tflite"]
+Precision = Literal["fp32", "int8"]
+DEFAULT_MODELS: tuple[str, ...] = ("teacher", "student-s", "student-xs")
+_BACKEND = {"pte": "xnnpack", "tflite": "litert"}
+_FILE_PRECISION = {"fp32": "fp32", "int8": "q8"}  # file names say q8 (model_card naming)
+_WORKER_TIMEOUT_S = 900
+
+
+class BenchError(AnyPPGError, RuntimeError):
+    """A benchmark case could not be prepared or measured.
+
+    Attributes:
+        case: ``model/format/precision`` of the case.
+        reason: what went wrong.
+    """
+
+    def __init__(self, case: str, reason: str) -> None:
+        super().__init__(f"benchmark case {case}: {reason}")
+        self.case = case
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """One model in one format.
+
+    Attributes:
+        model: registry name (``teacher``, ``student-s``, ``student-xs``).
+        format: ``eager``, ``pte`` or ``tflite``.
+        precision: ``fp32`` or ``int8``.
+        path: the file measured (state dict for ``eager``).
+        params: parameter count of the eager model.
+        macs: multiply-accumulates of one ``(1, 1, 1250)`` inference (Conv1d + Linear layers).
+        weights: where the weights came from, in words.
+    """
+
+    model: str
+    format: Format
+    precision: Precision
+    path: str
+    params: int
+    macs: int
+    weights: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}/{self.format}/{self.precision}"
+
+
+@dataclass
+class BenchResult:
+    """Measurements of one case at one thread count (times in milliseconds, memory in MiB)."""
+
+    model: str
+    format: Format
+    precision: Precision
+    threads: int
+    params: int
+    macs: int
+    size_bytes: int
+    load_ms: float
+    latency_ms: dict[str, float]
+    runs: int
+    peak_rss_mib: float
+    runtime: str
+    weights: str = ""
+
+
+@dataclass
+class BenchReport:
+    """All results of one benchmark run on one machine."""
+
+    results: list[BenchResult]
+    machine: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "machine": self.machine,
+            "settings": self.settings,
+            "models": [asdict(r) for r in self.results],
+        }
+
+
+# --- models and MACs (torch) -------------------------------------------------------------------------
+
+
+def _eager_model(name: str):  # -> torch.nn.Module
+    if name == "teacher":
+        import torch
+        from anyppg.trainer.encoders import ANYPPG_PPG_CONFIG, net1d_from_config
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return net1d_from_config(ANYPPG_PPG_CONFIG).eval()
+    from anyppg.quantization.students import build_student
+
+    try:
+        return build_student(name)
+    except KeyError as exc:
+        raise BenchError(name, f"unknown model; expected 'teacher' or a student ({exc.args[0]})") from None
+
+
+def count_macs(model: Any, input_shape: Sequence[int] = (1, 1, 1250)) -> int:
+    """Multiply-accumulates of one forward pass, counted on Conv1d and Linear layers.
+
+    A Conv1d output element costs ``in_channels / groups * kernel_size`` MACs; a Linear output
+    element ``in_features``. Element-wise ops, pooling and normalisation are not counted.
+    """
+    import torch
+    from torch import nn
+
+    total = 0
+
+    def hook(module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Conv1d):
+            per_output = module.in_channels // module.groups * module.kernel_size[0]
+        else:
+            per_output = module.in_features
+        total += int(output.numel()) * per_output
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv1d | nn.Linear)]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(*input_shape))
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+# --- artifacts -----------------------------------------------------------------------------------
+
+
+def _find_artifact(model: str, fmt: str, precision: str, artifacts_dir: Path) -> Path | None:
+    name = f"{model}_{_BACKEND[fmt]}_{_FILE_PRECISION[precision]}.{fmt}"
+    local = artifacts_dir / name
+    if local.is_file():
+        return local
+    shipped = importlib_resources.files("anyppg.assets").joinpath(name)
+    return Path(str(shipped)) if shipped.is_file() else None
+
+
+def _export(
+    model_name: str, eager: Any, fmt: str, precision: str, artifacts_dir: Path, calibration: Any
+) -> Path:
+    from anyppg.quantization import export
+
+    backend = _BACKEND[fmt]
+    file_precision = _FILE_PRECISION[precision]
+    log.info("exporting %s to %s %s (no artifact found)", model_name, backend, file_precision)
+    try:
+        artifact = export.export_model(
+            eager,
+            model_name,
+            backend,
+            file_precision,
+            artifacts_dir,
+            calibration=calibration if precision == "int8" else None,
+            latency_runs=0,
+            created_by="anyppg bench (seeded weights: for speed and size only)",
+        )
+    except Exception as exc:  # a failed lowering is reported per case, with the toolchain's message
+        raise BenchError(
+            f"{model_name}/{fmt}/{precision}", f"export failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    return artifact.path
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to file descriptor 1 (Python and C++) to stderr for a while."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _calibration(n: int) -> np.ndarray:
+    """Windows to calibrate int8 exports made for benchmarking (latency does not depend on them)."""
+    try:
+        from anyppg.quantization.ptq import calibration_windows
+
+        return calibration_windows(n, seed=0)
+    except ImportError as exc:  # the recordings/simulator window source is not installed
+        log.warning("no calibration window source (%s); calibrating on z-scored noise", exc)
+        return np.random.default_rng(0).standard_normal((n, 1, 1250)).astype(np.float32)
+
+
+def plan_cases(
+    models: Sequence[str] = DEFAULT_MODELS,
+    artifacts_dir: str | Path | None = None,
+    formats: Sequence[Format] = ("eager", "pte", "tflite"),
+    precisions: Sequence[Precision] = ("fp32", "int8"),
+    calibration_windows: int = 64,
+    progress: Callable[[str], None] | None = None,
+) -> list[BenchCase]:
+    """Resolve every case to a file, exporting what is missing into ``artifacts_dir``.
+
+    Args:
+        models: registry names.
+        artifacts_dir: where to look for and write artifacts (default: a new temporary directory).
+        formats: which formats to include.
+        precisions: which precisions to include for ``pte`` / ``tflite`` (eager is always fp32).
+        calibration_windows: windows used to calibrate int8 exports made here.
+        progress: called with a one-line message per step.
+
+    Raises:
+        BenchError: unknown model name, or an export failed.
+    """
+    import torch
+
+    out = Path(artifacts_dir) if artifacts_dir else Path(tempfile.mkdtemp(prefix="anyppg-bench-"))
+    out.mkdir(parents=True, exist_ok=True)
+    say = progress or (lambda _msg: None)
+    calibration = None
+    cases: list[BenchCase] = []
+    for name in models:
+        eager = _eager_model(name)
+        params = sum(p.numel() for p in eager.parameters())
+        macs = count_macs(eager)
+        state_path = out / f"{name}_eager_fp32.pt"
+        if not state_path.is_file():
+            torch.save(eager.state_dict(), state_path)
+        weights = "random init (seed 0)" if name == "teacher" else "registry init (seed 0)"
+        if "eager" in formats:
+            cases.append(BenchCase(name, "eager", "fp32", str(state_path), params, macs, weights))
+        wanted = [p for p in precisions if name != "teacher" or p == "fp32"]  # no int8 teacher
+        for fmt in ("pte", "tflite"):
+            if fmt not in formats or (name == "teacher" and fmt == "tflite"):
+                continue
+            for precision in wanted:
+                path = _find_artifact(name, fmt, precision, out)
+                if path is not None:
+                    source = "from artifacts dir" if path.parent == out else "shipped asset"
+                else:
+                    source = weights
+                if path is None and precision == "int8" and calibration is None:
+                    calibration = _calibration(calibration_windows)
+                if path is None:
+                    say(f"exporting {name} {fmt} {precision} ...")
+                    with _stdout_to_stderr():  # converters print progress; stdout is for results
+                        path = _export(name, eager, fmt, precision, out, calibration)
+                cases.append(BenchCase(name, fmt, precision, str(path), params, macs, source))
+    return cases
+
+
+# --- measuring (runs in a worker process) --------------------------------------------------------
+
+
+def _percentiles(times_ms: Sequence[float]) -> dict[str, float]:
+    arr = np.asarray(times_ms, dtype=np.float64)
+    return {
+        "p50": float(np.percentile(arr, 50)),
+        "p90": float(np.percentile(arr, 90)),
+        "p99": float(np.percentile(arr, 99)),
+        "mean": float(arr.mean()),
+        "min": float(arr.min()),
+    }
+
+
+def _time(fn: Callable[[], Any], runs: int, warmup: int) -> dict[str, float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return _percentiles(times)
+
+
+def _peak_rss_mib() -> float:
+    """Peak resident memory of this process (MiB).
+
+    Linux keeps ``ru_maxrss`` across ``execve``, so a worker would report its parent's peak; the
+    high-water mark ``VmHWM`` of ``/proc/self/status`` belongs to this process image only.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024.0  # macOS: bytes, Linux: KiB
+
+
+def measure_in_process(
+    case: BenchCase, threads: Sequence[int], runs: int, warmup: int
+) -> list[dict[str, Any]]:
+    """Measure ``case`` in this process at each thread count (the worker's job).
+
+    ``eager`` imports torch; ``pte`` imports ExecuTorch (and torch); ``tflite`` imports only LiteRT.
+    """
+    x = np.random.default_rng(0).standard_normal((1, 1, 1250)).astype(np.float32)
+    rows = []
+    for n in threads:
+        if case.format == "eager":
+            import torch
+
+            torch.set_num_threads(n)
+            t0 = time.perf_counter()
+            model = _eager_model(case.model)
+            model.load_state_dict(torch.load(case.path, map_location="cpu", weights_only=True))
+            load_ms = (time.perf_counter() - t0) * 1e3
+            xt = torch.from_numpy(x)
+
+            def infer(model=model, xt=xt) -> Any:
+                with torch.no_grad():
+                    return model(xt)
+
+            runtime = f"torch {torch.__version__} eager"
+        else:
+            from anyppg.sdk.runtime import _executorch_module, load_model
+
+            if case.format == "pte":
+                _executorch_module()  # import the runtime (and torch) before timing the load
+            t0 = time.perf_counter()
+            deployed = load_model(case.path, threads=n)
+            load_ms = (time.perf_counter() - t0) * 1e3
+
+            def infer(deployed=deployed) -> Any:
+                return deployed.run(x)
+
+            runtime = "executorch.runtime (XNNPACK)" if case.format == "pte" else "ai-edge-litert"
+        latency = _time(infer, runs, warmup)
+        rows.append(
+            {
+                "model": case.model,
+                "format": case.format,
+                "precision": case.precision,
+                "threads": n,
+                "params": case.params,
+                "macs": case.macs,
+                "size_bytes": os.path.getsize(case.path),
+                "load_ms": load_ms,
+                "latency_ms": latency,
+                "runs": runs,
+                "peak_rss_mib": _peak_rss_mib(),
+                "runtime": runtime,
+                "weights": case.weights,
+            }
+        )
+    return rows
+
+
+def _measure_in_worker(case: BenchCase, threads: Sequence[int], runs: int, warmup: int) -> list[BenchResult]:
+    spec = json.dumps({"case": asdict(case), "threads": list(threads), "runs": runs, "warmup": warmup})
+    env = dict(os.environ)
+    # The worker sets its own thread counts; a caller's OMP_NUM_THREADS=1 must not cap them.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(var, None)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "anyppg.quantization.bench", spec],
+            capture_output=True,
+            text=True,
+            timeout=_WORKER_TIMEOUT_S,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(case.label, f"worker timed out after {_WORKER_TIMEOUT_S} s") from exc
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = proc.stderr.strip().splitlines()[-3:]
+        raise BenchError(case.label, f"worker exited with {proc.returncode}: {' | '.join(tail)}")
+    return [BenchResult(**row) for row in json.loads(lines[-1])["rows"]]
+
+
+def machine_info() -> dict[str, Any]:
+    """The machine and library versions a report was measured with."""
+    import importlib.metadata
+
+    versions = {}
+    for pkg in ("torch", "executorch", "ai-edge-litert", "numpy"):
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = None
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = None
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_1min_at_start": load,
+        "versions": versions,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def run_benchmark(
+    models: Sequence[str] = DEFAULT_MODELS,
+    threads: Iterable[int] = (1, 2),
+    runs: int = 200,
+    warmup: int = 20,
+    artifacts_dir: str | Path | None = None,
+    formats: Sequence[Format] = ("eager", "pte", "tflite"),
+    precisions: Sequence[Precision] = ("fp32", "int8"),
+    progress: Callable[[str], None] | None = None,
+) -> BenchReport:
+    """Prepare every case and measure it in its own worker process.
+
+    Args:
+        models: registry names (``teacher``, ``student-s``, ``student-xs``).
+        threads: thread counts to measure each case at.
+        runs: timed single-window inferences per case and thread count (the brief asks >= 200).
+        warmup: untimed inferences before timing.
+        artifacts_dir: where model files are found / exported (default: a temporary directory).
+        formats: formats to include.
+        precisions: precisions to include for ``pte`` / ``tflite``.
+        progress: called with a one-line message per step (the CLI prints them to stderr).
+
+    Returns:
+        A :class:`BenchReport` with one :class:`BenchResult` per case and thread count.
+
+    Raises:
+        BenchError: an unknown model, a failed export or a failed measurement.
+        ValueError: ``runs`` < 1, ``warmup`` < 0 or a thread count < 1.
+    """
+    threads = list(threads)
+    if runs < 1 or warmup < 0 or not threads or min(threads) < 1:
+        raise ValueError(f"need runs >= 1, warmup >= 0, threads >= 1; got {runs}, {warmup}, {threads}")
+    say = progress or (lambda _msg: None)
+    machine = machine_info()
+    cases = plan_cases(models, artifacts_dir, formats, precisions, progress=say)
+    results: list[BenchResult] = []
+    for i, case in enumerate(cases, 1):
+        say(f"[{i}/{len(cases)}] {case.label}: {runs} runs x threads {threads} ...")
+        rows = _measure_in_worker(case, threads, runs, warmup)
+        for r in rows:
+            say(f"    threads={r.threads}: p50 {r.latency_ms['p50']:.3f} ms, {r.size_bytes / 1e6:.3f} MB")
+        results.extend(rows)
+    settings = {"runs": runs, "warmup": warmup, "threads": threads, "input_shape": [1, 1, 1250]}
+    return BenchReport(results, machine, settings)
+
+
+# --- reporting -----------------------------------------------------------------------------------
+
+
+def _baseline(report: BenchReport, threads: int) -> BenchResult | None:
+    for r in report.results:
+        if (r.model, r.format, r.precision, r.threads) == ("teacher", "eager", "fp32", threads):
+            return r
+    return None
+
+
+def ratios(report: BenchReport) -> list[dict[str, Any]]:
+    """Speed-up (p50) and size reduction of every result against teacher fp32 eager at its thread count.
+
+    Returns:
+        One dict per result: ``model``, ``format``, ``precision``, ``threads``, ``speedup``,
+        ``smaller`` (None where the teacher eager baseline was not measured).
+    """
+    rows = []
+    for r in report.results:
+        base = _baseline(report, r.threads)
+        rows.append(
+            {
+                "model": r.model,
+                "format": r.format,
+                "precision": r.precision,
+                "threads": r.threads,
+                "speedup": base.latency_ms["p50"] / r.latency_ms["p50"] if base else None,
+                "smaller": base.size_bytes / r.size_bytes if base else None,
+            }
+        )
+    return rows
+
+
+def to_markdown(report: BenchReport) -> str:
+    """A markdown table of the report, with ratios to teacher fp32 eager at the same thread count."""
+    head = (
+        "| model | format | precision | threads | params | MMACs | size (KB) | load (ms) "
+        "| p50 (ms) | p90 (ms) | p99 (ms) | peak RSS (MiB) | speed-up vs teacher | smaller than teacher |\n"
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    lines = []
+    for r, q in zip(report.results, ratios(report), strict=True):
+        speed = f"{q['speedup']:.1f}x" if q["speedup"] else "-"
+        smaller = f"{q['smaller']:.1f}x" if q["smaller"] else "-"
+        lat = r.latency_ms
+        lines.append(
+            f"| {r.model} | {r.format} | {r.precision} | {r.threads} | {r.params:,} | {r.macs / 1e6:.1f} "
+            f"| {r.size_bytes / 1e3:,.1f} | {r.load_ms:.1f} | {lat['p50']:.3f} | {lat['p90']:.3f} "
+            f"| {lat['p99']:.3f} | {r.peak_rss_mib:.0f} | {speed} | {smaller} |"
+        )
+    m = report.machine
+    footer = (
+        f"\n{report.settings.get('runs')} timed runs after {report.settings.get('warmup')} warm-up runs per row; "
+        f"{m.get('processor', '?')}, {m.get('cpu_count', '?')} cores, Python {m.get('python', '?')}, "
+        f"load average {m.get('load_average_1min_at_start')} at start.\n"
+    )
+    return head + "\n".join(lines) + "\n" + footer
+
+
+def _worker_main(argv: Sequence[str]) -> int:
+    spec = json.loads(argv[0])
+    case = BenchCase(**spec["case"])
+    rows = measure_in_process(case, spec["threads"], spec["runs"], spec["warmup"])
+    sys.stdout.write(json.dumps({"rows": rows}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":  # the per-case worker process (see _measure_in_worker)
+    sys.exit(_worker_main(sys.argv[1:]))

@@ -1,0 +1,78 @@
+"""``anyppg bench``: latency, size, MACs and memory of the teacher and students in every format.
+
+    anyppg bench                                  # teacher, student-s, student-xs at 1 and 2 threads
+    anyppg bench student-s --threads 1 --json     # one JSON object on stdout
+    anyppg bench --markdown docs/table.md --artifacts build/models
+
+Progress goes to stderr; the result (a markdown table, or ``--json``) to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "models",
+        nargs="*",
+        metavar="MODEL",
+        help="teacher, student-s, student-xs (default: all three)",
+    )
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[1, 2], metavar="N", help="thread counts (default: 1 2)"
+    )
+    parser.add_argument("--runs", type=int, default=200, help="timed runs per case and thread count (200)")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed warm-up runs (20)")
+    parser.add_argument(
+        "--formats",
+        nargs="+",
+        choices=("eager", "pte", "tflite"),
+        default=["eager", "pte", "tflite"],
+        help="formats to measure (default: all)",
+    )
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=("fp32", "int8"),
+        default=["fp32", "int8"],
+        help="precisions of the exported formats (default: both; eager is fp32)",
+    )
+    parser.add_argument(
+        "--artifacts",
+        metavar="DIR",
+        help="where to find {model}_{backend}_{fp32|q8} files and export missing ones (default: a temp dir)",
+    )
+    parser.add_argument("--markdown", metavar="PATH", help="also write the markdown table to PATH")
+    parser.add_argument("--output", metavar="PATH", help="also write the JSON report to PATH")
+
+
+def run(args: argparse.Namespace) -> int:
+    from anyppg.quantization.bench import DEFAULT_MODELS, run_benchmark, to_markdown
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    report = run_benchmark(
+        args.models or DEFAULT_MODELS,
+        threads=args.threads,
+        runs=args.runs,
+        warmup=args.warmup,
+        artifacts_dir=args.artifacts,
+        formats=args.formats,
+        precisions=args.precisions,
+        progress=progress,
+    )
+    table = to_markdown(report)
+    data = report.to_dict()
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(table)
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump(data, f, indent=1)
+            f.write("\n")
+    print(json.dumps(data) if args.json else table)
+    return 0
