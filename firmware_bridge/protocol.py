@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import binascii
 import enum
+import functools
 import math
 import struct
 from collections.abc import Sequence
@@ -206,7 +207,17 @@ class Channel(enum.IntEnum):
             raise UnknownChannelError(channel_id) from None
 
 
-_CHANNEL_IDS = frozenset(int(c) for c in Channel)
+_FORMATS = tuple(SampleFormat)
+
+
+@functools.lru_cache(maxsize=256)
+def _channel_layout(ids: bytes) -> tuple[Channel, ...]:
+    """The channel tuple of a layout's wire ids (cached: a stream repeats one layout).
+
+    Raises:
+        UnknownChannelError: an id is not defined.
+    """
+    return tuple(Channel.from_id(c) for c in ids)
 
 
 # --- envelope ---------------------------------------------------------------------------------------
@@ -453,7 +464,7 @@ class DataFrame:
             raise FieldRangeError("channel count", n_ch, f"1..{MAX_CHANNELS}")
         if rate_mhz == 0:
             raise FieldRangeError("sample rate", 0, "> 0 mHz")
-        fmt = SampleFormat(fmt_id)
+        fmt = _FORMATS[fmt_id]
         start = DATA_HEADER_SIZE + n_ch
         n_value_bytes = n_body - start
         per_sample = n_ch * fmt.size
@@ -461,23 +472,19 @@ class DataFrame:
             raise FrameLengthError(
                 "anyppg data body", n_body, f"{start} + a multiple of {per_sample} ({n_ch} x {fmt.name})"
             )
-        ids = bytes(body[DATA_HEADER_SIZE:start])
-        for cid in ids:
-            if cid not in _CHANNEL_IDS:
-                raise UnknownChannelError(cid)
+        channels = _channel_layout(bytes(body[DATA_HEADER_SIZE:start]))
         if not math.isfinite(scale):
             raise FieldRangeError("scale", scale, "a finite float32")
         frame = object.__new__(cls)  # the fields are valid by construction: skip __post_init__'s checks
-        for name, value in (
-            ("seq", seq),
-            ("timestamp_us", ts),
-            ("sample_rate_hz", rate_mhz / 1000),
-            ("channels", tuple(Channel(c) for c in ids)),
-            ("fmt", fmt),
-            ("samples", _decode_values(memoryview(body)[start:], fmt, n_ch)),
-            ("scale", float(scale)),
-        ):
-            object.__setattr__(frame, name, value)
+        frame.__dict__.update(
+            seq=seq,
+            timestamp_us=ts,
+            sample_rate_hz=rate_mhz / 1000,
+            channels=channels,
+            fmt=fmt,
+            samples=_decode_values(memoryview(body)[start:], fmt, n_ch),
+            scale=float(scale),
+        )
         return frame
 
     @classmethod
