@@ -7,7 +7,7 @@ garbage bursts) are both measured. Results go to ``benchmarks/results/deframer.j
 
 Usage::
 
-    python benchmarks/bench_deframer.py            # full run (~20 s)
+    python benchmarks/bench_deframer.py            # full run (about a minute)
     python benchmarks/bench_deframer.py --quick    # smaller streams, fewer repeats
 """
 
@@ -125,7 +125,7 @@ def bench_polar(seconds: float, repeats: int) -> dict:
 
 
 def run(quick: bool) -> dict:
-    seconds = 120 if quick else 600  # of signal per case
+    seconds = 60 if quick else 300  # of signal per case
     repeats = 3 if quick else 5
     rows = []
     for case in CASES:
