@@ -63,7 +63,7 @@ def open_pairs(cfg: DataConfig, split: str, seed: int = 0) -> Dataset | None:
 
     store = WindowStore(root)
     _check_rates(store.index, root)
-    if store.counts().get(split, 0) == 0:
+    if store.counts.get(split, 0) == 0:
         return None
     return check_pairs(WindowDataset(root, split, require_ecg=True))  # pairs only
 

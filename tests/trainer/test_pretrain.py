@@ -178,6 +178,7 @@ def test_presets_and_config_round_trip():
         PretrainConfig.from_dict({"train": {"stpes": 3}})
 
 
+@pytest.mark.slow  # imports every subcommand module, then trains
 def test_cli_pretrain_json(tmp_path, capsys):
     from anyppg.cli import main
 
@@ -189,3 +190,19 @@ def test_cli_pretrain_json(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["step"] == 2 and summary["checkpoint"].endswith("checkpoint.pt")
     assert load_ppg_encoder(summary["checkpoint"]).out_features == 32
+
+
+def test_pretrains_from_a_window_store_built_by_prepare(tmp_path):
+    """The real data path: `anyppg prepare --source sim` → store → WindowDataset(require_ecg) → pretrain."""
+    torch.set_num_threads(1)
+    from anyppg.trainer.demo_data import ensure_demo_store
+
+    store = ensure_demo_store(tmp_path / "store", hours=0.5, workers=1)
+    cfg = _debug(tmp_path / "out")
+    cfg.data.store = str(store)
+    cfg.data.toy_windows = 0
+    cfg.train.steps, cfg.ecg_stage.steps = 3, 2
+    result = pretrain(cfg)
+    assert result.step == 3 and all(torch.isfinite(torch.tensor(result.losses)))
+    assert result.metrics["val"]["windows"] > 0
+    assert result.metrics["ecg_stage"]["train_hr_mae_bpm"] > 0  # the store's HR labels reached stage 1
