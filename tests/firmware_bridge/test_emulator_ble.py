@@ -231,3 +231,65 @@ def test_the_emulator_rejects_bad_arguments():
         assert excinfo.value.transport == "tcp-client:127.0.0.1:1"
 
     asyncio.run(main())
+
+
+def test_polar_profile_streams_verity_sense_style_compressed_ppg():
+    from anyppg.firmware_bridge.polar import (
+        PMD_CONTROL_POINT_UUID,
+        PMD_DATA_UUID,
+        PmdCommand,
+        PmdDataFrame,
+        PmdError,
+        PmdMeasurementType,
+        PmdResponse,
+        PmdSetting,
+    )
+
+    source = simulator_source(20.0, seed=2)
+    ppg = PmdMeasurementType.PPG
+
+    async def main():
+        async with emulated_ble(
+            source, profile="polar", speed=None, faults=FaultSpec(drop=0.1, seed=3)
+        ) as emu:
+            device = await BleakScanner.find_device_by_name(
+                emu.name, timeout=5, backend=emu.adapter.scanner_backend
+            )
+            responses, frames = [], []
+            async with BleakClient(device, backend=emu.adapter.client_backend) as client:
+                features = await client.read_gatt_char(PMD_CONTROL_POINT_UUID)
+                await client.start_notify(
+                    PMD_CONTROL_POINT_UUID, lambda _c, v: responses.append(PmdResponse.from_bytes(v))
+                )
+                await client.start_notify(
+                    PMD_DATA_UUID, lambda _c, v: frames.append(PmdDataFrame.from_bytes(v))
+                )
+                for command in (
+                    PmdCommand.get_settings(ppg),
+                    PmdCommand.start(ppg, sample_rate=44),
+                    PmdCommand.start(ppg, sample_rate=135, resolution=22, channels=4),
+                    PmdCommand.start(ppg, sample_rate=135),
+                ):
+                    await client.write_gatt_char(PMD_CONTROL_POINT_UUID, bytes(command), response=True)
+                while len(frames) < 30:
+                    await asyncio.sleep(0.01)
+                await client.write_gatt_char(
+                    PMD_CONTROL_POINT_UUID, bytes(PmdCommand.stop(ppg)), response=True
+                )
+                await asyncio.sleep(0.05)
+            return features, responses, frames, emu.emulator._polar, emu.stats
+
+    features, responses, frames, server, stats = asyncio.run(main())
+    assert features[0] == 0x0F and features[1] & (1 << ppg)
+    settings, bad_rate, started, again, stopped = responses
+    assert settings.settings[PmdSetting.SAMPLE_RATE] == (55, 135)
+    assert bad_rate.error == PmdError.INVALID_SAMPLE_RATE
+    assert started.ok and again.error == PmdError.ALREADY_IN_STATE and stopped.ok
+    expected = server.ppg_channels(source.resampled(135.0))
+    for frame in frames:
+        assert frame.compressed and frame.measurement_type == ppg and frame.samples.shape[1] == 4
+        last = round((frame.timestamp_ns - server.epoch_ns) * 135 / 1e9)  # the timestamp is the LAST sample's
+        index = np.arange(last - frame.n_samples + 1, last + 1) % len(expected)
+        np.testing.assert_array_equal(frame.samples, expected[index])
+    assert stats.frames_dropped > 0 and stats.frames_corrupted == 0  # PMD frames have no CRC to break
+    assert len(frames) + stats.frames_dropped == stats.frames_sent
