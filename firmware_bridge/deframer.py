@@ -63,7 +63,7 @@ class DeframerStats:
 
     Attributes:
         bytes_in: bytes fed.
-        frames_ok: data frames delivered.
+        frames_ok: good data frames, not counting repeats (those are counted in ``duplicates``).
         packets_ok: info and control frames delivered.
         crc_errors: frames whose CRC did not match.
         length_errors: frames whose length field is impossible (too long, too short, inconsistent
@@ -107,6 +107,9 @@ class Deframer:
             error and skipped, so a corrupt length can never make the deframer wait for megabytes.
         on_packet: called with each info / control packet found in the stream (serial links); when
             ``None`` they are kept in :attr:`packets`.
+        drop_duplicates: drop a data frame that repeats the previous one (same seq and timestamp);
+            when False it is still counted in ``duplicates`` but returned, for a caller that does its
+            own sample accounting.
 
     Raises:
         ValueError: ``max_body_size`` is outside ``1..8192``.
@@ -116,11 +119,14 @@ class Deframer:
         self,
         max_body_size: int = MAX_BODY_SIZE,
         on_packet: Callable[[DeviceInfo | ControlCommand], None] | None = None,
+        *,
+        drop_duplicates: bool = True,
     ) -> None:
         if not 1 <= max_body_size <= MAX_BODY_SIZE:
             raise ValueError(f"max_body_size = {max_body_size}; expected 1..{MAX_BODY_SIZE}")
         self.max_body_size = max_body_size
         self.on_packet = on_packet
+        self.drop_duplicates = drop_duplicates
         self.packets: list[DeviceInfo | ControlCommand] = []
         self.stats = DeframerStats()
         self._buf = bytearray()
@@ -282,14 +288,14 @@ class Deframer:
         return frame if self._track(frame) else None
 
     def _track(self, frame: DataFrame) -> bool:
-        """Update the sequence counters; False for a duplicate (to be dropped)."""
+        """Update the sequence counters; False for a duplicate that is to be dropped."""
         last = self._last
         self._last = (frame.seq, frame.timestamp_us)
         if last is not None:
             step = (frame.seq - last[0]) & 0xFFFF
             if step == 0 and frame.timestamp_us == last[1]:
                 self.stats.duplicates += 1
-                return False
+                return not self.drop_duplicates
             if 1 < step < 0x8000:
                 self.stats.seq_gaps += 1
                 self.stats.frames_lost += step - 1

@@ -135,6 +135,13 @@ def test_duplicates_are_dropped_and_restarts_kept():
     assert d.stats.duplicates == 1 and d.stats.seq_restarts == 1 and d.stats.seq_gaps == 0
 
 
+def test_duplicates_can_be_kept_for_callers_that_account_for_them():
+    raw = make_frames(2)
+    d = Deframer(drop_duplicates=False)
+    assert seqs(d.feed(raw[0] + raw[0] + raw[1])) == [0, 0, 1]
+    assert d.stats.duplicates == 1 and d.stats.frames_ok == 2
+
+
 def test_info_and_control_frames_on_a_serial_stream():
     info = DeviceInfo(125.0, (Channel.PPG_GREEN, Channel.PPG_AMBIENT), firmware_version="0.1")
     raw = make_frames(2)
