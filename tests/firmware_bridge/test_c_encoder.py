@@ -30,25 +30,47 @@ from anyppg.firmware_bridge.protocol import (
 from anyppg.errors import AnyPPGError
 
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"]
+# what stricter firmware projects turn on; the library itself must stay clean under them too
+FIRMWARE_CFLAGS = ["-Wconversion", "-Wshadow", "-Wcast-qual", "-Wstrict-prototypes", "-Wmissing-prototypes"]
+SANITIZERS = ["-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 C_DIR = resources.files("anyppg.firmware_bridge") / "c"
+
+
+def compiler() -> str:
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler on this machine")
+    return cc
+
+
+def compile_c(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([compiler(), *args], capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.fixture(scope="module")
 def binaries(tmp_path_factory) -> dict[str, Path]:
-    compiler = shutil.which("gcc") or shutil.which("cc")
-    if compiler is None:
-        pytest.skip("no C compiler on this machine")
     out = tmp_path_factory.mktemp("c")
     built = {}
     for name in ("test_driver", "example_firmware"):
         sources = [str(C_DIR / f"{name}.c"), str(C_DIR / "anyppg_frame.c")]
         exe = out / name
-        result = subprocess.run(
-            [compiler, *CFLAGS, "-o", str(exe), *sources], capture_output=True, text=True, check=False
-        )
+        result = compile_c([*CFLAGS, "-o", str(exe), *sources])
         assert result.returncode == 0, f"{name} does not compile cleanly:\n{result.stderr}"
         built[name] = exe
+    # the driver also runs under AddressSanitizer + UBSan where the toolchain has them: an overflow
+    # or undefined shift in the encoder then fails the byte-for-byte tests instead of passing silently
+    asan = out / "test_driver_asan"
+    sources = [str(C_DIR / "test_driver.c"), str(C_DIR / "anyppg_frame.c")]
+    if compile_c([*CFLAGS, *SANITIZERS, "-o", str(asan), *sources]).returncode == 0:
+        built["test_driver"] = asan
     return built
+
+
+def test_library_is_clean_under_strict_firmware_warnings(tmp_path):
+    result = compile_c(
+        [*CFLAGS, *FIRMWARE_CFLAGS, "-c", str(C_DIR / "anyppg_frame.c"), "-o", str(tmp_path / "a.o")]
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def drive(binaries, commands: list[str]) -> list[str]:
