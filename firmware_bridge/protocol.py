@@ -560,6 +560,8 @@ class FrameEncoder:
         self.channels = tuple(Channel.from_id(int(c)) for c in channels)
         self.fmt = SampleFormat(fmt)
         self.scale = float(scale)
+        if not math.isfinite(self.scale):
+            raise FieldRangeError("scale", scale, "a finite float32")
         limit = max_samples_per_frame(mtu, len(self.channels), self.fmt)
         if max_samples is not None:
             if max_samples < 1:

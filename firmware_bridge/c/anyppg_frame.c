@@ -209,7 +209,7 @@ int anyppg_encode_info(const anyppg_encoder *enc, const char *const *units, cons
     }
     rc = put_str(out, out_cap, &pos, firmware_version);
     if (rc != 0) return rc;
-    return (int)pos;
+    return pos <= ANYPPG_MAX_INFO_SIZE ? (int)pos : ANYPPG_E_ARG;
 }
 
 int anyppg_decode_control(const uint8_t *data, size_t len, anyppg_control *out) {

@@ -37,6 +37,7 @@ extern "C" {
 #define ANYPPG_MAX_CHANNELS 16u
 #define ANYPPG_MAX_BODY_SIZE 8192u
 #define ANYPPG_ATT_OVERHEAD 3u        /* a notification carries MTU - 3 bytes */
+#define ANYPPG_MAX_INFO_SIZE 512u     /* an ATT attribute value, hence the info packet, is <= 512 bytes */
 
 /* frame types (byte 3) */
 #define ANYPPG_TYPE_DATA 1u
@@ -117,8 +118,8 @@ int anyppg_encode_f32(anyppg_encoder *enc, uint64_t timestamp_us, const float *s
                       uint8_t *out, size_t out_cap);
 
 /* Device-info packet (the info characteristic's value; also the body of an INFO frame). units[i] is the
- * NUL-terminated unit of channel i; firmware_version is NUL-terminated (each at most 255 bytes).
- * Returns its length, or ANYPPG_E_ARG / ANYPPG_E_SPACE. */
+ * NUL-terminated unit of channel i; firmware_version is NUL-terminated (each at most 255 bytes, the
+ * whole packet at most ANYPPG_MAX_INFO_SIZE). Returns its length, or ANYPPG_E_ARG / ANYPPG_E_SPACE. */
 int anyppg_encode_info(const anyppg_encoder *enc, const char *const *units, const char *firmware_version,
                        uint8_t *out, size_t out_cap);
 

@@ -168,6 +168,7 @@ def test_info_envelope_and_control_match(binaries):
         [
             "info 55000 1 4 1 2 3 4 counts counts counts lux fw-2.3.1",
             "info 125000 0 1 16 - -",
+            "info 125000 0 3 1 2 3 " + " ".join(["u" * 200] * 3) + " fw",  # 617 bytes > 512
             f"envelope 2 {bytes(info).hex()}",
             "envelope 3 -",
             *[f"control {c}" for c in controls],
@@ -175,9 +176,12 @@ def test_info_envelope_and_control_match(binaries):
     )
     assert lines[0] == bytes(info).hex()
     assert lines[1] == bytes(DeviceInfo(125.0, (Channel.ECG,), SampleFormat.INT16, ("",), "")).hex()
-    assert lines[2] == encode_envelope(2, bytes(info)).hex()
-    assert lines[3] == encode_envelope(3, b"").hex()
-    for hex_, line in zip(controls, lines[4:], strict=True):
+    assert lines[2] == "E-1"
+    with pytest.raises(AnyPPGError):  # Python refuses the same packet
+        DeviceInfo(125.0, (Channel.PPG_GREEN, Channel.PPG_RED, Channel.PPG_IR), units=("u" * 200,) * 3)
+    assert lines[3] == encode_envelope(2, bytes(info)).hex()
+    assert lines[4] == encode_envelope(3, b"").hex()
+    for hex_, line in zip(controls, lines[5:], strict=True):
         try:
             cmd = ControlCommand.from_bytes(bytes.fromhex(hex_) if hex_ != "-" else b"")
         except AnyPPGError:

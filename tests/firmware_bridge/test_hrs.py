@@ -101,3 +101,13 @@ def test_range_checks(kwargs, field):
 def test_wide_heart_rate_is_automatic_above_255():
     assert bytes(HeartRateMeasurement(300)) == b"\x01\x2c\x01"
     assert bytes(HeartRateMeasurement(60)) == b"\x00\x3c"
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=24))
+def test_random_bytes_give_only_length_errors(data):
+    try:
+        m = HeartRateMeasurement.from_bytes(data)
+    except FrameLengthError:
+        return
+    assert HeartRateMeasurement.from_bytes(bytes(m)) == m
