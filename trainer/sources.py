@@ -345,7 +345,7 @@ class SimSource:
         """The fixed traits of one simulated subject (deterministic in ``seed``)."""
         rng = np.random.default_rng([self.seed, subject_index, 0])
         return {
-            "heart_rate": float(rng.uniform(52, 105)),
+            "heart_rate": float(rng.uniform(48, 130)),  # rest to exercise / tachycardia
             "rhythm": "af" if rng.random() < self.af_fraction else "sinus",
             "ectopic_rate": float(rng.choice([0.0, 0.0, 0.02, 0.08])),
             "noise": float(rng.uniform(0.01, 0.08)),

@@ -1,0 +1,109 @@
+"""``anyppg eval``: linear-probe evaluation of frozen embeddings (see :mod:`anyppg.trainer.evaluate`).
+
+Examples::
+
+    anyppg eval --store runs/store-sim --checkpoint runs/demo/checkpoint.pt --out runs/eval
+    anyppg eval --store runs/store-sim --model student-s_xnnpack_q8.pte --no-random-init
+    anyppg eval --store runs/store-sim --embedder mine=my_package.embed:embed_windows --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", required=True, type=Path, help="window store (anyppg prepare)")
+    parser.add_argument("--checkpoint", type=Path, help="pretraining checkpoint or official AnyPPG file")
+    parser.add_argument(
+        "--model", type=Path, action="append", default=[], help="deployed .pte/.tflite model (repeatable)"
+    )
+    parser.add_argument(
+        "--embedder",
+        action="append",
+        default=[],
+        metavar="NAME=MODULE:CALLABLE",
+        help="any function mapping (N, 1250) float32 windows to (N, D) embeddings (repeatable)",
+    )
+    parser.add_argument("--no-random-init", action="store_true", help="skip the untrained-encoder baseline")
+    parser.add_argument(
+        "--no-handcrafted", action="store_true", help="skip the hand-crafted-feature baseline"
+    )
+    parser.add_argument(
+        "--real",
+        default="e2epyppg-wrist,vitaldsp-pleth",
+        help="packaged recordings with a device HR for the sim-to-real HR test ('' for none)",
+    )
+    parser.add_argument("--tasks", default="hr,af,quality", help="store tasks (default hr,af,quality)")
+    parser.add_argument("--max-windows", type=int, default=4000, help="windows per split (seeded subset)")
+    parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, help="folder for eval.json and eval.md")
+
+
+def _import_callable(spec: str):
+    name, sep, target = spec.partition("=")
+    module, colon, attr = target.partition(":")
+    if not sep or not colon or not name:
+        raise argparse.ArgumentTypeError(f"--embedder expects NAME=MODULE:CALLABLE; got {spec!r}")
+    return name, getattr(importlib.import_module(module), attr)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from anyppg.trainer.evaluate import (
+        Embedder,
+        checkpoint_embedder,
+        evaluate,
+        handcrafted_embedder,
+        model_file_embedder,
+        random_init_embedder,
+    )
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    embedders = []
+    if args.checkpoint is not None:
+        embedders.append(checkpoint_embedder(args.checkpoint))
+    if not args.no_random_init:
+        embedders.append(random_init_embedder(args.checkpoint, seed=args.seed))
+    for path in args.model:
+        embedders.append(model_file_embedder(path))
+    for spec in args.embedder:
+        try:
+            name, fn = _import_callable(spec)
+        except (ImportError, AttributeError, argparse.ArgumentTypeError) as exc:
+            print(f"anyppg eval: error: cannot use --embedder {spec!r}: {exc}", file=sys.stderr)
+            return 2
+        embedders.append(Embedder(name, fn, f"{spec.partition('=')[2]}"))
+    if not args.no_handcrafted:
+        embedders.append(handcrafted_embedder())
+    if not embedders:
+        print("anyppg eval: error: nothing to evaluate", file=sys.stderr)
+        return 2
+    if args.checkpoint is None:
+        log.warning("no --checkpoint: evaluating baselines only")
+    report = evaluate(
+        args.store,
+        embedders,
+        tasks=[t for t in args.tasks.split(",") if t],
+        real=[r for r in args.real.split(",") if r],
+        max_windows=args.max_windows,
+        n_boot=args.n_boot,
+        seed=args.seed,
+    )
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "eval.json").write_text(report.to_json() + "\n")
+        (args.out / "eval.md").write_text(report.to_markdown())
+    if args.json:
+        print(json.dumps(report.to_dict(), default=float))
+    else:
+        print(report.to_markdown(), end="")
+    return 0
