@@ -28,8 +28,8 @@ from anyppg.firmware_bridge.protocol import (
     Channel,
     FrameType,
     SampleFormat,
-    _rate_to_millihertz,
     encode_envelope,
+    rate_to_millihertz,
 )
 
 __all__ = [
@@ -104,7 +104,7 @@ class DeviceInfo:
     protocol_version: int = PROTOCOL_VERSION
 
     def __post_init__(self) -> None:
-        _rate_to_millihertz(self.sample_rate_hz)
+        rate_to_millihertz(self.sample_rate_hz)
         channels = tuple(Channel.from_id(int(c)) for c in self.channels)
         if not 1 <= len(channels) <= MAX_CHANNELS:
             raise FieldRangeError("channels", len(channels), f"1..{MAX_CHANNELS} channels")
@@ -123,7 +123,7 @@ class DeviceInfo:
     def __bytes__(self) -> bytes:
         parts = [
             _INFO_HEAD.pack(
-                self.protocol_version, _rate_to_millihertz(self.sample_rate_hz), self.fmt, len(self.channels)
+                self.protocol_version, rate_to_millihertz(self.sample_rate_hz), self.fmt, len(self.channels)
             ),
             bytes(self.channels),
         ]
@@ -200,7 +200,7 @@ class ControlCommand:
         if self.opcode is ControlOpcode.SET_RATE:
             if self.sample_rate_hz is None:
                 raise FieldRangeError("sample_rate_hz", None, "a rate in Hz for SET_RATE")
-            _rate_to_millihertz(self.sample_rate_hz)
+            rate_to_millihertz(self.sample_rate_hz)
         elif self.sample_rate_hz is not None:
             raise FieldRangeError("sample_rate_hz", self.sample_rate_hz, f"None for {self.opcode.name}")
 
@@ -224,7 +224,7 @@ class ControlCommand:
     def __bytes__(self) -> bytes:
         if self.opcode is ControlOpcode.SET_RATE:
             assert self.sample_rate_hz is not None
-            return bytes((self.opcode,)) + _U32.pack(_rate_to_millihertz(self.sample_rate_hz))
+            return bytes((self.opcode,)) + _U32.pack(rate_to_millihertz(self.sample_rate_hz))
         return bytes((self.opcode,))
 
     @classmethod

@@ -74,6 +74,7 @@ __all__ = [
     "encode_envelope",
     "frame_size",
     "max_samples_per_frame",
+    "rate_to_millihertz",
 ]
 
 SYNC = b"\xa5\x5a"
@@ -310,7 +311,12 @@ def max_samples_per_frame(mtu: int | None, n_channels: int, fmt: SampleFormat) -
 # --- data frames ------------------------------------------------------------------------------------
 
 
-def _rate_to_millihertz(rate_hz: float) -> int:
+def rate_to_millihertz(rate_hz: float) -> int:
+    """The wire encoding of a sampling rate: u32 millihertz (125 Hz -> 125000, 25.6 Hz -> 25600).
+
+    Raises:
+        FieldRangeError: the rate is not finite, not positive, or rounds outside 1..2**32-1 mHz.
+    """
     if not math.isfinite(rate_hz) or rate_hz <= 0:
         raise FieldRangeError("sample_rate_hz", rate_hz, "a finite rate > 0 Hz")
     mhz = round(rate_hz * 1000)
@@ -388,7 +394,7 @@ class DataFrame:
             raise FieldRangeError("seq", self.seq, "0..65535")
         if not 0 <= self.timestamp_us <= _U64_MAX:
             raise FieldRangeError("timestamp_us", self.timestamp_us, "0..2**64-1 µs")
-        _rate_to_millihertz(self.sample_rate_hz)
+        rate_to_millihertz(self.sample_rate_hz)
         channels = tuple(Channel.from_id(int(c)) for c in self.channels)
         if not 1 <= len(channels) <= MAX_CHANNELS:
             raise FieldRangeError("channels", len(channels), f"1..{MAX_CHANNELS} channels")
@@ -435,7 +441,7 @@ class DataFrame:
         head = _DATA_HEADER.pack(
             self.seq,
             self.timestamp_us,
-            _rate_to_millihertz(self.sample_rate_hz),
+            rate_to_millihertz(self.sample_rate_hz),
             self.fmt,
             len(self.channels),
             self.scale,
@@ -507,7 +513,7 @@ class DataFrame:
         return (
             self.seq == other.seq
             and self.timestamp_us == other.timestamp_us
-            and _rate_to_millihertz(self.sample_rate_hz) == _rate_to_millihertz(other.sample_rate_hz)
+            and rate_to_millihertz(self.sample_rate_hz) == rate_to_millihertz(other.sample_rate_hz)
             and self.channels == other.channels
             and self.fmt == other.fmt
             and self.scale == other.scale
@@ -556,7 +562,7 @@ class FrameEncoder:
         first_seq: int = 0,
     ) -> None:
         self.sample_rate_hz = float(sample_rate_hz)
-        _rate_to_millihertz(self.sample_rate_hz)
+        rate_to_millihertz(self.sample_rate_hz)
         self.channels = tuple(Channel.from_id(int(c)) for c in channels)
         self.fmt = SampleFormat(fmt)
         self.scale = float(scale)

@@ -8,9 +8,11 @@ with what :mod:`anyppg.firmware_bridge.protocol` produces for the same inputs.
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 import struct
 import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -230,3 +232,22 @@ def test_example_firmware_stream_decodes(binaries, mtu, per_frame):
     spectrum = np.abs(np.fft.rfft(green - green.mean()))
     peak_hz = np.fft.rfftfreq(green.size, 1 / 125)[spectrum.argmax()]
     assert abs(peak_hz - 1.2) < 125 / green.size + 1e-9
+
+
+def test_decode_frames_example_reads_the_firmware_stream(binaries):
+    stream = subprocess.run(
+        [str(binaries["example_firmware"]), "5", "247"], capture_output=True, timeout=60, check=True
+    ).stdout
+    script = Path(__file__).resolve().parents[2] / "examples" / "decode_frames.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--json", "-"],
+        input=stream,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    lines = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert [line["seq"] for line in lines[:-1]] == [0, 1, 2, 3, 4]
+    assert lines[0]["channels"]["PPG_GREEN"]["min"] >= 400_000
+    assert lines[-1]["stats"]["frames_ok"] == 5 and lines[-1]["stats"]["crc_errors"] == 0
+    assert b"example-1.0" in result.stderr  # the INFO frame is logged
