@@ -247,7 +247,7 @@ def decode_envelope(frame: bytes | bytearray | memoryview) -> tuple[int, bytes]:
 
     Raises:
         FrameLengthError: the buffer is shorter than the header or its length field says.
-        ProtocolError: the sync bytes are wrong.
+        FieldRangeError: the sync bytes are wrong.
         UnsupportedVersionError: the version byte is not 1.
         CRCError: the CRC does not match.
     """
