@@ -206,10 +206,12 @@ class ControlCommand:
 
     @classmethod
     def start(cls) -> ControlCommand:
+        """Start streaming data frames."""
         return cls(ControlOpcode.START)
 
     @classmethod
     def stop(cls) -> ControlCommand:
+        """Stop streaming."""
         return cls(ControlOpcode.STOP)
 
     @classmethod
@@ -219,6 +221,7 @@ class ControlCommand:
 
     @classmethod
     def get_info(cls) -> ControlCommand:
+        """Ask for an INFO frame (serial links)."""
         return cls(ControlOpcode.GET_INFO)
 
     def __bytes__(self) -> bytes:

@@ -275,6 +275,7 @@ class PmdDataFrame:
 
     @property
     def n_samples(self) -> int:
+        """Samples in this frame."""
         return int(self.samples.shape[0])
 
     def sample_times_ns(
@@ -584,6 +585,7 @@ class PmdCommand:
 
     @classmethod
     def get_settings(cls, measurement_type: PmdMeasurementType) -> PmdCommand:
+        """Ask which settings a measurement supports (answered with settings records)."""
         return cls(PmdOpCode.GET_MEASUREMENT_SETTINGS, measurement_type)
 
     @classmethod
@@ -595,6 +597,7 @@ class PmdCommand:
 
     @classmethod
     def stop(cls, measurement_type: PmdMeasurementType) -> PmdCommand:
+        """Stop a measurement."""
         return cls(PmdOpCode.STOP_MEASUREMENT, measurement_type)
 
     def __bytes__(self) -> bytes:
@@ -643,6 +646,7 @@ class PmdResponse:
 
     @property
     def ok(self) -> bool:
+        """The device accepted the command."""
         return self.error == PmdError.SUCCESS
 
     @property

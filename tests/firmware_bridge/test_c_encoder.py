@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import pty
 import shutil
 import struct
 import subprocess
 import sys
+import tty
 from importlib import resources
 from pathlib import Path
 
@@ -251,3 +254,26 @@ def test_decode_frames_example_reads_the_firmware_stream(binaries):
     assert lines[0]["channels"]["PPG_GREEN"]["min"] >= 400_000
     assert lines[-1]["stats"]["frames_ok"] == 5 and lines[-1]["stats"]["crc_errors"] == 0
     assert b"example-1.0" in result.stderr  # the INFO frame is logged
+
+
+def test_example_firmware_over_a_real_pty(binaries):
+    """The C firmware writes to a pseudo-terminal, as a USB-CDC device would; the host reads the master."""
+    master, slave = pty.openpty()
+    tty.setraw(slave)  # a tty in cooked mode would turn 0x0A into 0x0D 0x0A and corrupt frames
+    proc = subprocess.Popen([str(binaries["example_firmware"]), "30", "0"], stdout=slave)
+    os.close(slave)
+    d, frames = Deframer(), []
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the writer closed its side
+                break
+            if not chunk:
+                break
+            frames += d.feed(chunk)
+    finally:
+        os.close(master)
+        assert proc.wait(timeout=60) == 0
+    assert [f.seq for f in frames] == list(range(30))
+    assert d.stats.crc_errors == 0 and d.stats.garbage_bytes == 0
