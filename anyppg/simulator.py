@@ -274,6 +274,7 @@ def _motion(
     t: np.ndarray,
     episodes: list[tuple[float, float]],
     intensity: float,
+    cadence: float | None,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Dynamic acceleration (n, 3) in g, the PPG artefact (n,), and the episode envelope (n,)."""
@@ -283,7 +284,7 @@ def _motion(
     ramp = 0.5  # s, raised-cosine fade in/out
     for start, end in episodes:
         # Draw the episode's parameters first: the same seed gives the same motion at every rate.
-        cadence = rng.uniform(1.5, 2.5)  # steps per second
+        steps_hz = rng.uniform(1.5, 2.5) if cadence is None else cadence
         phase0 = rng.uniform(0, 2 * np.pi)
         # Arm swing at half the cadence, step impacts at the cadence and two harmonics; per axis.
         offsets = rng.uniform(0, 2 * np.pi, (4, 3))
@@ -296,7 +297,7 @@ def _motion(
         ts = t[sel]
         env = np.clip(np.minimum(ts - start, end - ts) / ramp, 0, 1)
         env = 0.5 - 0.5 * np.cos(np.pi * env)
-        phase = 2 * np.pi * cadence * ts + phase0
+        phase = 2 * np.pi * steps_hz * ts + phase0
         dyn = np.zeros((len(ts), 3))
         for h, mult in enumerate((0.5, 1, 2, 3)):
             dyn += weights[h] * np.sin(mult * phase[:, None] + offsets[h])
@@ -344,6 +345,7 @@ def simulate(
     baseline_wander: float = 0.1,
     motion: float = 0.0,
     motion_fraction: float = 0.5,
+    cadence: float | None = None,
     respiratory_rate: float = 15.0,
     powerline: float = 0.0,
     powerline_hz: Literal[50, 60] = 50,
@@ -363,6 +365,7 @@ def simulate(
         baseline_wander: amplitude of respiratory and slow baseline drift (PPG units / mV).
         motion: motion-artefact intensity (0 = none; 1 = artefact about as large as the pulse).
         motion_fraction: expected fraction of the recording inside motion episodes (0-1).
+        cadence: step rate during motion (steps per second, 0.5-4); None draws 1.5-2.5 per episode.
         respiratory_rate: breaths per minute (drives RSA, amplitude and baseline modulation).
         powerline: amplitude of mains interference on the ECG (mV).
         powerline_hz: mains frequency (Hz).
@@ -399,6 +402,8 @@ def simulate(
     baseline_wander = _check_range("baseline_wander", baseline_wander, 0, 100)
     motion = _check_range("motion", motion, 0, 10)
     motion_fraction = _check_range("motion_fraction", motion_fraction, 0, 1)
+    if cadence is not None:
+        cadence = _check_range("cadence", cadence, 0.5, 4.0)
     resp_hz = _check_range("respiratory_rate", respiratory_rate, 4, 60) / 60
     powerline = _check_range("powerline", powerline, 0, 10)
     if powerline_hz not in (50, 60):
@@ -408,7 +413,7 @@ def simulate(
     params = {
         "duration_s": duration, "heart_rate": hr0, "hrv": hrv, "rhythm": rhythm,
         "ectopic_rate": ectopic_rate, "ppg_rate": fs_ppg, "ecg_rate": fs_ecg, "noise": noise,
-        "baseline_wander": baseline_wander, "motion": motion, "motion_fraction": motion_fraction,
+        "baseline_wander": baseline_wander, "motion": motion, "motion_fraction": motion_fraction, "cadence": cadence,
         "respiratory_rate": resp_hz * 60, "powerline": powerline, "powerline_hz": powerline_hz,
         "seed": int(seed),
     }  # fmt: skip
@@ -450,7 +455,7 @@ def simulate(
     # PPG: pulses; motion artefact; respiration/drift; noise. Acc: gravity + motion + sensor noise.
     pulses, rise = _ppg_pulses(len(t_ppg), fs_ppg, onsets, rr, ectopic, rhythm, rng, resp_hz, rr0)
     episodes = _motion_episodes(rng, duration, motion_fraction) if motion > 0 else []
-    dyn, artefact, envelope = _motion(t_ppg, episodes, motion, rng)
+    dyn, artefact, envelope = _motion(t_ppg, episodes, motion, cadence, rng)
     acc = dyn + np.array([0.0, 0.0, 1.0]) + 0.005 * noise_rng.standard_normal((len(t_ppg), 3))
     sensor_noise = noise * noise_rng.standard_normal(len(t_ppg))
     wander = np.sin(2 * np.pi * resp_hz * t_ppg + resp_phase) + np.interp(t_ppg, drift_t, drift)

@@ -1,11 +1,18 @@
 """Heart rate from PPG: per segment (``heart_rate``) and tracked across a stream (``HeartRateTracker``).
 
-Motion suppression: walking or running shakes the sensor at the step rate and its harmonics, and
-that artefact can dominate the PPG spectrum. When a 3-axis accelerometer at the same rate is given,
-the spectral peaks of the acceleration and their harmonics are attenuated in the PPG spectrum
-before the heart-rate peak is chosen (the idea of TROIKA / spectral-subtraction trackers). The
-tracker adds continuity: the spectrum is weighted by a Gaussian prior around the previous estimate
-(heart rate changes by a few bpm per second at most), in the spirit of BeliefPPG's transition prior.
+Motion suppression: walking or running shakes the sensor at the step rate, at half of it (arm
+swing) and at their harmonics, and that artefact can dominate the PPG spectrum. When a 3-axis
+accelerometer at the same rate is given, the spectral peaks of the acceleration and their
+harmonics are notched out of the PPG spectrum before the heart-rate peak is chosen (the idea of
+TROIKA-style spectral trackers). Each notch is as wide as the spectral leakage of the window
+(about 1.25 / window length), so a heart rate within that distance of a motion frequency cannot be
+seen in that window; the tracker then holds its estimate.
+
+Tracking: the tracker acquires a first estimate from beat intervals (the time domain is not fooled
+by a motion peak in the spectrum as easily), then only looks within a plausible change of the
+previous estimate (a few bpm per second), weighted with a Gaussian prior, in the spirit of
+BeliefPPG's transition prior. Spectral peak picking without a track prefers frequencies whose
+second harmonic is present too, which is true of a pulse and not of most residual artefacts.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import numpy as np
 from scipy import signal as sps
 
 from anyppg.signal._checks import InvalidParameterError, as_acc, as_signal, check_positive, check_rate
-from anyppg.signal.constants import HR_RANGE_BPM, MODEL_FS
+from anyppg.signal.constants import HR_RANGE_BPM, MODEL_FS, PPG_BAND_HZ
 from anyppg.signal.filters import ppg_bandpass_sos, ppg_clean
 from anyppg.signal.peaks import ppg_findpeaks
 
@@ -27,11 +34,15 @@ HRMethod = Literal["auto", "peaks", "spectral"]
 MIN_HR_SEGMENT_S = 4.0
 """Shortest segment a heart rate is estimated from (s)."""
 
-_RESOLUTION_HZ = 1 / 240  # FFT bin spacing after zero padding: 0.25 bpm
-_MOTION_WIDTH_HZ = 0.06  # half-width of the attenuation around each motion frequency
+MOTION_RMS_G = 0.05
+"""In ``heart_rate(method="auto")``, acceleration RMS (band-passed, in g) above which the segment is
+treated as moving and the spectral, motion-suppressed estimate is used instead of peak intervals."""
+
+_RESOLUTION_HZ = 1 / 120  # FFT bin spacing after zero padding: 0.5 bpm (peaks are interpolated)
+_NOTCH_BINS = 1.25  # notch half-width in units of 1 / window length
 _MOTION_DEPTH = 0.97  # fraction of PPG power removed at a motion frequency
-_MOTION_PEAK_REL = 0.15  # acc peaks this strong relative to the largest are suppressed
-_HARMONICS = (0.5, 1.0, 2.0, 3.0)
+_MOTION_PEAK_REL = 0.15  # acc peaks this strong relative to the largest are notched
+_HARMONICS = (0.5, 1.0, 2.0, 3.0)  # multiples of each acc peak that are notched
 
 
 @dataclass(frozen=True)
@@ -47,7 +58,7 @@ def _nfft(n: int, fs: float) -> int:
 
 
 def _power(x: np.ndarray, fs: float) -> Spectrum:
-    """Hann-windowed, zero-padded periodogram of ``x`` along axis 0; channels are summed."""
+    """Hann-windowed, zero-padded periodogram along axis 0; channels are normalised and summed."""
     x = x - x.mean(axis=0)
     win = np.hanning(len(x))
     if x.ndim == 2:
@@ -59,56 +70,108 @@ def _power(x: np.ndarray, fs: float) -> Spectrum:
     return Spectrum(np.fft.rfftfreq(n, 1 / fs), p)
 
 
-def motion_gain(freqs: np.ndarray, acc: np.ndarray, fs: float) -> np.ndarray:
-    """Per-frequency gain in [0, 1] that attenuates the accelerometer's peaks and their harmonics.
+def _acc_dynamic(acc: np.ndarray, fs: float) -> np.ndarray:
+    """The acceleration with gravity and slow posture changes removed (0.5-8 Hz)."""
+    if fs > 2 * PPG_BAND_HZ[1]:
+        return sps.sosfiltfilt(ppg_bandpass_sos(fs), acc, axis=0)
+    return sps.detrend(acc, axis=0)
+
+
+def motion_frequencies(acc: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """Dominant movement frequencies in an accelerometer segment.
 
     Args:
-        freqs: frequencies (Hz) at which to evaluate the gain.
-        acc: accelerometer, shape (n, 3), at ``fs``; gravity and slow drift are removed first.
+        acc: acceleration, shape (n, 3), at ``fs``.
         fs: rate (Hz).
 
     Returns:
-        The gain, same length as ``freqs``; 1 where there is no motion.
+        ``(freqs_hz, strengths)``: the spectral peaks between 0.4 and 8 Hz at least 15 % as strong
+        as the largest, and their strength relative to it (the largest is 1).
     """
-    if fs > 2 * 8.0:
-        acc = sps.sosfiltfilt(ppg_bandpass_sos(fs), acc, axis=0)
-    spec = _power(acc, fs)
-    if spec.power.max() <= 0:
-        return np.ones_like(freqs)
+    spec = _power(_acc_dynamic(acc, fs), fs)
     band = (spec.freqs >= 0.4) & (spec.freqs <= 8.0)
     power = np.where(band, spec.power, 0.0)
-    peaks, props = sps.find_peaks(power, height=_MOTION_PEAK_REL * power.max())
-    gain = np.ones_like(freqs)
-    for f0, h in zip(spec.freqs[peaks], props["peak_heights"] / power.max(), strict=True):
-        depth = _MOTION_DEPTH * min(1.0, 2 * h)
+    top = float(power.max())
+    if top <= 0:
+        return np.empty(0), np.empty(0)
+    peaks, props = sps.find_peaks(power, height=_MOTION_PEAK_REL * top)
+    return spec.freqs[peaks], props["peak_heights"] / top
+
+
+def motion_gain(freqs: np.ndarray, acc: np.ndarray, fs: float) -> np.ndarray:
+    """Per-frequency gain in [0, 1] that notches the accelerometer's peaks and their harmonics.
+
+    Args:
+        freqs: increasing frequencies (Hz) at which to evaluate the gain.
+        acc: accelerometer segment, shape (n, 3), at ``fs``; gravity is removed here.
+        fs: rate (Hz).
+
+    Returns:
+        The gain, same length as ``freqs``; 1 away from motion frequencies.
+    """
+    half_width = _NOTCH_BINS * fs / len(acc)
+    gain = np.ones_like(freqs, dtype=np.float64)
+    for f0, strength in zip(*motion_frequencies(acc, fs), strict=True):
+        depth = _MOTION_DEPTH * min(1.0, 2 * float(strength))
         for k in _HARMONICS:
-            gain *= 1 - depth * np.exp(-0.5 * ((freqs - k * f0) / _MOTION_WIDTH_HZ) ** 2)
+            lo, hi = np.searchsorted(freqs, [k * f0 - 3 * half_width, k * f0 + 3 * half_width])
+            z = (freqs[lo:hi] - k * f0) / half_width
+            gain[lo:hi] *= 1 - depth * np.exp(-0.5 * z**4)  # flat-topped notch
     return gain
 
 
-def _hr_spectrum(ppg: np.ndarray, fs: float, acc: np.ndarray | None) -> Spectrum:
+def _hr_spectrum(ppg: np.ndarray, fs: float, acc: np.ndarray | None) -> tuple[Spectrum, np.ndarray]:
+    """The motion-notched PPG power spectrum, normalised to a maximum of 1, and the notch gain."""
     spec = _power(ppg, fs)
-    power = spec.power / max(float(spec.power.max()), np.finfo(float).tiny)
-    if acc is not None:
-        power = power * motion_gain(spec.freqs, acc, fs)
-    return Spectrum(spec.freqs, power)
+    gain = np.ones_like(spec.freqs) if acc is None else motion_gain(spec.freqs, acc, fs)
+    power = spec.power * gain
+    return Spectrum(spec.freqs, power / max(float(power.max()), np.finfo(float).tiny)), gain
 
 
-def _peak_bpm(spec: Spectrum, weight: np.ndarray | None, lo_bpm: float, hi_bpm: float) -> float:
-    band = (spec.freqs >= lo_bpm / 60) & (spec.freqs <= hi_bpm / 60)
-    score = spec.power * (weight if weight is not None else 1.0)
-    score = np.where(band, score, -np.inf)
-    i = int(np.argmax(score))
-    if not np.isfinite(score[i]) or score[i] <= 0:
-        return math.nan
-    # Parabolic interpolation between neighbouring bins.
+def _harmonic_score(spec: Spectrum) -> np.ndarray:
+    """Power at f plus half the power at 2f: favours a pulse (which has a second harmonic)."""
+    doubled = np.interp(2 * spec.freqs, spec.freqs, spec.power, right=0.0)
+    return spec.power + 0.5 * doubled
+
+
+def _refined_bpm(freqs: np.ndarray, score: np.ndarray, i: int) -> float:
+    """Frequency of bin ``i`` refined by parabolic interpolation, in bpm."""
+    shift = 0.0
     if 0 < i < len(score) - 1 and np.isfinite(score[i - 1]) and np.isfinite(score[i + 1]):
         a, b, c = score[i - 1], score[i], score[i + 1]
         denom = a - 2 * b + c
         shift = 0.5 * (a - c) / denom if denom != 0 else 0.0
-    else:
-        shift = 0.0
-    return float((spec.freqs[i] + shift * (spec.freqs[1] - spec.freqs[0])) * 60)
+    return float((freqs[i] + shift * (freqs[1] - freqs[0])) * 60)
+
+
+def _argmax_bpm(freqs: np.ndarray, score: np.ndarray, lo_bpm: float, hi_bpm: float) -> float:
+    band = (freqs >= lo_bpm / 60) & (freqs <= hi_bpm / 60)
+    if not band.any():
+        return math.nan
+    masked = np.where(band, score, -np.inf)
+    i = int(np.argmax(masked))
+    return _refined_bpm(freqs, masked, i) if masked[i] > 0 else math.nan
+
+
+def _interval_bpm(cleaned: np.ndarray, fs: float, lo_bpm: float, hi_bpm: float) -> float:
+    """60 / median plausible inter-beat interval of a band-passed segment; NaN under 2 intervals."""
+    ibi = np.diff(ppg_findpeaks(cleaned, fs, clean=False)) / fs
+    ibi = ibi[(ibi >= 60 / hi_bpm) & (ibi <= 60 / lo_bpm)]
+    return float(60 / np.median(ibi)) if len(ibi) >= 2 else math.nan
+
+
+def _acquire(cleaned: np.ndarray, fs: float, spec: Spectrum, lo: float, hi: float) -> float:
+    """A heart rate without a track: beat intervals when the motion-notched spectrum agrees (at the
+    rate or its second harmonic), else the spectral peak with the strongest second harmonic."""
+    score = _harmonic_score(spec)
+    spectral = _argmax_bpm(spec.freqs, score, lo, hi)
+    by_beats = _interval_bpm(cleaned, fs, lo, hi)
+    if not math.isfinite(by_beats):
+        return spectral
+    near = np.abs(spec.freqs * 60 - by_beats) <= 6.0
+    band = (spec.freqs >= lo / 60) & (spec.freqs <= hi / 60)
+    agrees = score[near].max() >= 0.3 * score[band].max()
+    return by_beats if agrees else spectral
 
 
 def heart_rate(
@@ -123,14 +186,16 @@ def heart_rate(
 
     Methods:
         ``"peaks"``: 60 / median inter-beat interval of :func:`ppg_findpeaks`.
-        ``"spectral"``: the largest peak of the PPG power spectrum within ``bpm_range``, after
-        motion suppression when ``acc`` is given.
-        ``"auto"``: ``"spectral"`` when ``acc`` is given, else ``"peaks"``.
+        ``"spectral"``: the PPG power spectrum's peak within ``bpm_range`` (favouring peaks with a
+        second harmonic), after notching the accelerometer's frequencies when ``acc`` is given.
+        ``"auto"``: ``"peaks"``, unless ``acc`` shows movement (RMS above :data:`MOTION_RMS_G`):
+        then the beat-interval rate if the motion-notched spectrum confirms it (at the rate or its
+        second harmonic), else the ``"spectral"`` estimate.
 
     Args:
         signal: raw PPG segment, shape (n,), at least 4 s long.
         sampling_rate: its rate (Hz), above 16 Hz.
-        acc: optional accelerometer, shape (n, 3), same rate, to suppress motion artefacts.
+        acc: optional accelerometer (g), shape (n, 3), same rate, to suppress motion artefacts.
         method: see above.
         bpm_range: plausible heart rates (bpm).
 
@@ -144,45 +209,48 @@ def heart_rate(
 
     Example:
         >>> import anyppg
-        >>> sim = anyppg.simulate(30, heart_rate=84, seed=4)
+        >>> sim = anyppg.simulate(30, heart_rate=84, hrv=0.0, seed=4)
         >>> round(heart_rate(sim.ppg, sim.ppg_rate))
         84
     """
-    fs = check_rate(sampling_rate, what="PPG heart rate", minimum=16.0)
+    fs = check_rate(sampling_rate, what="PPG heart rate", minimum=2 * PPG_BAND_HZ[1])
     x = as_signal(signal, name="PPG segment", min_samples=round(MIN_HR_SEGMENT_S * fs), rate=fs)
     a = None if acc is None else as_acc(acc, len(x))
     lo, hi = bpm_range
-    if method == "auto":
-        method = "spectral" if a is not None else "peaks"
+    if method not in ("auto", "peaks", "spectral"):
+        raise InvalidParameterError("method", method, "'auto', 'peaks' or 'spectral'")
     if np.ptp(x) == 0:
         return math.nan
-    if method == "peaks":
-        peaks = ppg_findpeaks(x, fs)
-        ibi = np.diff(peaks) / fs
-        ibi = ibi[(ibi >= 60 / hi) & (ibi <= 60 / lo)]
-        return float(60 / np.median(ibi)) if len(ibi) else math.nan
-    if method == "spectral":
-        return _peak_bpm(_hr_spectrum(ppg_clean(x, fs), fs, a), None, lo, hi)
-    raise InvalidParameterError("method", method, "'auto', 'peaks' or 'spectral'")
+    cleaned = ppg_clean(x, fs)
+    moving = a is not None and float(np.sqrt((_acc_dynamic(a, fs) ** 2).sum(axis=1).mean())) > MOTION_RMS_G
+    if method == "peaks" or (method == "auto" and not moving):
+        return _interval_bpm(cleaned, fs, lo, hi)
+    spec, _ = _hr_spectrum(cleaned, fs, a)
+    if method == "auto":
+        return _acquire(cleaned, fs, spec, lo, hi)
+    return _argmax_bpm(spec.freqs, _harmonic_score(spec), lo, hi)
 
 
 class HeartRateTracker:
     """Track heart rate across consecutive (overlapping) PPG windows of a stream.
 
     Each :meth:`update` takes one band-passed window (``Window.filtered``) and optionally its
-    accelerometer; the PPG power spectrum is motion-suppressed (see the module docstring), weighted by
-    a Gaussian prior centred on the previous estimate whose width grows with the time since it
-    (``max_change_bpm_per_s``), and its peak is the new estimate. The prior has a floor, so a
-    clearly dominant new peak can still win after a lost track.
+    accelerometer. The first estimate comes from beat intervals (or the spectrum when too few beats
+    are found). Afterwards the motion-notched PPG spectrum is searched only within ``±(6 bpm +
+    max_change_bpm_per_s * dt_s)`` of the previous estimate, weighted by a Gaussian prior around it.
+    When that range holds no clear peak (less than 10 % of the spectrum's maximum, as when the
+    heart rate sits in a motion notch) the estimate is held; after ``reacquire_after`` such windows
+    in a row the tracker re-acquires from the whole spectrum.
 
     Args:
         sampling_rate: rate of the windows (Hz), 125 Hz for model windows.
-        max_change_bpm_per_s: typical largest heart-rate change (bpm per second).
+        max_change_bpm_per_s: largest plausible heart-rate change (bpm per second).
         bpm_range: plausible heart rates (bpm).
+        reacquire_after: held windows in a row before a global re-acquisition.
 
     Raises:
         UnsupportedRateError: rate not above 16 Hz.
-        InvalidParameterError: non-positive ``max_change_bpm_per_s``.
+        InvalidParameterError: non-positive ``max_change_bpm_per_s`` or ``reacquire_after``.
 
     Example:
         >>> import anyppg
@@ -198,17 +266,20 @@ class HeartRateTracker:
         self,
         sampling_rate: float = MODEL_FS,
         *,
-        max_change_bpm_per_s: float = 3.0,
+        max_change_bpm_per_s: float = 2.0,
         bpm_range: tuple[float, float] = HR_RANGE_BPM,
+        reacquire_after: int = 5,
     ) -> None:
-        self.sampling_rate = check_rate(sampling_rate, what="heart-rate tracker", minimum=16.0)
+        self.sampling_rate = check_rate(sampling_rate, what="heart-rate tracker", minimum=2 * PPG_BAND_HZ[1])
         self.max_change = check_positive("max_change_bpm_per_s", max_change_bpm_per_s)
+        self.reacquire_after = int(check_positive("reacquire_after", reacquire_after))
         self.bpm_range = bpm_range
         self.reset()
 
     def reset(self) -> None:
         """Forget the track (after a gap or a new wearer)."""
         self.bpm: float = math.nan
+        self.held = 0  # consecutive windows without a clear peak near the track
 
     def update(self, filtered: np.ndarray, acc: np.ndarray | None = None, *, dt_s: float = 2.0) -> float:
         """Consume the next window; return the tracked heart rate (bpm, NaN until a pulse is seen).
@@ -224,14 +295,23 @@ class HeartRateTracker:
         fs = self.sampling_rate
         x = as_signal(filtered, name="PPG window", min_samples=round(MIN_HR_SEGMENT_S * fs), rate=fs)
         a = None if acc is None else as_acc(acc, len(x))
+        dt = check_positive("dt_s", dt_s)
         if np.ptp(x) == 0:
             return self.bpm
-        spec = _hr_spectrum(x, fs, a)
-        weight = None
-        if math.isfinite(self.bpm):
-            sigma_hz = (5.0 + self.max_change * check_positive("dt_s", dt_s)) / 60
-            weight = 0.05 + np.exp(-0.5 * ((spec.freqs - self.bpm / 60) / sigma_hz) ** 2)
-        estimate = _peak_bpm(spec, weight, *self.bpm_range)
-        if math.isfinite(estimate):
-            self.bpm = estimate
+        spec, _ = _hr_spectrum(x, fs, a)
+        lo, hi = self.bpm_range
+        if math.isnan(self.bpm) or self.held >= self.reacquire_after:
+            estimate = _acquire(x, fs, spec, lo, hi)
+            if math.isfinite(estimate):
+                self.bpm, self.held = estimate, 0
+            return self.bpm
+        reach = 6.0 + self.max_change * dt
+        bpm = spec.freqs * 60
+        near = (np.abs(bpm - self.bpm) <= reach) & (bpm >= lo) & (bpm <= hi)
+        if not near.any() or spec.power[near].max() < 0.1:
+            self.held += 1
+            return self.bpm
+        prior = np.exp(-0.5 * ((bpm - self.bpm) / reach) ** 2)
+        score = np.where(near, spec.power * prior, -np.inf)
+        self.bpm, self.held = _refined_bpm(spec.freqs, score, int(np.argmax(score))), 0
         return self.bpm
