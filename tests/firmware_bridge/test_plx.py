@@ -145,6 +145,42 @@ def test_unavailable_readings_decode_to_nan_and_inf():
     assert math.isnan(nres.spo2) and nres.pulse_rate == -math.inf
 
 
+# Vectors of an independent implementation: Stanford Spezi's SpeziBluetooth PLX tests (MIT), which
+# write SFLOATs with exponent -1 / -2 where this codec prefers exponent 0: values must agree, bytes need not.
+MS, DSS = MeasurementStatus, DeviceSensorStatus
+SPEZI_CONTINUOUS = [
+    ([0, 232, 243, 132, 243], dict(spo2=100, pulse_rate=90)),
+    ([0, 100, 0, 90, 0], dict(spo2=100, pulse_rate=90)),
+    ([28, 95, 0, 90, 0, 32, 0, 0, 0, 0, 87, 240],
+     dict(spo2=95, pulse_rate=90, measurement_status=MS.MEASUREMENT_ONGOING, device_sensor_status=0,
+          pulse_amplitude_index=8.7)),
+    ([31, 222, 243, 202, 243, 202, 243, 90, 245, 212, 243, 178, 242, 32, 1, 0, 0, 0, 122, 227],
+     dict(spo2=99, pulse_rate=97, spo2_fast=97, pulse_rate_fast=137, spo2_slow=98, pulse_rate_slow=69,
+          measurement_status=MS.MEASUREMENT_ONGOING | MS.FULLY_QUALIFIED_DATA, device_sensor_status=0,
+          pulse_amplitude_index=8.9)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("raw", "fields"), SPEZI_CONTINUOUS)
+def test_independent_implementation_vectors(raw, fields):
+    m = PlxContinuousMeasurement.from_bytes(bytes(raw))
+    assert m == PlxContinuousMeasurement(**fields)
+    assert PlxContinuousMeasurement.from_bytes(bytes(m)) == m
+
+
+def test_independent_spot_check_vector():
+    raw = bytes([15, 172, 243, 190, 245, 232, 7, 11, 29, 23, 8, 57, 32, 64, 34, 0, 0, 102, 227])
+    m = PlxSpotCheckMeasurement.from_bytes(raw)
+    assert m == PlxSpotCheckMeasurement(
+        spo2=94,
+        pulse_rate=147,
+        timestamp=dt.datetime(2024, 11, 29, 23, 8, 57),
+        measurement_status=MS.MEASUREMENT_ONGOING | MS.QUESTIONABLE_MEASUREMENT_DETECTED,
+        device_sensor_status=DSS.EQUIPMENT_MALFUNCTION_DETECTED | DSS.LOW_PERFUSION_DETECTED,
+        pulse_amplitude_index=8.7,
+    )
+
+
 @pytest.mark.parametrize("flags", range(32))
 def test_every_flag_combination(flags):
     sizes = {0x01: 4, 0x02: 4, 0x04: 2, 0x08: 3, 0x10: 2}
