@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -42,12 +43,14 @@ from anyppg.firmware_bridge.protocol import (
 
 from anyppg.errors import AnyPPGError
 
-__all__ = ["Deframer", "DeframerStats", "Packet"]
+__all__ = ["MAX_KEPT_PACKETS", "Deframer", "DeframerStats", "Packet"]
 
 log = logging.getLogger(__name__)
 
 Packet = DataFrame | DeviceInfo | ControlCommand
 """Anything a frame can carry."""
+MAX_KEPT_PACKETS = 64
+"""Info / control packets a :class:`Deframer` without ``on_packet`` keeps (the latest ones)."""
 
 _HEAD = struct.Struct("<BBH")  # version, type, length (after the two sync bytes)
 _DATA_LAYOUT = struct.Struct("<BB")  # format, channel count (data body offsets 14, 15)
@@ -106,7 +109,7 @@ class Deframer:
         max_body_size: longest body accepted (bytes); a larger length field is counted as a length
             error and skipped, so a corrupt length can never make the deframer wait for megabytes.
         on_packet: called with each info / control packet found in the stream (serial links); when
-            ``None`` they are kept in :attr:`packets`.
+            ``None`` the latest :data:`MAX_KEPT_PACKETS` are kept in :attr:`packets`.
         drop_duplicates: drop a data frame that repeats the previous one (same seq and timestamp);
             when False it is still counted in ``duplicates`` but returned, for a caller that does its
             own sample accounting.
@@ -127,7 +130,7 @@ class Deframer:
         self.max_body_size = max_body_size
         self.on_packet = on_packet
         self.drop_duplicates = drop_duplicates
-        self.packets: list[DeviceInfo | ControlCommand] = []
+        self.packets: deque[DeviceInfo | ControlCommand] = deque(maxlen=MAX_KEPT_PACKETS)
         self.stats = DeframerStats()
         self._buf = bytearray()
         self._last: tuple[int, int] | None = None  # (seq, timestamp_us) of the last data frame

@@ -6,7 +6,7 @@ import contextlib
 import random
 
 import numpy as np
-from anyppg.firmware_bridge.deframer import Deframer
+from anyppg.firmware_bridge.deframer import MAX_KEPT_PACKETS, Deframer
 from anyppg.firmware_bridge.gatt import ControlCommand, DeviceInfo, control_frame, info_frame
 from anyppg.firmware_bridge.protocol import (
     MAX_BODY_SIZE,
@@ -153,8 +153,9 @@ def test_info_and_control_frames_on_a_serial_stream():
     assert seen == [info, ControlCommand.set_rate(55)]
     assert d.stats.packets_ok == 2
     kept = Deframer()
-    kept.feed(info_frame(info))
-    assert kept.packets == [info]
+    kept.feed(info_frame(info) * (MAX_KEPT_PACKETS + 5))
+    assert list(kept.packets) == [info] * MAX_KEPT_PACKETS  # bounded: a chatty device cannot grow it
+    assert kept.stats.packets_ok == MAX_KEPT_PACKETS + 5
 
 
 def test_unknown_type_and_undecodable_body_are_counted():
