@@ -63,16 +63,23 @@ class WindowDataset(Dataset):
         return labels if self._rows is None else labels[self._rows]
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        j = int(i) if self._rows is None else int(self._rows[i])
-        ppg, ecg, label = self.view[j]
-        return {
-            "ppg": torch.from_numpy(np.array(ppg, dtype=np.float32)).unsqueeze(0),  # (1, 1250)
-            "ecg": torch.from_numpy(np.array(ecg, dtype=np.float32)).unsqueeze(0),  # (1, 5000)
-            "hr": torch.tensor(float(label["hr"]), dtype=torch.float32),
-            "af": torch.tensor(int(label["af"]), dtype=torch.int64),
-            "quality": torch.tensor(int(label["quality"]), dtype=torch.int64),
-            "has_ecg": torch.tensor(bool(label["has_ecg"])),
-            "subject": torch.tensor(int(label["subject"]), dtype=torch.int64),
-            "source": torch.tensor(int(label["source"]), dtype=torch.int64),
-            "index": torch.tensor(j, dtype=torch.int64),
+        return self.__getitems__([i])[0]
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, torch.Tensor]]:
+        """A batch of items, read with one sorted read per shard (``DataLoader`` calls this for a batch)."""
+        rows = np.asarray(indices, dtype=np.int64)
+        if self._rows is not None:
+            rows = self._rows[rows]
+        ppg, ecg, labels = self.view.take(rows)
+        batch = {
+            "ppg": torch.from_numpy(ppg).unsqueeze(1),  # (B, 1, 1250)
+            "ecg": torch.from_numpy(ecg).unsqueeze(1),  # (B, 1, 5000)
+            "hr": torch.from_numpy(labels["hr"].astype(np.float32)),
+            "af": torch.from_numpy(labels["af"].astype(np.int64)),
+            "quality": torch.from_numpy(labels["quality"].astype(np.int64)),
+            "has_ecg": torch.from_numpy(labels["has_ecg"].astype(bool)),
+            "subject": torch.from_numpy(labels["subject"].astype(np.int64)),
+            "source": torch.from_numpy(labels["source"].astype(np.int64)),
+            "index": torch.from_numpy(rows % max(len(self.view), 1)),
         }
+        return [{k: v[b] for k, v in batch.items()} for b in range(len(rows))]

