@@ -225,8 +225,7 @@ class ControlCommand:
         return cls(ControlOpcode.GET_INFO)
 
     def __bytes__(self) -> bytes:
-        if self.opcode is ControlOpcode.SET_RATE:
-            assert self.sample_rate_hz is not None
+        if self.opcode is ControlOpcode.SET_RATE and self.sample_rate_hz is not None:
             return bytes((self.opcode,)) + _U32.pack(rate_to_millihertz(self.sample_rate_hz))
         return bytes((self.opcode,))
 

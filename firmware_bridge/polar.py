@@ -212,7 +212,6 @@ def _min_width(deltas: np.ndarray) -> int:
 
 
 def _encode_delta(samples: np.ndarray, resolution: int, max_block: int = 255) -> bytes:
-    channels = samples.shape[1]
     out = [_encode_ints(samples[0], math.ceil(resolution / 8))]
     deltas = np.diff(samples.astype(np.int64), axis=0)
     for start in range(0, deltas.shape[0], max_block):
@@ -221,8 +220,7 @@ def _encode_delta(samples: np.ndarray, resolution: int, max_block: int = 255) ->
         fields = block.reshape(-1) & ((np.int64(1) << width) - 1)
         bits = ((fields[:, None] >> np.arange(width, dtype=np.int64)) & 1).astype(np.uint8).reshape(-1)
         out.append(bytes((width, block.shape[0])))
-        out.append(np.packbits(bits, bitorder="little").tobytes())
-        assert len(out[-1]) == math.ceil(block.shape[0] * width * channels / 8)
+        out.append(np.packbits(bits, bitorder="little").tobytes())  # ceil(count * width * channels / 8)
     return b"".join(out)
 
 
