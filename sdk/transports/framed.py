@@ -13,18 +13,6 @@ from anyppg.sdk.samples import SampleBlock
 __all__ = ["FrameDecoder"]
 
 
-class _KeepDuplicates(Deframer):
-    """A deframer that counts repeated frames but passes them on.
-
-    The SDK's timeline must see every decoded sample to keep ``received == delivered + dropped``
-    exact; it drops the repeats itself (as ``duplicate``), so they are not lost from the accounting.
-    """
-
-    def _track(self, frame: DataFrame) -> bool:
-        super()._track(frame)
-        return True
-
-
 class FrameDecoder:
     """Bytes or notifications in, :class:`SampleBlock` objects out; bad bytes are counted, never raised.
 
@@ -35,7 +23,9 @@ class FrameDecoder:
     def __init__(self, device: str) -> None:
         self.device = device
         self.info: DeviceInfo | None = None
-        self.deframer = _KeepDuplicates(on_packet=self._on_packet)
+        # Repeated frames are passed on: the SDK's timeline drops them itself (as ``duplicate``) so
+        # ``received == delivered + dropped`` stays exact.
+        self.deframer = Deframer(on_packet=self._on_packet, drop_duplicates=False)
 
     @property
     def corrupt_frames(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 from anyppg.firmware_bridge.emulator.ble import emulated_ble
 from anyppg.firmware_bridge.emulator.faults import FaultSpec
@@ -68,3 +69,31 @@ def test_ble_device_not_found_names_what_the_scan_saw():
     name, error = asyncio.run(main())
     assert error.identifier == "NoSuchWatch"
     assert any(name in seen for seen in error.seen)
+
+
+def test_polar_pmd_stream_with_acc_and_drops():
+    """polar: through the emulated Verity Sense: PMD start requests, delta frames, ACC on the PPG clock."""
+
+    async def main():
+        source = parse_source("sim:duration=120,rate=125,seed=2,motion=0.5")
+        faults = FaultSpec(drop=0.05, seed=3)
+        async with emulated_ble(source, profile="polar", speed=None, faults=faults) as emu:
+            device = anyppg.connect(f"polar:{emu.name}?timeout=5", adapter=emu.adapter)
+            async with device:
+                assert device.transport.mtu >= 232 and device.transport.has_acc
+                blocks = []
+                async for block in device.samples():
+                    blocks.append(block)
+                    if device.accounting.delivered + device.accounting.missing >= 55 * 30:
+                        break
+                return blocks, device.accounting.snapshot(), emu.stats
+
+    blocks, acc, stats = asyncio.run(main())
+    assert all(b.rate == 55.0 and b.acc is not None for b in blocks)
+    assert stats.frames_dropped > 0 and acc.gaps
+    assert acc.received == acc.delivered and acc.is_balanced()
+    # samples are continuous between the listed gaps: delivered + missing spans first..last sample
+    span = round((blocks[-1].t_end - blocks[0].t0) * 55)
+    assert acc.delivered + acc.missing == span
+    magnitude = np.linalg.norm(np.concatenate([b.acc for b in blocks]), axis=1)
+    assert 0.5 < np.median(magnitude) < 1.5  # about 1 g: mg were converted to g
