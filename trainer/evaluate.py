@@ -333,7 +333,7 @@ class EvalReport:
             for name in names:
                 r = self.value(task, name)
                 if r is None or not math.isfinite(r.value):
-                    cells.append("n/a")
+                    cells.append(f"n/a ({r.note})" if r is not None and r.note else "n/a")
                     continue
                 ci = "" if not math.isfinite(r.ci_low) else f" [{r.ci_low:.3g}, {r.ci_high:.3g}]"
                 cells.append(f"{r.value:.3g}{ci}")
