@@ -33,7 +33,6 @@ from typing import Literal
 import numpy as np
 from scipy import signal as sps
 
-from anyppg.errors import UnsupportedRateError
 from anyppg.signal._checks import InvalidParameterError, check_rate
 
 Rhythm = Literal["sinus", "af"]
@@ -392,12 +391,8 @@ def simulate(
     if rhythm not in ("sinus", "af"):
         raise InvalidParameterError("rhythm", rhythm, "'sinus' or 'af'")
     ectopic_rate = _check_range("ectopic_rate", ectopic_rate, 0, 0.3)
-    fs_ppg = check_rate(ppg_rate, what="simulated PPG")
-    if fs_ppg < 10:
-        raise UnsupportedRateError(fs_ppg, ">= 10 Hz", "simulated PPG")
-    fs_ecg = check_rate(ecg_rate, what="simulated ECG")
-    if fs_ecg < 50:
-        raise UnsupportedRateError(fs_ecg, ">= 50 Hz", "simulated ECG")
+    fs_ppg = check_rate(ppg_rate, what="simulated PPG", at_least=10.0)
+    fs_ecg = check_rate(ecg_rate, what="simulated ECG", at_least=50.0)
     noise = _check_range("noise", noise, 0, 10)
     baseline_wander = _check_range("baseline_wander", baseline_wander, 0, 100)
     motion = _check_range("motion", motion, 0, 10)

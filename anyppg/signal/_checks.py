@@ -27,11 +27,13 @@ class InvalidParameterError(AnyPPGError, ValueError):
         self.expected = expected
 
 
-def check_rate(rate: Any, *, what: str = "signal", minimum: float | None = None) -> float:
+def check_rate(
+    rate: Any, *, what: str = "signal", minimum: float | None = None, at_least: float | None = None
+) -> float:
     """Return ``rate`` as a float after checking that it is a usable sampling rate (Hz).
 
     Raises:
-        UnsupportedRateError: not a positive finite number, or not above ``minimum``.
+        UnsupportedRateError: not a positive finite number, not above ``minimum`` or below ``at_least``.
     """
     if isinstance(rate, bool) or not isinstance(rate, Real):
         raise UnsupportedRateError(math.nan, f"a positive number of Hz, not {rate!r}", what)
@@ -40,6 +42,8 @@ def check_rate(rate: Any, *, what: str = "signal", minimum: float | None = None)
         raise UnsupportedRateError(value, "a positive finite number of Hz", what)
     if minimum is not None and value <= minimum:
         raise UnsupportedRateError(value, f"> {minimum:g} Hz", what)
+    if at_least is not None and value < at_least:
+        raise UnsupportedRateError(value, f">= {at_least:g} Hz", what)
     return value
 
 

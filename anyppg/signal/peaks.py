@@ -132,7 +132,7 @@ def ecg_findpeaks(
         >>> len(ecg_findpeaks(sim.ecg, sim.ecg_rate))
         20
     """
-    fs = check_rate(sampling_rate, what="ECG R-peak detection", minimum=49.999)
+    fs = check_rate(sampling_rate, what="ECG R-peak detection", at_least=50.0)
     if method != "gradient":
         raise InvalidParameterError("method", method, "'gradient'")
     if clean:

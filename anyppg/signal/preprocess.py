@@ -95,9 +95,7 @@ class PPGPreprocessor:
     def __init__(
         self, input_rate: float, *, hop_s: float = DEFAULT_HOP_S, settle_s: float = DEFAULT_SETTLE_S
     ) -> None:
-        self.input_rate = check_rate(input_rate, what="PPG stream")
-        if self.input_rate < MIN_PPG_RATE:
-            raise InvalidParameterError("input_rate", input_rate, f">= {MIN_PPG_RATE:g} Hz")
+        self.input_rate = check_rate(input_rate, what="PPG stream", at_least=MIN_PPG_RATE)
         self.hop_s = float(hop_s)
         self.hop = _hop_samples(hop_s)
         self.settle = round(check_positive("settle_s", settle_s, allow_zero=True) * MODEL_FS)

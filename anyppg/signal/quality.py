@@ -30,13 +30,13 @@ class Quality:
     """Quality of one PPG segment.
 
     Attributes:
-        sqi: signal quality index in [0, 1]: mean correlation of each beat with the average beat
-            (0 when fewer than 3 beats are found).
+        sqi: signal quality index in [0, 1] from beat-template matching (see :func:`template_sqi`;
+            0 when fewer than 3 beats are found).
         flat: a flat line (constant segment of at least 0.5 s, or no variation at all).
         clipping: more than 1 % of the samples sit in plateaus at the segment's maximum or minimum.
         nan: the segment contains NaN or inf samples.
         motion: the accelerometer shows movement above the threshold (False without acc).
-        usable: no flag except ``motion`` set... and no motion either, and ``sqi >= 0.6``.
+        usable: no flag set (motion included) and ``sqi >= 0.6``.
         motion_level: RMS of the band-passed acceleration (acc unit), NaN without acc.
         clip_fraction: fraction of samples in plateaus at the extremes.
     """
@@ -71,7 +71,13 @@ def _plateau_fraction(x: np.ndarray, at: np.ndarray) -> float:
 
 
 def template_sqi(cleaned: np.ndarray, fs: float) -> float:
-    """Mean correlation of each beat with the average beat of a band-passed PPG segment, in [0, 1]."""
+    """Beat-template quality of a band-passed PPG segment, in [0, 1].
+
+    Each beat (cut around its systolic peak, 40 % of the median interval before, 60 % after) is
+    correlated with the average beat; the mean correlation ``r`` is rescaled to ``2 r - 1`` because
+    band-limited noise, cut at its own maxima, already correlates at about 0.6. A clean pulse
+    scores ~0.99, atrial fibrillation ~0.9, white noise ~0.2.
+    """
     peaks = ppg_findpeaks(cleaned, fs, clean=False)
     if len(peaks) < 3:
         return 0.0
@@ -85,7 +91,7 @@ def template_sqi(cleaned: np.ndarray, fs: float) -> float:
     template = beats.mean(axis=0)
     norms = np.linalg.norm(beats, axis=1) * np.linalg.norm(template)
     corr = np.where(norms > 0, beats @ template / np.where(norms > 0, norms, 1), 0.0)
-    return float(np.clip(corr, 0, 1).mean())
+    return float(np.clip(2 * corr.mean() - 1, 0, 1))
 
 
 def ppg_quality(

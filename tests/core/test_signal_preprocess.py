@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import anyppg
-from anyppg.errors import InvalidSignalError
+from anyppg.errors import InvalidSignalError, UnsupportedRateError
 from anyppg.signal import (
     DEFAULT_SETTLE_S,
     MODEL_FS,
@@ -131,7 +131,7 @@ def test_acc_must_be_given_always_or_never():
 def test_bad_preprocessor_arguments():
     with pytest.raises(InvalidParameterError, match="hop_s"):
         PPGPreprocessor(125.0, hop_s=0.003)
-    with pytest.raises(InvalidParameterError, match="input_rate"):
+    with pytest.raises(UnsupportedRateError, match=">= 10 Hz"):
         PPGPreprocessor(5.0)
     with pytest.raises(InvalidSignalError, match="too short"):
         preprocess_recording(np.zeros(125 * 11), MODEL_FS)

@@ -1,0 +1,82 @@
+"""ppg_quality: the index tracks the simulator's quality labels; each flag fires on its failure."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+import anyppg
+from anyppg.signal import ppg_quality
+
+sim = functools.lru_cache(anyppg.simulate)
+
+
+def test_clean_window_is_usable():
+    s = sim(10.0, seed=41)
+    q = ppg_quality(s.ppg, s.ppg_rate, acc=s.acc)
+    assert q.usable and q.sqi > 0.9
+    assert not (q.flat or q.clipping or q.nan or q.motion)
+    assert q.motion_level < 0.05
+
+
+def test_sqi_falls_with_noise_and_white_noise_is_unusable():
+    sqis = [ppg_quality(sim(10.0, noise=n, seed=42).ppg, 125.0).sqi for n in (0.02, 0.3, 1.0)]
+    assert sqis[0] > sqis[1] > sqis[2]
+    assert sqis[2] < 0.6
+    noise = np.random.default_rng(0).standard_normal(1250)
+    q = ppg_quality(noise, 125.0)
+    assert q.sqi < 0.5 and not q.usable
+
+
+def test_irregular_rhythms_are_still_good_signals():
+    for kwargs in ({"rhythm": "af", "heart_rate": 110.0}, {"ectopic_rate": 0.2}):
+        assert ppg_quality(sim(10.0, seed=49, **kwargs).ppg, 125.0).usable, kwargs
+
+
+def test_motion_flag_from_the_accelerometer():
+    s = sim(10.0, motion=1.5, motion_fraction=1.0, seed=43)
+    q = ppg_quality(s.ppg, s.ppg_rate, acc=s.acc)
+    assert q.motion and not q.usable and q.motion_level > 0.1
+    assert not ppg_quality(s.ppg, s.ppg_rate).motion  # no accelerometer, no motion flag
+
+
+def test_flat_line():
+    q = ppg_quality(np.full(1250, 512.0), 125.0)
+    assert q.flat and not q.usable and q.sqi == 0.0
+    x = sim(10.0, seed=44).ppg.copy()
+    x[400:600] = x[400]  # the sensor froze for 1.6 s
+    assert ppg_quality(x, 125.0).flat
+
+
+def test_clipping():
+    x = sim(10.0, seed=45).ppg
+    clipped = np.clip(x, None, np.quantile(x, 0.9))  # the ADC saturates on every systolic peak
+    q = ppg_quality(clipped, 125.0)
+    assert q.clipping and not q.usable and q.clip_fraction > 0.05
+    assert not ppg_quality(x, 125.0).clipping
+
+
+def test_nan_is_reported_not_raised():
+    x = sim(10.0, seed=46).ppg.copy()
+    x[100:110] = np.nan
+    x[500] = np.inf
+    q = ppg_quality(x, 125.0)
+    assert q.nan and not q.usable
+    assert q.sqi > 0.8  # the rest is assessed on the interpolated signal
+
+
+def test_quality_index_ranks_windows_like_the_simulator_labels():
+    from scipy.stats import spearmanr
+
+    runs = [sim(10.0, noise=float(n), seed=50 + i) for i, n in enumerate(np.geomspace(0.02, 3.0, 12))]
+    sqi = [ppg_quality(s.ppg, s.ppg_rate).sqi for s in runs]
+    label = [s.mean_quality(0.0, 10.0) for s in runs]
+    assert spearmanr(sqi, label).statistic > 0.8
+
+
+@pytest.mark.parametrize("fs", [25.0, 64.0, 500.0])
+def test_other_rates(fs):
+    s = sim(10.0, ppg_rate=fs, seed=48)
+    assert ppg_quality(s.ppg, fs).usable
