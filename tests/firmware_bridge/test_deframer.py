@@ -194,7 +194,7 @@ def test_reset_forgets_sequence_but_keeps_counters():
     assert d.stats.seq_gaps == 0 and d.stats.frames_ok == 2
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=2000), st.integers(1, 64))
 def test_random_bytes_never_raise(data, chunk):
     d = Deframer()

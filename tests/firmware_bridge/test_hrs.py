@@ -103,7 +103,7 @@ def test_wide_heart_rate_is_automatic_above_255():
     assert bytes(HeartRateMeasurement(60)) == b"\x00\x3c"
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=24))
 def test_random_bytes_give_only_length_errors(data):
     try:

@@ -77,7 +77,7 @@ def test_float_numbers():
     assert decode_float(0xFE7FFFFD) == pytest.approx(83886.05)  # exponent -2, largest ordinary mantissa
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.floats(-2045, 2045, allow_nan=False), st.integers(0, 2))
 def test_sfloat_round_trip_keeps_the_requested_decimals(x, decimals):
     value = round(x, decimals)
@@ -88,7 +88,7 @@ def test_sfloat_round_trip_keeps_the_requested_decimals(x, decimals):
     assert decode_sfloat(encode_sfloat(value, precision=decimals)) == pytest.approx(value, abs=1e-9)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9))
 def test_encode_picks_the_most_precise_exponent(x):
     decoded = decode_sfloat(encode_sfloat(x))

@@ -154,7 +154,7 @@ def test_truncated_frames_are_typed():
         PmdDataFrame.from_bytes(bad_width)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=120))
 def test_random_bytes_raise_only_protocol_errors(data):
     try:
