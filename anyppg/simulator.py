@@ -131,7 +131,7 @@ def _rr_series(
     if rhythm == "af":
         sigma = 0.2
         rr = rr0 * rng.lognormal(-0.5 * sigma**2, sigma, n)
-        return np.clip(rr, 0.3, 2.0)
+        return np.clip(rr, 0.25, 2.0)
     # Sinus: RSA + Mayer wave + AR(1) noise, mixed to a standard deviation of hrv * rr0.
     t = np.cumsum(np.full(n, rr0))
     rsa = np.sin(2 * np.pi * resp_hz * t + rng.uniform(0, 2 * np.pi))
@@ -139,7 +139,7 @@ def _rr_series(
     ar = sps.lfilter([0.6], [1.0, -0.8], rng.standard_normal(n))  # AR(1), pole 0.8
     mix = 0.5 * rsa + 0.4 * mayer + 0.5 * ar
     mix /= max(float(mix.std()), 1e-12)
-    return np.clip(rr0 * (1 + hrv * mix), 0.3, 2.0)
+    return np.clip(rr0 * (1 + hrv * mix), 0.25, 2.0)
 
 
 def _add_ectopics(rng: np.random.Generator, rr: np.ndarray, rr0: float, rate: float) -> np.ndarray:
@@ -152,8 +152,8 @@ def _add_ectopics(rng: np.random.Generator, rr: np.ndarray, rr0: float, rate: fl
         if 0 < i < len(rr) - 1 and not ectopic[i - 1]:
             ectopic[i] = True
             total = rr[i] + rr[i + 1]
-            rr[i] = max(0.3, 0.6 * rr0)
-            rr[i + 1] = max(0.3, total - rr[i])
+            rr[i] = max(0.25, 0.6 * rr0)
+            rr[i + 1] = max(0.25, total - rr[i])
     return ectopic
 
 
@@ -418,7 +418,7 @@ def simulate(
 
     # Beats: an RR series covering [-margin, duration + margin].
     rr0 = 60.0 / hr0
-    n_beats = math.ceil((duration + 2 * _MARGIN_S) / 0.3) + 2 if rhythm == "af" else 0
+    n_beats = math.ceil((duration + 2 * _MARGIN_S) / 0.25) + 2 if rhythm == "af" else 0
     n_beats = n_beats or math.ceil((duration + 2 * _MARGIN_S) / (rr0 * (1 - 3 * hrv)) * 1.1) + 4
     rr = _rr_series(rng, n_beats, rr0, rhythm, hrv, resp_hz)
     ectopic = _add_ectopics(rng, rr, rr0, ectopic_rate)
@@ -438,7 +438,7 @@ def simulate(
     ecg = _ecg(len(t_ecg), fs_ecg, r, rr, ectopic, rhythm, rng, resp_hz)
     if rhythm == "af":
         fw = rng.uniform(4, 8, 3)
-        ecg += _sinusoids(t_ecg, fw, rng.uniform(0.01, 0.03, 3), rng.uniform(0, 2 * np.pi, 3))
+        ecg += _sinusoids(t_ecg, fw, rng.uniform(0.03, 0.06, 3), rng.uniform(0, 2 * np.pi, 3))
     resp_phase = rng.uniform(0, 2 * np.pi)
     drift_t, drift = _drift(duration, rng)
     wander = np.sin(2 * np.pi * resp_hz * t_ecg + resp_phase) + np.interp(t_ecg, drift_t, drift)
