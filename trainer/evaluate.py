@@ -119,6 +119,7 @@ def random_init_embedder(
 ) -> Embedder:
     """The same architecture as ``checkpoint`` (or AnyPPG's Net1D), freshly initialised with ``seed``."""
     import torch
+
     from anyppg.trainer.checkpoints import read_checkpoint
     from anyppg.trainer.encoders import ANYPPG_PPG_CONFIG, net1d_from_config
 
@@ -341,6 +342,12 @@ class EvalReport:
             lines.append(f"| {task} ({n}) | {first.metric} ({arrow}) | " + " | ".join(cells) + " |")
         lines.append("")
         lines += [f"- **{k}**: {v}" for k, v in self.embedders.items()]
+        for task, ref in self.references.items():
+            lines.append(
+                f"- {task} without a probe: `anyppg.signal.heart_rate` MAE "
+                f"{ref['anyppg.signal.heart_rate_mae_bpm']:.3g} bpm; always answering the device's mean HR: "
+                f"{ref['constant_mean_device_hr_mae_bpm']:.3g} bpm"
+            )
         lines += [f"- {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
 
@@ -369,9 +376,8 @@ def evaluate(
     Raises:
         StoreError: not a store. EvaluationError: an embedder returns a wrong shape, or no split has data.
     """
-    from anyppg.trainer.store import WindowStore
-
     from anyppg.errors import RecordingNotFoundError
+    from anyppg.trainer.store import WindowStore
 
     started = time.monotonic()
     store = WindowStore(store_path)
