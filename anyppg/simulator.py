@@ -56,7 +56,10 @@ class Simulation:
         rr: the RR interval ending at each R peak (s), same length as ``r_peaks``.
         ectopic: True where the beat at ``r_peaks[i]`` is a premature ventricular beat.
         pulse_onsets: pulse-wave arrival (foot) time of each beat (s), same length as ``r_peaks``.
-        pulse_peaks: systolic-peak time of each beat (s), same length as ``r_peaks``.
+        pulse_peaks: systolic-peak time of each beat (s), same length as ``r_peaks`` (the last may
+            fall after the end of the recording).
+        ppg_peaks: every systolic-peak time inside the recording (s), including the pulse of a beat
+            whose R peak came before time 0: the reference for PPG peak detection.
         heart_rate: mean heart rate over the recording, ``60 / mean(rr)`` (bpm).
         hr: instantaneous heart rate ``60 / rr`` at each R peak (bpm).
         rhythm: ``"sinus"`` or ``"af"``.
@@ -79,6 +82,7 @@ class Simulation:
     ectopic: np.ndarray
     pulse_onsets: np.ndarray
     pulse_peaks: np.ndarray
+    ppg_peaks: np.ndarray
     heart_rate: float
     hr: np.ndarray
     rhythm: Rhythm
@@ -465,6 +469,7 @@ def simulate(
     quality = np.where(p_pulse + p_art > 0, p_pulse / np.maximum(p_pulse + p_art, 1e-300), 0.0)
 
     inside = (r >= 0) & (r < duration)
+    systolic = onsets + rise
     r_in, rr_in = r[inside], rr[inside]
     return Simulation(
         ppg=ppg,
@@ -477,6 +482,7 @@ def simulate(
         ectopic=ectopic[inside],
         pulse_onsets=onsets[inside],
         pulse_peaks=onsets[inside] + rise[inside],
+        ppg_peaks=systolic[(systolic >= 0) & (systolic < duration)],
         heart_rate=float(60.0 / rr_in.mean()) if len(rr_in) else float(hr0),
         hr=60.0 / rr_in,
         rhythm=rhythm,

@@ -72,9 +72,10 @@ def ppg_findpeaks(
 
     Example:
         >>> import anyppg
-        >>> sim = anyppg.simulate(20, heart_rate=60, hrv=0.0, seed=3)
-        >>> len(ppg_findpeaks(sim.ppg, sim.ppg_rate))
-        20
+        >>> sim = anyppg.simulate(20, heart_rate=60, seed=3)
+        >>> peaks = ppg_findpeaks(sim.ppg, sim.ppg_rate)
+        >>> len(peaks) == len(sim.ppg_peaks), float(np.abs(peaks / sim.ppg_rate - sim.ppg_peaks).max()) < 0.02
+        (True, True)
     """
     fs = check_rate(sampling_rate, what="PPG")
     x = ppg_clean(signal, fs) if clean else as_signal(signal, name="PPG signal", min_samples=2, rate=fs)
@@ -128,9 +129,10 @@ def ecg_findpeaks(
 
     Example:
         >>> import anyppg
-        >>> sim = anyppg.simulate(20, heart_rate=60, hrv=0.0, seed=3)
-        >>> len(ecg_findpeaks(sim.ecg, sim.ecg_rate))
-        20
+        >>> sim = anyppg.simulate(20, heart_rate=60, seed=3)
+        >>> r_peaks = ecg_findpeaks(sim.ecg, sim.ecg_rate)
+        >>> len(r_peaks) == len(sim.r_peaks), float(np.abs(r_peaks / sim.ecg_rate - sim.r_peaks).max()) < 0.01
+        (True, True)
     """
     fs = check_rate(sampling_rate, what="ECG R-peak detection", at_least=50.0)
     if method != "gradient":

@@ -210,8 +210,9 @@ def preprocess_recording(
     Example:
         >>> import anyppg
         >>> sim = anyppg.simulate(60, ppg_rate=100.0, seed=2)
-        >>> len(preprocess_recording(sim.ppg, sim.ppg_rate))
-        25
+        >>> windows = preprocess_recording(sim.ppg, sim.ppg_rate)
+        >>> len(windows), windows[0].start_s, windows[-1].end_s  # the last 0.1 s awaits resampling
+        (24, 2.0, 58.0)
     """
     pre = PPGPreprocessor(fs, hop_s=hop_s, settle_s=settle_s)
     x = as_signal(ppg, name="PPG recording", min_samples=1)
