@@ -71,10 +71,9 @@ def resolve_model(spec: str) -> Any | None:
 
 async def stream_all(args: argparse.Namespace, emit) -> list[Any]:
     """Stream every URL concurrently; ``emit(result)`` per result. Returns the summaries."""
-    from anyppg.sdk.summary import StreamSummary
-
     import anyppg
     from anyppg.errors import AnyPPGError
+    from anyppg.sdk.summary import StreamSummary
 
     model = resolve_model(args.model)
     urls = [with_speed(u, args.speed) for u in args.urls]

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from anyppg.errors import DeviceDisconnectedError, DeviceError
 from anyppg.sdk.accounting import Accounting, Timeline
 from anyppg.sdk.errors import LinkLostError
 from anyppg.sdk.queues import Backpressure, BlockQueue
@@ -29,8 +30,6 @@ from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock
 from anyppg.sdk.transports import Transport, transport_for
 from anyppg.sdk.urls import DeviceURL, parse_url
-
-from anyppg.errors import DeviceDisconnectedError, DeviceError
 
 __all__ = ["Device", "connect"]
 
@@ -76,6 +75,7 @@ class Device:
         self.queue_blocks = queue_blocks
         self.accounting = Accounting()
         self._streaming = False
+        self._producer: asyncio.Task[None] | None = None
 
     @property
     def name(self) -> str:
@@ -96,9 +96,19 @@ class Device:
         await self.transport.connect()
 
     async def disconnect(self) -> None:
-        """Close the link (safe on a dead link)."""
+        """Stop streaming and close the link (safe on a dead link)."""
+        await self._stop_producer()
         with contextlib.suppress(DeviceError, OSError):
             await self.transport.disconnect()
+
+    async def _stop_producer(self) -> None:
+        # A consumer that leaves ``async for`` with ``break`` leaves the generator suspended (Python
+        # closes it only when it is collected): stop reading from the transport now.
+        producer, self._producer = self._producer, None
+        if producer is not None and not producer.done() and producer is not asyncio.current_task():
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await producer
 
     async def __aenter__(self) -> Device:
         await self.connect()
@@ -199,6 +209,7 @@ class Device:
         self._streaming = True
         queue = BlockQueue(self.queue_blocks, self.backpressure)
         producer = asyncio.create_task(self._produce(queue), name=f"anyppg-producer {self.name}")
+        self._producer = producer
         try:
             while True:
                 item = await queue.get()
@@ -240,9 +251,10 @@ class Device:
 
     async def _reconnect(self, lost: LinkLostError) -> None:
         log.warning("%s: %s; reconnecting", self.name, lost.reason)
-        await self.disconnect()  # tolerant of a dead link (bleak raises on stop_notify there)
+        with contextlib.suppress(DeviceError, OSError):  # a dead link: bleak raises on stop_notify
+            await self.transport.disconnect()
         policy = self.reconnect
-        if not self.transport.live or policy.max_attempts <= 0:
+        if not self.transport.reconnectable or policy.max_attempts <= 0:
             raise DeviceDisconnectedError(self.name, 0, lost.reason) from lost
         last: BaseException = lost
         for attempt in range(1, policy.max_attempts + 1):

@@ -14,10 +14,10 @@ import time
 from typing import Any
 
 import numpy as np
+
 from anyppg.sdk.accounting import Accounting, Timeline
 from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock
-
 from anyppg.signal import HeartRateTracker, PPGPreprocessor, heart_rate, ppg_quality
 from anyppg.signal.constants import MODEL_FS, WINDOW_SAMPLES
 from anyppg.signal.quality import USABLE_SQI
@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 #: windows whose quality index (0..1) is below this skip the model.
 DEFAULT_QUALITY_THRESHOLD = USABLE_SQI
+
+
+_SILENT_RATIO = 1e-7
 
 
 def _sigmoid(logit: float) -> float:
@@ -72,6 +75,7 @@ class Pipeline:
         self._pre: PPGPreprocessor | None = None
         self._tracker: HeartRateTracker | None = None
         self._segment_t0 = 0.0
+        self._level = 0.0  # recent peak |raw PPG|, to tell a flat line from a weak pulse
 
     def mark_disconnect(self) -> None:
         """The link dropped and came back: the next gap is a ``disconnect`` gap."""
@@ -86,6 +90,7 @@ class Pipeline:
             self._start_segment(accepted[0])
         results: list[Result] = []
         for b in accepted:
+            self._level = max(0.99 * self._level, float(np.max(np.abs(b.ppg))))
             windows = self._pre.push(b.ppg, acc=b.acc)  # type: ignore[union-attr]
             for w in windows:
                 results.append(self._analyse(w, block.arrival))
@@ -104,7 +109,10 @@ class Pipeline:
         t_start = self._segment_t0 + float(w.start_s)
         t_end = self._segment_t0 + float(w.end_s)
         q = ppg_quality(w.filtered, MODEL_FS, acc=w.acc)
-        broken = q.flat or q.clipping or q.nan  # no pulse can be read from this window
+        # A flat raw line band-passes to rounding noise, which looks like a (bad) signal: catch it by
+        # its size relative to the raw level (a real pulse's AC/DC ratio is above 1e-5).
+        silent = float(np.std(w.filtered)) <= _SILENT_RATIO * self._level
+        broken = silent or q.flat or q.clipping or q.nan  # no pulse can be read from this window
         usable = not broken and q.sqi >= self.quality_threshold
         hr_peaks = None if broken else _finite(heart_rate(w.filtered, MODEL_FS, method="peaks"))
         motion = _finite(q.motion_level)
@@ -141,6 +149,7 @@ class Pipeline:
             filled=self._filled_in(t_start, t_end),
             latency_ms=(time.perf_counter() - arrival) * 1e3,
             accounting=acc.snapshot(),
+            window=w.ppg,
         )
 
     def _filled_in(self, t_start: float, t_end: float) -> int:

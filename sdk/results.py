@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from anyppg.sdk.accounting import Accounting
 
 __all__ = ["Result"]
@@ -37,6 +38,8 @@ class Result:
         filled: interpolated samples inside the window (bridged gaps).
         latency_ms: from the arrival of the sample that completed the window to this result, ms.
         accounting: the stream's accounting when the result was made (a snapshot).
+        window: the model input, float32 ``(1250,)``: 10 s at 125 Hz, band-passed, z-scored (exactly
+            what ``anyppg.signal.preprocess_recording`` gives for the same samples).
     """
 
     device: str
@@ -54,6 +57,7 @@ class Result:
     filled: int
     latency_ms: float
     accounting: Accounting
+    window: np.ndarray | None = None
 
     def to_dict(self, embedding: bool = False) -> dict[str, Any]:
         """A JSON-ready dict (the embedding only when asked: it is large)."""

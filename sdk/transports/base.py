@@ -24,8 +24,17 @@ class Transport(abc.ABC):
             unknown keys are ignored so one ``connect(url, **kwargs)`` call works for every scheme.
     """
 
-    #: Whether a lost link can be re-established (live devices) or the stream simply ends (files).
-    live: ClassVar[bool] = True
+    #: Whether a lost link can be re-established (devices) or the stream simply ends (files).
+    reconnectable: ClassVar[bool] = True
+
+    @property
+    def live(self) -> bool:
+        """Whether the source runs in real time and cannot be slowed down by a slow consumer.
+
+        Decides the default back-pressure policy of :class:`anyppg.sdk.Device`: a live source drops
+        the oldest queued samples (counted), a file or a free-running simulation waits.
+        """
+        return True
 
     def __init__(self, url: DeviceURL, **kwargs: Any) -> None:
         self.url = url

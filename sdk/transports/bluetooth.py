@@ -14,11 +14,10 @@ import contextlib
 import logging
 from typing import Any
 
+from anyppg.errors import DeviceError, DeviceNotFoundError
 from anyppg.sdk.errors import LinkLostError
 from anyppg.sdk.transports.base import Transport
 from anyppg.sdk.urls import DeviceURL
-
-from anyppg.errors import DeviceError, DeviceNotFoundError
 
 __all__ = ["LINK_LOST", "BleakLink"]
 

@@ -25,6 +25,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
+
+from anyppg.errors import AnyPPGError, DeviceError
 from anyppg.firmware_bridge.polar import (
     PMD_CONTROL_POINT_UUID,
     PMD_DATA_UUID,
@@ -37,8 +39,6 @@ from anyppg.sdk.errors import StreamFormatError
 from anyppg.sdk.samples import SampleBlock
 from anyppg.sdk.transports.bluetooth import BleakLink
 from anyppg.sdk.urls import DeviceURL
-
-from anyppg.errors import AnyPPGError, DeviceError
 
 __all__ = ["PolarTransport"]
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import numpy as np
+
 from anyppg.sdk.replay_files import ReplayData, load_replay
 from anyppg.sdk.samples import SampleBlock
 from anyppg.sdk.transports.base import Transport
@@ -42,7 +43,11 @@ def blocks_from_arrays(
 class ReplayTransport(Transport):
     """Streams a recording file; the stream ends at the end of the file."""
 
-    live: ClassVar[bool] = False
+    reconnectable: ClassVar[bool] = False
+
+    @property
+    def live(self) -> bool:
+        return False
 
     def __init__(self, url: DeviceURL, data: ReplayData | None = None, **kwargs: Any) -> None:
         super().__init__(url)

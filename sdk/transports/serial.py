@@ -18,14 +18,13 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from anyppg.errors import DeviceError, DeviceNotFoundError
 from anyppg.firmware_bridge.gatt import ControlCommand, control_frame
 from anyppg.sdk.errors import LinkLostError, TransportUnavailableError
 from anyppg.sdk.samples import SampleBlock
 from anyppg.sdk.transports.base import Transport
 from anyppg.sdk.transports.framed import FrameDecoder
 from anyppg.sdk.urls import DeviceURL
-
-from anyppg.errors import DeviceError, DeviceNotFoundError
 
 __all__ = ["SerialTransport"]
 

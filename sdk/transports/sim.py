@@ -17,12 +17,14 @@ Example::
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
+
 from anyppg.sdk.errors import DeviceURLError, LinkLostError
 from anyppg.sdk.samples import SampleBlock
 from anyppg.sdk.transports.base import Transport
@@ -78,6 +80,11 @@ class SimTransport(Transport):
     @property
     def is_connected(self) -> bool:
         return self._connected
+
+    @property
+    def live(self) -> bool:
+        """Paced in real time (or a multiple of it): yes; ``speed=max``: no, it waits for the consumer."""
+        return math.isfinite(self.speed)
 
     async def connect(self) -> None:
         """Run the simulation (first time) or resume after a simulated link loss."""

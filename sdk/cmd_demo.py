@@ -1,0 +1,142 @@
+"""``anyppg demo``: the main job. An emulated wearable streams a real wrist recording into the shipped
+int8 student over BLE (bumble) or a serial pty; a live view shows heart rate, quality, latency and the
+accounting; the summary compares the heart rate with the watch's own.
+
+Runs with the SDK install only (no torch): the model is the shipped ``.tflite`` through LiteRT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from typing import Any
+
+__all__ = ["add_arguments", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--transport", choices=("ble", "serial"), default="ble", help="emulated link (default ble)"
+    )
+    parser.add_argument(
+        "--speed", type=float, default=20.0, help="replay speed, real-time multiple (default 20)"
+    )
+    parser.add_argument(
+        "--model", default="default", help="model file; 'default' = shipped int8 student (.tflite); 'none'"
+    )
+    parser.add_argument("--recording", default="e2epyppg-wrist", help="packaged recording to stream")
+    parser.add_argument("--duration", type=float, default=None, help="seconds of the recording to stream")
+    parser.add_argument("--faults", default="", help="emulator faults, e.g. drop=0.01,corrupt=0.01")
+    parser.add_argument("--plot", metavar="PNG", default=None, help="write a figure of signal and heart rate")
+
+
+class LiveView:
+    """One status line, rewritten in place on a terminal; a line every 10 windows otherwise."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.n = 0
+
+    def __call__(self, r: Any) -> None:
+        self.n += 1
+        a = r.accounting
+        hr = "  -- " if r.heart_rate is None else f"{r.heart_rate:5.1f}"
+        model_hr = "  -- " if r.heart_rate_model is None else f"{r.heart_rate_model:5.1f}"
+        line = (
+            f"t {r.t_end:6.0f} s | HR {hr} bpm (model {model_hr}) | quality {r.quality:4.2f} "
+            f"| motion {0 if r.motion is None else r.motion:5.3f} g | latency {r.latency_ms:6.1f} ms "
+            f"| received {a.received} = delivered {a.delivered} + dropped {a.dropped_total} | gaps {len(a.gaps)}"
+        )
+        if self.tty:
+            self.stream.write("\r\033[K" + line)
+            self.stream.flush()
+        elif self.n % 10 == 1:
+            print(line, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.tty and self.n:
+            self.stream.write("\n")
+
+
+def _load_model(spec: str) -> Any | None:
+    from anyppg.errors import ModelLoadError
+    from anyppg.sdk.cmd_stream import resolve_model
+
+    try:
+        return resolve_model(spec)
+    except ModelLoadError as exc:
+        if spec != "default":
+            raise
+        log.warning("%s; running signal-only (heart rate from peaks and tracking, no embedding)", exc)
+        return None
+
+
+def _print_summary(report: Any, out=sys.stdout) -> None:
+    d = report.to_dict()
+    s = d["stream"]
+    print(
+        f"\nanyppg demo: {d['recording']} over {d['transport']} at {d['speed']:g}x into {d['model'] or 'no model'}",
+        file=out,
+    )
+    print(
+        f"  windows {d['windows']} ({s['usable_windows']} passed the quality gate), {s['windows_per_s']} windows/s",
+        file=out,
+    )
+    print(
+        f"  accounting: received {s['received']} = delivered {s['delivered']} + dropped {s['dropped']}; "
+        f"gaps {len(s['gaps'])} ({s['missing']} samples); corrupt frames {s['corrupt_frames']}",
+        file=out,
+    )
+    lat = s["latency_ms"]
+    print(f"  latency per window: p50 {lat['p50']} ms, p90 {lat['p90']} ms, p99 {lat['p99']} ms", file=out)
+    for key, label in (
+        ("heart_rate", "tracked (acc)"),
+        ("heart_rate_model", "model head"),
+        ("heart_rate_peaks", "peaks"),
+    ):
+        e = d["heart_rate_vs_reference"].get(key) or {}
+        if e.get("n"):
+            print(
+                f"  heart rate {label:>13} vs the watch: MAE {e['mae_bpm']} bpm, RMSE {e['rmse_bpm']} bpm, "
+                f"{100 * e['within_5_bpm']:.0f}% within 5 bpm ({e['n']} windows)",
+                file=out,
+            )
+
+
+def run(args: argparse.Namespace) -> int:
+    from anyppg.sdk.demo import run_demo
+
+    model = _load_model(args.model)
+    view = None if args.json else LiveView()
+    try:
+        report = asyncio.run(
+            run_demo(
+                transport=args.transport,
+                speed=args.speed,
+                model=model,
+                recording=args.recording,
+                duration_s=args.duration,
+                faults=args.faults,
+                on_result=view,
+            )
+        )
+    finally:
+        if view is not None:
+            view.close()
+    if args.plot:
+        from anyppg.sdk.demo_plot import plot_report
+
+        plot_report(report, args.plot)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        _print_summary(report)
+        if args.plot:
+            print(f"  figure: {args.plot}")
+    return 0

@@ -1,0 +1,124 @@
+"""The streaming pipeline: same windows as training, heart rate against the simulator, gaps, rates,
+back-pressure, the quality gate and the model (the shipped int8 student through LiteRT)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+import anyppg
+from anyppg.errors import AnyPPGError
+from anyppg.sdk.pipeline import Pipeline
+from anyppg.sdk.samples import SampleBlock
+from anyppg.signal import MODEL_FS, HeartRateTracker, preprocess_recording
+
+
+def _results(url: str, model=None, **kwargs):
+    async def main():
+        async with anyppg.connect(url, **kwargs) as device:
+            return [r async for r in device.infer(model)], device
+
+    return asyncio.run(main())
+
+
+def test_streamed_windows_equal_the_training_windows():
+    """The design's central rule: a window seen live is, sample for sample, a window seen in training."""
+    results, device = _results("sim:?hr=66&seed=8&duration=40&rate=50&speed=max&block=7")
+    sim = device.transport.simulation
+    training = preprocess_recording(sim.ppg, sim.ppg_rate, acc=sim.acc)
+    assert len(results) == len(training) > 5
+    for r, w in zip(results, training, strict=True):
+        np.testing.assert_array_equal(r.window, w.ppg)
+        assert (r.t_start, r.t_end) == (w.start_s, w.end_s)
+
+
+@pytest.mark.parametrize(("hr", "rate"), [(58, 25.0), (75, 64.0), (120, 125.0)])
+def test_heart_rate_against_the_simulator_and_the_core_tracker(hr, rate):
+    results, device = _results(f"sim:?hr={hr}&seed=1&duration=40&rate={rate}&speed=max")
+    sim = device.transport.simulation
+    # peaks: within 4 bpm of the simulator's own beat-to-beat heart rate inside each window
+    for r in results:
+        inside = (sim.r_peaks >= r.t_start) & (sim.r_peaks < r.t_end)
+        assert abs(r.heart_rate_peaks - sim.hr[inside].mean()) < 4
+        assert r.usable and r.quality > 0.6
+    # tracked: exactly the core's HeartRateTracker over the training windows (one implementation)
+    tracker = HeartRateTracker(MODEL_FS)
+    expected = [
+        tracker.update(w.filtered, w.acc, dt_s=2.0) for w in preprocess_recording(sim.ppg, rate, acc=sim.acc)
+    ]
+    np.testing.assert_array_equal([r.heart_rate for r in results], expected)
+
+
+def test_a_long_gap_restarts_windowing_and_no_window_spans_it():
+    results, device = _results("sim:?duration=60&speed=max&disconnect_at=25&down=4")
+    (gap,) = device.accounting.gaps
+    assert not gap.filled
+    for r in results:
+        assert r.t_end <= gap.start or r.t_start >= gap.end
+    assert min(r.t_start for r in results if r.t_start >= gap.end) == pytest.approx(gap.end + 2.0)  # settle
+
+
+def test_short_gaps_are_bridged_and_counted_in_the_window():
+    results, device = _results("sim:?duration=40&speed=max&drop=0.03&seed=9")
+    acc = device.accounting
+    assert acc.gaps and all(g.filled for g in acc.gaps)
+    assert sum(r.filled for r in results) > 0
+    assert acc.is_balanced()
+
+
+def test_rate_too_low_is_refused_with_the_expected_rate():
+    pipeline = Pipeline("test")
+    with pytest.raises(AnyPPGError, match="Hz"):
+        pipeline.push(SampleBlock(0.0, 5.0, np.zeros(50)))
+
+
+def test_flat_signal_fails_the_gate_and_reports_no_heart_rate():
+    pipeline = Pipeline("flat")
+    results = []
+    for i in range(30):
+        results += pipeline.push(SampleBlock(i * 1.0, 50.0, np.full(50, 3.0)))
+    assert results and all(not r.usable and r.heart_rate is None for r in results)
+    assert pipeline.accounting.windows_gated == len(results)
+
+
+def test_drop_oldest_backpressure_keeps_the_accounting_exact():
+    """A consumer slower than a live device: the oldest queued blocks are dropped and counted."""
+
+    async def main():
+        url = "sim:?duration=30&speed=200&block=4"
+        async with anyppg.connect(url, queue_blocks=8, backpressure="drop_oldest") as device:
+            async for _ in device.samples():
+                await asyncio.sleep(0.01)  # a slow application
+            return device
+
+    device = asyncio.run(main())
+    acc = device.accounting
+    assert acc.dropped["backpressure"] > 0
+    assert acc.is_balanced()
+    assert acc.received == device.transport.truth["samples_sent"]
+
+
+@pytest.fixture(scope="module")
+def shipped_model():
+    from anyppg.errors import ModelLoadError
+    from anyppg.sdk.runtime import load_model
+    from anyppg.sdk.shipped import default_model_path
+
+    try:
+        path = default_model_path("tflite")
+    except ModelLoadError as exc:
+        pytest.skip(f"the shipped student is not built yet: {exc}")
+    return load_model(path, threads=1)
+
+
+def test_shipped_student_runs_on_every_usable_window(shipped_model):
+    results, _ = _results("sim:?hr=80&seed=2&duration=30&speed=max", model=shipped_model)
+    assert results
+    for r in results:
+        assert r.usable and r.embedding.shape == (shipped_model.card.outputs[0].shape[-1],)
+        assert np.isfinite(r.embedding).all() and 20 < r.heart_rate_model < 250
+        assert 0 <= r.quality_model <= 1 and 0 <= r.af_probability <= 1
+    direct = shipped_model.run(results[-1].window.reshape(1, 1, -1))
+    np.testing.assert_allclose(results[-1].embedding, direct["embedding"].reshape(-1), rtol=1e-6)
