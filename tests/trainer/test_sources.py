@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+
+from anyppg.errors import DataFormatError
 from anyppg.trainer.sources import (
     CsvSource,
     EdfSource,
@@ -18,8 +20,6 @@ from anyppg.trainer.sources import (
     open_source,
     record_windows,
 )
-
-from anyppg.errors import DataFormatError
 
 
 def _pulse(duration_s: float, fs: float, hr_bpm: float = 72.0) -> np.ndarray:
@@ -330,3 +330,32 @@ def test_index_json_is_plain_json(tmp_path):
     # The skipped-window counts go to index.json: they must be JSON-serialisable ints.
     rec = SourceRecord("s", "r", _pulse(40, 125.0), 125.0)
     json.dumps(record_windows(rec).skipped)
+
+
+def test_wfdb_folder_to_store_counts_nan_windows_and_broken_files(tmp_path):
+    """MIMIC-style folder -> anyppg prepare (2 worker processes) -> store with the losses accounted."""
+    wfdb = pytest.importorskip("wfdb")
+    from anyppg.trainer.cmd_prepare import build_store
+    from anyppg.trainer.store import WindowStore
+
+    data = tmp_path / "mimic"
+    data.mkdir()
+    for k, hr in enumerate((60.0, 75.0, 90.0, 105.0)):
+        ppg, ecg = _pulse(122, 125, hr), _spikes(122, 125, hr)
+        if k == 0:
+            ppg[125 * 52 : 125 * 55] = np.nan  # 3 s dropout, as MIMIC waveforms have
+        wfdb.wrsamp(f"p00000{k}-2150-01-01-00-00", fs=125, units=["NU", "mV"], sig_name=["PLETH", "II"],
+                    p_signal=np.column_stack([ppg, ecg]), fmt=["16", "16"], write_dir=str(data))  # fmt: skip
+    (data / "p000009-2150-01-01-00-00.hea").write_text("this is not a header\n")
+    source = WfdbSource(data)
+    index = build_store(
+        source, tmp_path / "store", workers=2, fractions={"train": 0.5, "val": 0.25, "test": 0.25}
+    )
+    assert index["skipped"]["corrupt_file"] == 1
+    assert index["skipped"]["nan"] >= 1
+    store = WindowStore(tmp_path / "store")
+    labels = np.concatenate([store.split(s).labels() for s in ("train", "val", "test")])
+    assert len(store.subjects) == 4 and len(labels) >= 4 * 10 - 3
+    for subject, hr in zip(store.subjects, (60.0, 75.0, 90.0, 105.0), strict=True):
+        rows = labels[labels["subject"] == store.subjects.index(subject)]
+        np.testing.assert_allclose(rows["hr"], hr, atol=1.5)  # R-peaks detected in the cleaned ECG
