@@ -13,7 +13,7 @@ Example::
     ['e2epyppg-wrist', ...]
     >>> rec = recordings.load("e2epyppg-wrist")  # doctest: +SKIP
     >>> rec.ppg_fs, rec.acc.shape, rec.hr_bpm[:3]  # doctest: +SKIP
-    (20.0, (14706, 3), array([71., 71., 71.]))
+    (20.0, (14708, 3), array([82., 83., 82.]))
 """
 
 from __future__ import annotations
