@@ -12,7 +12,7 @@ import anyppg
 from anyppg.errors import AnyPPGError
 from anyppg.sdk.pipeline import Pipeline
 from anyppg.sdk.samples import SampleBlock
-from anyppg.signal import MODEL_FS, HeartRateTracker, preprocess_recording
+from anyppg.signal import MODEL_FS, HeartRateTracker, ppg_quality, preprocess_recording
 
 
 def _results(url: str, model=None, **kwargs):
@@ -34,20 +34,24 @@ def test_streamed_windows_equal_the_training_windows():
         assert (r.t_start, r.t_end) == (w.start_s, w.end_s)
 
 
-@pytest.mark.parametrize(("hr", "rate"), [(58, 25.0), (75, 64.0), (120, 125.0)])
-def test_heart_rate_against_the_simulator_and_the_core_tracker(hr, rate):
-    results, device = _results(f"sim:?hr={hr}&seed=1&duration=40&rate={rate}&speed=max")
+@pytest.mark.parametrize(("hr", "rate", "motion"), [(58, 25.0, 0.0), (75, 64.0, 0.6), (120, 125.0, 0.0)])
+def test_heart_rate_against_the_simulator_and_the_core_tracker(hr, rate, motion):
+    results, device = _results(f"sim:?hr={hr}&seed=1&duration=40&rate={rate}&motion={motion}&speed=max")
     sim = device.transport.simulation
     # peaks: within 4 bpm of the simulator's own beat-to-beat heart rate inside each window
     for r in results:
         inside = (sim.r_peaks >= r.t_start) & (sim.r_peaks < r.t_end)
-        assert abs(r.heart_rate_peaks - sim.hr[inside].mean()) < 4
-        assert r.usable and r.quality > 0.6
-    # tracked: exactly the core's HeartRateTracker over the training windows (one implementation)
+        if not motion:
+            assert abs(r.heart_rate_peaks - sim.hr[inside].mean()) < 4
+            assert r.usable and r.quality > 0.6
+    # tracked: exactly the core's HeartRateTracker over the training windows (one implementation),
+    # given the accelerometer where the core's quality check sees motion
     tracker = HeartRateTracker(MODEL_FS)
-    expected = [
-        tracker.update(w.filtered, w.acc, dt_s=2.0) for w in preprocess_recording(sim.ppg, rate, acc=sim.acc)
-    ]
+    expected = []
+    for w in preprocess_recording(sim.ppg, rate, acc=sim.acc):
+        moving = ppg_quality(w.filtered, MODEL_FS, acc=w.acc).motion
+        expected.append(tracker.update(w.filtered, w.acc if moving else None, dt_s=2.0))
+    assert any(r.motion > 0.1 for r in results) == bool(motion)
     np.testing.assert_array_equal([r.heart_rate for r in results], expected)
 
 
