@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from anyppg.trainer.store import ECG_SAMPLES, PPG_SAMPLES, empty_labels
 
 from anyppg.errors import AnyPPGError, DataFormatError, InvalidSignalError
+from anyppg.trainer.store import ECG_SAMPLES, PPG_SAMPLES, empty_labels
 
 __all__ = [
     "CsvSource",
@@ -237,7 +237,7 @@ def record_windows(rec: SourceRecord, *, hop_s: float = 10.0, settle_s: float | 
 
     out_ppg, out_ecg, out_labels = [], [], []
     for a, b in _finite_runs(ppg):
-        if (b - a) / fs < settle + WINDOW_S + 0.5:
+        if (b - a) / fs < settle + WINDOW_S:
             skip("short_segment")
             continue
         acc = None if rec.acc is None else np.asarray(rec.acc[a:b], dtype=np.float64)

@@ -359,3 +359,23 @@ def test_wfdb_folder_to_store_counts_nan_windows_and_broken_files(tmp_path):
     for subject, hr in zip(store.subjects, (60.0, 75.0, 90.0, 105.0), strict=True):
         rows = labels[labels["subject"] == store.subjects.index(subject)]
         np.testing.assert_allclose(rows["hr"], hr, atol=1.5)  # R-peaks detected in the cleaned ECG
+
+
+def test_pulsedb_segments_give_one_window_each(tmp_path):
+    from scipy.io import savemat
+
+    from anyppg.trainer.cmd_prepare import build_store
+    from anyppg.trainer.store import WindowStore
+
+    ppg, ecg = _pulsedb_segments(4)
+    subjects = np.array(["a", "b", "c", "d"], dtype=object)
+    savemat(
+        tmp_path / "Subset.mat",
+        {"Subset": {"Signals": np.stack([ecg, ppg, ppg], axis=1), "Subject": subjects}},
+    )
+    index = build_store(PulseDBSource(tmp_path), tmp_path / "store")
+    assert sum(index["counts"].values()) == 4 and index["skipped"] == {}
+    assert index["preprocessing"]["settle_s"] == 0.0
+    store = WindowStore(tmp_path / "store")
+    labels = np.concatenate([store.split(s).labels() for s in ("train", "val", "test")])
+    np.testing.assert_allclose(np.sort(labels["hr"]), [60, 70, 80, 90], atol=1.5)
