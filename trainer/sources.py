@@ -730,7 +730,8 @@ class EdfSource(_FileSource):
     PPG is the first channel named like ``Pleth`` (:data:`PPG_NAMES`), ECG like ``EKG`` / ``ECG``
     (:data:`ECG_NAMES`), each at its own rate. AF episodes come from EDF+ annotations or an NSRR XML
     file next to the EDF (``<name>-nsrr.xml`` or ``<name>.xml``): events whose text mentions atrial
-    fibrillation. Without either, AF is unknown (-1).
+    fibrillation. In a file with AF events, windows outside them are labelled 0; in a file without any,
+    AF is unknown (-1), since sleep scoring alone says nothing about rhythm.
     """
 
     name = "edf"
@@ -761,7 +762,9 @@ class EdfSource(_FileSource):
             if xml.is_file():
                 events += _nsrr_events(xml)
         af_events = [(o, o + d) for o, d, t in events if _is_af(t)]
-        has_rhythm = bool(events)
+        # Sleep scoring (stages, apneas, arousals) says nothing about rhythm: only a file that marks AF
+        # somewhere is taken as rhythm-scored; elsewhere AF stays unknown.
+        has_rhythm = bool(af_events)
         return [
             SourceRecord(
                 subject=self.subject_of(path),

@@ -379,3 +379,9 @@ def test_pulsedb_segments_give_one_window_each(tmp_path):
     store = WindowStore(tmp_path / "store")
     labels = np.concatenate([store.split(s).labels() for s in ("train", "val", "test")])
     np.testing.assert_allclose(np.sort(labels["hr"]), [60, 70, 80, 90], atol=1.5)
+
+
+def test_edf_with_only_sleep_scoring_leaves_af_unknown(tmp_path):
+    _write_edf(tmp_path / "hsp-1.edf", [(0, 30, "Sleep stage W"), (30, 30, "Sleep stage N1")])
+    (rec,) = list(EdfSource(tmp_path).records())
+    assert rec.af == -1 and rec.af_intervals is None
