@@ -7,6 +7,7 @@ mode outside the trained module, so DDP never synchronises its 30 M parameters.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.distributed as dist
@@ -70,7 +71,11 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
         return x
     from torch.distributed.nn.functional import all_gather
 
-    return torch.cat(all_gather(x), dim=0)
+    # torch 2.13 marks this public autograd all-gather deprecated in favour of a private
+    # (_functional_collectives) one; it still works and is what the gradient path needs.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*all_gather is deprecated", category=FutureWarning)
+        return torch.cat(all_gather(x), dim=0)  # (world·B, ...)
 
 
 def clip_loss(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -117,6 +118,11 @@ def prepare_ecg_encoder(
         log.info("stage 1: resumed ECG encoder from %s", out / STAGE_FILE)
         return freeze(encoder.to(ctx.device)), dict(obj.get("summary", {}))
     encoder, summary = train_ecg_encoder(cfg, train, ctx, runlog)
+    if ctx.distributed:
+        # DDP keeps parameters equal but BN running statistics are per rank: make every rank freeze
+        # rank 0's encoder, the one that is saved (and reloaded on resume).
+        for buffer in encoder.buffers():
+            dist.broadcast(buffer, src=0)
     if ctx.is_main:
         save_checkpoint(
             out / STAGE_FILE,

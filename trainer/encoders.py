@@ -131,6 +131,8 @@ class BottleneckBlock(nn.Module):
         middle = int(out_channels * ratio)
 
         self.bn1 = nn.BatchNorm1d(in_channels)
+        if is_first_block:  # kept for checkpoint compatibility, never applied: no gradient (and DDP skips it)
+            self.bn1.requires_grad_(False)
         self.act1 = Swish()
         self.do1 = nn.Dropout(0.5)
         self.conv1 = Conv1dSame(in_channels, middle, kernel_size=1, stride=1)
