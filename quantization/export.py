@@ -14,25 +14,28 @@ records each tensor's scale and zero point under ``quantization["io_tensors"]`` 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
+import sys
 import tempfile
 import time
+import warnings
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from anyppg.quantization.ptq import BACKENDS, QuantizationError, quantize_pt2e
-from anyppg.quantization.students import INPUT_SAMPLES, OUTPUT_NAMES, count_parameters
 from torch import nn
 
 from anyppg.errors import ModelInputError, ModelLoadError
 from anyppg.model_card import ModelCard, card_path_for, default_io
+from anyppg.quantization.ptq import BACKENDS, QuantizationError, quantize_pt2e
+from anyppg.quantization.students import INPUT_SAMPLES, OUTPUT_NAMES, count_parameters
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,20 @@ def deployment_form(model: nn.Module) -> nn.Module:
     """``model`` in eval mode, with BatchNorm folded when the model knows how (students do)."""
     fold = getattr(model, "fold_batchnorm", None)
     return fold() if callable(fold) else model.eval()
+
+
+@contextlib.contextmanager
+def toolchain_warnings_silenced() -> Iterator[None]:
+    """Silence the toolchain's own Deprecation/FutureWarnings while it runs.
+
+    ``executorch.exir`` calls ``importlib.resources.open_text`` on import and ``torch.export`` deep-
+    copies pytree specs that warn from ``copyreg``; neither comes from anyppg, and both would fail
+    programs and tests that run with ``-W error``.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
 
 
 # --- ExecuTorch / XNNPACK --------------------------------------------------------------------------
@@ -97,6 +114,17 @@ def delegation_report(graph_module: torch.fx.GraphModule) -> DelegationReport:
     return DelegationReport(delegates, dict(left))
 
 
+def lower_module(module: nn.Module, example: tuple[torch.Tensor, ...]):  # -> (EdgeProgramManager, report)
+    """``torch.export`` ``module`` and lower it with the XNNPACK partitioner; report what was delegated."""
+    with toolchain_warnings_silenced():
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+
+        program = torch.export.export(module, example)
+        edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    return edge, delegation_report(edge.exported_program().graph_module)
+
+
 def lower_to_xnnpack(
     model: nn.Module, precision: Precision, calibration: Any = None
 ) -> tuple[bytes, DelegationReport]:
@@ -113,9 +141,6 @@ def lower_to_xnnpack(
     Raises:
         QuantizationError: ``q8`` without calibration data, or bad calibration data.
     """
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
-
     example = (torch.zeros(INPUT_SHAPE),)
     module = deployment_form(model)
     if precision == "q8":
@@ -123,10 +148,9 @@ def lower_to_xnnpack(
             raise QuantizationError("int8 export needs calibration windows; got none")
         module = quantize_pt2e(module, calibration, backend="xnnpack")
     t0 = time.perf_counter()
-    program = torch.export.export(module, example)
-    edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
-    report = delegation_report(edge.exported_program().graph_module)
-    buffer = edge.to_executorch().buffer
+    with toolchain_warnings_silenced():
+        edge, report = lower_module(module, example)
+        buffer = edge.to_executorch().buffer
     log.info(
         "lowered to XNNPACK %s in %.1f s: %d delegate call(s), undelegated %s, %d bytes",
         precision, time.perf_counter() - t0, report.delegate_calls, report.undelegated or "none", len(buffer),
@@ -152,7 +176,8 @@ def load_pte(path: str | Path):  # -> executorch.runtime.Method
     Raises:
         ModelLoadError: the file is missing or is not a loadable program.
     """
-    from executorch.runtime import Runtime
+    with toolchain_warnings_silenced():
+        from executorch.runtime import Runtime
 
     path = Path(path)
     if not path.is_file():
@@ -177,9 +202,11 @@ def convert_to_litert(model: nn.Module, precision: Precision, calibration: Any =
     Raises:
         QuantizationError: ``q8`` without calibration data, or bad calibration data.
     """
-    import litert_torch
     from anyppg.quantization.ptq import _quantizer
-    from litert_torch.quantize.quant_config import QuantConfig
+
+    with toolchain_warnings_silenced():
+        import litert_torch
+        from litert_torch.quantize.quant_config import QuantConfig
 
     example = (torch.zeros(INPUT_SHAPE),)
     module = deployment_form(model)
@@ -190,8 +217,13 @@ def convert_to_litert(model: nn.Module, precision: Precision, calibration: Any =
         module = quantize_pt2e(module, calibration, backend="litert")
         kwargs["quant_config"] = QuantConfig(pt2e_quantizer=_quantizer("litert"))
     t0 = time.perf_counter()
-    edge_model = litert_torch.convert(module, example, **kwargs)
-    with tempfile.TemporaryDirectory() as tmp:
+    # litert-torch prints progress lines to stdout; keep stdout for `--json` output.
+    with (
+        toolchain_warnings_silenced(),
+        contextlib.redirect_stdout(sys.stderr),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        edge_model = litert_torch.convert(module, example, **kwargs)
         path = Path(tmp) / "model.tflite"
         edge_model.export(str(path))
         data = path.read_bytes()

@@ -17,6 +17,7 @@ real recordings that are installed with simulated windows, all preprocessed by :
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterable
 from typing import Literal
 
@@ -47,10 +48,12 @@ class QuantizationError(AnyPPGError, ValueError):
 
 def _quantizer(backend: str):  # -> torchao Quantizer
     if backend == "xnnpack":
-        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-            XNNPACKQuantizer,
-            get_symmetric_quantization_config,
-        )
+        with warnings.catch_warnings():  # executorch.exir warns on import (importlib.resources)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+                XNNPACKQuantizer,
+                get_symmetric_quantization_config,
+            )
 
         return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
     if backend == "litert":
@@ -111,18 +114,20 @@ def quantize_pt2e(
     """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    quantizer = _quantizer(backend)
-    prepared = prepare_pt2e(export_for_quantization(model), quantizer)
-    seen = 0
-    with torch.no_grad():
-        for batch in _batches(calibration, batch_size):
-            prepared(batch)
-            seen += int(batch.shape[0])
-    if seen == 0:
+    batches = list(_batches(calibration, batch_size))  # validate before the slow export
+    if not batches:
         raise QuantizationError("calibration needs at least one window; got 0")
-    log.info("calibrated %s int8 observers on %d windows", backend, seen)
-    # litert-torch's converter reads the explicit quantize/dequantize pairs, so keep them unfolded.
-    return convert_pt2e(prepared, fold_quantize=backend == "xnnpack")
+    quantizer = _quantizer(backend)
+    with warnings.catch_warnings():  # torch.export's own Future/DeprecationWarnings (see export.py)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        prepared = prepare_pt2e(export_for_quantization(model), quantizer)
+        with torch.no_grad():
+            for batch in batches:
+                prepared(batch)
+        log.info("calibrated %s int8 observers on %d windows", backend, sum(len(b) for b in batches))
+        # litert-torch's converter reads the explicit quantize/dequantize pairs, so keep them unfolded.
+        return convert_pt2e(prepared, fold_quantize=backend == "xnnpack")
 
 
 def calibration_windows(n: int = 256, seed: int = 0, real_fraction: float = 0.5) -> np.ndarray:

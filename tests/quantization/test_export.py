@@ -1,0 +1,253 @@
+"""Export: eager vs ExecuTorch / LiteRT parity (fp32 and int8), XNNPACK delegation, model cards, errors.
+
+One module-scoped `anyppg export` run produces the four artifacts of a student (xnnpack/litert x
+fp32/q8) that the parity and card tests share; lowering costs seconds per model.
+
+Tolerances (stated once, used below):
+- fp32 runtimes vs eager torch: 1e-4 absolute on every output (bpm and logits included).
+- int8 vs eager fp32: embedding cosine >= 0.99 per window, heart rate within 2 bpm, quality / AF
+  logits within 10 % of their range over the windows + 0.05.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from anyppg.cli import main  # noqa: E402
+from anyppg.errors import ModelInputError, ModelLoadError  # noqa: E402
+from anyppg.model_card import OUTPUT_NAMES, ModelCard  # noqa: E402
+from anyppg.quantization.distill import cosine_rows, simulated_windows  # noqa: E402
+from anyppg.quantization.export import (  # noqa: E402
+    artifact_name,
+    load_pte,
+    load_tflite,
+    lower_module,
+    lower_to_xnnpack,
+    run_pte,
+    run_tflite,
+)
+from anyppg.quantization.ptq import QuantizationError, calibration_windows, quantize_pt2e  # noqa: E402
+from anyppg.quantization.students import build_student, save_student  # noqa: E402
+
+pytestmark = pytest.mark.slow  # the module exports four models (about 30-60 s on 2 cores)
+
+FP32_ATOL = 1e-4
+COSINE_MIN = 0.99
+HR_ATOL_BPM = 2.0
+NAME = "student-xs"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def student():
+    """A student with trained-like BatchNorm statistics (random weights suffice for parity)."""
+    model = build_student(NAME, seed=2)
+    model.train()
+    with torch.no_grad():
+        for _ in range(4):
+            model(torch.from_numpy(simulated_windows(32, seed=9).ppg)[:, None, :])
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def exported(student, tmp_path_factory):
+    """`anyppg export` of the student to every backend x precision; returns (folder, JSON report)."""
+    folder = tmp_path_factory.mktemp("export")
+    checkpoint = folder / f"{NAME}.pt"
+    save_student(student, checkpoint, NAME, {"training_data": {"kind": "test"}, "metrics": {"note": 1}})
+    argv = ["export", str(checkpoint), "--out", str(folder), "--calibration-windows", "48",
+            "--latency-runs", "3", "--json"]  # fmt: skip
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert main(argv) == 0
+    return folder, json.loads(buffer.getvalue())
+
+
+@pytest.fixture(scope="module")
+def windows():
+    return simulated_windows(8, seed=21).ppg[:, None, :]  # (8, 1, 1250)
+
+
+@pytest.fixture(scope="module")
+def eager_out(student, windows):
+    with torch.no_grad():
+        outs = [student(torch.from_numpy(w[None])) for w in windows]
+    return [np.concatenate([o[k].numpy() for o in outs]) for k in range(4)]
+
+
+def _run(path, windows):
+    runner = run_pte if path.suffix == ".pte" else run_tflite
+    handle = load_pte(path) if path.suffix == ".pte" else load_tflite(path)
+    if path.suffix == ".pte":
+        outs = [[np.asarray(o.numpy()) for o in handle.execute([torch.from_numpy(w[None])])] for w in windows]
+    else:
+        outs = [runner(handle, w[None]) for w in windows]
+    return [np.concatenate([o[k] for o in outs]) for k in range(4)]
+
+
+def test_all_four_artifacts_are_written_with_their_cards(exported):
+    folder, report = exported
+    names = sorted(p.name for p in folder.iterdir() if p.suffix in (".pte", ".tflite"))
+    assert names == sorted(artifact_name(NAME, b, p) for b in ("xnnpack", "litert") for p in ("fp32", "q8"))
+    assert len(report["artifacts"]) == 4
+    for row in report["artifacts"]:
+        assert (folder / row["card"].split("/")[-1]).is_file()
+
+
+@pytest.mark.parametrize("backend", ["xnnpack", "litert"])
+def test_fp32_exports_match_eager(exported, windows, eager_out, backend):
+    folder, _ = exported
+    got = _run(folder / artifact_name(NAME, backend, "fp32"), windows)
+    for name, g, e in zip(OUTPUT_NAMES, got, eager_out, strict=True):
+        np.testing.assert_allclose(g, e, atol=FP32_ATOL, rtol=0, err_msg=name)
+
+
+@pytest.mark.parametrize("backend", ["xnnpack", "litert"])
+def test_int8_exports_match_eager_within_tolerance(exported, windows, eager_out, backend):
+    folder, _ = exported
+    emb, hr, quality, af = _run(folder / artifact_name(NAME, backend, "q8"), windows)
+    assert cosine_rows(emb, eager_out[0]).min() >= COSINE_MIN
+    np.testing.assert_allclose(hr, eager_out[1], atol=HR_ATOL_BPM, rtol=0)
+    for got, ref in ((quality, eager_out[2]), (af, eager_out[3])):
+        np.testing.assert_allclose(got, ref, atol=0.05 + 0.1 * float(np.ptp(ref)), rtol=0)
+
+
+def test_int8_runtimes_agree_with_the_simulated_int8_graph(student, exported, windows):
+    """The .pte runs the same integer arithmetic PT2E simulates in torch (closer than to fp32)."""
+    folder, _ = exported
+    calibration = calibration_windows(48, seed=0)  # what `anyppg export` calibrated on
+    simulated = quantize_pt2e(student.fold_batchnorm(), calibration, backend="xnnpack")
+    with torch.no_grad():
+        ref = np.concatenate([simulated(torch.from_numpy(w[None]))[0].numpy() for w in windows])
+    got = _run(folder / artifact_name(NAME, "xnnpack", "q8"), windows)[0]
+    assert cosine_rows(got, ref).min() >= 0.995
+
+
+def test_xnnpack_takes_the_whole_graph(exported):
+    folder, _ = exported
+    for precision in ("fp32", "q8"):
+        card = ModelCard.load(folder / artifact_name(NAME, "xnnpack", precision).replace(".pte", ".json"))
+        assert card.quantization["xnnpack_delegate_calls"] == 1, precision
+        assert card.quantization["undelegated_ops"] == {}, precision
+
+
+def test_delegation_report_inspects_the_lowered_graph(student):
+    """The report counts what the partitioner left behind: a model with a non-delegable op shows it."""
+
+    class WithCumsum(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.student = student.fold_batchnorm()
+
+        def forward(self, x):
+            emb, hr, q, af = self.student(x)
+            return emb.cumsum(-1), hr, q, af  # cumsum has no XNNPACK kernel
+
+    _, report = lower_module(WithCumsum().eval(), (torch.zeros(1, 1, 1250),))
+    assert report.delegate_calls >= 1
+    assert not report.fully_delegated
+    assert any("cumsum" in op for op in report.undelegated)
+
+
+def test_int8_tflite_has_int8_io_tensors_and_the_card_records_their_scales(exported):
+    folder, _ = exported
+    path = folder / artifact_name(NAME, "litert", "q8")
+    interpreter = load_tflite(path)
+    (inp,) = interpreter.get_input_details()
+    assert np.dtype(inp["dtype"]) == np.int8
+    card = ModelCard.load(path.with_suffix(".json"))
+    io = card.quantization["io_tensors"]
+    assert list(io) == ["ppg", *OUTPUT_NAMES]
+    assert io["ppg"]["dtype"] == "int8"
+    assert io["ppg"]["scale"] == pytest.approx(inp["quantization"][0])
+    assert all(io[name]["dtype"] == "int8" for name in OUTPUT_NAMES)
+
+
+def test_cards_describe_the_files(exported, student):
+    folder, _ = exported
+    sizes = {}
+    for backend in ("xnnpack", "litert"):
+        for precision in ("fp32", "q8"):
+            path = folder / artifact_name(NAME, backend, precision)
+            card = ModelCard.load(path.with_suffix(".json"))
+            assert (card.name, card.backend, card.precision) == (NAME, backend, precision)
+            assert card.format == path.suffix[1:]
+            assert card.size_bytes == path.stat().st_size
+            assert card.parameters == sum(p.numel() for p in student.parameters())
+            assert card.input_shape == (1, 1, 1250)
+            assert [o.name for o in card.outputs] == list(OUTPUT_NAMES)
+            assert card.latency_ms["median"] > 0 and card.measured_on
+            assert card.training_data == {"kind": "test"}
+            sizes[backend, precision] = card.size_bytes
+            if precision == "q8":
+                assert card.quantization["calibration_windows"] == 48
+    for backend in ("xnnpack", "litert"):
+        assert sizes[backend, "fp32"] > 2 * sizes[backend, "q8"]
+
+
+# --- bad input -------------------------------------------------------------------------------------
+
+
+def test_wrong_input_shape_is_refused(exported):
+    folder, _ = exported
+    for name in (artifact_name(NAME, "xnnpack", "q8"), artifact_name(NAME, "litert", "q8")):
+        runner = run_pte if name.endswith(".pte") else run_tflite
+        with pytest.raises(ModelInputError) as info:
+            runner(folder / name, np.zeros((1, 1, 1000), np.float32))
+        assert info.value.expected == (1, 1, 1250) and info.value.got == (1, 1, 1000)
+
+
+@pytest.mark.parametrize("suffix", [".pte", ".tflite"])
+def test_corrupt_model_files_name_the_file(tmp_path, suffix):
+    path = tmp_path / f"broken{suffix}"
+    path.write_bytes(b"\x00" * 64 + b"definitely not a model")
+    loader = load_pte if suffix == ".pte" else load_tflite
+    with pytest.raises(ModelLoadError) as info:
+        loader(path)
+    assert info.value.path == str(path)
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        loader(tmp_path / f"missing{suffix}")
+
+
+def test_int8_needs_good_calibration_data(student):
+    with pytest.raises(QuantizationError, match="calibration windows"):
+        lower_to_xnnpack(student, "q8", calibration=None)
+    with pytest.raises(QuantizationError, match=r"expected \(N, 1, 1250\)"):
+        quantize_pt2e(student, np.zeros((4, 1, 500), np.float32))
+    bad = np.zeros((4, 1250), np.float32)
+    bad[1, 7] = np.nan
+    with pytest.raises(QuantizationError, match="NaN"):
+        quantize_pt2e(student, bad)
+    with pytest.raises(QuantizationError, match="unknown backend"):
+        quantize_pt2e(student, np.zeros((4, 1250), np.float32), backend="coreml")  # type: ignore[arg-type]
+
+
+def test_unknown_names_are_refused():
+    with pytest.raises(QuantizationError, match="unknown backend 'onnx'"):
+        artifact_name("student-s", "onnx", "q8")
+    with pytest.raises(QuantizationError, match="unknown precision 'q4'"):
+        artifact_name("student-s", "xnnpack", "q4")
+
+
+def test_cli_export_of_a_corrupt_checkpoint_fails_cleanly(tmp_path, capsys):
+    bad = tmp_path / "student.pt"
+    bad.write_bytes(b"garbage")
+    assert main(["export", str(bad), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert str(bad) in err
+    assert not (tmp_path / "out").exists()
