@@ -126,14 +126,17 @@ class Pipeline:
             af = _sigmoid(float(out["af"].reshape(-1)[0])) if "af" in out else None
         if not usable:
             acc.windows_gated += 1
-        # The tracker sees every readable window: motion lowers the quality index, and following the
-        # pulse through motion is exactly its job. It gets the accelerometer where the core's quality
-        # check sees motion: suppressing spectral peaks of a wrist at rest only removes true pulse
-        # power (on the e2epyppg wrist recording: MAE 10.1 bpm with acc always, 3.4 bpm gated).
+        # Heart-rate tracking. The track is acquired on windows that pass the gate (started on a poor
+        # window it can lock onto a sub-harmonic and stay there), then follows every readable window:
+        # motion lowers the quality index, and following the pulse through motion is its job. It gets
+        # the accelerometer where the core's quality check sees motion: suppressing the spectral peaks
+        # of a wrist at rest only removes pulse power (e2epyppg wrist: MAE 10.1 bpm with acc always,
+        # 3.4 bpm gated; docs/sdk.md).
         tracked = None
-        if not broken:
-            assert self._tracker is not None
-            tracked = _finite(self._tracker.update(w.filtered, w.acc if q.motion else None, dt_s=self.hop_s))
+        assert self._tracker is not None
+        if not broken and (usable or math.isfinite(self._tracker.bpm)):
+            moving_acc = w.acc if q.motion else None
+            tracked = _finite(self._tracker.update(w.filtered, moving_acc, dt_s=self.hop_s))
         hr = tracked if tracked is not None else hr_model
         return Result(
             device=self.device,
