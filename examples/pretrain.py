@@ -12,6 +12,7 @@ import argparse
 import logging
 
 import torch
+
 from anyppg.trainer.checkpoints import load_ppg_encoder
 from anyppg.trainer.config import PRESETS, preset
 from anyppg.trainer.demo_data import ensure_demo_store

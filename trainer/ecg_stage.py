@@ -156,7 +156,8 @@ def train_ecg_encoder(
     )
     bar = _progress(cfg, ctx, sc.steps, "stage 1 (ECG)")
     t0 = time.perf_counter()
-    err = n = skipped = 0.0
+    skipped = 0.0
+    hr_errors: list[tuple[float, float]] = []  # (sum of |error| in bpm, count) per step
     loss_v = float("nan")
     for step, batch in enumerate(loader, start=1):
         t_step = time.perf_counter()
@@ -179,7 +180,8 @@ def train_ecg_encoder(
             [loss.item(), stats["hr_abs_err"], stats["hr_n"], float((~valid).sum())], ctx
         )
         loss_v /= ctx.world_size
-        err, n, skipped = err + e, n + c, skipped + bad
+        skipped += bad
+        hr_errors.append((e, c))
         wps = sc.batch_size / (time.perf_counter() - t_step)
         runlog.write(
             "ecg",
@@ -200,12 +202,17 @@ def train_ecg_encoder(
     summary = {
         "steps": sc.steps,
         "final_loss": loss_v,
-        "train_hr_mae_bpm": err / max(n, 1.0),
+        "train_hr_mae_bpm": _mae(hr_errors[-max(1, len(hr_errors) // 4) :]),  # last quarter of the steps
         "skipped_windows": int(skipped),
         "seconds": time.perf_counter() - t0,
     }
     log.info("stage 1 done: %s", summary)
     return model.encoder, summary
+
+
+def _mae(errors: list[tuple[float, float]]) -> float:
+    total, count = map(sum, zip(*errors, strict=True)) if errors else (0.0, 0.0)
+    return total / max(count, 1.0)
 
 
 def _progress(cfg: PretrainConfig, ctx: DistContext, total: int, desc: str, initial: int = 0):

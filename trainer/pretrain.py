@@ -239,7 +239,6 @@ def evaluate(
             z_ppg, z_ecg, scale = model(batch["ppg"].to(ctx.device), feats)
         # local loss only: other ranks' embeddings are not gathered during evaluation
         logits = scale * z_ppg.float() @ z_ecg.float().T  # (b, b)
-        target = torch.arange(len(logits), device=logits.device)
         idx = valid.nonzero().squeeze(1)
         if len(idx) == 0:
             continue
@@ -251,7 +250,6 @@ def evaluate(
         )
         accs.append((sub.argmax(1) == t).float().mean().item())
         chance.append(1.0 / len(idx))
-        del target
     model.train()
     if not losses:
         return {}
@@ -302,17 +300,20 @@ def _save(
 
 
 def _read_resume_checkpoint(out: Path, cfg: PretrainConfig) -> dict[str, Any]:
+    """The checkpoint to resume from; refused if it was written with another model, optimiser or length."""
     path = out / CHECKPOINT_FILE
     if not path.is_file():
         raise CheckpointError(str(path), "cannot resume: no checkpoint in the output folder")
     ckpt = read_checkpoint(path)
-    saved = ckpt.get("config", {})
-    for key in ("model", "optim", "train"):
-        if saved.get(key, {}) and key != "train" and saved[key] != cfg.to_dict()[key]:
+    saved, now = ckpt.get("config", {}), cfg.to_dict()
+    for key in ("model", "optim"):
+        if key in saved and saved[key] != now[key]:
             raise CheckpointError(str(path), f"cannot resume: its {key!r} config differs from this run's")
-    if saved.get("train", {}).get("steps") not in (None, cfg.train.steps):
+    saved_steps = saved.get("train", {}).get("steps")
+    if saved_steps is not None and saved_steps != cfg.train.steps:
         raise CheckpointError(
-            str(path), f"cannot resume: saved for {saved['train']['steps']} steps, not {cfg.train.steps}"
+            str(path),
+            f"cannot resume: the schedule was for {saved_steps} steps, this run asks {cfg.train.steps}",
         )
     return ckpt
 

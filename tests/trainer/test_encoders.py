@@ -9,6 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from anyppg.errors import CheckpointError  # noqa: E402
 from anyppg.trainer.checkpoints import load_ecg_encoder, load_ppg_encoder, save_checkpoint  # noqa: E402
 from anyppg.trainer.encoders import (  # noqa: E402
     ANYPPG_PPG_CONFIG,
@@ -16,8 +17,6 @@ from anyppg.trainer.encoders import (  # noqa: E402
     count_parameters,
     net1d_from_config,
 )
-
-from anyppg.errors import CheckpointError  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 

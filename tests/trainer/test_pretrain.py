@@ -10,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from anyppg.errors import CheckpointError, ModelInputError, UnsupportedRateError  # noqa: E402
 from anyppg.trainer.checkpoints import load_ppg_encoder, read_checkpoint  # noqa: E402
 from anyppg.trainer.clip import clip_loss  # noqa: E402
 from anyppg.trainer.config import ConfigError, PretrainConfig, preset  # noqa: E402
@@ -17,8 +18,6 @@ from anyppg.trainer.pairs import MissingDataError, _check_rates, check_pairs, op
 from anyppg.trainer.pretrain import pretrain  # noqa: E402
 from anyppg.trainer.run_log import RunLog  # noqa: E402
 from anyppg.trainer.toy_pairs import ToyPairs  # noqa: E402
-
-from anyppg.errors import CheckpointError, ModelInputError, UnsupportedRateError  # noqa: E402
 
 REFERENCE = json.loads(resources.files("anyppg.trainer").joinpath("reference/debug_loss.json").read_text())
 TOL = REFERENCE["tolerance_abs"]  # summation order differs across BLAS builds; 30 steps stay within it
@@ -206,3 +205,12 @@ def test_pretrains_from_a_window_store_built_by_prepare(tmp_path):
     assert result.step == 3 and all(torch.isfinite(torch.tensor(result.losses)))
     assert result.metrics["val"]["windows"] > 0
     assert result.metrics["ecg_stage"]["train_hr_mae_bpm"] > 0  # the store's HR labels reached stage 1
+
+
+@pytest.mark.slow
+def test_resume_with_another_schedule_is_refused(debug_run):
+    cfg, result = debug_run
+    other = _debug(result.out_dir)
+    other.train.steps = cfg.train.steps + 10
+    with pytest.raises(CheckpointError, match="schedule was for 30 steps"):
+        pretrain(other, resume=True)

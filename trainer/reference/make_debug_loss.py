@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+
 from anyppg.trainer.config import preset
 from anyppg.trainer.pretrain import pretrain
 
