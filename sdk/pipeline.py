@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -48,6 +48,8 @@ class Pipeline:
         quality_threshold: windows with quality below it skip the model (0 disables the gate).
         max_fill_s: gaps up to this long are bridged by interpolation; longer ones restart windows.
         accounting: the accounting to update (a new one by default).
+        use_acc: when the heart-rate tracker gets the accelerometer: ``auto`` in windows where the core's
+            quality check sees motion (default), ``always``, or ``never``.
 
     Raises:
         ModelInputError: the model does not take ``(1, 1, 1250)`` windows.
@@ -63,6 +65,7 @@ class Pipeline:
         quality_threshold: float = DEFAULT_QUALITY_THRESHOLD,
         max_fill_s: float = 0.5,
         accounting: Accounting | None = None,
+        use_acc: Literal["auto", "always", "never"] = "auto",
     ) -> None:
         self.device = device
         self.model = model
@@ -70,6 +73,9 @@ class Pipeline:
             _check_model(model)
         self.hop_s = hop_s
         self.quality_threshold = quality_threshold
+        if use_acc not in ("auto", "always", "never"):
+            raise ValueError(f"use_acc must be 'auto', 'always' or 'never', got {use_acc!r}")
+        self.use_acc = use_acc
         self.accounting = accounting if accounting is not None else Accounting()
         self.timeline = Timeline(self.accounting, max_fill_s=max_fill_s)
         self._pre: PPGPreprocessor | None = None
@@ -135,8 +141,8 @@ class Pipeline:
         tracked = None
         assert self._tracker is not None
         if not broken and (usable or math.isfinite(self._tracker.bpm)):
-            moving_acc = w.acc if q.motion else None
-            tracked = _finite(self._tracker.update(w.filtered, moving_acc, dt_s=self.hop_s))
+            give_acc = self.use_acc == "always" or (self.use_acc == "auto" and q.motion)
+            tracked = _finite(self._tracker.update(w.filtered, w.acc if give_acc else None, dt_s=self.hop_s))
         hr = tracked if tracked is not None else hr_model
         return Result(
             device=self.device,
