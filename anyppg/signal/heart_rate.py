@@ -169,18 +169,32 @@ def _interval_bpm(cleaned: np.ndarray, fs: float, lo_bpm: float, hi_bpm: float) 
     return float(60 / np.median(ibi)) if len(ibi) >= 2 else math.nan
 
 
-def _acquire(cleaned: np.ndarray, fs: float, spec: Spectrum, lo: float, hi: float) -> float:
-    """A heart rate without a track: beat intervals when the motion-notched spectrum agrees (at the
-    rate or its second harmonic), else the spectral peak with the strongest second harmonic."""
-    score = _harmonic_score(spec)
-    spectral = _argmax_bpm(spec.freqs, score, lo, hi)
-    by_beats = _interval_bpm(cleaned, fs, lo, hi)
-    if not math.isfinite(by_beats):
-        return spectral
-    near = np.abs(spec.freqs * 60 - by_beats) <= 6.0
+def _confirmed(bpm: float, spec: Spectrum, lo: float, hi: float) -> bool:
+    """Whether the motion-notched spectrum supports a rate: a peak within 0.1 Hz of it, or a peak at
+    its second harmonic (within 0.06 Hz of twice the rate: leakage from a nearby peak does not
+    count), of at least 30 % of the band's maximum."""
+    if not math.isfinite(bpm):
+        return False
+    f = bpm / 60
     band = (spec.freqs >= lo / 60) & (spec.freqs <= hi / 60)
-    agrees = score[near].max() >= 0.3 * score[band].max()
-    return by_beats if agrees else spectral
+    floor = 0.3 * float(spec.power[band].max())
+    near = np.abs(spec.freqs - f) <= 0.1
+    if near.any() and spec.power[near].max() >= floor:
+        return True
+    second = np.flatnonzero(np.abs(spec.freqs - 2 * f) <= 0.25)
+    if len(second) == 0:
+        return False
+    i = second[int(np.argmax(spec.power[second]))]
+    return bool(abs(spec.freqs[i] - 2 * f) <= 0.06 and spec.power[i] >= floor)
+
+
+def _acquire(cleaned: np.ndarray, fs: float, spec: Spectrum, lo: float, hi: float) -> float:
+    """A heart rate without a track: beat intervals when the motion-notched spectrum confirms them
+    (at the rate or its second harmonic), else the spectral peak with the strongest second harmonic."""
+    by_beats = _interval_bpm(cleaned, fs, lo, hi)
+    if _confirmed(by_beats, spec, lo, hi):
+        return by_beats
+    return _argmax_bpm(spec.freqs, _harmonic_score(spec), lo, hi)
 
 
 def heart_rate(
@@ -244,9 +258,10 @@ class HeartRateTracker:
     """Track heart rate across consecutive (overlapping) PPG windows of a stream.
 
     Each :meth:`update` takes one band-passed window (``Window.filtered``) and optionally its
-    accelerometer. The first estimate comes from beat intervals (or the spectrum when too few beats
-    are found). Afterwards the motion-notched PPG spectrum is searched only within ``±(6 bpm +
-    max_change_bpm_per_s * dt_s)`` of the previous estimate, weighted by a Gaussian prior around it.
+    accelerometer. The estimate is the beat-interval rate whenever the motion-notched spectrum
+    confirms it and it lies within ``±(6 bpm + max_change_bpm_per_s * dt_s)`` of the previous
+    estimate (the first estimate needs only the confirmation). Otherwise the spectrum is searched
+    within that range, weighted by a Gaussian prior around the previous estimate.
     When that range holds no clear peak (less than 10 % of the spectrum's maximum, as when the
     heart rate sits in a motion notch) the estimate is held; after ``reacquire_after`` such windows
     in a row the tracker re-acquires from the whole spectrum.
@@ -315,6 +330,10 @@ class HeartRateTracker:
                 self.bpm, self.held = estimate, 0
             return self.bpm
         reach = 6.0 + self.max_change * dt
+        by_beats = _interval_bpm(x, fs, lo, hi)
+        if abs(by_beats - self.bpm) <= reach and _confirmed(by_beats, spec, lo, hi):
+            self.bpm, self.held = by_beats, 0  # beat intervals are the more precise estimate
+            return self.bpm
         bpm = spec.freqs * 60
         near = (np.abs(bpm - self.bpm) <= reach) & (bpm >= lo) & (bpm <= hi)
         if not near.any() or spec.power[near].max() < 0.1:
