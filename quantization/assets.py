@@ -207,11 +207,30 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         report["artifacts"][artifact.path.name] = {"size_bytes": artifact.card.size_bytes,
                                                    "latency_ms": artifact.card.latency_ms, **metrics}  # fmt: skip
         log.info("%s: %s", artifact.path.name, json.dumps(metrics))
+    if args.probe_eval:
+        report["linear_probe_eval"] = _probe_eval(args.store, teacher_path, out_dir, args.student)
     report["seconds"] = time.perf_counter() - t_start
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     (work / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def _probe_eval(store: str, teacher: Path, out_dir: Path, student: str) -> dict[str, Any] | None:
+    """The evaluation protocol of ``anyppg eval`` (linear probes on frozen embeddings, bootstrap CIs
+    over test subjects) for the teacher and the shipped int8 ``.pte``, side by side."""
+    from anyppg.errors import AnyPPGError
+    from anyppg.trainer.evaluate import checkpoint_embedder, evaluate, model_file_embedder
+
+    pte = out_dir / f"{student}_xnnpack_q8.pte"
+    try:
+        result = evaluate(store, [checkpoint_embedder(teacher, "teacher"), model_file_embedder(pte, "student_int8")],
+                          n_boot=200)  # fmt: skip
+    except (AnyPPGError, ImportError) as exc:
+        log.warning("linear-probe evaluation skipped: %s", exc)
+        return None
+    log.info("linear-probe evaluation:\n%s", result.to_markdown())
+    return {"markdown": result.to_markdown(), "results": json.loads(result.to_json())}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -232,6 +251,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-runs", type=int, default=200, help="timed runs for the cards' latency")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--seed", type=int, default=0, help="seed of everything")
+    parser.add_argument(
+        "--no-probe-eval", dest="probe_eval", action="store_false", help="skip the `anyppg eval` protocol"
+    )
     return parser.parse_args(argv)
 
 
