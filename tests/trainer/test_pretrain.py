@@ -3,6 +3,7 @@ teacher checkpoint that loads, and refuses or skips bad input."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from importlib import resources
 
@@ -214,3 +215,35 @@ def test_resume_with_another_schedule_is_refused(debug_run):
     other.train.steps = cfg.train.steps + 10
     with pytest.raises(CheckpointError, match="schedule was for 30 steps"):
         pretrain(other, resume=True)
+
+
+def test_step_batches_split_the_global_batch_and_do_not_depend_on_the_start():
+    from anyppg.trainer.distributed import DistContext, StepBatchSampler
+
+    def batches(rank, world, start, total=7):
+        ctx = DistContext(rank=rank, world_size=world)
+        return list(StepBatchSampler(20, 8, ctx, seed=3, start_step=start, total_steps=total))
+
+    single = batches(0, 1, 0)
+    assert len(single) == 7 and all(len(b) == 8 and len(set(b)) == 8 for b in single)
+    ranks = [batches(r, 2, 0) for r in range(2)]
+    assert [a + b for a, b in zip(*ranks, strict=True)] == single  # rank slices tile the global batch
+    assert batches(0, 1, 4) == single[4:]  # resuming at step 4 reads what step 4 would have read
+    epoch0 = single[0] + single[1]  # 20 windows, 2 full batches per epoch: no repeats within an epoch
+    assert len(set(epoch0)) == 16
+
+
+def test_warmup_then_cosine_to_zero():
+    from anyppg.trainer.config import OptimConfig
+    from anyppg.trainer.optim import warmup_cosine
+
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = warmup_cosine(opt, OptimConfig(warmup_steps=4), total_steps=20)
+    lrs = []
+    for _ in range(20):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert all(a >= b for a, b in itertools.pairwise(lrs[3:]))  # monotone decay after warm-up
+    assert lrs[-1] < 0.01
