@@ -91,7 +91,11 @@ def plot_curves(csv_path: str | Path, png_path: str | Path, title: str) -> Path 
     for ax, stage in zip(axes[0], stages, strict=False):
         mine = [r for r in rows if r["stage"] == stage]
         steps = [int(r["step"]) for r in mine]
-        ax.plot(steps, [float(r["loss"]) for r in mine], color="tab:blue", label="loss")
+        loss = [float(r["loss"]) for r in mine]
+        ax.plot(steps, loss, color="tab:blue", alpha=0.35, linewidth=0.8)
+        ax.plot(
+            steps, _running_mean(loss, max(1, len(loss) // 10)), color="tab:blue", label="loss (running mean)"
+        )
         ax.set_xlabel("step")
         ax.set_ylabel("loss")
         ax.set_title(titles[stage], fontsize=10)
@@ -106,3 +110,14 @@ def plot_curves(csv_path: str | Path, png_path: str | Path, title: str) -> Path 
     fig.savefig(png_path, dpi=110)
     plt.close(fig)
     return png_path
+
+
+def _running_mean(values: list[float], window: int) -> list[float]:
+    """Mean of the last ``window`` values at each point (shorter at the start)."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
