@@ -5,7 +5,7 @@ Measures, on this machine, with one thread:
 1. the pipeline alone (timeline -> preprocessing -> quality -> heart rate [-> model]) on simulated
    blocks: windows per second and per-window latency;
 2. end to end through real stacks: ``replay:`` (files), ``serial:`` (an emulated device on a pty) and
-   ``ble:`` (an emulated bumble peripheral, bleak on bumble), as fast as they go;
+   ``ble:`` (an emulated bumble peripheral, bleak on bumble, paced at 100x real time);
 3. heart rate on the real e2epyppg wrist recording (PPG + accelerometer + the watch's own HR) and on a
    simulated recording with heavy motion, with the accelerometer given to the tracker ``auto`` (where
    motion is detected), ``always`` and ``never``, against peaks of one window and the model head.
@@ -110,7 +110,9 @@ async def bench_end_to_end(model: Any | None, windows: int) -> dict[str, Any]:
     source = parse_source(f"sim:duration={2 * windows + 40},rate=64,seed=1")
     async with SerialEmulator(source, speed=None) as emu:
         out["serial"] = await _consume(f"serial:{emu.port}", model, windows)
-    async with emulated_ble(source, speed=None) as emu:
+    # The emulated BLE peripheral shares the event loop: paced at 100x real time, not unpaced (speed=None
+    # never yields to the loop between notifications).
+    async with emulated_ble(source, speed=100.0) as emu:
         out["ble"] = await _consume(f"ble:{emu.name}", model, windows, adapter=emu.adapter)
     return out
 

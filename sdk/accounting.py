@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from anyppg.sdk.samples import SampleBlock
 
 __all__ = ["DROP_REASONS", "Accounting", "Gap", "Timeline"]

@@ -27,10 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def record(args: argparse.Namespace) -> dict[str, Any]:
     """Record until the stream ends, ``--duration`` is reached or the task is cancelled (Ctrl-C)."""
+    import anyppg
     from anyppg.sdk.cmd_stream import with_speed
     from anyppg.sdk.recorder import Recorder
-
-    import anyppg
 
     device = anyppg.connect(with_speed(args.url, args.speed))
     recorder = Recorder(args.out, flush_every_s=args.flush_every)

@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+
 from anyppg.firmware_bridge.protocol import Channel, DataFrame
 from anyppg.sdk.errors import StreamFormatError
 from anyppg.sdk.samples import SampleBlock

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from anyppg.sdk.replay_files import JOURNAL_COLUMNS, load_replay
-from anyppg.sdk.samples import SampleBlock
 
 from anyppg.errors import DataFormatError, RuntimeUnavailableError
+from anyppg.sdk.replay_files import JOURNAL_COLUMNS, load_replay
+from anyppg.sdk.samples import SampleBlock
 
 __all__ = ["Recorder", "RecordingFormat", "format_for"]
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from anyppg.sdk.accounting import Accounting
 from anyppg.sdk.results import Result
 

@@ -23,9 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from anyppg.sdk.errors import DeviceURLError
-
 from anyppg.errors import UnknownSchemeError
+from anyppg.sdk.errors import DeviceURLError
 
 __all__ = ["SCHEMES", "DeviceURL", "parse_url"]
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from anyppg.sdk.accounting import Accounting, Timeline
-from anyppg.sdk.samples import SampleBlock
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from anyppg.sdk.accounting import Accounting, Timeline
+from anyppg.sdk.samples import SampleBlock
 
 RATE = 50.0
 

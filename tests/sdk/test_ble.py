@@ -6,13 +6,13 @@ import asyncio
 
 import numpy as np
 import pytest
+
+import anyppg
+from anyppg.errors import DeviceNotFoundError
 from anyppg.firmware_bridge.emulator.ble import emulated_ble
 from anyppg.firmware_bridge.emulator.faults import FaultSpec
 from anyppg.firmware_bridge.emulator.sources import parse_source
 from anyppg.sdk import ReconnectPolicy
-
-import anyppg
-from anyppg.errors import DeviceNotFoundError
 
 RATE = 64
 

@@ -9,11 +9,11 @@ import tty
 
 import numpy as np
 import pytest
-from anyppg.firmware_bridge.protocol import Channel, FrameEncoder, SampleFormat
-from anyppg.sdk import ReconnectPolicy
 
 import anyppg
 from anyppg.errors import DeviceDisconnectedError, DeviceNotFoundError
+from anyppg.firmware_bridge.protocol import Channel, FrameEncoder, SampleFormat
+from anyppg.sdk import ReconnectPolicy
 
 RATE = 64.0
 

@@ -6,11 +6,11 @@ import asyncio
 
 import numpy as np
 import pytest
-from anyppg.sdk import ReconnectPolicy
-from anyppg.sdk.recorder import Recorder
 
 import anyppg
 from anyppg.errors import DataFormatError, DeviceDisconnectedError
+from anyppg.sdk import ReconnectPolicy
+from anyppg.sdk.recorder import Recorder
 
 
 async def _drain(device, **kwargs):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
-from anyppg.sdk import DeviceURLError, parse_url
-from anyppg.sdk.urls import SCHEMES, parse_speed
 
 from anyppg.errors import UnknownSchemeError
+from anyppg.sdk import DeviceURLError, parse_url
+from anyppg.sdk.urls import SCHEMES, parse_speed
 
 
 @pytest.mark.parametrize(
