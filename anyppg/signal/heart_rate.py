@@ -41,8 +41,9 @@ treated as moving and the spectral, motion-suppressed estimate is used instead o
 _RESOLUTION_HZ = 1 / 120  # FFT bin spacing after zero padding: 0.5 bpm (peaks are interpolated)
 _NOTCH_BINS = 1.25  # notch half-width in units of 1 / window length
 _MOTION_DEPTH = 0.97  # fraction of PPG power removed at a motion frequency
-_MOTION_PEAK_REL = 0.15  # acc peaks this strong relative to the largest are notched
+_MOTION_PEAK_REL = 0.15  # acc peaks at least this strong relative to the largest are notched
 _HARMONICS = (0.5, 1.0, 2.0, 3.0)  # multiples of each acc peak that are notched
+_HALVE_ABOVE_BPM = 180.0  # see _acquire
 
 
 @dataclass(frozen=True)
@@ -111,12 +112,12 @@ def motion_gain(freqs: np.ndarray, acc: np.ndarray, fs: float) -> np.ndarray:
     """
     half_width = _NOTCH_BINS * fs / len(acc)
     gain = np.ones_like(freqs, dtype=np.float64)
-    for f0, strength in zip(*motion_frequencies(acc, fs), strict=True):
-        depth = _MOTION_DEPTH * min(1.0, 2 * float(strength))
+    freqs_hz, _ = motion_frequencies(acc, fs)
+    for f0 in freqs_hz:  # every notch is deep: the PPG's coupling to each axis is unknown
         for k in _HARMONICS:
             lo, hi = np.searchsorted(freqs, [k * f0 - 3 * half_width, k * f0 + 3 * half_width])
             z = (freqs[lo:hi] - k * f0) / half_width
-            gain[lo:hi] *= 1 - depth * np.exp(-0.5 * z**4)  # flat-topped notch
+            gain[lo:hi] *= 1 - _MOTION_DEPTH * np.exp(-0.5 * z**4)  # flat-topped notch
     return gain
 
 
@@ -169,10 +170,10 @@ def _interval_bpm(cleaned: np.ndarray, fs: float, lo_bpm: float, hi_bpm: float) 
     return float(60 / np.median(ibi)) if len(ibi) >= 2 else math.nan
 
 
-def _confirmed(bpm: float, spec: Spectrum, lo: float, hi: float) -> bool:
+def _confirmed(bpm: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: float) -> bool:
     """Whether the motion-notched spectrum supports a rate: a peak within 0.1 Hz of it, or a peak at
-    its second harmonic (within 0.06 Hz of twice the rate: leakage from a nearby peak does not
-    count), of at least 30 % of the band's maximum."""
+    its second harmonic (within 0.06 Hz of twice the rate, so leakage from a nearby peak does not
+    count, and not on a motion frequency), of at least 30 % of the band's maximum."""
     if not math.isfinite(bpm):
         return False
     f = bpm / 60
@@ -185,16 +186,25 @@ def _confirmed(bpm: float, spec: Spectrum, lo: float, hi: float) -> bool:
     if len(second) == 0:
         return False
     i = second[int(np.argmax(spec.power[second]))]
-    return bool(abs(spec.freqs[i] - 2 * f) <= 0.06 and spec.power[i] >= floor)
+    return bool(abs(spec.freqs[i] - 2 * f) <= 0.06 and spec.power[i] >= floor and gain[i] >= 0.5)
 
 
-def _acquire(cleaned: np.ndarray, fs: float, spec: Spectrum, lo: float, hi: float) -> float:
+def _acquire(cleaned: np.ndarray, fs: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: float) -> float:
     """A heart rate without a track: beat intervals when the motion-notched spectrum confirms them
     (at the rate or its second harmonic), else the spectral peak with the strongest second harmonic."""
     by_beats = _interval_bpm(cleaned, fs, lo, hi)
-    if _confirmed(by_beats, spec, lo, hi):
+    if _confirmed(by_beats, spec, gain, lo, hi):
         return by_beats
-    return _argmax_bpm(spec.freqs, _harmonic_score(spec), lo, hi)
+    spectral = _argmax_bpm(spec.freqs, _harmonic_score(spec), lo, hi)
+    # A fast peak whose half lies in a motion notch is most likely the second harmonic of a pulse
+    # hidden under the motion (a pulse at 2x the step rate is far less common than one near it).
+    if (
+        spectral > _HALVE_ABOVE_BPM
+        and spectral / 2 >= lo
+        and np.interp(spectral / 120, spec.freqs, gain) < 0.5
+    ):
+        return spectral / 2
+    return spectral
 
 
 def heart_rate(
@@ -248,9 +258,9 @@ def heart_rate(
     moving = a is not None and float(np.sqrt((_acc_dynamic(a, fs) ** 2).sum(axis=1).mean())) > MOTION_RMS_G
     if method == "peaks" or (method == "auto" and not moving):
         return _interval_bpm(cleaned, fs, lo, hi)
-    spec, _ = _hr_spectrum(cleaned, fs, a)
+    spec, gain = _hr_spectrum(cleaned, fs, a)
     if method == "auto":
-        return _acquire(cleaned, fs, spec, lo, hi)
+        return _acquire(cleaned, fs, spec, gain, lo, hi)
     return _argmax_bpm(spec.freqs, _harmonic_score(spec), lo, hi)
 
 
@@ -322,16 +332,16 @@ class HeartRateTracker:
         dt = check_positive("dt_s", dt_s)
         if np.ptp(x) == 0:
             return self.bpm
-        spec, _ = _hr_spectrum(x, fs, a)
+        spec, gain = _hr_spectrum(x, fs, a)
         lo, hi = self.bpm_range
         if math.isnan(self.bpm) or self.held >= self.reacquire_after:
-            estimate = _acquire(x, fs, spec, lo, hi)
+            estimate = _acquire(x, fs, spec, gain, lo, hi)
             if math.isfinite(estimate):
                 self.bpm, self.held = estimate, 0
             return self.bpm
         reach = 6.0 + self.max_change * dt
         by_beats = _interval_bpm(x, fs, lo, hi)
-        if abs(by_beats - self.bpm) <= reach and _confirmed(by_beats, spec, lo, hi):
+        if abs(by_beats - self.bpm) <= reach and _confirmed(by_beats, spec, gain, lo, hi):
             self.bpm, self.held = by_beats, 0  # beat intervals are the more precise estimate
             return self.bpm
         bpm = spec.freqs * 60
