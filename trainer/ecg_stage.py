@@ -96,7 +96,12 @@ def freeze(encoder: Net1D) -> Net1D:
 
 
 def prepare_ecg_encoder(
-    cfg: PretrainConfig, train: Dataset, ctx: DistContext, runlog: RunLog, resume: bool
+    cfg: PretrainConfig,
+    train: Dataset,
+    ctx: DistContext,
+    runlog: RunLog,
+    resume: bool,
+    val: Dataset | None = None,
 ) -> tuple[Net1D, dict[str, Any]]:
     """Return the frozen ECG encoder for stage 2, and stage 1's summary.
 
@@ -117,7 +122,7 @@ def prepare_ecg_encoder(
         load_encoder_weights(encoder, extract_state_dict(obj, "ecg_encoder")[0], out / STAGE_FILE)
         log.info("stage 1: resumed ECG encoder from %s", out / STAGE_FILE)
         return freeze(encoder.to(ctx.device)), dict(obj.get("summary", {}))
-    encoder, summary = train_ecg_encoder(cfg, train, ctx, runlog)
+    encoder, summary = train_ecg_encoder(cfg, train, ctx, runlog, val=val)
     if ctx.distributed:
         # DDP keeps parameters equal but BN running statistics are per rank: make every rank freeze
         # rank 0's encoder, the one that is saved (and reloaded on resume).
@@ -138,7 +143,7 @@ def prepare_ecg_encoder(
 
 
 def train_ecg_encoder(
-    cfg: PretrainConfig, train: Dataset, ctx: DistContext, runlog: RunLog
+    cfg: PretrainConfig, train: Dataset, ctx: DistContext, runlog: RunLog, val: Dataset | None = None
 ) -> tuple[Net1D, dict[str, Any]]:
     """Supervised stage 1 on ECG-derivable labels; returns the trained encoder and its metrics."""
     sc = cfg.ecg_stage
@@ -206,8 +211,40 @@ def train_ecg_encoder(
         "skipped_windows": int(skipped),
         "seconds": time.perf_counter() - t0,
     }
+    if val is not None:
+        summary["val"] = evaluate_labels(model, val, cfg, ctx)
     log.info("stage 1 done: %s", summary)
     return model.encoder, summary
+
+
+@torch.no_grad()
+def evaluate_labels(
+    model: ECGSupervised, val: Dataset, cfg: PretrainConfig, ctx: DistContext
+) -> dict[str, float]:
+    """Held-out heart-rate MAE (bpm) and AF accuracy of the stage 1 heads (eval mode)."""
+    model.eval()
+    n = min(len(val), cfg.data.max_val_windows)
+    loader = DataLoader(torch.utils.data.Subset(val, range(n)), batch_size=64, generator=torch.Generator())
+    hr_err = hr_n = af_ok = af_n = 0.0
+    for batch in loader:
+        valid = valid_windows(batch).to(ctx.device)  # (B,)
+        hr_pred, logits = model(batch["ecg"].to(ctx.device))  # (B,), (B, K)
+        hr = batch["hr"].to(ctx.device)  # (B,) bpm
+        ok = valid & torch.isfinite(hr)
+        hr_err += (
+            ((hr_pred * cfg.ecg_stage.hr_scale_bpm + 70.0 - torch.nan_to_num(hr)).abs() * ok).sum().item()
+        )
+        hr_n += ok.sum().item()
+        if "af" in batch:
+            af = batch["af"].to(ctx.device).reshape(-1)  # (B,) 1 / 0 / -1
+            ok = valid & (af >= 0)
+            af_ok += (((logits[:, 0] > 0).long() == af) & ok).sum().item()
+            af_n += ok.sum().item()
+    model.train()
+    out = {"windows": float(n), "hr_mae_bpm": hr_err / max(hr_n, 1.0)}
+    if af_n:
+        out["af_accuracy"] = af_ok / af_n
+    return out
 
 
 def _mae(errors: list[tuple[float, float]]) -> float:

@@ -109,7 +109,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, stop_after: int | None =
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
 
     # -- stage 1: a frozen ECG encoder ---------------------------------------------------------------
-    ecg_encoder, ecg_summary = prepare_ecg_encoder(cfg, train, ctx, runlog, resume=ckpt is not None)
+    ecg_encoder, ecg_summary = prepare_ecg_encoder(cfg, train, ctx, runlog, resume=ckpt is not None, val=val)
 
     # -- stage 2: the CLIP model, optimiser and schedule ---------------------------------------------
     torch.manual_seed(tc.seed + 2)

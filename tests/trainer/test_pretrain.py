@@ -65,6 +65,9 @@ def test_debug_run_writes_teacher_checkpoint_and_records(debug_run):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["step"] == cfg.train.steps and metrics["val"]["candidates"] == cfg.train.batch_size
     assert (out / "ecg_stage.pt").is_file()
+    assert (
+        metrics["ecg_stage"]["val"]["hr_mae_bpm"] > 0 and 0 <= metrics["ecg_stage"]["val"]["af_accuracy"] <= 1
+    )
 
 
 @pytest.mark.slow
