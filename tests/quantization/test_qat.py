@@ -1,0 +1,118 @@
+"""PT2E quantization-aware training: BN freezing, dynamic batch, and parity of the deployed files.
+
+A tiny student (the real Student code at a small width) is fine-tuned for a few steps on z-scored
+windows; the converted int8 graph is the oracle for the ``.pte`` and ``.tflite`` it lowers to
+(cosine > 0.999 on the embedding, heart rate within 0.5 bpm), read back with ``anyppg.sdk.runtime``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from anyppg.quantization.ptq import QuantizationError  # noqa: E402
+from anyppg.quantization.qat import (  # noqa: E402
+    QATConfig,
+    convert_qat,
+    export_qat,
+    freeze_batchnorm_stats,
+    prepare_qat,
+    qat_finetune,
+)
+from anyppg.sdk.runtime import load_model  # noqa: E402
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:(open_text|read_text) is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated:FutureWarning"),
+]
+
+
+def _tiny():
+    from anyppg.quantization.students import Student, StudentConfig
+
+    torch.manual_seed(0)
+    return Student(StudentConfig(stem_channels=4, stage_channels=(8,), kernel_size=5, head_hidden=8)).eval()
+
+
+def _windows(n: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, 1, 1250)).astype(np.float32)
+    return (x - x.mean(-1, keepdims=True)) / x.std(-1, keepdims=True)
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.set_num_threads(1)
+    model = _tiny()
+    config = QATConfig(steps=12, batch_size=8, lr=1e-3, freeze_bn_step=6, freeze_observers_step=9)
+    return model, qat_finetune(model, _windows(48), config=config)
+
+
+def test_bn_statistics_freeze_late_and_stay_frozen(trained):
+    _model, result = trained
+    assert result.frozen_bn_nodes == 3  # stem + the stage's two ConvBNReLU
+    assert [h["step"] for h in result.history] == list(range(12))
+    buffers = {k: v.clone() for k, v in result.prepared.named_buffers() if "running_mean" in k}
+    assert buffers, "the QAT graph has BatchNorm running statistics"
+    x = torch.from_numpy(_windows(8, seed=3))
+    result.prepared(x)  # a training-graph forward after the freeze must not move the statistics
+    for k, v in result.prepared.named_buffers():
+        if k in buffers:
+            torch.testing.assert_close(v, buffers[k], rtol=0, atol=0)
+
+
+def test_freezing_bn_switches_every_node_once():
+    prepared = prepare_qat(_tiny(), max_batch=16)
+    assert freeze_batchnorm_stats(prepared) == 3
+    assert freeze_batchnorm_stats(prepared) == 0  # already at inference statistics
+
+
+@pytest.mark.slow
+def test_qat_reaches_pte_and_tflite_with_parity(trained, tmp_path):
+    model, result = trained
+    files = export_qat(result, "tiny", tmp_path, parameters=sum(p.numel() for p in model.parameters()))
+    assert [f.name for f in files] == ["tiny_xnnpack_q8.pte", "tiny_litert_q8.tflite"]
+    oracle = convert_qat(result, "xnnpack")
+    xs = _windows(4, seed=9)
+    with torch.no_grad():  # the dynamic batch: batch 1 and batch 4 both run
+        batch_out = oracle(torch.from_numpy(xs))
+    deployed = {f.suffix: load_model(f) for f in files}
+    for model_file in deployed.values():
+        assert not model_file.card_derived
+        assert model_file.card.precision == "q8"
+        assert model_file.card.quantization["frozen_bn_nodes"] == 3
+    for i, x in enumerate(xs):
+        with torch.no_grad():
+            want = [y.numpy() for y in oracle(torch.from_numpy(x[None]))]
+        np.testing.assert_allclose(want[0], batch_out[0][i : i + 1].numpy(), atol=1e-5)
+        for suffix, m in deployed.items():
+            got = m.run(x)
+            assert _cos(got["embedding"], want[0]) > 0.999, suffix
+            assert abs(float(got["heart_rate"][0, 0] - want[1][0, 0])) < 0.5, suffix
+    with torch.no_grad():
+        fp32 = model(torch.from_numpy(xs[:1]))[0].numpy()
+    assert _cos(deployed[".pte"].run(xs[0])["embedding"], fp32) > 0.98  # int8 stays close to fp32
+
+
+def test_bad_windows_and_targets_are_refused():
+    model = _tiny()
+    with pytest.raises(QuantizationError, match=r"shape \(4, 1, 1000\); expected \(N, 1, 1250\)"):
+        qat_finetune(model, np.zeros((4, 1, 1000), np.float32))
+    bad = _windows(4)
+    bad[1, 0, 5] = np.inf
+    with pytest.raises(QuantizationError, match="NaN or inf"):
+        qat_finetune(model, bad)
+    targets = {
+        k: np.zeros((3, 512 if k == "embedding" else 1), np.float32)
+        for k in ("embedding", "heart_rate", "quality", "af")
+    }
+    with pytest.raises(QuantizationError, match="expected 4"):
+        qat_finetune(model, _windows(4), targets=targets)
+    with pytest.raises(QuantizationError, match="unknown QAT backend"):
+        qat_finetune(model, _windows(4), backend="coreml")  # type: ignore[arg-type]
