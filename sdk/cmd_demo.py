@@ -96,7 +96,7 @@ def _print_summary(report: Any, out=sys.stdout) -> None:
     lat = s["latency_ms"]
     print(f"  latency per window: p50 {lat['p50']} ms, p90 {lat['p90']} ms, p99 {lat['p99']} ms", file=out)
     for key, label in (
-        ("heart_rate", "tracked (acc)"),
+        ("heart_rate", "tracked"),
         ("heart_rate_model", "model head"),
         ("heart_rate_peaks", "peaks"),
     ):

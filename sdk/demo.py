@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from anyppg.sdk.results import Result
-from anyppg.sdk.summary import StreamSummary, percentiles
+from anyppg.sdk.summary import StreamSummary
 
 __all__ = ["DEFAULT_RECORDING", "DemoReport", "hr_errors", "run_demo"]
 
@@ -193,8 +193,3 @@ def _shift(result: Result, origin: float) -> Result:
     from dataclasses import replace
 
     return replace(result, t_start=result.t_start - origin, t_end=result.t_end - origin)
-
-
-def latency_line(report: DemoReport) -> dict[str, Any]:
-    """Latency percentiles of a report (ms)."""
-    return percentiles([r.latency_ms for r in report.results])
