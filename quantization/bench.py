@@ -150,6 +150,7 @@ class BenchReport:
 def _eager_model(name: str):  # -> torch.nn.Module
     if name == "teacher":
         import torch
+
         from anyppg.trainer.encoders import ANYPPG_PPG_CONFIG, net1d_from_config
 
         with torch.random.fork_rng(devices=[]):
@@ -227,6 +228,9 @@ def _export(
         raise BenchError(
             f"{model_name}/{fmt}/{precision}", f"export failed: {type(exc).__name__}: {exc}"
         ) from exc
+    if model_name == "teacher":  # the bare encoder: one output, the 512-d embedding
+        artifact.card.outputs = artifact.card.outputs[:1]
+        artifact.card.save(artifact.card_path)
     return artifact.path
 
 
