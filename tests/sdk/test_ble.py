@@ -97,3 +97,36 @@ def test_polar_pmd_stream_with_acc_and_drops():
     assert acc.delivered + acc.missing == span
     magnitude = np.linalg.norm(np.concatenate([b.acc for b in blocks]), axis=1)
     assert 0.5 < np.median(magnitude) < 1.5  # about 1 g: mg were converted to g
+
+
+def test_ble_tolerates_notifications_delivered_twice():
+    """bleak on BlueZ can call a notification callback twice per notification after a reconnect
+    (hbldh/bleak #2002); here the app-side callback is registered so that it runs twice."""
+    from anyppg.firmware_bridge.gatt import ANYPPG_DATA_UUID
+
+    async def main():
+        source = parse_source(f"sim:duration=60,rate={RATE},seed=1")
+        async with emulated_ble(source, speed=20.0, max_samples=16) as emu:
+            device = anyppg.connect(f"ble:{emu.name}?timeout=5", adapter=emu.adapter)
+            async with device:
+                transport = device.transport
+
+                def twice(sender, data):
+                    transport._on_notification(sender, data)
+                    transport._on_notification(sender, data)
+
+                await transport.client.start_notify(ANYPPG_DATA_UUID, twice)
+                blocks = []
+                async for block in device.samples():
+                    blocks.append(block)
+                    if len(blocks) >= 60:
+                        break
+                return blocks, device.accounting.snapshot()
+
+    blocks, acc = asyncio.run(main())
+    seqs = [b.seq for b in blocks]
+    assert seqs == sorted(set(seqs))  # every frame delivered once, in order
+    assert (
+        acc.dropped["duplicate"] >= acc.delivered - 16 * 4
+    )  # (a few frames came before the double callback)
+    assert acc.gaps == [] and acc.is_balanced()
