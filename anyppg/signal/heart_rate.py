@@ -158,7 +158,7 @@ def _interval_bpm(cleaned: np.ndarray, fs: float, lo_bpm: float, hi_bpm: float) 
     """60 / median plausible inter-beat interval of a band-passed segment; NaN under 2 intervals.
 
     Peak times are refined to a fraction of a sample by parabolic interpolation, which matters at
-    low sensor rates (one sample is 40 ms at 25 Hz, 5 bpm at 120 bpm).
+    low sensor rates (one sample is 40 ms at 25 Hz, about 10 bpm at 120 bpm).
     """
     peaks = ppg_findpeaks(cleaned, fs, clean=False)
     peaks = peaks[(peaks > 0) & (peaks < len(cleaned) - 1)]
@@ -207,6 +207,16 @@ def _acquire(cleaned: np.ndarray, fs: float, spec: Spectrum, gain: np.ndarray, l
     return spectral
 
 
+def _bpm_range(bpm_range: tuple[float, float]) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in bpm_range)
+    except (TypeError, ValueError):
+        lo = hi = math.nan
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
+        raise InvalidParameterError("bpm_range", bpm_range, "(low, high) in bpm with 0 < low < high")
+    return lo, hi
+
+
 def heart_rate(
     signal: np.ndarray,
     sampling_rate: float,
@@ -249,7 +259,7 @@ def heart_rate(
     fs = check_rate(sampling_rate, what="PPG heart rate", minimum=2 * PPG_BAND_HZ[1])
     x = as_signal(signal, name="PPG segment", min_samples=round(MIN_HR_SEGMENT_S * fs), rate=fs)
     a = None if acc is None else as_acc(acc, len(x))
-    lo, hi = bpm_range
+    lo, hi = _bpm_range(bpm_range)
     if method not in ("auto", "peaks", "spectral"):
         raise InvalidParameterError("method", method, "'auto', 'peaks' or 'spectral'")
     if np.ptp(x) == 0:
@@ -284,7 +294,8 @@ class HeartRateTracker:
 
     Raises:
         UnsupportedRateError: rate not above 16 Hz.
-        InvalidParameterError: non-positive ``max_change_bpm_per_s`` or ``reacquire_after``.
+        InvalidParameterError: non-positive ``max_change_bpm_per_s`` or ``reacquire_after``, or a bad
+            ``bpm_range``.
 
     Example:
         >>> import anyppg
@@ -307,7 +318,7 @@ class HeartRateTracker:
         self.sampling_rate = check_rate(sampling_rate, what="heart-rate tracker", minimum=2 * PPG_BAND_HZ[1])
         self.max_change = check_positive("max_change_bpm_per_s", max_change_bpm_per_s)
         self.reacquire_after = int(check_positive("reacquire_after", reacquire_after))
-        self.bpm_range = bpm_range
+        self.bpm_range = _bpm_range(bpm_range)
         self.reset()
 
     def reset(self) -> None:

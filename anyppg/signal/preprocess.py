@@ -15,8 +15,10 @@ the first sample, which removes the step a DC offset would cause; what remains i
 the 0.5 Hz high-pass to the pulse wave itself, which decays within about two seconds. Those first
 ``settle_s`` (default 2 s) of filtered output are discarded, so window 0 covers 2-12 s of the stream.
 
-Causal filtering delays the pulse wave by the filter's group delay (about 40 ms around 1-2 Hz at
-125 Hz); window times are not corrected for it, the resampler's own delay is (it is zero-phase).
+Causal filtering delays the pulse wave by the filter's group delay (about 300 ms at 1 Hz, 110 ms at
+2 Hz, 80 ms at 3-5 Hz) and so changes its shape a little; training sees the same causal filter, so
+the model learns on exactly what it will see live. Window times are not corrected for that delay;
+the resampler's own delay is (it is zero-phase, paid as latency instead).
 """
 
 from __future__ import annotations

@@ -94,6 +94,11 @@ CASES = {
     "quality all nan": (lambda: ppg_quality(np.full(500, np.nan), 125.0), InvalidSignalError, r"no finite"),
     "quality short": (lambda: ppg_quality(X[:100], 125.0), InvalidSignalError, r"at least 2 s"),
     "preprocessor rate": (lambda: PPGPreprocessor(float("inf")), UnsupportedRateError, r"positive finite"),
+    "bpm range": (
+        lambda: heart_rate(X, 125.0, bpm_range=(200, 40)),
+        InvalidParameterError,
+        r"0 < low < high",
+    ),
     "tracker dt": (lambda: HeartRateTracker().update(X, dt_s=-1), InvalidParameterError, r"dt_s"),
 }
 
