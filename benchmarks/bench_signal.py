@@ -341,7 +341,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="output folder (default: %(default)s)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    repeats = 3 if args.quick else 7
+    repeats = 3 if args.quick else 5
     result = {
         "meta": {
             "python": platform.python_version(),
@@ -353,7 +353,7 @@ def main() -> int:
             "quick": args.quick,
             "timer": "time.process_time (CPU seconds of this process), one thread",
         },
-        "streaming": bench_streaming(60.0 if args.quick else 300.0, repeats),
+        "streaming": bench_streaming(30.0 if args.quick else 120.0, repeats),
         "per_window": bench_per_window(repeats),
         "simulator": bench_simulator(repeats, args.quick),
         "accuracy": {

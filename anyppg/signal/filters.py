@@ -89,7 +89,10 @@ class SOSFilter:
         Raises:
             InvalidSignalError: wrong dtype or shape, or NaN/inf.
         """
-        x = as_signal(chunk, name="chunk", min_samples=0, allow_2d=True)
+        return self._process_valid(as_signal(chunk, name="chunk", min_samples=0, allow_2d=True))
+
+    def _process_valid(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`process` for a chunk already validated (finite float64), as the preprocessor has."""
         if len(x) == 0:
             return x.copy()
         if self._zi is None:

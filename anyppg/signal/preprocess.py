@@ -147,10 +147,10 @@ class PPGPreprocessor:
         self._has_acc = a is not None
         self.samples_in += len(x)
 
-        filtered = self._bandpass.process(self._resampler.process(x))
+        filtered = self._bandpass._process_valid(self._resampler._process_valid(x))
         self._filtered = np.concatenate([self._filtered, filtered])
         if a is not None:
-            self._acc = np.concatenate([self._acc, self._acc_resampler.process(a)])
+            self._acc = np.concatenate([self._acc, self._acc_resampler._process_valid(a)])
         self._n_out += len(filtered)
 
         out = []

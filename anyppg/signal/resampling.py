@@ -200,7 +200,10 @@ class StreamingResampler:
         Raises:
             InvalidSignalError: wrong dtype/shape, NaN/inf, or a channel count unlike earlier chunks.
         """
-        x = as_signal(chunk, name="chunk", min_samples=0, allow_2d=True)
+        return self._process_valid(as_signal(chunk, name="chunk", min_samples=0, allow_2d=True))
+
+    def _process_valid(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`process` for a chunk already validated (finite float64), as the preprocessor has."""
         if self._flushed:
             raise InvalidParameterError("chunk", "after flush()", "reset() before starting a new stream")
         if self._buf is not None and x.shape[1:] != self._buf.shape[1:]:
