@@ -130,3 +130,41 @@ def test_ble_tolerates_notifications_delivered_twice():
         acc.dropped["duplicate"] >= acc.delivered - 16 * 4
     )  # (a few frames came before the double callback)
     assert acc.gaps == [] and acc.is_balanced()
+
+
+@pytest.mark.slow  # two interpreters with the bumble stack (~15 s on 2 shared cores)
+def test_ble_to_an_emulator_in_another_process_over_hci_tcp():
+    """`anyppg emulate` in its own process; the SDK reaches it with bleak on a bumble HCI transport
+    named in the URL (the same path that drives a USB dongle where BlueZ is absent)."""
+    import json
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "anyppg", "emulate", "--hci-port", "0", "--json", "--speed", "40"]
+    command += ["--source", "sim:hr=84,seed=2,rate=64", "--duration", "60", "--stats-every", "0"]
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready = json.loads(proc.stdout.readline())
+        assert ready["event"] == "ready"
+
+        async def main():
+            device = anyppg.connect(ready["url"] + "&timeout=10")
+            async with device:
+                results = []
+                async for r in device.infer(None):
+                    results.append(r)
+                    if len(results) >= 3:
+                        break
+                return results, device.accounting.snapshot()
+
+        results, acc = asyncio.run(main())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    assert all(abs(r.heart_rate - 84) < 6 for r in results)
+    assert acc.is_balanced() and acc.gaps == []
