@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 import logging
 
+from bleak import BleakClient, BleakScanner
+
 from anyppg.firmware_bridge.deframer import Deframer
 from anyppg.firmware_bridge.gatt import (
     ANYPPG_CONTROL_UUID,
@@ -24,7 +26,6 @@ from anyppg.firmware_bridge.gatt import (
     DeviceInfo,
 )
 from anyppg.firmware_bridge.hrs import HeartRateMeasurement
-from bleak import BleakClient, BleakScanner
 
 log = logging.getLogger("ble_client")
 HEART_RATE_MEASUREMENT = "00002a37-0000-1000-8000-00805f9b34fb"

@@ -17,11 +17,12 @@ import asyncio
 import contextlib
 import logging
 
+from bumble.link import LocalLink
+
 from anyppg.firmware_bridge.emulator.ble import BleEmulator
 from anyppg.firmware_bridge.emulator.faults import FaultSpec
 from anyppg.firmware_bridge.emulator.hci import HciServer
 from anyppg.firmware_bridge.emulator.sources import parse_source, parse_speed
-from bumble.link import LocalLink
 
 log = logging.getLogger("emulate_ble_server")
 

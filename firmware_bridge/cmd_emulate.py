@@ -109,9 +109,10 @@ async def _run(args: argparse.Namespace) -> int:
                 **base,
             )
         else:
+            from bumble.link import LocalLink
+
             from anyppg.firmware_bridge.emulator.ble import BleEmulator
             from anyppg.firmware_bridge.emulator.hci import HciServer
-            from bumble.link import LocalLink
 
             emulator = BleEmulator(
                 source,

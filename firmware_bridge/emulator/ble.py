@@ -33,6 +33,19 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Literal
 
+from bumble import att, gatt, hci
+from bumble.controller import Controller
+from bumble.core import AdvertisingData
+from bumble.device import AdvertisingParameters, AdvertisingSet, Connection, Device
+from bumble.host import Host
+from bumble.link import LocalLink
+from bumble.profiles.battery_service import BatteryService
+from bumble.profiles.device_information_service import DeviceInformationService
+from bumble.transport import Transport, open_transport
+from bumble.transport.common import AsyncPipeSink
+
+from anyppg._version import __version__
+from anyppg.errors import DeviceError
 from anyppg.firmware_bridge.emulator.faults import EmulatorStats, FaultInjector, FaultSpec
 from anyppg.firmware_bridge.emulator.sources import Source
 from anyppg.firmware_bridge.emulator.streaming import FramePump
@@ -47,19 +60,6 @@ from anyppg.firmware_bridge.gatt import (
     DeviceInfo,
 )
 from anyppg.firmware_bridge.hrs import HeartRateMeasurement
-from bumble import att, gatt, hci
-from bumble.controller import Controller
-from bumble.core import AdvertisingData
-from bumble.device import AdvertisingParameters, AdvertisingSet, Connection, Device
-from bumble.host import Host
-from bumble.link import LocalLink
-from bumble.profiles.battery_service import BatteryService
-from bumble.profiles.device_information_service import DeviceInformationService
-from bumble.transport import Transport, open_transport
-from bumble.transport.common import AsyncPipeSink
-
-from anyppg._version import __version__
-from anyppg.errors import DeviceError
 
 __all__ = [
     "ATT_ERROR_REJECTED",
@@ -167,6 +167,7 @@ class BleEmulator:
         self._advertising_set: AdvertisingSet | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._streams: dict[Connection, asyncio.Task[None]] = {}
+        self._sending: set[Connection] = set()  # connections whose stream is inside a notification
         self._started: set[Connection] = set()
         self._subscribed: set[Connection] = set()
         self._hr_tasks: dict[Connection, asyncio.Task[None]] = {}
@@ -460,7 +461,9 @@ class BleEmulator:
             task = asyncio.get_running_loop().create_task(self._stream(connection))
             self._streams[connection] = task
         elif running and not wanted:
-            self._streams.pop(connection).cancel()
+            task = self._streams.pop(connection)
+            if connection not in self._sending:  # else it returns by itself once the frame is out
+                task.cancel()
 
     async def _stream(self, connection: Connection) -> None:
         assert self.device is not None and self._data_char is not None
@@ -468,10 +471,16 @@ class BleEmulator:
         logger.info("streaming to %s, MTU %d", connection.peer_address, mtu)
         async for frame in self.pump.frames(mtu):
             if frame is not None:
-                # Shielded: a STOP or unsubscribe arriving now still lets the counted frame go out.
-                await asyncio.shield(self.device.notify_subscriber(connection, self._data_char, frame))
+                # Never cancelled mid-send: a frame counted as sent always goes out (exact accounting).
+                self._sending.add(connection)
+                try:
+                    await self.device.notify_subscriber(connection, self._data_char, frame)
+                finally:
+                    self._sending.discard(connection)
             else:
                 await asyncio.sleep(0)
+            if self._streams.get(connection) is not asyncio.current_task():
+                return  # stopped while the frame was being sent
 
     # -- heart rate service -------------------------------------------------------------------------
 

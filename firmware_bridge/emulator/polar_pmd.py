@@ -25,6 +25,9 @@ import time
 from typing import TYPE_CHECKING
 
 import numpy as np
+from bumble import gatt
+from bumble.device import Connection
+
 from anyppg.firmware_bridge.emulator.faults import FaultInjector, FaultSpec
 from anyppg.firmware_bridge.emulator.sources import Source, StreamClock
 from anyppg.firmware_bridge.errors import ProtocolError
@@ -42,8 +45,6 @@ from anyppg.firmware_bridge.polar import (
     encode_settings,
     unix_to_polar_ns,
 )
-from bumble import gatt
-from bumble.device import Connection
 
 if TYPE_CHECKING:
     from anyppg.firmware_bridge.emulator.ble import BleEmulator
@@ -76,6 +77,12 @@ class _Stream:
         self.frame_type = frame_type
         self.compressed = compressed
         self.task: asyncio.Task[None] | None = None
+        self.sending = False
+
+    def stop(self) -> None:
+        """Stop at once, or right after the frame being sent (a counted frame always goes out)."""
+        if self.task is not None and not self.sending:
+            self.task.cancel()
 
 
 class PolarPmdServer:
@@ -170,8 +177,7 @@ class PolarPmdServer:
             stream = self._streams.pop((connection, kind), None)
             if stream is None:
                 return PmdResponse(op, kind, PmdError.INVALID_STATE)
-            if stream.task is not None:
-                stream.task.cancel()
+            stream.stop()
             return PmdResponse(op, kind, PmdError.SUCCESS)
         if op is PmdOpCode.REQUEST_MEASUREMENT_START:
             return self._start(connection, command)
@@ -272,7 +278,13 @@ class PolarPmdServer:
                 data = self.injector.apply(frame, n, self._frame_counter & 0xFFFF)
                 self._frame_counter += 1
                 if data is not None:
-                    await asyncio.shield(device.notify_subscriber(connection, self.data, data))
+                    stream.sending = True
+                    try:
+                        await device.notify_subscriber(connection, self.data, data)
+                    finally:
+                        stream.sending = False
+                if self._streams.get((connection, stream.kind)) is not stream:
+                    return  # stopped while a frame was being sent
             position += block
             if speed is None:
                 await asyncio.sleep(0)

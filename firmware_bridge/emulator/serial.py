@@ -26,13 +26,12 @@ import os
 import pty
 import tty
 
+from anyppg.errors import DeviceError
 from anyppg.firmware_bridge.deframer import Deframer
 from anyppg.firmware_bridge.emulator.faults import EmulatorStats, FaultInjector, FaultSpec
 from anyppg.firmware_bridge.emulator.sources import Source
 from anyppg.firmware_bridge.emulator.streaming import FramePump
 from anyppg.firmware_bridge.gatt import ControlCommand, ControlOpcode, DeviceInfo, info_frame
-
-from anyppg.errors import DeviceError
 
 __all__ = ["SerialEmulator"]
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from anyppg.firmware_bridge.protocol import Channel
 
 from anyppg.errors import AnyPPGError, InvalidSignalError
+from anyppg.firmware_bridge.protocol import Channel
 
 __all__ = [
     "Source",

@@ -97,6 +97,8 @@ class FramePump:
                 delay = clock.time_of(self.position + n) - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
+            else:
+                await asyncio.sleep(0)  # unpaced: still let the link (and the client's requests) run
             block = self.source.block(self.position, n)
             seq = encoder.seq
             (frame,) = encoder.encode(block, timestamp_us=round(self.position * 1e6 / rate))

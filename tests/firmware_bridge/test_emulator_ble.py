@@ -10,6 +10,9 @@ import asyncio
 
 import numpy as np
 import pytest
+from bleak import BleakClient, BleakScanner
+from bleak.exc import BleakGATTProtocolError
+
 from anyppg.firmware_bridge.deframer import Deframer
 from anyppg.firmware_bridge.emulator.ble import ATT_ERROR_REJECTED, BleEmulator, emulated_ble
 from anyppg.firmware_bridge.emulator.faults import FaultSpec
@@ -24,8 +27,6 @@ from anyppg.firmware_bridge.gatt import (
 )
 from anyppg.firmware_bridge.hrs import HeartRateMeasurement
 from anyppg.firmware_bridge.protocol import Channel, max_samples_per_frame
-from bleak import BleakClient, BleakScanner
-from bleak.exc import BleakGATTProtocolError
 
 HRM_UUID = "00002a37-0000-1000-8000-00805f9b34fb"
 BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"

@@ -11,11 +11,12 @@ import sys
 import numpy as np
 import pytest
 import serial
+from bleak import BleakClient, BleakScanner
+
 from anyppg.firmware_bridge.deframer import Deframer
 from anyppg.firmware_bridge.emulator.sources import parse_source
 from anyppg.firmware_bridge.gatt import ANYPPG_CONTROL_UUID, ANYPPG_DATA_UUID, ControlCommand, control_frame
 from anyppg.sdk.bleak_bumble import BumbleAdapter
-from bleak import BleakClient, BleakScanner
 
 SOURCE = "sim:hr=70,seed=5,duration=20,rate=50"
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from anyppg.errors import AnyPPGError
 from anyppg.firmware_bridge.emulator.faults import FaultInjector, FaultSpec, FaultSpecError
 from anyppg.firmware_bridge.errors import CRCError
 from anyppg.firmware_bridge.protocol import HEADER_SIZE, Channel, DataFrame, FrameEncoder, SampleFormat
-
-from anyppg.errors import AnyPPGError
 
 
 def _frames(n: int) -> list[bytes]:

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 import serial
+
 from anyppg.firmware_bridge.deframer import Deframer
 from anyppg.firmware_bridge.emulator.faults import FaultSpec
 from anyppg.firmware_bridge.emulator.serial import SerialEmulator

@@ -6,6 +6,8 @@ import importlib.util
 
 import numpy as np
 import pytest
+
+from anyppg.errors import InvalidSignalError, RecordingNotFoundError
 from anyppg.firmware_bridge.emulator.sources import (
     Source,
     SourceSpecError,
@@ -16,8 +18,6 @@ from anyppg.firmware_bridge.emulator.sources import (
     simulator_source,
 )
 from anyppg.firmware_bridge.protocol import Channel
-
-from anyppg.errors import InvalidSignalError, RecordingNotFoundError
 
 
 def test_simulator_source_is_seeded_and_carries_acc_beats_and_heart_rate():

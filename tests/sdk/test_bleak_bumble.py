@@ -5,12 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from anyppg.sdk.bleak_bumble import (
-    BleakClientBumble,
-    BumbleAdapter,
-    BumbleDeviceDetails,
-    advertisement_to_bleak,
-)
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
 from bumble import att, gatt, hci
@@ -20,6 +14,13 @@ from bumble.device import Advertisement, Device
 from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
+
+from anyppg.sdk.bleak_bumble import (
+    BleakClientBumble,
+    BumbleAdapter,
+    BumbleDeviceDetails,
+    advertisement_to_bleak,
+)
 
 NUS = "6e400001-b5a3-f393-e0a9-e50e24dcca9e"
 NUS_TX = "6e400003-b5a3-f393-e0a9-e50e24dcca9e"
