@@ -54,7 +54,7 @@ def test_record_survives_ctrl_c(tmp_path):
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     summary = json.loads(stdout)
-    assert summary["interrupted"] and summary["samples"] > 256
+    assert summary["interrupted"] and summary["samples"] >= 256
     assert summary["samples"] == summary["delivered"]  # everything delivered was written
     with np.load(out) as z:
         assert z["ppg"].shape == (summary["samples"],) and z["acc"].shape == (summary["samples"], 3)
