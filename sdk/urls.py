@@ -8,9 +8,10 @@ Forms (``?key=value&...`` options are allowed on every scheme)::
     replay:<file>                a recording (.npz, .csv or a WFDB record directory)
     sim:[?hr=72&motion=0.5&seed=1]   an in-process simulated wearable
 
-Options shared by the BLE schemes: ``backend=bumble|native`` (which bleak backend), ``timeout=S``
-(scan timeout in seconds), ``transport=<bumble transport spec>`` (a HCI transport such as ``usb:0`` or
-``tcp-client:127.0.0.1:9000``). Replay and sim accept ``speed=X`` (real-time multiple, or ``max``).
+Options shared by the BLE schemes: ``timeout=S`` (scan timeout in seconds) and
+``transport=<bumble HCI transport>`` (``usb:0``, ``tcp-client:127.0.0.1:9000``: use bleak on the bumble
+stack instead of the OS Bluetooth service; ``anyppg emulate`` prints such a URL, with a redundant
+``backend=bumble``). Replay and sim accept ``speed=X`` (real-time multiple, or ``max``).
 
 Example:
     >>> url = parse_url("serial:/dev/ttyACM0?baud=921600")
