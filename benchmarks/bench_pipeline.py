@@ -110,8 +110,8 @@ async def bench_end_to_end(model: Any | None, windows: int) -> dict[str, Any]:
     source = parse_source(f"sim:duration={2 * windows + 40},rate=64,seed=1")
     async with SerialEmulator(source, speed=None) as emu:
         out["serial"] = await _consume(f"serial:{emu.port}", model, windows)
-    # The emulated BLE peripheral shares the event loop: paced at 100x real time, not unpaced (speed=None
-    # never yields to the loop between notifications).
+    # The emulated BLE peripheral shares the process and event loop with the SDK: pace it at 100x real
+    # time so the number measures the central's path, not a peripheral flooding the loop.
     async with emulated_ble(source, speed=100.0) as emu:
         out["ble"] = await _consume(f"ble:{emu.name}", model, windows, adapter=emu.adapter)
     return out
