@@ -66,6 +66,7 @@ __all__ = [
     "DEFAULT_NAMES",
     "BleEmulator",
     "EmulatorStartError",
+    "InProcessBle",
     "Profile",
     "emulated_ble",
 ]
@@ -537,7 +538,7 @@ async def emulated_ble(
     faults: FaultSpec | None = None,
     name: str | None = None,
     max_samples: int | None = None,
-) -> AsyncIterator[_InProcessSetup]:
+) -> AsyncIterator[InProcessBle]:
     """An emulated wearable and a bleak-ready central on one in-process bumble link.
 
     Yields an object with ``emulator`` (:class:`BleEmulator`), ``adapter``
@@ -557,14 +558,14 @@ async def emulated_ble(
     try:
         await emulator.start(link=link)
         await adapter.open()
-        yield _InProcessSetup(emulator, adapter, link)
+        yield InProcessBle(emulator, adapter, link)
     finally:
         await adapter.close()
         await emulator.stop()
 
 
-class _InProcessSetup:
-    """What :func:`emulated_ble` yields."""
+class InProcessBle:
+    """What :func:`emulated_ble` yields: the emulator, a central adapter on the same link, the link."""
 
     def __init__(self, emulator: BleEmulator, adapter, link: LocalLink) -> None:
         self.emulator = emulator
