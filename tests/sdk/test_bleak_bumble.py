@@ -221,3 +221,14 @@ def test_unknown_address_and_bad_adapters_raise_typed_errors():
             await BumbleAdapter("nonsense:1").open()
 
     asyncio.run(bad_transport())
+
+
+def test_services_filter_discovers_only_the_named_services():
+    async def body(peripheral, adapter):
+        device = await BleakScanner.find_device_by_name(
+            peripheral.name, timeout=5, backend=adapter.scanner_backend
+        )
+        async with BleakClient(device, services=[NUS], backend=adapter.client_backend) as client:
+            return [s.uuid for s in client.services]
+
+    assert asyncio.run(_with_peripheral(body)) == [NUS]
