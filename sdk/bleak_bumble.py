@@ -507,13 +507,11 @@ class BleakClientBumble(BaseBleakClient):
         logger.debug("connected to %s, MTU %d", self._peer_address, self.mtu_size)
 
     async def _discover(self, peer: Peer) -> None:
-        if self._service_filter:
-            uuids = [core.UUID(text) for text in self._service_filter]
-            await peer.discover_services(uuids)
-        else:
-            await peer.discover_services()
+        # bumble keeps every service it has seen in peer.services; bleak's services= asks for a subset
+        uuids = [core.UUID(text) for text in self._service_filter or ()]
+        discovered = await peer.discover_services(uuids)
         collection = BleakGATTServiceCollection()
-        for service_proxy in peer.services:
+        for service_proxy in discovered:
             service = BleakGATTService(service_proxy, service_proxy.handle, _bleak_uuid(service_proxy.uuid))
             collection.add_service(service)
             for char_proxy in await service_proxy.discover_characteristics():
