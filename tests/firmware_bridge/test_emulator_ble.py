@@ -294,3 +294,30 @@ def test_polar_profile_streams_verity_sense_style_compressed_ppg():
         np.testing.assert_array_equal(frame.samples, expected[index])
     assert stats.frames_dropped > 0 and stats.frames_corrupted == 0  # PMD frames have no CRC to break
     assert len(frames) + stats.frames_dropped == stats.frames_sent
+
+
+def test_hrs_profile_is_a_plain_heart_rate_strap():
+    async def main():
+        async with emulated_ble(
+            simulator_source(20.0, heart_rate=60.0, seed=4), profile="hrs", speed=20.0
+        ) as emu:
+            device = await BleakScanner.find_device_by_name(
+                emu.name, timeout=5, backend=emu.adapter.scanner_backend
+            )
+            measurements: list[HeartRateMeasurement] = []
+            async with BleakClient(device, backend=emu.adapter.client_backend) as client:
+                services = {s.uuid for s in client.services}
+                location = await client.read_gatt_char("00002a38-0000-1000-8000-00805f9b34fb")
+                await client.start_notify(
+                    HRM_UUID, lambda _c, v: measurements.append(HeartRateMeasurement.from_bytes(v))
+                )
+                while len(measurements) < 2:
+                    await asyncio.sleep(0.02)
+            return emu.name, services, location, measurements
+
+    name, services, location, measurements = asyncio.run(main())
+    assert name == "HRS-EMU"
+    assert ANYPPG_SERVICE_UUID not in services
+    assert {"0000180d-0000-1000-8000-00805f9b34fb", "0000180f-0000-1000-8000-00805f9b34fb"} <= services
+    assert location == bytearray([2])  # wrist
+    assert all(45 <= m.heart_rate <= 75 for m in measurements)
