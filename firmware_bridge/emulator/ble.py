@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from bumble import att, gatt, hci
 from bumble.controller import Controller
@@ -60,6 +60,9 @@ from anyppg.firmware_bridge.gatt import (
     DeviceInfo,
 )
 from anyppg.firmware_bridge.hrs import HeartRateMeasurement
+
+if TYPE_CHECKING:
+    from anyppg.firmware_bridge.emulator.polar_pmd import PolarPmdServer
 
 __all__ = [
     "ATT_ERROR_REJECTED",
@@ -129,6 +132,7 @@ class BleEmulator:
 
     Attributes:
         stats: what was sent, dropped, corrupted (exact counts, see :class:`~.faults.EmulatorStats`).
+        polar: the PMD server of the ``polar`` profile (None for the others).
     """
 
     def __init__(
@@ -172,7 +176,8 @@ class BleEmulator:
         self._started: set[Connection] = set()
         self._subscribed: set[Connection] = set()
         self._hr_tasks: dict[Connection, asyncio.Task[None]] = {}
-        self._polar = None
+        self.polar: PolarPmdServer | None = None
+        """The PMD service of the ``polar`` profile (its ``epoch_ns`` maps frame timestamps to samples)."""
         self._data_char: gatt.Characteristic | None = None
         self._hrm_char: gatt.Characteristic | None = None
 
@@ -351,8 +356,8 @@ class BleEmulator:
         elif self.profile == "polar":
             from anyppg.firmware_bridge.emulator.polar_pmd import PolarPmdServer
 
-            self._polar = PolarPmdServer(self)
-            services.append(self._polar.service())
+            self.polar = PolarPmdServer(self)
+            services.append(self.polar.service())
         self._hrm_char = gatt.Characteristic(
             _HRM_UUID, gatt.Characteristic.Properties.NOTIFY, gatt.Characteristic.READABLE, b""
         )
@@ -393,8 +398,8 @@ class BleEmulator:
             task = tasks.pop(connection, None)
             if task is not None:
                 task.cancel()
-        if self._polar is not None:
-            self._polar.on_disconnection(connection)
+        if self.polar is not None:
+            self.polar.on_disconnection(connection)
 
     async def _disconnect_periodically(self, every_s: float) -> None:
         while True:

@@ -278,7 +278,7 @@ def test_polar_profile_streams_verity_sense_style_compressed_ppg():
                     PMD_CONTROL_POINT_UUID, bytes(PmdCommand.stop(ppg)), response=True
                 )
                 await asyncio.sleep(0.05)
-            return features, responses, frames, emu.emulator._polar, emu.stats
+            return features, responses, frames, emu.emulator.polar, emu.stats
 
     features, responses, frames, server, stats = asyncio.run(main())
     assert features[0] == 0x0F and features[1] & (1 << ppg)
