@@ -171,9 +171,11 @@ def _interval_bpm(cleaned: np.ndarray, fs: float, lo_bpm: float, hi_bpm: float) 
 
 
 def _confirmed(bpm: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: float) -> bool:
-    """Whether the motion-notched spectrum supports a rate: a peak within 0.1 Hz of it, or a peak at
-    its second harmonic (within 0.06 Hz of twice the rate, so leakage from a nearby peak does not
-    count, and not on a motion frequency), of at least 30 % of the band's maximum."""
+    """Whether the motion-notched spectrum supports a rate: a peak within 0.1 Hz of it of at least
+    30 % of the band's maximum; or, when the rate itself sits in a motion notch, such a peak at its
+    second harmonic (within 0.06 Hz of twice the rate, so leakage from a nearby peak does not count,
+    and not itself on a motion frequency). Outside notches a strong peak at twice a rate with a weak
+    fundamental means the rate is half the truth (a beat detector skipping every other beat)."""
     if not math.isfinite(bpm):
         return False
     f = bpm / 60
@@ -183,7 +185,7 @@ def _confirmed(bpm: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: floa
     if near.any() and spec.power[near].max() >= floor:
         return True
     second = np.flatnonzero(np.abs(spec.freqs - 2 * f) <= 0.25)
-    if len(second) == 0:
+    if len(second) == 0 or np.interp(f, spec.freqs, gain) >= 0.5:
         return False
     i = second[int(np.argmax(spec.power[second]))]
     return bool(abs(spec.freqs[i] - 2 * f) <= 0.06 and spec.power[i] >= floor and gain[i] >= 0.5)
@@ -281,7 +283,9 @@ class HeartRateTracker:
     accelerometer. The estimate is the beat-interval rate whenever the motion-notched spectrum
     confirms it and it lies within ``±(6 bpm + max_change_bpm_per_s * dt_s)`` of the previous
     estimate (the first estimate needs only the confirmation). Otherwise the spectrum is searched
-    within that range, weighted by a Gaussian prior around the previous estimate.
+    within that range, weighted by a Gaussian prior around the previous estimate. When single
+    windows, each estimated on its own, agree on a rate away from the track for ``switch_after``
+    windows in a row, the tracker jumps there (it had locked onto an artefact or a harmonic).
     When that range holds no clear peak (less than 10 % of the spectrum's maximum, as when the
     heart rate sits in a motion notch) the estimate is held; after ``reacquire_after`` such windows
     in a row the tracker re-acquires from the whole spectrum.
@@ -291,11 +295,12 @@ class HeartRateTracker:
         max_change_bpm_per_s: largest plausible heart-rate change (bpm per second).
         bpm_range: plausible heart rates (bpm).
         reacquire_after: held windows in a row before a global re-acquisition.
+        switch_after: windows in a row whose own estimate agrees on another rate before a jump.
 
     Raises:
         UnsupportedRateError: rate not above 16 Hz.
-        InvalidParameterError: non-positive ``max_change_bpm_per_s`` or ``reacquire_after``, or a bad
-            ``bpm_range``.
+        InvalidParameterError: non-positive ``max_change_bpm_per_s``, ``reacquire_after`` or
+            ``switch_after``, or a bad ``bpm_range``.
 
     Example:
         >>> import anyppg
@@ -314,10 +319,12 @@ class HeartRateTracker:
         max_change_bpm_per_s: float = 2.0,
         bpm_range: tuple[float, float] = HR_RANGE_BPM,
         reacquire_after: int = 5,
+        switch_after: int = 3,
     ) -> None:
         self.sampling_rate = check_rate(sampling_rate, what="heart-rate tracker", minimum=2 * PPG_BAND_HZ[1])
         self.max_change = check_positive("max_change_bpm_per_s", max_change_bpm_per_s)
         self.reacquire_after = int(check_positive("reacquire_after", reacquire_after))
+        self.switch_after = int(check_positive("switch_after", switch_after))
         self.bpm_range = _bpm_range(bpm_range)
         self.reset()
 
@@ -325,6 +332,24 @@ class HeartRateTracker:
         """Forget the track (after a gap or a new wearer)."""
         self.bpm: float = math.nan
         self.held = 0  # consecutive windows without a clear peak near the track
+        self._rival = math.nan  # a single-window estimate away from the track, seen repeatedly
+        self._rival_count = 0
+
+    def _switch_to(self, fresh: float, reach: float) -> bool:
+        """Jump to ``fresh`` when single windows have agreed on it, away from the track, for
+        ``switch_after`` windows in a row (the track had locked onto an artefact or a harmonic)."""
+        if not math.isfinite(fresh) or abs(fresh - self.bpm) <= reach:
+            self._rival, self._rival_count = math.nan, 0
+            return False
+        if math.isfinite(self._rival) and abs(fresh - self._rival) <= reach:
+            self._rival_count += 1
+        else:
+            self._rival, self._rival_count = fresh, 1
+        self._rival = fresh
+        if self._rival_count < self.switch_after:
+            return False
+        self.bpm, self.held, self._rival, self._rival_count = fresh, 0, math.nan, 0
+        return True
 
     def update(self, filtered: np.ndarray, acc: np.ndarray | None = None, *, dt_s: float = 2.0) -> float:
         """Consume the next window; return the tracked heart rate (bpm, NaN until a pulse is seen).
@@ -345,12 +370,14 @@ class HeartRateTracker:
             return self.bpm
         spec, gain = _hr_spectrum(x, fs, a)
         lo, hi = self.bpm_range
+        fresh = _acquire(x, fs, spec, gain, lo, hi)  # this window alone, no track
         if math.isnan(self.bpm) or self.held >= self.reacquire_after:
-            estimate = _acquire(x, fs, spec, gain, lo, hi)
-            if math.isfinite(estimate):
-                self.bpm, self.held = estimate, 0
+            if math.isfinite(fresh):
+                self.bpm, self.held, self._rival, self._rival_count = fresh, 0, math.nan, 0
             return self.bpm
         reach = 6.0 + self.max_change * dt
+        if self._switch_to(fresh, reach):
+            return self.bpm
         by_beats = _interval_bpm(x, fs, lo, hi)
         if abs(by_beats - self.bpm) <= reach and _confirmed(by_beats, spec, gain, lo, hi):
             self.bpm, self.held = by_beats, 0  # beat intervals are the more precise estimate
