@@ -29,7 +29,7 @@ def test_demo_streams_the_recording_and_compares_with_the_watch(transport, capsy
     if emulator["frames_corrupted"]:
         assert stream["corrupt_frames"] >= 1
     hr = summary["heart_rate_vs_reference"]["heart_rate"]
-    assert hr["n"] >= 3 and hr["mae_bpm"] < 15  # the watch's own HR is the reference
+    assert hr["n"] >= 2 and hr["mae_bpm"] < 15  # the watch's own HR is the reference
     assert stream["latency_ms"]["p50"] > 0
     if transport == "ble":
         assert plot.stat().st_size > 10_000
