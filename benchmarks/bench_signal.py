@@ -219,7 +219,7 @@ def accuracy_motion(duration_s: float, seeds: int) -> dict:
 
     Each scenario: a recording entirely in motion, heart rate drawn from 55-160 bpm, cadence drawn by
     the simulator (1.5-2.5 steps/s, so it sometimes coincides with the heart rate), artefact amplitude
-    1x and 2x the pulse. Seeds start at 100: the estimators were developed on seeds 0-13.
+    1x and 2x the pulse. Seeds start at 100: the estimators were developed on seeds 0-33.
     """
     errors: dict[str, list[float]] = {
         "tracker with acc": [],
