@@ -8,7 +8,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 DEMO_HOURS = 6.0
-"""Simulated hours for the demo: ~2,100 windows of 10 s (~1,600 train), building takes seconds."""
+"""Simulated hours for the demo: ~1,980 windows of 10 s (1,584 train), built in ~10 s."""
 
 
 def ensure_demo_store(path: str | Path, hours: float = DEMO_HOURS, seed: int = 0, workers: int = 2) -> Path:
