@@ -7,8 +7,8 @@ A preset is a function returning a :class:`PretrainConfig`; the command line pic
 ========= ================================ ============================ ==========================
 preset    PPG encoder                      ECG encoder                  meant for
 ========= ================================ ============================ ==========================
-debug     Net1D 16→32 ch, 14 k params      Net1D 8→16 ch, stage 1       tests: reference loss curve
-demo      AnyPPG Net1D, 4.04 M params      Net1D 16→128 ch, stage 1     2-core CPU, ≤ 15 min
+debug     Net1D 8→32 ch, 6.6 k params      Net1D 8→32 ch, 21.7 k        tests: reference loss curve
+demo      AnyPPG Net1D, 4.04 M params      Net1D 16→128 ch, 117 k       2-core CPU, ≤ 15 min idle
 anyppg    AnyPPG Net1D, 4.04 M params      ECGFounder 30.7 M (frozen)   GPUs, paper-scale recipe
 ========= ================================ ============================ ==========================
 """
