@@ -55,6 +55,21 @@ def ensure_teacher(teacher: Path, store: Path) -> Path:
     return teacher
 
 
+def _portable(path: Path) -> str:
+    """``path`` relative to the working directory when it is inside it, else its file name only."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path.name
+
+
+def _checkpoint_step(path: Path) -> int | None:
+    from anyppg.trainer.checkpoints import read_checkpoint
+
+    step = read_checkpoint(path).get("step")
+    return int(step) if step is not None else None
+
+
 def _runtime_outputs(path: Path, ppg: np.ndarray) -> dict[str, np.ndarray]:
     """All four outputs of an exported file on ``(N, 1250)`` windows, one window at a time."""
     import torch
@@ -137,7 +152,8 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     checkpoint = Path(args.work) / f"{args.student}.pt"
     training_data = {
         "teacher": {
-            "checkpoint": str(teacher_path),
+            "checkpoint": _portable(teacher_path),
+            "pretraining_step": _checkpoint_step(teacher_path),
             "what": "AnyPPG Net1D PPG encoder, ECG-guided pretraining (demo preset) on simulated PPG+ECG",
             "parameters": count_parameters(encoder),
         },

@@ -12,6 +12,7 @@ Tolerances (stated once, used below):
 from __future__ import annotations
 
 import json
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from anyppg.cli import main  # noqa: E402
-from anyppg.errors import ModelInputError, ModelLoadError  # noqa: E402
+from anyppg.errors import AnyPPGError, ModelInputError, ModelLoadError  # noqa: E402
 from anyppg.model_card import OUTPUT_NAMES, ModelCard  # noqa: E402
 from anyppg.quantization.distill import cosine_rows, simulated_windows  # noqa: E402
 from anyppg.quantization.export import (  # noqa: E402
@@ -251,3 +252,37 @@ def test_cli_export_of_a_corrupt_checkpoint_fails_cleanly(tmp_path, capsys):
     err = capsys.readouterr().err
     assert str(bad) in err
     assert not (tmp_path / "out").exists()
+
+
+# --- the shipped defaults --------------------------------------------------------------------------
+
+
+def _shipped(name: str):
+    return resources.files("anyppg.assets").joinpath(name)
+
+
+def test_shipped_default_student_runs_in_both_runtimes_and_agrees():
+    pte, tflite = _shipped("student-s_xnnpack_q8.pte"), _shipped("student-s_litert_q8.tflite")
+    windows = simulated_windows(12, seed=77)
+    with resources.as_file(pte) as pte_path, resources.as_file(tflite) as tflite_path:
+        for path in (pte_path, tflite_path):
+            card = ModelCard.load(path.with_suffix(".json"))
+            assert card.name == "student-s" and card.precision == "q8"
+            assert card.size_bytes == path.stat().st_size < 2_000_000
+            assert card.training_data and card.metrics
+        a = _run(pte_path, windows.ppg[:, None, :])
+        b = _run(tflite_path, windows.ppg[:, None, :])
+    # Same student, two int8 toolchains: embeddings agree and heart rates are close.
+    assert cosine_rows(a[0], b[0]).min() >= 0.97
+    np.testing.assert_allclose(a[1], b[1], atol=3.0)
+    # And the shipped model measures heart rate: the simulator's label is the oracle.
+    known = np.isfinite(windows.hr)
+    assert np.median(np.abs(a[1][known, 0] - windows.hr[known])) < 10.0
+
+
+def test_shipped_files_are_errors_not_crashes_when_damaged(tmp_path):
+    data = _shipped("student-s_xnnpack_q8.pte").read_bytes()
+    truncated = tmp_path / "student-s_xnnpack_q8.pte"
+    truncated.write_bytes(data[: len(data) // 3])
+    with pytest.raises(AnyPPGError):
+        load_pte(truncated)
