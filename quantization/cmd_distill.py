@@ -73,6 +73,7 @@ def _data(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
 
 def run(args: argparse.Namespace) -> int:
     import torch
+
     from anyppg.quantization.distill import DistillConfig, check_teacher_dim, distill, load_teacher
     from anyppg.quantization.students import get_spec, save_student
 

@@ -33,6 +33,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from anyppg.errors import CheckpointError
 from anyppg.quantization.students import (
     DEFAULT_STUDENT,
     HR_CENTER_BPM,
@@ -41,9 +44,6 @@ from anyppg.quantization.students import (
     Student,
     build_student,
 )
-from torch import nn
-
-from anyppg.errors import CheckpointError
 
 log = logging.getLogger(__name__)
 

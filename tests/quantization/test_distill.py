@@ -9,6 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from anyppg.cli import main  # noqa: E402
+from anyppg.errors import CheckpointError  # noqa: E402
 from anyppg.quantization.distill import (  # noqa: E402
     DistillConfig,
     LinearProbes,
@@ -25,9 +27,6 @@ from anyppg.quantization.distill import (  # noqa: E402
     store_windows,
 )
 from anyppg.quantization.students import build_student, load_student, save_student  # noqa: E402
-
-from anyppg.cli import main  # noqa: E402
-from anyppg.errors import CheckpointError  # noqa: E402
 
 # A small Net1D with the teacher's blocks and its 512-d output: the real teacher's architecture at a
 # size the test budget allows (the 4 M-parameter config is exercised by the trainer's own tests).

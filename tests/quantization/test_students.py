@@ -6,6 +6,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from torch import nn  # noqa: E402
+
+from anyppg.errors import AnyPPGError, CheckpointError  # noqa: E402
+from anyppg.model_card import OUTPUT_NAMES, default_io  # noqa: E402
 from anyppg.quantization import students  # noqa: E402
 from anyppg.quantization.students import (  # noqa: E402
     STUDENTS,
@@ -16,10 +20,6 @@ from anyppg.quantization.students import (  # noqa: E402
     load_student,
     save_student,
 )
-from torch import nn  # noqa: E402
-
-from anyppg.errors import AnyPPGError, CheckpointError  # noqa: E402
-from anyppg.model_card import OUTPUT_NAMES, default_io  # noqa: E402
 
 # Module types the XNNPACK and LiteRT delegates run natively (plus containers without compute).
 DELEGATE_FRIENDLY = (
