@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import signal as sps
 
 from anyppg.signal import StreamingResampler, rational_ratio, resample
@@ -94,3 +96,18 @@ def test_irregular_timestamps_with_a_gap_are_bridged():
     y = resample(_sine(t), 100.0, 125.0, timestamps=t)
     assert len(y) == pytest.approx((t[-1] - t[0]) * 125.0, abs=2)
     assert np.isfinite(y).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    fin=st.sampled_from([20.0, 25.0, 55.0, 99.8, 128.0, 250.0, 1000.0]),
+    fout=st.sampled_from([125.0, 500.0, 64.0]),
+    n=st.integers(min_value=2, max_value=600),
+    cuts=st.lists(st.integers(min_value=1, max_value=599), max_size=12),
+)
+def test_any_chunking_of_any_ratio_equals_offline(fin, fout, n, cuts):
+    x = np.random.default_rng(n).standard_normal(n)
+    r = StreamingResampler(fin, fout)
+    pieces = np.split(x, sorted({c for c in cuts if c < n}))
+    streamed = np.concatenate([r.process(p) for p in pieces] + [r.flush()])
+    np.testing.assert_allclose(streamed, resample(x, fin, fout), rtol=0, atol=1e-12)
