@@ -136,8 +136,7 @@ class Pipeline:
         # window it can lock onto a sub-harmonic and stay there), then follows every readable window:
         # motion lowers the quality index, and following the pulse through motion is its job. It gets
         # the accelerometer where the core's quality check sees motion: suppressing the spectral peaks
-        # of a wrist at rest only removes pulse power (e2epyppg wrist: MAE 10.1 bpm with acc always,
-        # 3.4 bpm gated; docs/sdk.md).
+        # of a wrist at rest only removes pulse power (measured in docs/sdk.md).
         tracked = None
         assert self._tracker is not None
         if not broken and (usable or math.isfinite(self._tracker.bpm)):
