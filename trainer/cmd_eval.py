@@ -58,6 +58,7 @@ def _import_callable(spec: str):
 
 def run(args: argparse.Namespace) -> int:
     import torch
+
     from anyppg.trainer.evaluate import (
         Embedder,
         checkpoint_embedder,

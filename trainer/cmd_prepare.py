@@ -119,9 +119,8 @@ def build_store(
     Raises:
         StoreError: ``out`` already holds a store and ``overwrite`` is False, or the source is empty.
     """
-    from anyppg.trainer.store import StoreError, StoreWriter, assign_splits
-
     from anyppg.signal import DEFAULT_SETTLE_S
+    from anyppg.trainer.store import StoreError, StoreWriter, assign_splits
 
     started = time.monotonic()
     subjects = source.subjects()

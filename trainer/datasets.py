@@ -18,8 +18,9 @@ import os
 
 import numpy as np
 import torch
-from anyppg.trainer.store import WindowStore
 from torch.utils.data import Dataset
+
+from anyppg.trainer.store import WindowStore
 
 __all__ = ["WindowDataset"]
 

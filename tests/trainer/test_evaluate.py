@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from anyppg.trainer.evaluate import (
     Embedder,
     EvaluationError,
@@ -48,8 +49,9 @@ def test_bootstrap_resamples_subjects_not_windows():
 
 
 def test_auroc_matches_sklearn_including_ties():
-    from anyppg.trainer.evaluate import _auroc
     from sklearn.metrics import roc_auc_score
+
+    from anyppg.trainer.evaluate import _auroc
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 300)

@@ -7,6 +7,9 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from anyppg.trainer.store import (
     ECG_SAMPLES,
     LABEL_DTYPE,
@@ -17,8 +20,6 @@ from anyppg.trainer.store import (
     assign_splits,
     empty_labels,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def _windows(n: int, seed: int, with_ecg: bool = True):
@@ -234,8 +235,9 @@ def test_prepare_cli_json_summary(tmp_path, capsys):
 
 def test_window_dataset_with_distributed_sampler(sim_store):
     torch = pytest.importorskip("torch")
-    from anyppg.trainer.datasets import WindowDataset
     from torch.utils.data import DataLoader, DistributedSampler
+
+    from anyppg.trainer.datasets import WindowDataset
 
     path, _ = sim_store
     ds = WindowDataset(path, "train", require_ecg=True)
