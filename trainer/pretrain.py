@@ -142,11 +142,10 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, stop_after: int | None =
     # -- the loop ------------------------------------------------------------------------------------
     result = PretrainResult(out_dir=out, step=start)
     skipped = float(ckpt.get("skipped_windows", 0)) if ckpt else 0.0
-    t0 = time.perf_counter()
+    t0 = t_last = time.perf_counter()
     windows_per_s: list[float] = []
     model.train()
     for step, batch in enumerate(loader, start=start + 1):
-        t_step = time.perf_counter()
         loss, acc, valid = _step_batch(batch, ddp, ecg_encoder, cfg, ctx)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -157,7 +156,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, stop_after: int | None =
         loss_v, acc_v, bad = all_reduce_sum([loss.item(), acc.item(), float((~valid).sum())], ctx)
         loss_v, acc_v = loss_v / ctx.world_size, acc_v / ctx.world_size  # identical on all ranks anyway
         skipped += bad
-        wps = tc.batch_size / (time.perf_counter() - t_step)  # global windows per second
+        now = time.perf_counter()
+        wps = tc.batch_size / (now - t_last)  # global windows per second, reading the batch included
+        t_last = now
         windows_per_s.append(wps)
         result.losses.append(loss_v)
         result.step = step
