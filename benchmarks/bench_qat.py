@@ -95,13 +95,18 @@ def main(args: argparse.Namespace) -> None:
             f"calibrated on {args.train} windows",
         )
 
-        config = QATConfig(steps=args.steps, batch_size=32, lr=args.lr)
-        result = qat_finetune(student, x_train, config=config)
-        qat_bytes = lower_qat_to_pte(convert_qat(result, "xnnpack"))
-        (Path(tmp) / "qat.pte").write_bytes(qat_bytes)
-        qat = load_model(Path(tmp) / "qat.pte")
-        note = f"{args.steps} steps, BN frozen at {result.config.freeze_bn_step}"
-        add("PT2E QAT int8 .pte", _run_all(qat.run, held.ppg), len(qat_bytes), note)
+        # Default schedule (BN statistics frozen half-way), and BN frozen from the first step.
+        for freeze_bn, label in (
+            (None, "PT2E QAT int8 .pte"),
+            (0, "PT2E QAT int8 .pte, BN frozen from step 0"),
+        ):
+            config = QATConfig(steps=args.steps, batch_size=32, lr=args.lr, freeze_bn_step=freeze_bn)
+            result = qat_finetune(student, x_train, config=config)
+            qat_bytes = lower_qat_to_pte(convert_qat(result, "xnnpack"))
+            (Path(tmp) / "qat.pte").write_bytes(qat_bytes)
+            qat = load_model(Path(tmp) / "qat.pte")
+            note = f"{args.steps} steps, BN frozen at step {result.config.freeze_bn_step}"
+            add(label, _run_all(qat.run, held.ppg), len(qat_bytes), note)
 
     for steps, label in ((0, "brevitas w4a8, rounded (no QAT)"), (args.steps, "brevitas w4a8 QAT")):
         bq = brevitas_qat(student, x_train, weight_bits=4, steps=steps or 1, lr=args.lr if steps else 0.0)

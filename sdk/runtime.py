@@ -241,6 +241,12 @@ class Model:
         self.output_names: list[str] = [o.name for o in card.outputs]
         self.threads = threads
 
+    @property
+    def quantized_io(self) -> bool:
+        """True when the file's input tensor is integer (fully int8 LiteRT models): :meth:`run`
+        quantizes the float input and dequantizes the outputs with the file's scales."""
+        return bool(getattr(self._engine, "quantized_io", False))
+
     def __repr__(self) -> str:
         return (
             f"Model({self.path.name!r}, backend={self.backend!r}, input_shape={self.input_shape}, "

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from anyppg.sdk.runtime import available_runtimes, load_model
 
 from anyppg.errors import InvalidSignalError, ModelInputError, ModelLoadError
 from anyppg.model_card import ModelCard, default_io
+from anyppg.sdk.runtime import available_runtimes, load_model
 
 torch = pytest.importorskip("torch")
 
@@ -163,7 +163,7 @@ def test_litert_and_executorch_agree(exported):
 def test_int8_exports_stay_close_to_eager(exported, key):
     model = load_model(exported[key])
     if key == "tflite_q8":  # a fully int8 LiteRT model: the runtime quantizes/dequantizes I/O itself
-        assert model._engine.quantized_io
+        assert model.quantized_io
     for x in _windows(4, seed=5):
         got, want = model.run(x), _eager(exported["eager"], x)
         assert got["embedding"].dtype == np.float32
