@@ -7,7 +7,7 @@ Every int8 variant is measured as the deployed file (``.pte`` through ``anyppg.s
 4-bit variants through the numpy integer reference. Fidelity is measured against the fp32 student on
 held-out simulated windows: embedding cosine (raw, and after removing the mean embedding, which a
 near-constant untrained embedding would otherwise inflate) and heart-rate difference in bpm; the
-downstream metrics use the simulator's labels. Writes benchmarks/results/qat.{json,md}.
+downstream metrics use the simulator's labels. Writes benchmarks/results/qat_{student}.{json,md}.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def main(args: argparse.Namespace) -> None:
         "rows": rows,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "qat.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.out / f"qat_{name}.json").write_text(json.dumps(report, indent=1) + "\n")
     lines = [
         f"Student `{name}` ({weights}); {args.train} training / {args.eval} held-out simulated windows.\n",
         "| variant | size (KB) | cosine to fp32 | centred cosine | HR diff to fp32 (bpm) | HR MAE (bpm) | quality AUROC | AF AUROC |",
@@ -142,8 +142,8 @@ def main(args: argparse.Namespace) -> None:
             f"| {r['variant']} | {r['size_bytes'] / 1e3:.1f} | {r['cosine_to_fp32']:.5f} | {r['centered_cosine_to_fp32']:.4f} "
             f"| {r['hr_diff_to_fp32_bpm']:.3f} | {f(r['hr_mae_bpm'], '.2f')} | {f(r['quality_auroc'], '.3f')} | {f(r['af_auroc'], '.3f')} |"
         )
-    (args.out / "qat.md").write_text("\n".join(lines) + "\n")
-    log.info("wrote %s", args.out / "qat.md")
+    (args.out / f"qat_{name}.md").write_text("\n".join(lines) + "\n")
+    log.info("wrote %s", args.out / f"qat_{name}.md")
 
 
 if __name__ == "__main__":
