@@ -76,11 +76,16 @@ def test_embedding_losses_vanish_for_the_teacher_itself_and_measure_scale():
 
 
 def test_relational_term_sees_a_changed_batch_structure():
-    t = torch.randn(8, 512)
+    g = torch.Generator().manual_seed(0)
+    t = torch.randn(1, 512, generator=g) + 0.3 * torch.randn(8, 512, generator=g)  # similar windows
     s = t.clone()
-    s[0] = -t[0]  # one window now points the other way: pairs with it change sign
+    s[0] = -t[0]  # one window now points the other way: its 14 pair similarities change sign
     parts = embedding_losses(s, t, float(t.pow(2).sum(1).mean()))
-    assert float(parts["rel"]) > 1e-3
+    tn = torch.nn.functional.normalize(t, dim=1)
+    c = tn @ tn.T  # (8, 8) teacher similarities
+    expected = (4 * c[0, 1:].pow(2).sum() * 2 / 64).item()  # row 0 and column 0, diagonal unchanged
+    assert float(parts["rel"]) == pytest.approx(expected, rel=1e-4)
+    assert float(parts["cos"]) == pytest.approx(2 / 8, rel=1e-5)  # one of 8 windows at cosine -1
 
 
 # --- linear probes (the teacher's heads) -----------------------------------------------------------
