@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     }
     save_student(result.student, out, args.student, extra)
     report = {
-        "student": args.student,
+        "model": args.student,
         "checkpoint": str(out),
         "seconds": round(result.seconds, 1),
         **result.metrics,

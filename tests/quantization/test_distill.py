@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 
 from anyppg.cli import main  # noqa: E402
 from anyppg.errors import CheckpointError  # noqa: E402
+from anyppg.quantization.cmd_distill import format_report  # noqa: E402
 from anyppg.quantization.distill import (  # noqa: E402
     DistillConfig,
     LinearProbes,
@@ -212,6 +213,9 @@ def test_cli_distill_writes_a_student_and_reports_both_models(teacher_path, tmp_
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["checkpoint"] == str(out)
+    assert report["model"] == "student-xs"
+    table = format_report(report)  # what the command prints without --json
+    assert "student student-xs" in table and "hr_mae_bpm" in table and "af_auroc" in table
     assert report["windows"] == 16
     assert set(report["teacher"]) == set(report["student"]) == {"hr_mae_bpm", "quality_auroc", "af_auroc"}
     _, meta = load_student(out)
