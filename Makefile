@@ -48,8 +48,11 @@ lint: $(FULL_STAMP)
 	$(VENV)/bin/ruff format --check .
 
 bench: $(FULL_STAMP)
-	$(VENV)/bin/anyppg bench --json > benchmarks/results/bench.json
 	$(PY) benchmarks/bench_signal.py
+	$(PY) benchmarks/bench_deframer.py
+	$(PY) benchmarks/bench_emulators.py
+	$(PY) benchmarks/bench_pipeline.py
+	$(PY) benchmarks/bench_models.py
 
 assets: $(FULL_STAMP)
 	$(PY) -m anyppg.quantization.assets
