@@ -15,7 +15,9 @@ Three details decide whether it works (see ``docs/quantization-qat.md``):
   mode differ from the running statistics used at inference, and short fine-tunes on small batches
   make the running statistics drift; BN statistics are therefore frozen (the graph's ``batch_norm``
   nodes switched to inference) at ``freeze_bn_step`` (from the start by default; later for QAT from
-  scratch), and the rest of the run trains against the statistics that will be deployed.
+  scratch), and the rest of the run trains against the statistics that will be deployed. Frozen from
+  the start is the same function as BN folded into the convolutions, which is what happens then for
+  students (and spares ``convert_pt2e`` its slow QAT conv-BN fold).
 - **Observers.** Quantization ranges are frozen after ``freeze_observers_step`` so the last steps
   fine-tune the weights for the final scales.
 
@@ -114,6 +116,8 @@ class QATResult:
         history: per-step losses (``step``, ``loss``, ``cos``, ``mse``, ``heads``).
         frozen_bn_nodes: BatchNorm nodes switched to inference statistics.
         seconds: wall time of preparation + training.
+        bn_folded: BatchNorm was folded into the convolutions before QAT (``freeze_bn_step=0`` on a
+            model with ``fold_batchnorm()``); the graph then has no BatchNorm nodes.
     """
 
     prepared: torch.fx.GraphModule
@@ -121,6 +125,7 @@ class QATResult:
     history: list[dict[str, float]] = field(default_factory=list)
     frozen_bn_nodes: int = 0
     seconds: float = 0.0
+    bn_folded: bool = False
 
 
 def qat_quantizer(backend: QATBackend):  # -> torchao Quantizer
@@ -260,8 +265,13 @@ def qat_finetune(
         if bad:
             raise QuantizationError(f"QAT targets have {bad} rows; expected {len(x)} (one per window)")
     t0 = time.perf_counter()
-    prepared = prepare_qat(model, backend, cfg.max_batch)
-    log.info("prepared %s QAT graph in %.1f s", backend, time.perf_counter() - t0)
+    # BN frozen from the first step is the same function as BN folded into the convolutions; folding
+    # first also spares convert_pt2e its QAT conv-BN fold (about 20 s per conversion even for a tiny
+    # model). Models without a fold_batchnorm() keep BN in the graph and have it frozen at step 0.
+    fold = getattr(model, "fold_batchnorm", None)
+    bn_folded = cfg.freeze_bn_step == 0 and callable(fold)
+    prepared = prepare_qat(fold() if bn_folded else model, backend, cfg.max_batch)
+    log.info("prepared %s QAT graph in %.1f s (BN folded: %s)", backend, time.perf_counter() - t0, bn_folded)
     optimizer = torch.optim.Adam(prepared.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(cfg.seed)
     history: list[dict[str, float]] = []
@@ -283,7 +293,7 @@ def qat_finetune(
             log.info("QAT step %d/%d: loss %.4f", step + 1, cfg.steps, history[-1]["loss"])
     if cfg.freeze_bn_step >= cfg.steps:  # the deployed graph always uses running statistics
         frozen = freeze_batchnorm_stats(prepared)
-    return QATResult(prepared, cfg, history, frozen, time.perf_counter() - t0)
+    return QATResult(prepared, cfg, history, frozen, time.perf_counter() - t0, bn_folded)
 
 
 def convert_qat(
@@ -365,6 +375,7 @@ def export_qat(
                 "scheme": "PT2E QAT: int8 per-channel symmetric weights, int8 per-tensor activations",
                 "qat": asdict(result.config),
                 "frozen_bn_nodes": result.frozen_bn_nodes,
+                "bn_folded_before_qat": result.bn_folded,
                 "final_loss": result.history[-1]["loss"] if result.history else None,
             },
             created_by="anyppg.quantization.qat",

@@ -49,10 +49,19 @@ def _cos(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def trained():
+    """The classic schedule: BN statistics update for 6 steps, then freeze (BN stays in the graph)."""
     torch.set_num_threads(1)
     model = _tiny()
     config = QATConfig(steps=12, batch_size=8, lr=1e-3, freeze_bn_step=6, freeze_observers_step=9)
     return model, qat_finetune(model, _windows(48), config=config)
+
+
+@pytest.fixture(scope="module")
+def trained_default():
+    """The default: BN frozen from the start, i.e. folded into the convolutions before QAT."""
+    torch.set_num_threads(1)
+    model = _tiny()
+    return model, qat_finetune(model, _windows(48), config=QATConfig(steps=12, batch_size=8, lr=1e-3))
 
 
 def test_bn_statistics_freeze_late_and_stay_frozen(trained):
@@ -75,8 +84,9 @@ def test_freezing_bn_is_idempotent(trained):
 
 
 @pytest.mark.slow
-def test_qat_reaches_pte_and_tflite_with_parity(trained, tmp_path):
-    model, result = trained
+def test_qat_reaches_pte_and_tflite_with_parity(trained_default, tmp_path):
+    model, result = trained_default
+    assert result.bn_folded and result.frozen_bn_nodes == 0
     files = export_qat(result, "tiny", tmp_path, parameters=sum(p.numel() for p in model.parameters()))
     assert [f.name for f in files] == ["tiny_xnnpack_q8.pte", "tiny_litert_q8.tflite"]
     oracle = convert_qat(result, "xnnpack")
@@ -87,7 +97,7 @@ def test_qat_reaches_pte_and_tflite_with_parity(trained, tmp_path):
     for model_file in deployed.values():
         assert not model_file.card_derived
         assert model_file.card.precision == "q8"
-        assert model_file.card.quantization["frozen_bn_nodes"] == 3
+        assert model_file.card.quantization["bn_folded_before_qat"] is True
     for i, x in enumerate(xs):
         with torch.no_grad():
             want = [y.numpy() for y in oracle(torch.from_numpy(x[None]))]
