@@ -78,7 +78,7 @@ class QATConfig:
         freeze_bn_step: step from which BatchNorm uses (and stops updating) its running statistics.
             Default 0: QAT here fine-tunes a converged student whose statistics already fit the data;
             letting them update and freezing them late (e.g. ``steps // 2``, the classic schedule for
-            QAT from scratch) measured worse: centred embedding cosine 0.928 vs 0.989 on the distilled
+            QAT from scratch) measured worse: centred embedding cosine 0.928 vs 0.986 on the distilled
             student-s (``docs/quantization-qat.md``).
         freeze_observers_step: step after which quantization ranges stop updating
             (default: three quarters of ``steps``).
