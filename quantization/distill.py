@@ -139,6 +139,9 @@ def store_windows(path: str | Path, split: str, limit: int | None = None, seed: 
     return WindowSet(ppg, lab["hr"].astype(np.float32), lab["af"], lab["quality"], origin)
 
 
+_MAX_SIM_COHORTS = 100
+
+
 def simulated_windows(n: int, seed: int = 0) -> WindowSet:
     """``n`` labelled windows from the simulator, windowed by the data pipeline (``anyppg.trainer.sources``).
 
@@ -149,27 +152,29 @@ def simulated_windows(n: int, seed: int = 0) -> WindowSet:
 
     if n <= 0:
         return WindowSet.concat([])
-    source = SimSource(
-        hours=max(n * 10.0 / 3600.0 * 1.3, 60 / 3600), record_s=60.0, records_per_subject=1, seed=seed
-    )
     parts: list[WindowSet] = []
     total = 0
-    for record in source.records():
-        batch = record_windows(record)
-        lab = batch.labels
-        parts.append(
-            WindowSet(
-                batch.ppg,
-                lab["hr"].astype(np.float32),
-                lab["af"],
-                lab["quality"],
-                np.array(["sim"] * len(lab), dtype=object),
+    # A 60 s record yields a handful of windows (fewer when some are skipped), so a source sized from
+    # `n` can run short: draw further cohorts (new seeds, new subjects) until `n` windows exist.
+    for cohort in range(_MAX_SIM_COHORTS):
+        hours = max((n - total) * 10.0 / 3600.0 * 1.3, 60 / 3600)
+        source = SimSource(hours=hours, record_s=60.0, records_per_subject=1, seed=seed + 1_000_003 * cohort)
+        for record in source.records():
+            batch = record_windows(record)
+            lab = batch.labels
+            parts.append(
+                WindowSet(
+                    batch.ppg,
+                    lab["hr"].astype(np.float32),
+                    lab["af"],
+                    lab["quality"],
+                    np.array(["sim"] * len(lab), dtype=object),
+                )
             )
-        )
-        total += len(lab)
-        if total >= n:
-            break
-    return WindowSet.concat(parts).take(slice(0, n))
+            total += len(lab)
+            if total >= n:
+                return WindowSet.concat(parts).take(slice(0, n))
+    raise RuntimeError(f"the simulator gave only {total} of {n} windows")
 
 
 def real_windows(max_per_recording: int = 200, seed: int = 0) -> WindowSet:
