@@ -15,12 +15,14 @@ anyppg    AnyPPG Net1D, 4.04 M params      ECGFounder 30.7 M (frozen)   GPUs, pa
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from anyppg.errors import AnyPPGError
+from anyppg.trainer.net1d_configs import ANYPPG_PPG_CONFIG, ECGFOUNDER_ECG_CONFIG
 
 PPG_RATE_HZ = 125.0
 ECG_RATE_HZ = 500.0
@@ -28,36 +30,11 @@ WINDOW_S = 10.0
 
 
 def _anyppg_ppg() -> dict[str, Any]:
-    # Kept here (not imported from encoders) so that reading a config never imports torch.
-    return {
-        "in_channels": 1,
-        "base_filters": 64,
-        "ratio": 1.0,
-        "filter_list": [64, 160, 160, 400, 400, 512],
-        "m_blocks_list": [2, 2, 2, 3, 3, 1],
-        "kernel_size": 3,
-        "stride": 2,
-        "groups_width": 16,
-        "use_bn": True,
-        "use_do": True,
-        "verbose": False,
-    }
+    return copy.deepcopy(ANYPPG_PPG_CONFIG)
 
 
 def _ecgfounder_ecg() -> dict[str, Any]:
-    return {
-        "in_channels": 1,
-        "base_filters": 64,
-        "ratio": 1.0,
-        "filter_list": [64, 160, 160, 400, 400, 1024, 1024],
-        "m_blocks_list": [2, 2, 2, 3, 3, 4, 4],
-        "kernel_size": 16,
-        "stride": 2,
-        "groups_width": 16,
-        "use_bn": True,
-        "use_do": False,
-        "verbose": False,
-    }
+    return copy.deepcopy(ECGFOUNDER_ECG_CONFIG)
 
 
 @dataclass

@@ -26,36 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# The config dicts use the keys of the public AnyPPG code (also the keys of its JSON configs).
-ANYPPG_PPG_CONFIG: dict[str, Any] = {
-    "in_channels": 1,
-    "base_filters": 64,
-    "ratio": 1.0,
-    "filter_list": [64, 160, 160, 400, 400, 512],
-    "m_blocks_list": [2, 2, 2, 3, 3, 1],
-    "kernel_size": 3,
-    "stride": 2,
-    "groups_width": 16,
-    "use_bn": True,
-    "use_do": True,
-    "verbose": False,
-}
-"""AnyPPG's PPG encoder: 4,044,272 parameters, (B, 1, 1250) at 125 Hz → (B, 512)."""
+from .net1d_configs import ANYPPG_PPG_CONFIG, ECGFOUNDER_ECG_CONFIG
 
-ECGFOUNDER_ECG_CONFIG: dict[str, Any] = {
-    "in_channels": 1,
-    "base_filters": 64,
-    "ratio": 1.0,
-    "filter_list": [64, 160, 160, 400, 400, 1024, 1024],
-    "m_blocks_list": [2, 2, 2, 3, 3, 4, 4],
-    "kernel_size": 16,
-    "stride": 2,
-    "groups_width": 16,
-    "use_bn": True,
-    "use_do": False,
-    "verbose": False,
-}
-"""ECGFounder's single-lead encoder: 30,654,000 parameters, (B, 1, 5000) at 500 Hz → (B, 1024)."""
+__all__ = ["ANYPPG_PPG_CONFIG", "ECGFOUNDER_ECG_CONFIG", "Net1D", "net1d_from_config"]
 
 _REQUIRED_KEYS = ("in_channels", "base_filters", "filter_list", "m_blocks_list", "kernel_size", "stride")
 _OPTIONAL_KEYS = {"ratio": 1.0, "groups_width": 16, "use_bn": True, "use_do": True, "verbose": False}
