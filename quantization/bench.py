@@ -228,9 +228,6 @@ def _export(
         raise BenchError(
             f"{model_name}/{fmt}/{precision}", f"export failed: {type(exc).__name__}: {exc}"
         ) from exc
-    if model_name == "teacher":  # the bare encoder: one output, the 512-d embedding
-        artifact.card.outputs = artifact.card.outputs[:1]
-        artifact.card.save(artifact.card_path)
     return artifact.path
 
 

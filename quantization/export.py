@@ -406,6 +406,13 @@ def export_model(
             latency = measure_latency_ms(lambda: run_tflite(interpreter, x), runs=latency_runs)
 
     inputs, outputs = default_io()
+    # A bare encoder (the teacher) returns only the embedding; a student returns all four outputs.
+    with torch.no_grad():
+        produced = model.eval()(torch.from_numpy(x))
+    produced = (produced,) if isinstance(produced, torch.Tensor) else tuple(produced)
+    outputs = outputs[: len(produced)]
+    for spec, tensor in zip(outputs, produced, strict=True):
+        spec.shape = list(tensor.shape)
     card = ModelCard(
         name=name,
         format=FORMAT[backend],
