@@ -77,6 +77,7 @@ class WindowDataset(Dataset):
             "ecg": torch.from_numpy(ecg).unsqueeze(1),  # (B, 1, 5000)
             "hr": torch.from_numpy(labels["hr"].astype(np.float32)),
             "af": torch.from_numpy(labels["af"].astype(np.int64)),
+            "ectopic": torch.from_numpy(labels["ectopic"].astype(np.int64)),
             "quality": torch.from_numpy(labels["quality"].astype(np.int64)),
             "has_ecg": torch.from_numpy(labels["has_ecg"].astype(bool)),
             "subject": torch.from_numpy(labels["subject"].astype(np.int64)),

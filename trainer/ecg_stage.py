@@ -222,11 +222,13 @@ def train_ecg_encoder(
 def evaluate_labels(
     model: ECGSupervised, val: Dataset, cfg: PretrainConfig, ctx: DistContext
 ) -> dict[str, float]:
-    """Held-out heart-rate MAE (bpm) and AF accuracy of the stage 1 heads (eval mode)."""
+    """Held-out heart-rate MAE (bpm) and AF / ectopic-beat accuracy of the stage 1 heads (eval mode)."""
     model.eval()
     n = min(len(val), cfg.data.max_val_windows)
     loader = DataLoader(torch.utils.data.Subset(val, range(n)), batch_size=64, generator=torch.Generator())
-    hr_err = hr_n = af_ok = af_n = 0.0
+    hr_err = hr_n = 0.0
+    correct = dict.fromkeys(BINARY_LABELS, 0.0)
+    counted = dict.fromkeys(BINARY_LABELS, 0.0)
     for batch in loader:
         valid = valid_windows(batch).to(ctx.device)  # (B,)
         hr_pred, logits = model(batch["ecg"].to(ctx.device))  # (B,), (B, K)
@@ -236,15 +238,18 @@ def evaluate_labels(
             ((hr_pred * cfg.ecg_stage.hr_scale_bpm + 70.0 - torch.nan_to_num(hr)).abs() * ok).sum().item()
         )
         hr_n += ok.sum().item()
-        if "af" in batch:
-            af = batch["af"].to(ctx.device).reshape(-1)  # (B,) 1 / 0 / -1
-            ok = valid & (af >= 0)
-            af_ok += (((logits[:, 0] > 0).long() == af) & ok).sum().item()
-            af_n += ok.sum().item()
+        for k, name in enumerate(BINARY_LABELS):
+            if name not in batch:
+                continue
+            y = batch[name].to(ctx.device).reshape(-1)  # (B,) 1 / 0 / -1
+            ok = valid & (y >= 0)
+            correct[name] += (((logits[:, k] > 0).long() == y) & ok).sum().item()
+            counted[name] += ok.sum().item()
     model.train()
     out = {"windows": float(n), "hr_mae_bpm": hr_err / max(hr_n, 1.0)}
-    if af_n:
-        out["af_accuracy"] = af_ok / af_n
+    for name in BINARY_LABELS:
+        if counted[name]:
+            out[f"{name}_accuracy"] = correct[name] / counted[name]
     return out
 
 

@@ -76,6 +76,8 @@ class SourceRecord:
         ecg_fs: ECG rate (Hz).
         acc: accelerometer (n, 3) at ``ppg_fs``, or None.
         r_peaks_s: exact R-peak times (s) when known (the simulator); else R-peaks are detected.
+        ectopic_s: times (s) of the ectopic (premature) beats among ``r_peaks_s`` when known (the
+            simulator); windows then get a 1/0 ``ectopic`` label, else -1 (unknown).
         af: rhythm of the whole record: 1 AF, 0 not AF, -1 unknown.
         af_intervals: AF episodes as (start_s, end_s) when annotated; overrides ``af`` per window.
         quality_s: per-second PPG usability (1/0) when known (the simulator); else computed.
@@ -90,6 +92,7 @@ class SourceRecord:
     ecg_fs: float | None = None
     acc: np.ndarray | None = None
     r_peaks_s: np.ndarray | None = None
+    ectopic_s: np.ndarray | None = None
     af: int = -1
     af_intervals: list[tuple[float, float]] | None = None
     quality_s: np.ndarray | None = None
@@ -276,6 +279,9 @@ def record_windows(rec: SourceRecord, *, hop_s: float = 10.0, settle_s: float | 
                     continue
                 labels["hr"] = hr
             labels["af"] = _af_label(rec, t0)
+            if rec.ectopic_s is not None:
+                ectopic = np.asarray(rec.ectopic_s, dtype=np.float64)
+                labels["ectopic"] = int(np.any((ectopic >= t0) & (ectopic < t0 + WINDOW_S)))
             if rec.quality_s is not None:
                 q = rec.quality_s[int(t0) : int(np.ceil(t0 + WINDOW_S))]
                 labels["quality"] = int(len(q) > 0 and np.mean(q) >= SIM_QUALITY_THRESHOLD)
@@ -383,6 +389,7 @@ class SimSource:
                     ecg_fs=sim.ecg_rate,
                     acc=sim.acc,
                     r_peaks_s=sim.r_peaks,
+                    ectopic_s=sim.r_peaks[sim.ectopic],
                     af=int(sim.rhythm == "af"),
                     quality_s=_per_second(sim.quality, sim.ppg_rate, sim.duration_s),
                 )

@@ -50,7 +50,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FORMAT = "anyppg.windowstore/1"
+FORMAT = "anyppg.windowstore/2"  # 2: the spare label byte became `ectopic`
 PPG_SAMPLES = 1250  # 10 s at 125 Hz
 ECG_SAMPLES = 5000  # 10 s at 500 Hz
 SPLITS = ("train", "val", "test")
@@ -62,7 +62,7 @@ LABEL_DTYPE = np.dtype(
         ("af", "i1"),  # atrial fibrillation: 1 / 0 / -1 unknown
         ("quality", "i1"),  # PPG usable: 1 / 0 / -1 unknown
         ("has_ecg", "u1"),  # 1 when ecg.npy holds a real ECG window (else zeros)
-        ("pad", "u1"),
+        ("ectopic", "i1"),  # a premature (ectopic) beat in the window: 1 / 0 / -1 unknown
         ("subject", "<i4"),  # index into index.json "subjects"
         ("source", "<i2"),  # index into index.json "sources"
         ("pad2", "<i2"),
@@ -94,6 +94,7 @@ def empty_labels(n: int) -> np.ndarray:
     labels["hr"] = np.nan
     labels["af"] = -1
     labels["quality"] = -1
+    labels["ectopic"] = -1
     return labels
 
 

@@ -385,3 +385,28 @@ def test_edf_with_only_sleep_scoring_leaves_af_unknown(tmp_path):
     _write_edf(tmp_path / "hsp-1.edf", [(0, 30, "Sleep stage W"), (30, 30, "Sleep stage N1")])
     (rec,) = list(EdfSource(tmp_path).records())
     assert rec.af == -1 and rec.af_intervals is None
+
+
+def test_ectopic_label_follows_the_simulated_premature_beats():
+    import anyppg
+    from anyppg.trainer.sources import SourceRecord, record_windows
+
+    def windows(ectopic_rate: float, known: bool):
+        sim = anyppg.simulate(120.0, heart_rate=75.0, ectopic_rate=ectopic_rate, seed=4)
+        rec = SourceRecord(
+            subject="s", record="r", ppg=sim.ppg, ppg_fs=sim.ppg_rate, ecg=sim.ecg, ecg_fs=sim.ecg_rate,
+            r_peaks_s=sim.r_peaks, ectopic_s=sim.r_peaks[sim.ectopic] if known else None,
+        )  # fmt: skip
+        labels = record_windows(rec).labels
+        starts = labels["start_s"]
+        ectopic_times = sim.r_peaks[sim.ectopic]
+        truth = np.array([np.any((ectopic_times >= t) & (ectopic_times < t + 10.0)) for t in starts])
+        return labels["ectopic"], truth
+
+    got, truth = windows(0.03, known=True)
+    assert truth.any() and not truth.all()  # the oracle has windows of both kinds
+    np.testing.assert_array_equal(got, truth.astype(np.int8))
+    clean, _ = windows(0.0, known=True)
+    assert clean.size and np.all(clean == 0)
+    unknown, _ = windows(0.15, known=False)  # readers of real corpora: no beat annotations
+    assert np.all(unknown == -1)
