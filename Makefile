@@ -38,6 +38,8 @@ demo: $(SDK_STAMP)
 	$(VENV)/bin/anyppg demo
 
 test: $(FULL_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -n 2 --dist loadgroup
 
 test-fast: $(FULL_STAMP)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from anyppg.firmware_bridge.deframer import Deframer
 from anyppg.firmware_bridge.polar import PmdDataFrame, PmdMeasurementType, PmdStreamEncoder
 from anyppg.firmware_bridge.protocol import Channel, FrameEncoder, SampleFormat

@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from anyppg.errors import AnyPPGError
 from anyppg.firmware_bridge.gatt import ControlCommand, DeviceInfo
 from anyppg.firmware_bridge.protocol import (
     DATA_HEADER_SIZE,
@@ -40,8 +41,6 @@ from anyppg.firmware_bridge.protocol import (
     FrameType,
     crc16,
 )
-
-from anyppg.errors import AnyPPGError
 
 __all__ = ["MAX_KEPT_PACKETS", "Deframer", "DeframerStats", "Packet"]
 

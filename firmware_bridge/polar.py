@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+
 from anyppg.firmware_bridge.errors import (
     FieldRangeError,
     FrameLengthError,

@@ -47,6 +47,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from anyppg.firmware_bridge.errors import (
     CRCError,
     FieldRangeError,

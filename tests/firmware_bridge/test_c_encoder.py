@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from anyppg.errors import AnyPPGError
 from anyppg.firmware_bridge.deframer import Deframer
 from anyppg.firmware_bridge.gatt import ControlCommand, DeviceInfo
 from anyppg.firmware_bridge.protocol import (
@@ -31,8 +33,6 @@ from anyppg.firmware_bridge.protocol import (
     encode_envelope,
     max_samples_per_frame,
 )
-
-from anyppg.errors import AnyPPGError
 
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"]
 # what stricter firmware projects turn on; the library itself must stay clean under them too

@@ -6,6 +6,10 @@ import contextlib
 import random
 
 import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from anyppg.errors import AnyPPGError
 from anyppg.firmware_bridge.deframer import MAX_KEPT_PACKETS, Deframer
 from anyppg.firmware_bridge.gatt import ControlCommand, DeviceInfo, control_frame, info_frame
 from anyppg.firmware_bridge.protocol import (
@@ -17,10 +21,6 @@ from anyppg.firmware_bridge.protocol import (
     SampleFormat,
     encode_envelope,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from anyppg.errors import AnyPPGError
 
 
 def make_frames(n_frames: int = 10, first_seq: int = 0, n_per_frame: int = 20) -> list[bytes]:

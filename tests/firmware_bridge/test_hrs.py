@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from anyppg.firmware_bridge.errors import FieldRangeError, FrameLengthError
-from anyppg.firmware_bridge.hrs import HeartRateMeasurement
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from anyppg.firmware_bridge.errors import FieldRangeError, FrameLengthError
+from anyppg.firmware_bridge.hrs import HeartRateMeasurement
 
 # (hex, heart_rate, sensor_contact, energy_expended, rr in 1/1024 s). The first eleven are the byte
 # vectors of polarofficial/polar-ble-sdk BleHrClientTest.kt (Android), decoded as that test expects.

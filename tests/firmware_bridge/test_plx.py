@@ -6,6 +6,9 @@ import datetime as dt
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from anyppg.firmware_bridge.errors import FieldRangeError, FrameLengthError
 from anyppg.firmware_bridge.plx import (
     DeviceSensorStatus,
@@ -22,8 +25,6 @@ from anyppg.firmware_bridge.sfloat import (
     float_special,
     sfloat_special,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 # --- SFLOAT / FLOAT: the special values and worked numbers of IEEE 11073-20601 ----------------------
 

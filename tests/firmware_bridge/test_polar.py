@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from anyppg.firmware_bridge.errors import (
     FieldRangeError,
     FrameLengthError,
@@ -26,8 +29,6 @@ from anyppg.firmware_bridge.polar import (
     encode_settings,
     polar_to_unix_ns,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 # The vectors below are the frames of polarofficial/polar-ble-sdk's Android unit tests
 # (PpgDataTest.kt, EcgDataTest.kt, AccDataTest.kt, PmdSettingTest.kt,

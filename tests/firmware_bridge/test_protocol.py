@@ -6,6 +6,10 @@ import struct
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from anyppg.errors import ProtocolError
 from anyppg.firmware_bridge.errors import (
     CRCError,
     FieldRangeError,
@@ -37,10 +41,6 @@ from anyppg.firmware_bridge.protocol import (
     frame_size,
     max_samples_per_frame,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from anyppg.errors import ProtocolError
 
 
 def crc16_bitwise(data: bytes) -> int:
