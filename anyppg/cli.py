@@ -45,6 +45,17 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
+# Optional dependencies a command may import when it runs, and the extra that installs each.
+_EXTRA_FOR_MODULE = {
+    **dict.fromkeys(
+        ("torch", "executorch", "torchao", "litert_torch", "brevitas", "onnx", "onnxruntime", "onnxoptimizer",
+         "sklearn", "matplotlib", "tensorboard", "tqdm"),
+        "train",
+    ),
+    **dict.fromkeys(("wfdb", "vitaldb", "h5py", "pyedflib"), "data"),
+}  # fmt: skip
+
+
 def _load(command: Command):  # -> module | ImportError
     try:
         return importlib.import_module(command.module)
@@ -100,6 +111,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:
+        extra = _EXTRA_FOR_MODULE.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"anyppg {args.command}: {exc.name} is not installed; this command needs the "
+            f'{extra!r} extra: pip install "anyppg[{extra}]"',
+            file=sys.stderr,
+        )
+        return 2
     except AnyPPGError as exc:
         print(f"anyppg {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -67,3 +67,15 @@ def test_every_subcommand_has_help(capsys):
     for name, p in sub.choices.items():
         text = p.format_help()
         assert "--json" in text, name
+
+
+def test_a_missing_optional_dependency_names_the_extra(monkeypatch, capsys):
+    import anyppg.cmd_info
+    from anyppg.cli import main
+
+    def needs_torch(args):
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    monkeypatch.setattr(anyppg.cmd_info, "run", needs_torch)
+    assert main(["info"]) == 2
+    assert 'pip install "anyppg[train]"' in capsys.readouterr().err
