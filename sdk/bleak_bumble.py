@@ -606,10 +606,7 @@ class BleakClientBumble(BaseBleakClient):
         Raises:
             BleakError: not connected. BleakGATTProtocolError: the peer answered with an ATT error.
         """
-        connection = self._require_connection()
-        if use_cached and characteristic.handle in connection.gatt_client.cached_values:
-            return bytearray(connection.gatt_client.cached_values[characteristic.handle][1])
-        return bytearray(await self._guard(connection.gatt_client.read_value(characteristic.handle)))
+        return await self._read(characteristic.handle, use_cached)
 
     async def read_gatt_descriptor(
         self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any
@@ -619,10 +616,13 @@ class BleakClientBumble(BaseBleakClient):
         Raises:
             BleakError: not connected. BleakGATTProtocolError: the peer answered with an ATT error.
         """
+        return await self._read(descriptor.handle, use_cached)
+
+    async def _read(self, handle: int, use_cached: bool) -> bytearray:
         connection = self._require_connection()
-        if use_cached and descriptor.handle in connection.gatt_client.cached_values:
-            return bytearray(connection.gatt_client.cached_values[descriptor.handle][1])
-        return bytearray(await self._guard(connection.gatt_client.read_value(descriptor.handle)))
+        if use_cached and handle in connection.gatt_client.cached_values:
+            return bytearray(connection.gatt_client.cached_values[handle][1])
+        return bytearray(await self._guard(connection.gatt_client.read_value(handle)))
 
     async def write_gatt_char(
         self, characteristic: BleakGATTCharacteristic, data: Any, response: bool

@@ -21,11 +21,15 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 from anyppg.errors import UnknownSchemeError
 from anyppg.sdk.errors import DeviceURLError
+
+_T = TypeVar("_T")
 
 __all__ = ["SCHEMES", "DeviceURL", "parse_url"]
 
@@ -58,13 +62,7 @@ class DeviceURL:
         Raises:
             DeviceURLError: the option is present but not a number.
         """
-        value = self.options.get(key)
-        if value is None:
-            return default
-        try:
-            return float(value)
-        except ValueError:
-            raise DeviceURLError(str(self), f"option {key}={value!r} must be a number") from None
+        return self._option(key, default, float, "a number")
 
     def option_int(self, key: str, default: int) -> int:
         """An option as an int.
@@ -72,13 +70,16 @@ class DeviceURL:
         Raises:
             DeviceURLError: the option is present but not an integer.
         """
+        return self._option(key, default, int, "an integer")
+
+    def _option(self, key: str, default: _T, convert: Callable[[str], _T], kind: str) -> _T:
         value = self.options.get(key)
         if value is None:
             return default
         try:
-            return int(value)
+            return convert(value)
         except ValueError:
-            raise DeviceURLError(str(self), f"option {key}={value!r} must be an integer") from None
+            raise DeviceURLError(str(self), f"option {key}={value!r} must be {kind}") from None
 
     def speed(self, default: float = 1.0) -> float:
         """The ``speed`` option: a real-time multiple; ``max`` is ``inf``.
