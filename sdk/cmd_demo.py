@@ -29,7 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default="default", help="model file; 'default' = shipped int8 student (.tflite); 'none'"
     )
-    parser.add_argument("--recording", default="e2epyppg-wrist", help="packaged recording to stream")
+    parser.add_argument(
+        "--recording",
+        default="e2epyppg-wrist",
+        help="packaged recording to stream (default e2epyppg-wrist; its 3-min excerpt shipped with anyppg "
+        "when e2epyppg is not installed)",
+    )
     parser.add_argument("--duration", type=float, default=None, help="seconds of the recording to stream")
     parser.add_argument("--faults", default="", help="emulator faults, e.g. drop=0.01,corrupt=0.01")
     parser.add_argument("--plot", metavar="PNG", default=None, help="write a figure of signal and heart rate")
@@ -93,6 +98,8 @@ def _print_summary(report: Any, out=sys.stdout) -> None:
         f"gaps {len(s['gaps'])} ({s['missing']} samples); corrupt frames {s['corrupt_frames']}",
         file=out,
     )
+    if d["notice"]:
+        print(f"  note: {d['notice']}", file=out)
     lat = s["latency_ms"]
     print(f"  latency per window: p50 {lat['p50']} ms, p90 {lat['p90']} ms, p99 {lat['p99']} ms", file=out)
     for key, label in (

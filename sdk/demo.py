@@ -5,10 +5,15 @@ A :class:`~anyppg.firmware_bridge.emulator.ble.BleEmulator` (bumble, in-process 
 recording (Samsung Gear Sport: PPG + 3-axis accelerometer + the watch's own heart rate) faster than real
 time; the SDK connects through its public API exactly as it would to a real device, runs every window
 through the model and compares its heart rate with the watch's.
+
+What is streamed, in order of preference: the full 12-min recording when its package (e2epyppg) is
+installed; else the 3-min excerpt of it that ships inside anyppg; else (only when that file is missing
+too) the simulator. Each fallback is logged as one warning line and kept in :attr:`DemoReport.notice`.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -20,9 +25,12 @@ import numpy as np
 from anyppg.sdk.results import Result
 from anyppg.sdk.summary import StreamSummary
 
-__all__ = ["DEFAULT_RECORDING", "DemoReport", "hr_errors", "run_demo"]
+__all__ = ["DEFAULT_RECORDING", "DemoReport", "demo_source", "hr_errors", "run_demo"]
 
 DEFAULT_RECORDING = "e2epyppg-wrist"
+SIMULATOR_FALLBACK = "sim:hr=72,motion=0.3,rate=20,duration=180"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,6 +47,7 @@ class DemoReport:
         reference: the watch's heart rate as ``(t_s, bpm)``.
         ppg: the recording's PPG and rate, for the figure.
         emulator: the emulator's own counters (what it sent, dropped, corrupted).
+        notice: why something else than the requested recording was streamed, or None.
     """
 
     recording: str
@@ -50,6 +59,7 @@ class DemoReport:
     reference: tuple[np.ndarray, np.ndarray] | None = None
     ppg: tuple[np.ndarray, float] | None = None
     emulator: dict[str, Any] = field(default_factory=dict)
+    notice: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON summary (no per-window results)."""
@@ -60,6 +70,7 @@ class DemoReport:
                 errors[key] = hr_errors(self.results, ref, key)
         return {
             "recording": self.recording,
+            "notice": self.notice,
             "transport": self.transport,
             "model": self.model,
             "speed": self.speed,
@@ -116,34 +127,37 @@ async def run_demo(
             ``serial`` (a pty).
         speed: real-time multiple of the replay.
         model: a loaded model, or None for signal-only results.
-        recording: a name from :func:`anyppg.recordings.recording_names` with PPG.
+        recording: a name from :func:`anyppg.recordings.recording_names` with PPG. When it is not
+            installed its shipped excerpt is streamed; for the default recording, the simulator when
+            even that is missing (both with a warning and :attr:`DemoReport.notice`).
         duration_s: stop after this much signal (default: the whole recording, once).
         faults: emulator fault spec, e.g. ``drop=0.01,corrupt=0.01``.
         on_result: called with each result (the live view).
 
     Raises:
-        RecordingNotFoundError: the recording's package is not installed (names the pip command).
+        RecordingNotFoundError: a recording other than the default is not installed and has no
+            shipped excerpt (names the pip command).
         DeviceError: the emulated device could not be reached.
     """
     import anyppg
-    from anyppg import recordings
     from anyppg.firmware_bridge.emulator.faults import FaultSpec
-    from anyppg.firmware_bridge.emulator.sources import recording_source
     from anyppg.sdk.queues import Backpressure
 
-    rec = recordings.load(recording)
-    source = recording_source(recording)
+    source, reference, ppg, notice = demo_source(recording)
+    if notice is not None:
+        log.warning("%s", notice)
     limit = min(duration_s or math.inf, source.duration_s)
     fault_spec = FaultSpec.parse(faults)
     report = DemoReport(
-        recording=recording,
+        recording=source.name.removeprefix("recording:"),
         transport=transport,
         model=None if model is None else str(getattr(model, "path", model)),
         speed=speed,
-        reference=rec.reference_hr,
-        ppg=(rec.ppg, float(rec.ppg_fs)),
+        reference=reference,
+        ppg=ppg,
+        notice=notice,
     )
-    summary = StreamSummary(f"{transport}:{recording}")
+    summary = StreamSummary(f"{transport}:{report.recording}")
     # The emulator and the SDK share one process and one event loop here, so "live" back-pressure
     # would drop what the emulator's own pacing already throttles: keep every sample instead.
     backpressure: Backpressure = "block"
@@ -186,6 +200,39 @@ async def run_demo(
         report.emulator.pop(key, None)
     report.stream = summary
     return report
+
+
+def demo_source(
+    recording: str = DEFAULT_RECORDING,
+) -> tuple[Any, tuple[np.ndarray, np.ndarray] | None, tuple[np.ndarray, float], str | None]:
+    """What the demo streams for ``recording``: the recording, its shipped excerpt, or the simulator.
+
+    Returns:
+        ``(source, reference HR (t_s, bpm) or None, (PPG, rate Hz) for the figure, notice or None)``;
+        the source is a :class:`~anyppg.firmware_bridge.emulator.sources.Source`.
+
+    Raises:
+        RecordingNotFoundError: a recording other than the default is missing and has no excerpt.
+        InvalidSignalError: the recording has no PPG.
+    """
+    from anyppg import recordings
+    from anyppg.errors import RecordingNotFoundError
+    from anyppg.firmware_bridge.emulator.sources import parse_source, recording_source
+
+    try:
+        name, notice = recordings.resolve(recording)
+    except RecordingNotFoundError as exc:
+        if recording != DEFAULT_RECORDING:
+            raise
+        source = parse_source(SIMULATOR_FALLBACK)
+        notice = f"{exc}; streaming the simulator instead ({SIMULATOR_FALLBACK})"
+        reference = None
+        if source.hr_t_s is not None and source.hr_bpm is not None:
+            reference = (source.hr_t_s, source.hr_bpm)
+        return source, reference, (source.ppg.astype(np.float64), source.rate_hz), notice
+    source = recording_source(name)  # raises InvalidSignalError for an ECG-only recording
+    rec = recordings.load(name)
+    return source, rec.reference_hr, (np.asarray(rec.ppg), float(source.rate_hz)), notice
 
 
 def _shift(result: Result, origin: float) -> Result:

