@@ -21,6 +21,7 @@ from anyppg.sdk.samples import SampleBlock
 from anyppg.signal import HeartRateTracker, PPGPreprocessor, heart_rate, ppg_quality
 from anyppg.signal.constants import MODEL_FS, WINDOW_SAMPLES
 from anyppg.signal.quality import USABLE_SQI
+from anyppg.signal.segment import PPGSegment
 
 __all__ = ["DEFAULT_QUALITY_THRESHOLD", "Pipeline"]
 
@@ -114,13 +115,16 @@ class Pipeline:
         acc.windows += 1
         t_start = self._segment_t0 + float(w.start_s)
         t_end = self._segment_t0 + float(w.end_s)
-        q = ppg_quality(w.filtered, MODEL_FS, acc=w.acc)
+        # One segment per window: quality, peaks and tracking share its band-passed signal, peaks and
+        # band-passed accelerometer instead of each computing them again.
+        seg = PPGSegment(w.filtered, MODEL_FS, acc=w.acc)
+        q = ppg_quality(seg, MODEL_FS)
         # A flat raw line band-passes to rounding noise, which looks like a (bad) signal: catch it by
         # its size relative to the raw level (a real pulse's AC/DC ratio is above 1e-5).
         silent = float(np.std(w.filtered)) <= _SILENT_RATIO * self._level
         broken = silent or q.flat or q.clipping or q.nan  # no pulse can be read from this window
         usable = not broken and q.sqi >= self.quality_threshold
-        hr_peaks = None if broken else _finite(heart_rate(w.filtered, MODEL_FS, method="peaks"))
+        hr_peaks = None if broken else _finite(heart_rate(seg, MODEL_FS, method="peaks"))
         motion = _finite(q.motion_level)
         hr_model = quality_model = af = None
         embedding = None
@@ -141,7 +145,7 @@ class Pipeline:
         assert self._tracker is not None
         if not broken and (usable or math.isfinite(self._tracker.bpm)):
             give_acc = self.use_acc == "always" or (self.use_acc == "auto" and q.motion)
-            tracked = _finite(self._tracker.update(w.filtered, w.acc if give_acc else None, dt_s=self.hop_s))
+            tracked = _finite(self._tracker.update(seg if give_acc else seg.without_acc(), dt_s=self.hop_s))
         hr = tracked if tracked is not None else hr_model
         return Result(
             device=self.device,

@@ -9,7 +9,9 @@ numpy/scipy only. Names follow ``<signal>_<verb>``; algorithms are picked by a t
   :func:`preprocess_recording` producing :class:`Window` objects;
 - beats and rate: :func:`ppg_findpeaks`, :func:`ecg_findpeaks`, :func:`heart_rate`,
   :class:`HeartRateTracker`;
-- quality: :func:`ppg_quality` -> :class:`Quality`.
+- quality: :func:`ppg_quality` -> :class:`Quality`;
+- :class:`PPGSegment`: one window whose band-passed signal, peaks and band-passed accelerometer
+  are computed once and shared by quality, heart rate and tracking (streaming).
 
 Example:
     >>> import anyppg
@@ -40,6 +42,7 @@ from anyppg.signal.peaks import ecg_findpeaks, ppg_findpeaks
 from anyppg.signal.preprocess import PPGPreprocessor, Window, preprocess_recording, preprocess_recording_array
 from anyppg.signal.quality import Quality, ppg_quality
 from anyppg.signal.resampling import StreamingResampler, rational_ratio, resample
+from anyppg.signal.segment import PPGSegment
 from anyppg.signal.windowing import windows, zscore
 
 __all__ = [
@@ -56,6 +59,7 @@ __all__ = [
     "InvalidParameterError",
     "PPGBandpass",
     "PPGPreprocessor",
+    "PPGSegment",
     "Quality",
     "SOSFilter",
     "StreamingResampler",

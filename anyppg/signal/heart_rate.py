@@ -26,8 +26,9 @@ from scipy import signal as sps
 
 from anyppg.signal._checks import InvalidParameterError, as_acc, as_signal, check_positive, check_rate
 from anyppg.signal.constants import HR_RANGE_BPM, MODEL_FS, PPG_BAND_HZ
-from anyppg.signal.filters import ppg_bandpass_sos, ppg_clean
+from anyppg.signal.filters import ppg_bandpass_sos, sosfiltfilt
 from anyppg.signal.peaks import ppg_findpeaks
+from anyppg.signal.segment import PPGSegment
 
 HRMethod = Literal["auto", "peaks", "spectral"]
 
@@ -74,8 +75,13 @@ def _power(x: np.ndarray, fs: float) -> Spectrum:
 def _acc_dynamic(acc: np.ndarray, fs: float) -> np.ndarray:
     """The acceleration with gravity and slow posture changes removed (0.5-8 Hz)."""
     if fs > 2 * PPG_BAND_HZ[1]:
-        return sps.sosfiltfilt(ppg_bandpass_sos(fs), acc, axis=0)
+        return sosfiltfilt(ppg_bandpass_sos(fs), acc)
     return sps.detrend(acc, axis=0)
+
+
+def _segment_acc_dynamic(segment: PPGSegment) -> np.ndarray | None:
+    """:func:`_acc_dynamic` of a segment's accelerometer, shared with its quality check (None: no acc)."""
+    return segment.acc_bandpassed  # segments are above 16 Hz: the band-pass branch
 
 
 def motion_frequencies(acc: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
@@ -89,7 +95,12 @@ def motion_frequencies(acc: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarr
         ``(freqs_hz, strengths)``: the spectral peaks between 0.4 and 8 Hz at least 15 % as strong
         as the largest, and their strength relative to it (the largest is 1).
     """
-    spec = _power(_acc_dynamic(acc, fs), fs)
+    return _motion_peaks(_acc_dynamic(acc, fs), fs)
+
+
+def _motion_peaks(dynamic: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`motion_frequencies` of an acceleration already freed of gravity (``_acc_dynamic``)."""
+    spec = _power(dynamic, fs)
     band = (spec.freqs >= 0.4) & (spec.freqs <= 8.0)
     power = np.where(band, spec.power, 0.0)
     top = float(power.max())
@@ -110,9 +121,14 @@ def motion_gain(freqs: np.ndarray, acc: np.ndarray, fs: float) -> np.ndarray:
     Returns:
         The gain, same length as ``freqs``; 1 away from motion frequencies.
     """
-    half_width = _NOTCH_BINS * fs / len(acc)
+    return _notch_gain(freqs, _acc_dynamic(acc, fs), fs)
+
+
+def _notch_gain(freqs: np.ndarray, dynamic: np.ndarray, fs: float) -> np.ndarray:
+    """:func:`motion_gain` from an acceleration already freed of gravity (``_acc_dynamic``)."""
+    half_width = _NOTCH_BINS * fs / len(dynamic)
     gain = np.ones_like(freqs, dtype=np.float64)
-    freqs_hz, _ = motion_frequencies(acc, fs)
+    freqs_hz, _ = _motion_peaks(dynamic, fs)
     for f0 in freqs_hz:  # every notch is deep: the PPG's coupling to each axis is unknown
         for k in _HARMONICS:
             lo, hi = np.searchsorted(freqs, [k * f0 - 3 * half_width, k * f0 + 3 * half_width])
@@ -121,10 +137,12 @@ def motion_gain(freqs: np.ndarray, acc: np.ndarray, fs: float) -> np.ndarray:
     return gain
 
 
-def _hr_spectrum(ppg: np.ndarray, fs: float, acc: np.ndarray | None) -> tuple[Spectrum, np.ndarray]:
-    """The motion-notched PPG power spectrum, normalised to a maximum of 1, and the notch gain."""
+def _hr_spectrum(ppg: np.ndarray, fs: float, dynamic: np.ndarray | None) -> tuple[Spectrum, np.ndarray]:
+    """The motion-notched PPG power spectrum, normalised to a maximum of 1, and the notch gain.
+
+    ``dynamic``: the accelerometer freed of gravity (``_acc_dynamic``), or None."""
     spec = _power(ppg, fs)
-    gain = np.ones_like(spec.freqs) if acc is None else motion_gain(spec.freqs, acc, fs)
+    gain = np.ones_like(spec.freqs) if dynamic is None else _notch_gain(spec.freqs, dynamic, fs)
     power = spec.power * gain
     return Spectrum(spec.freqs, power / max(float(power.max()), np.finfo(float).tiny)), gain
 
@@ -154,13 +172,17 @@ def _argmax_bpm(freqs: np.ndarray, score: np.ndarray, lo_bpm: float, hi_bpm: flo
     return _refined_bpm(freqs, masked, i) if masked[i] > 0 else math.nan
 
 
-def _interval_bpm(cleaned: np.ndarray, fs: float, lo_bpm: float, hi_bpm: float) -> float:
+def _interval_bpm(
+    cleaned: np.ndarray, fs: float, lo_bpm: float, hi_bpm: float, peaks: np.ndarray | None = None
+) -> float:
     """60 / median plausible inter-beat interval of a band-passed segment; NaN under 2 intervals.
 
     Peak times are refined to a fraction of a sample by parabolic interpolation, which matters at
-    low sensor rates (one sample is 40 ms at 25 Hz, about 10 bpm at 120 bpm).
+    low sensor rates (one sample is 40 ms at 25 Hz, about 10 bpm at 120 bpm). ``peaks``:
+    ``ppg_findpeaks(cleaned, fs, clean=False)`` when the caller already has them.
     """
-    peaks = ppg_findpeaks(cleaned, fs, clean=False)
+    if peaks is None:
+        peaks = ppg_findpeaks(cleaned, fs, clean=False)
     peaks = peaks[(peaks > 0) & (peaks < len(cleaned) - 1)]
     a, b, c = cleaned[peaks - 1], cleaned[peaks], cleaned[peaks + 1]
     denom = a - 2 * b + c
@@ -191,10 +213,10 @@ def _confirmed(bpm: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: floa
     return bool(abs(spec.freqs[i] - 2 * f) <= 0.06 and spec.power[i] >= floor and gain[i] >= 0.5)
 
 
-def _acquire(cleaned: np.ndarray, fs: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: float) -> float:
-    """A heart rate without a track: beat intervals when the motion-notched spectrum confirms them
-    (at the rate or its second harmonic), else the spectral peak with the strongest second harmonic."""
-    by_beats = _interval_bpm(cleaned, fs, lo, hi)
+def _acquire(by_beats: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: float) -> float:
+    """A heart rate without a track: the beat-interval rate ``by_beats`` (``_interval_bpm``) when the
+    motion-notched spectrum confirms it (at the rate or its second harmonic), else the spectral peak
+    with the strongest second harmonic."""
     if _confirmed(by_beats, spec, gain, lo, hi):
         return by_beats
     spectral = _argmax_bpm(spec.freqs, _harmonic_score(spec), lo, hi)
@@ -220,7 +242,7 @@ def _bpm_range(bpm_range: tuple[float, float]) -> tuple[float, float]:
 
 
 def heart_rate(
-    signal: np.ndarray,
+    signal: np.ndarray | PPGSegment,
     sampling_rate: float,
     *,
     acc: np.ndarray | None = None,
@@ -238,9 +260,11 @@ def heart_rate(
         second harmonic), else the ``"spectral"`` estimate.
 
     Args:
-        signal: raw PPG segment, shape (n,), at least 4 s long.
-        sampling_rate: its rate (Hz), above 16 Hz.
-        acc: optional accelerometer (g), shape (n, 3), same rate, to suppress motion artefacts.
+        signal: raw PPG segment, shape (n,), at least 4 s long; or a :class:`PPGSegment`, whose
+            band-passed signal, peaks and band-passed accelerometer are reused.
+        sampling_rate: its rate (Hz), above 16 Hz (a segment's own rate).
+        acc: optional accelerometer (g), shape (n, 3), same rate, to suppress motion artefacts
+            (with a segment: None; the segment's accelerometer is used).
         method: see above.
         bpm_range: plausible heart rates (bpm).
 
@@ -250,7 +274,7 @@ def heart_rate(
     Raises:
         InvalidSignalError: wrong dtype/shape, NaN/inf, or shorter than 4 s.
         UnsupportedRateError: rate not above 16 Hz.
-        InvalidParameterError: unknown ``method``.
+        InvalidParameterError: unknown ``method``; with a segment, another rate or ``acc`` given too.
 
     Example:
         >>> import anyppg
@@ -259,20 +283,29 @@ def heart_rate(
         84
     """
     fs = check_rate(sampling_rate, what="PPG heart rate", minimum=2 * PPG_BAND_HZ[1])
-    x = as_signal(signal, name="PPG segment", min_samples=round(MIN_HR_SEGMENT_S * fs), rate=fs)
-    a = None if acc is None else as_acc(acc, len(x))
+    min_samples = round(MIN_HR_SEGMENT_S * fs)
+    if isinstance(signal, PPGSegment):
+        signal.check_rate(fs)
+        if acc is not None:
+            raise InvalidParameterError("acc", "an array", "None with a PPGSegment (it carries its own acc)")
+        segment = signal
+        as_signal(segment.signal, name="PPG segment", min_samples=min_samples, rate=fs)  # length check
+    else:
+        x = as_signal(signal, name="PPG segment", min_samples=min_samples, rate=fs)
+        segment = PPGSegment(x, fs, acc=None if acc is None else as_acc(acc, len(x)))
     lo, hi = _bpm_range(bpm_range)
     if method not in ("auto", "peaks", "spectral"):
         raise InvalidParameterError("method", method, "'auto', 'peaks' or 'spectral'")
-    if np.ptp(x) == 0:
+    if np.ptp(segment.signal) == 0:
         return math.nan
-    cleaned = ppg_clean(x, fs)
-    moving = a is not None and float(np.sqrt((_acc_dynamic(a, fs) ** 2).sum(axis=1).mean())) > MOTION_RMS_G
+    cleaned = segment.cleaned
+    dynamic = _segment_acc_dynamic(segment)
+    moving = dynamic is not None and float(np.sqrt((dynamic**2).sum(axis=1).mean())) > MOTION_RMS_G
     if method == "peaks" or (method == "auto" and not moving):
-        return _interval_bpm(cleaned, fs, lo, hi)
-    spec, gain = _hr_spectrum(cleaned, fs, a)
+        return _interval_bpm(cleaned, fs, lo, hi, segment.cleaned_peaks)
+    spec, gain = _hr_spectrum(cleaned, fs, dynamic)
     if method == "auto":
-        return _acquire(cleaned, fs, spec, gain, lo, hi)
+        return _acquire(_interval_bpm(cleaned, fs, lo, hi, segment.cleaned_peaks), spec, gain, lo, hi)
     return _argmax_bpm(spec.freqs, _harmonic_score(spec), lo, hi)
 
 
@@ -351,26 +384,42 @@ class HeartRateTracker:
         self.bpm, self.held, self._rival, self._rival_count = fresh, 0, math.nan, 0
         return True
 
-    def update(self, filtered: np.ndarray, acc: np.ndarray | None = None, *, dt_s: float = 2.0) -> float:
+    def update(
+        self, filtered: np.ndarray | PPGSegment, acc: np.ndarray | None = None, *, dt_s: float = 2.0
+    ) -> float:
         """Consume the next window; return the tracked heart rate (bpm, NaN until a pulse is seen).
 
         Args:
-            filtered: band-passed PPG window, shape (n,), at ``sampling_rate``.
-            acc: optional accelerometer window, shape (n, 3), same rate.
+            filtered: band-passed PPG window, shape (n,), at ``sampling_rate``; or a
+                :class:`PPGSegment` of it, whose peaks and band-passed accelerometer are reused.
+            acc: optional accelerometer window, shape (n, 3), same rate (with a segment: None; the
+                segment's accelerometer is used, see :meth:`PPGSegment.without_acc`).
             dt_s: time since the previous window's start (s), the hop.
 
         Raises:
             InvalidSignalError: wrong dtype/shape, NaN/inf, or shorter than 4 s.
+            InvalidParameterError: with a segment, another rate than the tracker's, or ``acc`` too.
         """
         fs = self.sampling_rate
-        x = as_signal(filtered, name="PPG window", min_samples=round(MIN_HR_SEGMENT_S * fs), rate=fs)
-        a = None if acc is None else as_acc(acc, len(x))
+        min_samples = round(MIN_HR_SEGMENT_S * fs)
+        if isinstance(filtered, PPGSegment):
+            filtered.check_rate(fs)
+            if acc is not None:
+                raise InvalidParameterError(
+                    "acc", "an array", "None with a PPGSegment (it carries its own acc)"
+                )
+            segment = filtered
+            x = as_signal(segment.signal, name="PPG window", min_samples=min_samples, rate=fs)
+        else:
+            x = as_signal(filtered, name="PPG window", min_samples=min_samples, rate=fs)
+            segment = PPGSegment(x, fs, acc=None if acc is None else as_acc(acc, len(x)))
         dt = check_positive("dt_s", dt_s)
         if np.ptp(x) == 0:
             return self.bpm
-        spec, gain = _hr_spectrum(x, fs, a)
+        spec, gain = _hr_spectrum(x, fs, _segment_acc_dynamic(segment))
         lo, hi = self.bpm_range
-        fresh = _acquire(x, fs, spec, gain, lo, hi)  # this window alone, no track
+        by_beats = _interval_bpm(x, fs, lo, hi, segment.peaks)
+        fresh = _acquire(by_beats, spec, gain, lo, hi)  # this window alone, no track
         if math.isnan(self.bpm) or self.held >= self.reacquire_after:
             if math.isfinite(fresh):
                 self.bpm, self.held, self._rival, self._rival_count = fresh, 0, math.nan, 0
@@ -378,7 +427,6 @@ class HeartRateTracker:
         reach = 6.0 + self.max_change * dt
         if self._switch_to(fresh, reach):
             return self.bpm
-        by_beats = _interval_bpm(x, fs, lo, hi)
         if abs(by_beats - self.bpm) <= reach and _confirmed(by_beats, spec, gain, lo, hi):
             self.bpm, self.held = by_beats, 0  # beat intervals are the more precise estimate
             return self.bpm

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal as sps
 
 from anyppg.errors import InvalidSignalError
-from anyppg.signal._checks import as_acc, check_positive, check_rate
-from anyppg.signal.filters import ppg_bandpass_sos, ppg_clean
+from anyppg.signal._checks import InvalidParameterError, as_acc, check_positive, check_rate
 from anyppg.signal.peaks import ppg_findpeaks
+from anyppg.signal.segment import PPGSegment
 
 FLAT_RUN_S = 0.5
 """A run of identical samples at least this long (s), not at the extremes, is a flat line."""
@@ -70,15 +69,18 @@ def _plateau_fraction(x: np.ndarray, at: np.ndarray) -> float:
     return float(lengths[lengths >= 3].sum() / len(x))
 
 
-def template_sqi(cleaned: np.ndarray, fs: float) -> float:
+def template_sqi(cleaned: np.ndarray, fs: float, *, peaks: np.ndarray | None = None) -> float:
     """Beat-template quality of a band-passed PPG segment, in [0, 1].
 
     Each beat (cut around its systolic peak, 40 % of the median interval before, 60 % after) is
     correlated with the average beat; the mean correlation ``r`` is rescaled to ``2 r - 1`` because
     band-limited noise, cut at its own maxima, already correlates at about 0.6. A clean pulse
     scores ~0.99, atrial fibrillation ~0.9, white noise ~0.2.
+
+    ``peaks``: ``ppg_findpeaks(cleaned, fs, clean=False)`` when the caller already has them.
     """
-    peaks = ppg_findpeaks(cleaned, fs, clean=False)
+    if peaks is None:
+        peaks = ppg_findpeaks(cleaned, fs, clean=False)
     if len(peaks) < 3:
         return 0.0
     ibi = int(np.median(np.diff(peaks)))
@@ -95,7 +97,7 @@ def template_sqi(cleaned: np.ndarray, fs: float) -> float:
 
 
 def ppg_quality(
-    signal: np.ndarray,
+    signal: np.ndarray | PPGSegment,
     sampling_rate: float,
     *,
     acc: np.ndarray | None = None,
@@ -107,9 +109,11 @@ def ppg_quality(
     assessed on the finite samples, linearly interpolated).
 
     Args:
-        signal: raw PPG, shape (n,), at least 2 s.
-        sampling_rate: its rate (Hz), above 16 Hz.
-        acc: optional accelerometer, shape (n, 3), same rate, for the ``motion`` flag.
+        signal: raw PPG, shape (n,), at least 2 s; or a :class:`PPGSegment`, whose band-passed signal,
+            peaks and band-passed accelerometer are reused (and computed there if not yet).
+        sampling_rate: its rate (Hz), above 16 Hz (a segment's own rate).
+        acc: optional accelerometer, shape (n, 3), same rate, for the ``motion`` flag (with a
+            segment: None; the segment's accelerometer is used).
         motion_threshold: RMS of the band-passed acceleration above which ``motion`` is set (acc unit).
 
     Returns:
@@ -118,6 +122,7 @@ def ppg_quality(
     Raises:
         InvalidSignalError: wrong dtype or shape, shorter than 2 s, or no finite sample at all.
         UnsupportedRateError: rate not above 16 Hz.
+        InvalidParameterError: with a segment, another rate than its own, or ``acc`` given too.
 
     Example:
         >>> import anyppg
@@ -128,6 +133,15 @@ def ppg_quality(
     """
     fs = check_rate(sampling_rate, what="PPG quality", minimum=16.0)
     threshold = check_positive("motion_threshold", motion_threshold)
+    if isinstance(signal, PPGSegment):
+        signal.check_rate(fs)
+        if acc is not None:
+            raise InvalidParameterError("acc", "an array", "None with a PPGSegment (it carries its own acc)")
+        if len(signal) < 2 * fs:
+            raise InvalidSignalError(
+                f"PPG segment is too short: {len(signal)} samples; at least 2 s ({2 * fs:g}) needed"
+            )
+        return _assess(signal, threshold, has_nan=False)
     x = np.asarray(signal)
     if x.dtype == bool or x.dtype.kind not in "iuf" or x.ndim != 1:
         raise InvalidSignalError(
@@ -145,11 +159,16 @@ def ppg_quality(
     if has_nan:
         idx = np.arange(len(x))
         x = np.interp(idx, idx[finite], x[finite])
+    segment = PPGSegment(x, fs, acc=None if acc is None else as_acc(acc, len(x)))
+    return _assess(segment, threshold, has_nan=has_nan)
 
+
+def _assess(segment: PPGSegment, threshold: float, *, has_nan: bool) -> Quality:
+    """:func:`ppg_quality` of a validated segment (NaN already interpolated, flagged by ``has_nan``)."""
+    x, fs = segment.signal, segment.sampling_rate
     motion_level = float("nan")
-    if acc is not None:
-        a = as_acc(acc, len(x))
-        a = sps.sosfiltfilt(ppg_bandpass_sos(fs), a, axis=0)
+    a = segment.acc_bandpassed
+    if a is not None:
         motion_level = float(np.sqrt((a**2).sum(axis=1).mean()))
     motion = bool(motion_level > threshold)
 
@@ -158,6 +177,6 @@ def ppg_quality(
     clip_fraction = _plateau_fraction(x, at_extreme) if hi > lo else 1.0
     flat = bool(hi == lo or _longest_flat_run(x, at_extreme) >= FLAT_RUN_S * fs)
     clipping = bool(not flat and clip_fraction > CLIP_FRACTION)
-    sqi = 0.0 if flat else template_sqi(ppg_clean(x, fs), fs)
+    sqi = 0.0 if flat else template_sqi(segment.cleaned, fs, peaks=segment.cleaned_peaks)
     usable = bool(not (has_nan or flat or clipping or motion) and sqi >= USABLE_SQI)
     return Quality(sqi, flat, clipping, has_nan, motion, usable, motion_level, clip_fraction)

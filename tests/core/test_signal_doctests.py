@@ -16,6 +16,7 @@ MODULES = [
     "anyppg.signal.peaks",
     "anyppg.signal.heart_rate",
     "anyppg.signal.quality",
+    "anyppg.signal.segment",
     "anyppg.simulator",
 ]
 
