@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from anyppg.cli_options import add_deprecated_option, add_format_option, add_precision_option
+
     parser.add_argument(
         "models",
         nargs="*",
@@ -26,19 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--runs", type=int, default=200, help="timed runs per case and thread count (200)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed warm-up runs (20)")
-    parser.add_argument(
-        "--formats",
-        nargs="+",
+    add_format_option(
+        parser,
         choices=("eager", "pte", "tflite"),
-        default=["eager", "pte", "tflite"],
-        help="formats to measure (default: all)",
+        default=("eager", "pte", "tflite"),
+        help="formats to measure: eager, pte, tflite (default: all)",
     )
-    parser.add_argument(
-        "--precisions",
-        nargs="+",
-        choices=("fp32", "int8"),
-        default=["fp32", "int8"],
-        help="precisions of the exported formats (default: both; eager is fp32)",
+    add_precision_option(
+        parser,
+        default=("fp32", "int8"),
+        help="precisions of pte/tflite: fp32, int8 (default both; eager is fp32)",
     )
     parser.add_argument(
         "--artifacts",
@@ -46,14 +44,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where to find {model}_{backend}_{fp32|q8} files and export missing ones (default: a temp dir)",
     )
     parser.add_argument("--markdown", metavar="PATH", help="also write the markdown table to PATH")
-    parser.add_argument("--output", metavar="PATH", help="also write the JSON report to PATH")
+    parser.add_argument("--out", metavar="PATH", help="also write the JSON report to PATH")
+    add_deprecated_option(parser, "--output", "--out", dest="out")
 
 
 def run(args: argparse.Namespace) -> int:
+    from anyppg.progress import Progress, progress_enabled
     from anyppg.quantization.bench import DEFAULT_MODELS, run_benchmark, to_markdown
 
-    def progress(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+    steps = Progress("bench", enabled=progress_enabled(args))
 
     report = run_benchmark(
         args.models or DEFAULT_MODELS,
@@ -61,17 +60,17 @@ def run(args: argparse.Namespace) -> int:
         runs=args.runs,
         warmup=args.warmup,
         artifacts_dir=args.artifacts,
-        formats=args.formats,
-        precisions=args.precisions,
-        progress=progress,
+        formats=args.format,
+        precisions=args.precision,
+        progress=steps.step,
     )
     table = to_markdown(report)
     data = report.to_dict()
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(table)
-    if args.output:
-        with open(args.output, "w") as f:
+    if args.out:
+        with open(args.out, "w") as f:
             json.dump(data, f, indent=1)
             f.write("\n")
     print(json.dumps(data) if args.json else table)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -74,31 +73,45 @@ def _data(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from anyppg.progress import Progress, progress_enabled
     from anyppg.quantization.distill import DistillConfig, check_teacher_dim, distill, load_teacher
     from anyppg.quantization.students import get_spec, save_student
 
+    show = progress_enabled(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     spec = get_spec(args.student)
     teacher = load_teacher(args.teacher)
-    check_teacher_dim(teacher, args.teacher, spec.config.embedding_dim)
+    check_teacher_dim(teacher, args.teacher, spec.config.embedding_dim)  # before any long step
+    steps = Progress("distill", enabled=show)
+    steps.step("loading training windows" + ("" if args.no_real else " and real recordings"))
     train, val, info = _data(args)
     config = DistillConfig(
         student=args.student, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed
     )
+    caching = Progress("distill: teacher embeddings", unit="windows", enabled=show)
+    epochs = Progress("distill: epochs", total=args.epochs, unit="epochs", enabled=show)
 
-    def progress(epoch: int, losses: dict[str, float]) -> None:
-        if not args.json:
-            print(
-                f"\repoch {epoch}/{args.epochs} loss {losses['loss']:.4f}",
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
+    def on_embed(done: int, total: int) -> None:
+        caching.total = total
+        caching.update(done)
 
-    result = distill(teacher, train, val, config, extra_unlabeled=info["real"] or None, progress=progress)
-    if not args.json:
-        print(file=sys.stderr)
+    def on_epoch(epoch: int, losses: dict[str, float]) -> None:
+        if epoch == 1:
+            caching.close()
+        epochs.update(epoch, f"loss {losses['loss']:.4f}", force=True)
+
+    result = distill(
+        teacher,
+        train,
+        val,
+        config,
+        extra_unlabeled=info["real"] or None,
+        progress=on_epoch,
+        embed_progress=on_embed,
+    )
+    caching.close()
+    epochs.close()
     out = Path(args.out or f"runs/distill/{args.student}.pt")
     extra = {
         "teacher": str(args.teacher),

@@ -5,16 +5,25 @@ from __future__ import annotations
 import argparse
 import json
 
+FILE_BACKEND = {"pte": "xnnpack", "tflite": "litert"}
+"""``--format`` -> the backend in artefact names (``{model}_{backend}_{fp32|q8}``)."""
+FILE_PRECISION = {"fp32": "fp32", "int8": "q8"}
+"""``--precision`` -> the precision in artefact names (they keep ``q8``)."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from anyppg.cli_options import add_format_option, add_precision_option
+
     parser.add_argument("checkpoint", help="student checkpoint written by `anyppg distill`")
     parser.add_argument("--out", default="runs/export", help="output folder (default: runs/export)")
-    parser.add_argument(
-        "--backend", nargs="+", choices=("xnnpack", "litert"), default=["xnnpack", "litert"], help="targets"
+    add_format_option(
+        parser,
+        choices=("pte", "tflite"),
+        default=("pte", "tflite"),
+        help="pte (ExecuTorch, XNNPACK) and/or tflite (LiteRT); default both",
+        old_backend=True,
     )
-    parser.add_argument(
-        "--precision", nargs="+", choices=("fp32", "q8"), default=["fp32", "q8"], help="precisions"
-    )
+    add_precision_option(parser, default=("fp32", "int8"), help="fp32 and/or int8 (default both)")
     parser.add_argument(
         "--calibration-windows", type=int, default=256, help="int8 calibration windows (real + simulated)"
     )
@@ -25,30 +34,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from anyppg.progress import Progress, progress_enabled
     from anyppg.quantization.export import export_model
     from anyppg.quantization.ptq import calibration_windows
     from anyppg.quantization.students import load_student
 
+    progress = Progress("export", enabled=progress_enabled(args))
     model, meta = load_student(args.checkpoint)
+    name = meta["name"] or "student"
     extra = meta["extra"]
-    calibration = (
-        calibration_windows(args.calibration_windows, seed=args.seed) if "q8" in args.precision else None
-    )
+    calibration = None
+    if "int8" in args.precision:
+        progress.step(f"collecting {args.calibration_windows} int8 calibration windows")
+        calibration = calibration_windows(args.calibration_windows, seed=args.seed)
+    jobs = [(f, p) for f in args.format for p in args.precision]
     artifacts = []
-    for backend in args.backend:
-        for precision in args.precision:
-            artifact = export_model(
-                model,
-                meta["name"] or "student",
-                backend,
-                precision,
-                args.out,
-                calibration if precision == "q8" else None,
-                training_data=extra.get("training_data"),
-                metrics={"distillation_heldout": extra.get("metrics", {})},
-                latency_runs=args.latency_runs,
-            )
-            artifacts.append(artifact)
+    for i, (fmt, precision) in enumerate(jobs, 1):
+        what = "quantizing (calibrate, convert) and lowering" if precision == "int8" else "lowering"
+        target = "ExecuTorch/XNNPACK" if fmt == "pte" else "LiteRT"
+        progress.step(f"[{i}/{len(jobs)}] {name} .{fmt} {precision}: {what} to {target}")
+        artifact = export_model(
+            model,
+            name,
+            FILE_BACKEND[fmt],
+            FILE_PRECISION[precision],
+            args.out,
+            calibration if precision == "int8" else None,
+            training_data=extra.get("training_data"),
+            metrics={"distillation_heldout": extra.get("metrics", {})},
+            latency_runs=args.latency_runs,
+        )
+        artifacts.append(artifact)
+    progress.step(f"done: {len(artifacts)} artefacts in {args.out}")
     rows = [
         {
             "path": str(a.path),

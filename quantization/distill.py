@@ -237,13 +237,23 @@ def load_teacher(path: str | Path) -> nn.Module:
 
 
 @torch.no_grad()
-def embed(model: Callable[[torch.Tensor], Any], ppg: np.ndarray, batch_size: int = EMBED_BATCH) -> np.ndarray:
-    """Embeddings ``(N, D)`` of ``(N, 1250)`` windows; ``model`` returns a tensor or a tuple led by one."""
+def embed(
+    model: Callable[[torch.Tensor], Any],
+    ppg: np.ndarray,
+    batch_size: int = EMBED_BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Embeddings ``(N, D)`` of ``(N, 1250)`` windows; ``model`` returns a tensor or a tuple led by one.
+
+    ``progress`` is called with the number of windows embedded so far after each batch.
+    """
     out = []
     for start in range(0, len(ppg), batch_size):
         x = torch.from_numpy(np.ascontiguousarray(ppg[start : start + batch_size]))[:, None, :]
         y = model(x)
         out.append((y[0] if isinstance(y, tuple | list) else y).float().numpy())
+        if progress is not None:
+            progress(min(start + batch_size, len(ppg)))
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
@@ -444,6 +454,7 @@ def distill(
     config: DistillConfig | None = None,
     extra_unlabeled: WindowSet | None = None,
     progress: Callable[[int, dict[str, float]], None] | None = None,
+    embed_progress: Callable[[int, int], None] | None = None,
 ) -> DistillResult:
     """Distil ``teacher_encoder`` into a fresh student (see the module docstring for the loss).
 
@@ -454,30 +465,47 @@ def distill(
         config: hyper-parameters.
         extra_unlabeled: more windows (e.g. real recordings) for the embedding and soft-head terms.
         progress: called after each epoch with ``(epoch, mean losses)``.
+        embed_progress: called while the teacher's embeddings are cached (the long first step) with
+            ``(windows embedded, windows in all)``.
 
     Raises:
-        ValueError: no training windows, or the teacher's embedding size differs from the student's.
+        ValueError: no training windows, or the teacher's embedding size differs from the student's
+            (checked on two windows before any other work).
     """
     cfg = config or DistillConfig()
     if len(train) == 0:
         raise ValueError("distillation needs training windows; got 0")
     torch.manual_seed(cfg.seed)
     teacher_encoder = teacher_encoder.eval()
+    student = build_student(cfg.student, seed=cfg.seed)
+    teacher_dim = embed(teacher_encoder, train.ppg[:2]).shape[1]
+    if student.config.embedding_dim != teacher_dim:
+        raise ValueError(
+            f"teacher embeds to {teacher_dim} dims but {cfg.student} has {student.config.embedding_dim}; "
+            f"distil from a {student.config.embedding_dim}-d teacher (pretrain --preset demo or anyppg; "
+            "the debug preset's encoder is 32-d)"
+        )
     t0 = time.perf_counter()
-    t_train = embed(teacher_encoder, train.ppg)  # (N, D)
+    n_extra = 0 if extra_unlabeled is None else len(extra_unlabeled)
+    n_all = len(train) + n_extra
+
+    def report(offset: int) -> Callable[[int], None] | None:
+        if embed_progress is None:
+            return None
+        return lambda done: embed_progress(offset + done, n_all)
+
+    t_train = embed(teacher_encoder, train.ppg, progress=report(0))  # (N, D)
     probes = LinearProbes.fit(t_train, train)
     teacher = TeacherWithHeads(teacher_encoder, probes).eval()
     data = WindowSet.concat([train, extra_unlabeled]) if extra_unlabeled is not None else train
     t_emb = (
-        t_train if data is train else np.concatenate([t_train, embed(teacher_encoder, extra_unlabeled.ppg)])
+        t_train
+        if data is train
+        else np.concatenate(
+            [t_train, embed(teacher_encoder, extra_unlabeled.ppg, progress=report(len(train)))]
+        )
     )
     log.info("teacher embeddings for %d windows in %.1f s", len(data), time.perf_counter() - t0)
-
-    student = build_student(cfg.student, seed=cfg.seed)
-    if student.config.embedding_dim != t_emb.shape[1]:
-        raise ValueError(
-            f"teacher embeds to {t_emb.shape[1]} dims but {cfg.student} has {student.config.embedding_dim}"
-        )
     # Soft targets: the teacher heads' outputs (HR in the student's normalised units).
     with torch.no_grad():
         t_heads = teacher.heads(torch.from_numpy(t_emb))  # (N, 3)

@@ -33,6 +33,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from anyppg.errors import InvalidSignalError, ModelInputError, ModelLoadError, RuntimeUnavailableError
+from anyppg.logs import native_stderr_to_log
 from anyppg.model_card import OUTPUT_NAMES, ModelCard, TensorSpec, card_path_for
 
 __all__ = ["Backend", "Model", "available_runtimes", "load_model"]
@@ -432,7 +433,12 @@ def load_model(
             str(path), f"file content is a {sniffed} model but the suffix says {path.suffix}"
         )
 
-    engine: _Engine = _LiteRTEngine(path, threads) if fmt == "tflite" else _ExecuTorchEngine(path, threads)
+    # LiteRT's delegate banner, ExecuTorch's cpuinfo probing and torch/torchao import notices are
+    # written straight to stderr by native code: they go to this module's debug log instead.
+    with native_stderr_to_log(logger):
+        engine: _Engine = (
+            _LiteRTEngine(path, threads) if fmt == "tflite" else _ExecuTorchEngine(path, threads)
+        )
 
     card_file = Path(card) if isinstance(card, str | Path) else card_path_for(path)
     derived = False

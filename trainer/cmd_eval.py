@@ -2,9 +2,10 @@
 
 Examples::
 
-    anyppg eval --store runs/store-sim --checkpoint runs/demo/checkpoint.pt --out runs/eval
-    anyppg eval --store runs/store-sim --model student-s_xnnpack_q8.pte --no-random-init
-    anyppg eval --store runs/store-sim --embedder mine=my_package.embed:embed_windows --json
+    anyppg prepare --source sim --hours 4 --seed 123 --split 0.6,0.2,0.2 --out runs/eval-store
+    anyppg eval --store runs/eval-store --checkpoint runs/demo/checkpoint.pt --out runs/eval
+    anyppg eval --store runs/eval-store --model student-s_xnnpack_q8.pte --no-random-init
+    anyppg eval --store runs/eval-store --embedder mine=my_package.embed:embed_windows --json
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import argparse
 import importlib
 import json
 import logging
-import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ def _import_callable(spec: str):
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from anyppg.cli import UsageError
     from anyppg.trainer.evaluate import (
         Embedder,
         checkpoint_embedder,
@@ -80,14 +81,12 @@ def run(args: argparse.Namespace) -> int:
         try:
             name, fn = _import_callable(spec)
         except (ImportError, AttributeError, argparse.ArgumentTypeError) as exc:
-            print(f"anyppg eval: error: cannot use --embedder {spec!r}: {exc}", file=sys.stderr)
-            return 2
+            raise UsageError("anyppg eval", f"cannot use --embedder {spec!r}: {exc}") from exc
         embedders.append(Embedder(name, fn, f"{spec.partition('=')[2]}"))
     if not args.no_handcrafted:
         embedders.append(handcrafted_embedder())
     if not embedders:
-        print("anyppg eval: error: nothing to evaluate", file=sys.stderr)
-        return 2
+        raise UsageError("anyppg eval", "nothing to evaluate (give --checkpoint, --model or --embedder)")
     if args.checkpoint is None:
         log.warning("no --checkpoint: evaluating baselines only")
     report = evaluate(

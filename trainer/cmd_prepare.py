@@ -12,9 +12,9 @@ The store is what ``anyppg pretrain`` and ``anyppg eval`` read (see :mod:`anyppg
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -44,7 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="processes that cut windows in parallel")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing store at --out")
-    parser.add_argument("--quiet", action="store_true", help="no progress line")
 
 
 def _window_job(args: tuple[Any, float, float | None]) -> Any:
@@ -53,35 +52,6 @@ def _window_job(args: tuple[Any, float, float | None]) -> Any:
     rec, hop_s, settle_s = args
     batch = record_windows(rec, hop_s=hop_s, settle_s=settle_s)
     return rec.subject, rec.record, batch
-
-
-class Progress:
-    """One self-overwriting status line on stderr, at most every 0.5 s."""
-
-    def __init__(self, enabled: bool, total: int | None = None) -> None:
-        self.enabled = enabled
-        self.total = total
-        self.start = time.monotonic()
-        self._last = 0.0
-
-    def update(self, done: int, counts: dict[str, int], force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self._last < 0.5):
-            return
-        self._last = now
-        rate = done / max(now - self.start, 1e-9)
-        of = f"/{self.total}" if self.total else ""
-        eta = f", ETA {(self.total - done) / rate:.0f} s" if self.total and rate > 0 else ""
-        windows = sum(counts.values())
-        split = " / ".join(f"{k} {v:,}" for k, v in counts.items())
-        sys.stderr.write(
-            f"\rprepare: {done}{of} records, {windows:,} windows ({split}), {rate:.1f} rec/s{eta}  "
-        )
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
 
 
 def build_store(
@@ -117,7 +87,9 @@ def build_store(
         The store index (also written to ``out/index.json``), plus ``elapsed_s``.
 
     Raises:
-        StoreError: ``out`` already holds a store and ``overwrite`` is False, or the source is empty.
+        StoreError: ``out`` already holds a store and ``overwrite`` is False, the source is empty, or
+            it gives no window (nothing readable, or every record too short); the store is then not
+            written.
     """
     from anyppg.signal import DEFAULT_SETTLE_S
     from anyppg.trainer.store import StoreError, StoreWriter, assign_splits
@@ -137,6 +109,7 @@ def build_store(
         "hop_s": hop_s,
         "settle_s": DEFAULT_SETTLE_S if settle_s is None else settle_s,
     }
+    existed = Path(out).exists()
     writer = StoreWriter(
         out, split_of, shard_size=shard_size, preprocessing=preprocessing, overwrite=overwrite
     )
@@ -159,6 +132,8 @@ def build_store(
             on_progress(done, writer.counts)
     for reason, n in getattr(source, "skipped", {}).items():
         writer.count_skipped(reason, n)
+    if not sum(writer.counts.values()):
+        _refuse_empty(out, existed, done, writer.skipped, preprocessing["settle_s"])
     extra = {"source": getattr(source, "name", "source"), "records": done}
     if hasattr(source, "hours"):
         extra["simulation"] = {
@@ -172,6 +147,30 @@ def build_store(
     index = dict(index)
     index["elapsed_s"] = round(time.monotonic() - started, 3)
     return index
+
+
+def _refuse_empty(
+    out: str | Path, existed: bool, records: int, skipped: dict[str, int], settle_s: float
+) -> None:
+    """Raise the one-line error for a source that gave no window; remove the folder if this run made it.
+
+    Raises:
+        StoreError: always; names what was read, what was skipped and the minimum record length.
+    """
+    from anyppg.signal import WINDOW_S
+    from anyppg.trainer.store import StoreError
+
+    if not existed:
+        with contextlib.suppress(OSError):  # only an empty folder goes; nothing else was written
+            Path(out).rmdir()
+    why = ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())) or "nothing skipped"
+    unreadable = skipped.get("corrupt_file", 0)
+    hint = f"{unreadable} file(s) could not be read (see the warnings above); " if unreadable else ""
+    raise StoreError(
+        out,
+        f"no windows from {records} readable record(s) ({why}); {hint}a record needs at least "
+        f"{settle_s + WINDOW_S:g} s of NaN-free PPG ({settle_s:g} s of filter settling + one {WINDOW_S:g} s window)",
+    )
 
 
 def _bounded_map(pool: ProcessPoolExecutor, fn: Callable, items: Iterable, window: int) -> Iterator[Any]:
@@ -205,7 +204,14 @@ def run(args: argparse.Namespace) -> int:
     total = getattr(source, "n_records", None)
     if total is None and hasattr(source, "paths"):
         total = None if args.source.startswith("pulsedb:") else len(source.paths())
-    progress = Progress(enabled=not args.quiet, total=total)
+    from anyppg.progress import Progress, progress_enabled
+
+    progress = Progress("prepare", total=total, unit="records", enabled=progress_enabled(args))
+
+    def on_progress(done: int, counts: dict[str, int]) -> None:
+        split = " / ".join(f"{k} {v:,}" for k, v in counts.items())
+        progress.update(done, f"{sum(counts.values()):,} windows ({split})")
+
     index = build_store(
         source,
         args.out,
@@ -215,9 +221,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=args.workers,
         overwrite=args.overwrite,
-        on_progress=progress.update,
+        on_progress=on_progress,
     )
-    progress.update(index["build"]["records"], index["counts"], force=True)
     progress.close()
     summary = {
         "out": str(args.out),

@@ -2,7 +2,7 @@
 
 Examples::
 
-    anyppg pretrain --preset demo                 # 2-core CPU, <= 15 min, writes runs/demo/
+    anyppg pretrain --preset demo --store runs/store-sim   # 2-core CPU, writes runs/demo/
     anyppg pretrain --preset debug --out runs/dbg # seconds, toy data
     torchrun --nproc_per_node=8 -m anyppg pretrain --preset anyppg --store /data/store \\
         --ecg-checkpoint ecgfounder.pth
@@ -21,6 +21,8 @@ PRESET_NAMES = ("debug", "demo", "anyppg")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from anyppg.cli_options import add_deprecated_flag
+
     parser.add_argument("--preset", choices=PRESET_NAMES, default="demo", help="recipe (default: demo)")
     parser.add_argument("--store", help="window store from `anyppg prepare` (default: the preset's)")
     parser.add_argument("--out", help="output folder for checkpoint, metrics, curve (default: runs/<preset>)")
@@ -35,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="seed of weights, data order and dropout")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
     parser.add_argument("--stop-after", type=int, metavar="STEP", help="end this invocation after STEP")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_deprecated_flag(parser, "--no-progress", "--quiet", dest="quiet_cmd")
 
 
 def build_config(args: argparse.Namespace):  # -> PretrainConfig
@@ -57,7 +59,7 @@ def build_config(args: argparse.Namespace):  # -> PretrainConfig
     for (section, key), value in overrides.items():
         if value is not None:
             setattr(getattr(cfg, section), key, value)
-    if args.no_progress or args.json:
+    if getattr(args, "quiet", False) or getattr(args, "json", False):
         cfg.train.progress = False
     return cfg
 

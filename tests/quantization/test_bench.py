@@ -58,13 +58,13 @@ def test_cli_end_to_end_json(tmp_path, capsys):
 
     md = tmp_path / "table.md"
     # One export only (student-xs .tflite fp32); int8 files are measured by `make bench`.
-    argv = ["bench", "teacher", "student-xs", "--formats", "eager", "tflite", "--precisions", "fp32"]
+    argv = ["bench", "teacher", "student-xs", "--format", "eager,tflite", "--precision", "fp32"]
     argv += ["--threads", "1", "2"]
     argv += ["--runs", "5", "--warmup", "1", "--artifacts", str(tmp_path), "--markdown", str(md), "--json"]
     assert main(argv) == 0
     captured = capsys.readouterr()
     report = json.loads(captured.out)  # exactly one JSON object on stdout
-    assert "[3/3] student-xs/tflite/fp32" in captured.err  # progress on stderr
+    assert "[3/3]" not in captured.err  # --json: no progress lines, stdout is the report alone
 
     rows = report["models"]
     keys = {(r["model"], r["format"], r["precision"], r["threads"]) for r in rows}

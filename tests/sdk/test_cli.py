@@ -32,7 +32,20 @@ def test_stream_json_lines_and_summary_for_two_devices(capsys):
 
 def test_stream_unknown_scheme_is_a_clean_error(capsys):
     assert main(["stream", "usb:0", "--model", "none"]) == 1
-    assert "known schemes: ble:, polar:, serial:, replay:, sim:" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.strip()
+    assert "\n" not in err and err.startswith("anyppg stream: error: unknown device URL 'usb:0'")
+    assert "known schemes: ble:, polar:" in err
+
+
+def test_stream_unknown_scheme_under_json_is_one_json_object(capsys):
+    assert main(["stream", "usb:0", "--model", "none", "--json"]) == 1
+    captured = capsys.readouterr()
+    error = json.loads(captured.out)  # exactly one object on stdout
+    assert error["type"] == "UnknownSchemeError"
+    assert error["error"].startswith("unknown device URL 'usb:0'")
+    assert set(error) == {"error", "type"}
 
 
 def test_record_survives_ctrl_c(tmp_path):

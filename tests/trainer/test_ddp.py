@@ -21,7 +21,7 @@ def _torchrun(out, *extra: str) -> None:
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
         "-m", "anyppg", "pretrain", "--preset", "debug", "--out", str(out),
-        "--steps", str(STEPS), "--ecg-steps", "2", "--no-progress", *extra,
+        "--steps", str(STEPS), "--ecg-steps", "2", "--quiet", *extra,
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
