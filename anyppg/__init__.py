@@ -5,7 +5,8 @@ The core (this package) needs only numpy and scipy. Heavier parts load on first 
 - ``anyppg.signal``: preprocessing shared by training and streaming.
 - ``anyppg.simulate`` (module ``anyppg.simulator``): synchronized PPG + ECG simulator.
 - ``anyppg.recordings``: real recordings shipped by Python packages.
-- ``anyppg.sdk`` (``anyppg.connect``): stream from wearables into deployed models.
+- ``anyppg.sdk`` (``anyppg.connect``): stream from wearables into deployed models;
+  ``anyppg.collect`` (await it) / ``anyppg.stream_sync`` return the results as a table.
 - ``anyppg.firmware_bridge``: wire protocol, vendor codecs, device emulators.
 - ``anyppg.trainer`` / ``anyppg.quantization``: need the ``train`` extra (torch).
 """
@@ -19,15 +20,18 @@ from anyppg._version import __version__
 from anyppg.errors import AnyPPGError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from anyppg.sdk import connect
+    from anyppg.sdk import Results, collect, connect, stream_sync
     from anyppg.simulator import simulate
 
-__all__ = ["AnyPPGError", "__version__", "connect", "simulate"]
+__all__ = ["AnyPPGError", "Results", "__version__", "collect", "connect", "simulate", "stream_sync"]
 
 # name -> module that defines it; imported on first attribute access so `import anyppg` stays light.
 _LAZY = {
     "simulate": "anyppg.simulator",
     "connect": "anyppg.sdk",
+    "collect": "anyppg.sdk",
+    "stream_sync": "anyppg.sdk",
+    "Results": "anyppg.sdk",
 }
 
 

@@ -18,6 +18,8 @@ from anyppg.sdk.errors import DeviceURLError, LinkLostError, StreamFormatError, 
 from anyppg.sdk.reconnect import ReconnectPolicy
 from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock
+from anyppg.sdk.sync import collect, stream_sync
+from anyppg.sdk.tables import Results, to_dataframe
 from anyppg.sdk.urls import DeviceURL, parse_url
 
 __all__ = [
@@ -29,9 +31,13 @@ __all__ = [
     "LinkLostError",
     "ReconnectPolicy",
     "Result",
+    "Results",
     "SampleBlock",
     "StreamFormatError",
     "TransportUnavailableError",
+    "collect",
     "connect",
     "parse_url",
+    "stream_sync",
+    "to_dataframe",
 ]
