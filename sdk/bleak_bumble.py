@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid as uuid_module
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -48,6 +50,7 @@ from bumble.controller import Controller
 from bumble.core import AdvertisingData
 from bumble.device import Advertisement, Connection, Device, Peer
 from bumble.host import Host
+from bumble.keys import JsonKeyStore
 from bumble.link import LocalLink
 from bumble.transport import Transport, open_transport
 from bumble.transport.common import AsyncPipeSink
@@ -212,6 +215,9 @@ class BumbleAdapter:
         self._connect_lock = asyncio.Lock()
         self._scan_listeners: list[Callable[[Advertisement], None]] = []
         self._scan_active = True
+        self._keystore_path: Path | None = None
+        self._address_given = address is not None
+        self._transport_lost = False
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -255,11 +261,50 @@ class BumbleAdapter:
                 device = Device.with_hci(
                     self.name, self._address, self._transport.source, self._transport.sink
                 )
+            if self._keystore_path is not None:
+                device.keystore = self._json_keystore(self._keystore_path)
             device.on(Device.EVENT_ADVERTISEMENT, self._on_advertisement)
             await device.power_on()
             self._device = device
+            self._transport_lost = False
+            terminated = getattr(self._transport.source, "terminated", None) if self._transport else None
+            if isinstance(terminated, asyncio.Future):
+                terminated.add_done_callback(lambda _future: self._on_transport_lost(device))
             logger.debug("bumble adapter %s up at %s", self.name, device.random_address)
             return device
+
+    def _on_transport_lost(self, device: Device) -> None:
+        """The HCI transport closed (a dongle unplugged, an emulator's HCI server gone): drop every link.
+
+        bumble only flushes its queues when its transport goes; without this, a bleak client would wait
+        for notifications forever instead of seeing its disconnected callback.
+        """
+        if self._device is not device:
+            return
+        self._transport_lost = True
+        logger.warning("bumble adapter %s: HCI transport %s lost", self.name, self.transport_spec)
+        for handle in list(device.connections):
+            device.on_disconnection(handle, hci.HCI_CONNECTION_TIMEOUT_ERROR)
+
+    # -- security -----------------------------------------------------------------------------------
+
+    def use_keystore(self, path: str | Path) -> None:
+        """Keep bonds (pairing keys) in the JSON file ``path`` (created on the first bond).
+
+        The central's own address is part of a bond (the peripheral stores its keys under it), so
+        unless ``address=`` was given the adapter reuses the address recorded in the file, and records
+        its own there otherwise: bonds then survive a restart of the process.
+        """
+        self._keystore_path = Path(path)
+        if self._device is not None:
+            self._device.keystore = self._json_keystore(self._keystore_path)
+
+    def _json_keystore(self, path: Path) -> JsonKeyStore:
+        if not self._address_given and self._device is None:
+            recorded = _recorded_central_address(path)
+            if recorded is not None:
+                self._address = hci.Address(recorded, hci.Address.RANDOM_DEVICE_ADDRESS)
+        return JsonKeyStore(namespace=_address_text(self._address), filename=str(path))
 
     async def close(self) -> None:
         """Disconnect every link, stop scanning, power off and release the transport (idempotent)."""
@@ -268,6 +313,9 @@ class BumbleAdapter:
             if device is None:
                 return
             self._scan_listeners.clear()
+            if self._transport_lost:  # nothing answers HCI commands any more: just let go
+                await self._release_transport()
+                return
             with contextlib.suppress(Exception):
                 if device.is_scanning:
                     await device.stop_scanning()
@@ -281,10 +329,13 @@ class BumbleAdapter:
                 with contextlib.suppress(KeyError):
                     self.link.remove_controller(self._controller)
                 self._controller = None
-            if self._transport is not None:
-                with contextlib.suppress(Exception):
-                    await self._transport.close()
-                self._transport = None
+            await self._release_transport()
+
+    async def _release_transport(self) -> None:
+        if self._transport is not None:
+            with contextlib.suppress(Exception):
+                await self._transport.close()
+            self._transport = None
 
     async def __aenter__(self) -> BumbleAdapter:
         await self.open()
@@ -343,6 +394,20 @@ class BumbleAdapter:
     def __repr__(self) -> str:
         where = self.transport_spec if self.transport_spec is not None else "LocalLink"
         return f"BumbleAdapter({where}, open={self.is_open})"
+
+
+def _recorded_central_address(path: Path) -> str | None:
+    """The central address a key store file was written under (its first address-shaped namespace)."""
+    try:
+        namespaces = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for name in namespaces if isinstance(namespaces, dict) else ():
+        try:
+            return _address_text(hci.Address(name, hci.Address.RANDOM_DEVICE_ADDRESS))
+        except (ValueError, core.BaseBumbleError):
+            continue
+    return None
 
 
 def _adapter_from(cls: type, kwargs: dict[str, Any]) -> BumbleAdapter:
@@ -557,20 +622,53 @@ class BleakClientBumble(BaseBleakClient):
         if self._connection is connection:  # the controller never confirmed: tear down locally
             self._on_disconnection(hci.HCI_CONNECTION_TIMEOUT_ERROR)
 
+    @property
+    def is_encrypted(self) -> bool:
+        """True while the LE link is encrypted (after :meth:`pair`, or with a reused bond)."""
+        return self._connection is not None and self._connection.is_encrypted
+
     async def pair(self, *args: Any, **kwargs: Any) -> None:
-        """Pair with the peer through bumble's SMP (Just Works unless the adapter's device says otherwise).
+        """Encrypt the link: with the bond in the adapter's key store when there is one, else by pairing.
+
+        Pairing is bumble's SMP with LE Secure Connections and bonding; with no input or output on
+        either side it is Just Works (encrypted, but not protected against a man in the middle). The
+        keys are stored in the adapter's key store (see :meth:`BumbleAdapter.use_keystore`). A bond
+        the peer no longer accepts is deleted and pairing starts again.
 
         Raises:
-            BleakError: not connected.
+            BleakError: not connected, or pairing / encryption failed (names the SMP or HCI reason).
         """
-        await self._guard(self._require_connection().pair())
+        connection = self._require_connection()
+        if connection.is_encrypted:
+            return
+        keystore = self._adapter.device.keystore
+        peer = str(connection.peer_address)
+        if keystore is not None and await keystore.get(peer) is not None:
+            try:
+                await self._guard(connection.encrypt())
+                logger.debug("link to %s encrypted with the stored bond", peer)
+                return
+            except (hci.HCI_Error, core.BaseBumbleError) as exc:
+                logger.warning("%s refused the stored bond (%s); pairing again", peer, exc)
+                with contextlib.suppress(KeyError):
+                    await keystore.delete(peer)
+                self._require_connection()
+        try:
+            await self._guard(connection.pair())
+        except (hci.HCI_Error, core.BaseBumbleError) as exc:
+            raise BleakError(f"pairing with {_address_text(connection.peer_address)} failed: {exc}") from exc
+        if not connection.is_encrypted:
+            raise BleakError(
+                f"pairing with {_address_text(connection.peer_address)} left the link unencrypted"
+            )
 
     async def unpair(self) -> None:
-        """Forget the peer's keys in the adapter's key store (no-op when there is none)."""
+        """Forget the peer's keys in the adapter's key store and disconnect, as bleak's backends do."""
         keystore = self._adapter.device.keystore if self._adapter.is_open else None
         if keystore is not None and self._peer_address is not None:
             with contextlib.suppress(KeyError):
                 await keystore.delete(str(self._peer_address))
+        await self.disconnect()
 
     # -- GATT I/O -----------------------------------------------------------------------------------
 

@@ -90,9 +90,8 @@ async def stream_all(args: argparse.Namespace, emit) -> list[Any]:
                     summary.add(result)
                     emit(result)
         except AnyPPGError as exc:
-            if len(urls) == 1:
-                raise
-            summary.error = str(exc)  # one failing device must not stop the gateway
+            # one failing device must not stop the gateway; its summary line carries the error
+            summary.error = str(exc)
         finally:
             summary.accounting = device.accounting.snapshot()
             summary.wall_s = time.perf_counter() - start
@@ -151,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(line), flush=True)
     else:
+        if len(summaries) == 1 and summaries[0].error:
+            print(f"anyppg stream: error: {summaries[0].error}", file=sys.stderr)
         for d in line["devices"]:
             print(
                 f"{d['device']}: {d['windows']} windows, received {d['received']} = delivered {d['delivered']}"

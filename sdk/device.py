@@ -18,12 +18,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from anyppg.errors import DeviceDisconnectedError, DeviceError
 from anyppg.sdk.accounting import Accounting, Timeline
-from anyppg.sdk.errors import LinkLostError
+from anyppg.sdk.errors import ConnectionFailedError, LinkLostError, NotConnectedError
 from anyppg.sdk.queues import Backpressure, BlockQueue
 from anyppg.sdk.reconnect import ReconnectPolicy
 from anyppg.sdk.results import Result
@@ -48,14 +49,15 @@ class Device:
         url: a device URL (see :mod:`anyppg.sdk.urls`) or a parsed :class:`DeviceURL`.
         backend: a transport to use instead of the one the scheme picks (injection for tests and
             custom links).
-        reconnect: retry policy after a live link drops (default :class:`ReconnectPolicy()`).
+        reconnect: retry policy for the first connect and after a live link drops (default
+            :class:`ReconnectPolicy()`; the URL option ``retries=N`` sets its ``connect_retries``).
         queue_blocks: capacity of the queue between the transport and the pipeline, in blocks.
         backpressure: policy when that queue is full (:data:`anyppg.sdk.queues.Backpressure`; default
             ``drop_oldest`` for live devices, ``block`` for files and simulations).
         **transport_kwargs: passed to the transport (e.g. ``adapter=`` for the bumble BLE backend).
 
     Raises:
-        UnknownSchemeError, DeviceURLError: the URL cannot be parsed.
+        UnknownSchemeError, DeviceURLError: the URL cannot be parsed (or ``retries`` is not an integer).
     """
 
     def __init__(
@@ -71,10 +73,14 @@ class Device:
         self.url = url if isinstance(url, DeviceURL) else parse_url(url)
         self.transport = backend if backend is not None else transport_for(self.url, **transport_kwargs)
         self.reconnect = reconnect if reconnect is not None else ReconnectPolicy()
+        if "retries" in self.url.options:
+            retries = max(0, self.url.option_int("retries", 0))
+            self.reconnect = replace(self.reconnect, connect_retries=retries)
         self.backpressure: Backpressure = backpressure or ("drop_oldest" if self.transport.live else "block")
         self.queue_blocks = queue_blocks
         self.accounting = Accounting()
         self._streaming = False
+        self._opened = False
         self._producer: asyncio.Task[None] | None = None
 
     @property
@@ -87,16 +93,44 @@ class Device:
         return self.transport.is_connected
 
     async def connect(self) -> None:
-        """Open the link.
+        """Open the link, retrying link-level failures up to ``reconnect.connect_retries`` times.
+
+        Only a :class:`~anyppg.sdk.errors.ConnectionFailedError` (the link itself failed: a BLE
+        connection that did not come up, an HCI socket that closed) is retried, with the reconnect
+        policy's back-off; a device that is not there, a missing Bluetooth stack, a wrong profile or a
+        refused pairing fail at once.
 
         Raises:
             DeviceNotFoundError: nothing matched (names the device and what the scan saw).
-            DeviceError: the link could not be opened.
+            TransportUnavailableError: the transport's stack or package is missing (says how to fix it).
+            ConnectionFailedError: the link failed on every attempt (names the last cause).
+            DeviceError: the link could not be opened (subclasses name the reason).
         """
-        await self.transport.connect()
+        attempts = 1 + self.reconnect.connect_retries
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.transport.connect()
+                break
+            except ConnectionFailedError as exc:
+                if attempt == attempts:
+                    if attempts == 1:
+                        raise
+                    raise ConnectionFailedError(exc.device, exc.stage, exc.reason, attempts) from exc
+                delay = self.reconnect.delay(attempt)
+                log.info(
+                    "%s: connect attempt %d/%d failed (%s); retrying in %.2f s",
+                    self.name,
+                    attempt,
+                    attempts,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+        self._opened = True
 
     async def disconnect(self) -> None:
         """Stop streaming and close the link (safe on a dead link)."""
+        self._opened = False
         await self._stop_producer()
         with contextlib.suppress(DeviceError, OSError):
             await self.transport.disconnect()
@@ -204,6 +238,8 @@ class Device:
 
     async def _received(self) -> AsyncIterator[Any]:
         """Blocks from the transport through the bounded queue, with reconnect markers."""
+        if not (self._opened or self.transport.is_connected):
+            raise NotConnectedError(self.name, "samples() / infer() / run()")
         if self._streaming:
             raise RuntimeError(f"{self.name} is already streaming; one samples()/infer() at a time")
         self._streaming = True
@@ -249,9 +285,15 @@ class Device:
         except BaseException as exc:  # hand the error to the consumer, which raises it
             await self._put(queue, exc)
 
+    def _link_errors(self) -> tuple[type[BaseException], ...]:
+        """What a failed reconnect attempt may raise: ``DeviceError``, OS / EOF / timeout errors and
+        the transport's own link-level types (``BleakError`` and bumble's errors for BLE)."""
+        return (DeviceError, OSError, EOFError, TimeoutError, *getattr(self.transport, "link_errors", ()))
+
     async def _reconnect(self, lost: LinkLostError) -> None:
         log.warning("%s: %s; reconnecting", self.name, lost.reason)
-        with contextlib.suppress(DeviceError, OSError):  # a dead link: bleak raises on stop_notify
+        errors = self._link_errors()
+        with contextlib.suppress(*errors):  # a dead link: bleak raises on stop_notify
             await self.transport.disconnect()
         policy = self.reconnect
         if not self.transport.reconnectable or policy.max_attempts <= 0:
@@ -261,7 +303,7 @@ class Device:
             await asyncio.sleep(policy.delay(attempt))
             try:
                 await self.transport.connect()
-            except (DeviceError, OSError, TimeoutError) as exc:
+            except errors as exc:
                 last = exc
                 log.info(
                     "%s: reconnect attempt %d/%d failed: %s", self.name, attempt, policy.max_attempts, exc

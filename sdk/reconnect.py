@@ -10,7 +10,7 @@ __all__ = ["ReconnectPolicy"]
 
 @dataclass(frozen=True)
 class ReconnectPolicy:
-    """How :class:`anyppg.sdk.Device` retries after a live link drops.
+    """How :class:`anyppg.sdk.Device` retries the first connect and re-connects after a live link drops.
 
     Attempt ``k`` (1-based) waits ``min(max_delay_s, initial_delay_s * factor**(k-1))`` seconds, with
     up to ``jitter`` of it randomised (so a gateway's many devices do not retry in lock-step).
@@ -21,6 +21,8 @@ class ReconnectPolicy:
         factor: growth per attempt.
         max_delay_s: cap on one wait, s.
         jitter: fraction of each wait that is random, 0..1.
+        connect_retries: extra attempts of the *first* connect after a link-level failure
+            (``ConnectionFailedError``); a device that is not found is not retried.
     """
 
     max_attempts: int = 5
@@ -28,6 +30,7 @@ class ReconnectPolicy:
     factor: float = 2.0
     max_delay_s: float = 5.0
     jitter: float = 0.1
+    connect_retries: int = 2
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before attempt ``attempt`` (1-based)."""

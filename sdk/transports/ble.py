@@ -6,8 +6,13 @@ data characteristic, then write START to the control point; the device sizes its
 Duplicate notification callbacks after a reconnect (a known BlueZ behaviour) reach the timeline as
 repeated sequence numbers and are dropped there, counted as ``duplicate``.
 
+Before anything is read or subscribed, the device must serve the data, control and info
+characteristics (else :class:`~anyppg.sdk.errors.ProfileMismatchError`): a device that only borrows
+the name is refused.
+
 Options: ``timeout=S`` scan timeout (default 10 s), ``transport=<bumble spec>`` (see
-:mod:`anyppg.sdk.transports.bluetooth`).
+:mod:`anyppg.sdk.transports.bluetooth`), ``pair=1``, ``encrypt=1``, ``keystore=PATH``,
+``address=AA:BB:..``, ``service=UUID`` (see :mod:`anyppg.sdk.transports.ble_security`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ log = logging.getLogger(__name__)
 class BleTransport(BleakLink):
     """anyppg frames over BLE notifications."""
 
+    profile_name = "anyppg"
+    required_characteristics = (ANYPPG_DATA_UUID, ANYPPG_CONTROL_UUID, ANYPPG_INFO_UUID)
+
     def __init__(self, url: DeviceURL, adapter: Any | None = None, **kwargs: Any) -> None:
         super().__init__(url, adapter=adapter, **kwargs)
         self.decoder = FrameDecoder(url.target)
@@ -50,13 +58,10 @@ class BleTransport(BleakLink):
         """Read the device info, subscribe to data, write START.
 
         Raises:
-            StreamFormatError: the device has no anyppg service or its info does not decode.
+            StreamFormatError: the device info does not decode.
         """
         from anyppg.errors import ProtocolError
 
-        if client.services.get_characteristic(ANYPPG_DATA_UUID) is None:
-            uuids = [s.uuid for s in client.services]
-            raise StreamFormatError(self.identifier, f"no anyppg data characteristic; services: {uuids}")
         try:
             self.info = DeviceInfo.from_bytes(await client.read_gatt_char(ANYPPG_INFO_UUID))
         except ProtocolError as exc:

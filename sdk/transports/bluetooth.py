@@ -5,6 +5,12 @@ place: an injected :class:`~anyppg.sdk.bleak_bumble.BumbleAdapter` (``adapter=``
 device on a ``LocalLink``), or a bumble HCI transport from the URL (``?transport=usb:0``,
 ``?transport=tcp-client:127.0.0.1:9000``: a USB dongle without BlueZ, or an emulator in another
 process), or else bleak's own backend for the operating system (BlueZ, CoreBluetooth, WinRT).
+
+Connecting is: open the adapter, scan (devices outside the ``address=`` allow-list are skipped),
+connect, check that the device serves the scheme's GATT profile (and the ``service=`` list), pair or
+encrypt when the URL asks (``pair=1``, ``encrypt=1``, see :mod:`.ble_security`), then start the stream.
+Every failure on the way is one ``DeviceError`` naming the device, the stage and the cause
+(:mod:`.ble_errors`); a missing Bluetooth stack is a ``TransportUnavailableError`` with the fix.
 """
 
 from __future__ import annotations
@@ -12,11 +18,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from anyppg.errors import DeviceError, DeviceNotFoundError
-from anyppg.sdk.errors import LinkLostError
+from anyppg.sdk.errors import (
+    DeviceNotAllowedError,
+    LinkLostError,
+    NotConnectedError,
+    TransportUnavailableError,
+)
 from anyppg.sdk.transports.base import Transport
+from anyppg.sdk.transports.ble_errors import link_error, link_error_types
+from anyppg.sdk.transports.ble_security import SecurityOptions, check_profile
 from anyppg.sdk.urls import DeviceURL
 
 __all__ = ["LINK_LOST", "BleakLink"]
@@ -30,18 +43,29 @@ LINK_LOST = object()
 class BleakLink(Transport):
     """Base of ``ble:`` and ``polar:``: finds the device, connects, tracks disconnection.
 
-    Subclasses implement :meth:`start_streaming` (subscribe, start the sensor) and push what they
-    decode into :attr:`inbox`.
+    Subclasses name their GATT profile (:attr:`profile_name`, :attr:`required_characteristics`,
+    checked before anything is subscribed), implement :meth:`start_streaming` (subscribe, start the
+    sensor) and push what they decode into :attr:`inbox`.
 
     Args:
-        url: the device URL (target: advertised name or address).
+        url: the device URL (target: advertised name or address; security options in
+            :mod:`.ble_security`).
         adapter: a bumble adapter to use instead of the OS Bluetooth stack (injection).
+
+    Raises:
+        DeviceURLError: a security option is malformed.
     """
+
+    #: the GATT profile this scheme streams from (named in :class:`ProfileMismatchError`).
+    profile_name: ClassVar[str] = "BLE"
+    #: characteristic UUIDs the device must serve; checked right after connecting.
+    required_characteristics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, url: DeviceURL, adapter: Any | None = None, **kwargs: Any) -> None:
         super().__init__(url)
         self.identifier = url.target
         self.scan_timeout = url.option_float("timeout", 10.0)
+        self.security = SecurityOptions.from_url(url)
         self._adapter = adapter
         self._owns_adapter = False
         self.client: Any = None
@@ -69,7 +93,64 @@ class BleakLink(Transport):
             self._owns_adapter = True
         if self._adapter is None:
             return {}
+        if self.security.keystore is not None:
+            self._adapter.use_keystore(self.security.keystore)
         return {"scanner": self._adapter.scanner_backend, "client": self._adapter.client_backend}
+
+    @property
+    def link_errors(self) -> tuple[type[BaseException], ...]:
+        """Exception types that mean a link-level failure (retried by the device's reconnect loop)."""
+        return link_error_types()
+
+    def _error(self, stage: str, exc: BaseException) -> DeviceError:
+        return link_error(self.identifier, self.url.scheme, stage, exc, secured=self.security.encrypt)
+
+    async def _open_adapter(self) -> None:
+        """Power on an adapter opened from ``transport=`` now, so that a missing one is named as such.
+
+        Raises:
+            TransportUnavailableError: the HCI transport cannot be opened (names the spec and the fix).
+        """
+        if not self._owns_adapter or self._adapter is None:
+            return
+        spec = self.url.options["transport"]
+        try:
+            await self._adapter.open()
+        except Exception as exc:  # bumble raises OSError, ValueError or its own types per transport
+            cause = exc.__cause__ or exc
+            raise TransportUnavailableError(
+                self.url.scheme,
+                reason=f"cannot open the HCI transport {spec!r} ({type(cause).__name__}: {cause})",
+                fix="plug in the dongle (usb:N) or start the emulator (anyppg emulate --hci-port PORT)"
+                " that the spec names",
+            ) from exc
+
+    async def _find(self, backends: dict[str, Any]) -> Any:
+        """Scan until a device passing the address allow-list is seen; devices outside it are skipped.
+
+        Raises:
+            DeviceNotFoundError: nothing matched the name or address within the scan timeout.
+            DeviceNotAllowedError: only devices outside the allow-list matched (names their addresses).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.scan_timeout
+        rejected: list[str] = []
+        while True:
+            try:
+                device = await self._scan(backends)
+            except DeviceNotFoundError:
+                if rejected:
+                    raise DeviceNotAllowedError(
+                        self.identifier, list(self.security.addresses), rejected
+                    ) from None
+                raise
+            if self.security.allows(device.address):
+                return device
+            if device.address.upper() not in rejected:
+                log.warning("%s: skipping %s: not in the address allow-list", self.identifier, device.address)
+                rejected.append(device.address.upper())
+            if loop.time() >= deadline:
+                raise DeviceNotAllowedError(self.identifier, list(self.security.addresses), rejected)
 
     async def _scan(self, backends: dict[str, Any]) -> Any:
         from bleak import BleakScanner
@@ -92,31 +173,66 @@ class BleakLink(Transport):
                 raise DeviceNotFoundError(self.identifier, sorted(seen.values())) from None
 
     async def connect(self) -> None:
-        """Scan for the device, connect, raise the MTU and start the stream.
+        """Scan, connect, check the profile, secure the link when asked, and start the stream.
 
         Raises:
+            TransportUnavailableError: no Bluetooth stack or adapter (no BlueZ, adapter off, the HCI
+                transport cannot be opened); the message says how to fix it.
             DeviceNotFoundError: the scan did not see the device (names what it saw).
-            DeviceError: the connection or the service set-up failed.
+            DeviceNotAllowedError: only devices outside the ``address=`` allow-list matched.
+            ProfileMismatchError: the device does not serve the scheme's profile or a ``service=``.
+            LinkSecurityError: pairing or encryption failed, or the device requires it and the URL
+                did not ask for it.
+            ConnectionFailedError: any other failure of the link (bleak, bumble, HCI, timeout).
+            StreamFormatError, DeviceError: the device's stream set-up failed (subclasses).
         """
         from bleak import BleakClient
-        from bleak.exc import BleakError
 
-        backends = self._backends()
-        device = await self._scan(backends)
+        errors = self.link_errors
         self._closing = False
         self.inbox = asyncio.Queue()
+        stage = "open the adapter"
+        try:
+            backends = self._backends()
+            await self._open_adapter()
+            stage = "scan"
+            device = await self._find(backends)
+        except errors as exc:
+            raise self._error(stage, exc) from exc
         client = BleakClient(
             device, disconnected_callback=self._on_disconnected, backend=backends.get("client")
         )
+        stage = "connect"
         try:
             await client.connect()
             self.client = client
+            check_profile(
+                self.identifier,
+                client.services,
+                self.profile_name,
+                self.required_characteristics,
+                self.security.services,
+            )
+            if self.security.encrypt:
+                stage = "pairing"
+                await client.pair()
+            stage = "set-up"
             await self.start_streaming(client)
-        except (BleakError, TimeoutError, OSError) as exc:
-            with contextlib.suppress(Exception):
+        except Exception as exc:
+            self.client = None
+            self._closing = True  # the disconnect below is ours: no LINK_LOST marker
+            with contextlib.suppress(*errors, DeviceError):
                 await client.disconnect()
-            raise DeviceError(f"{self.identifier}: connection set-up failed: {exc}") from exc
-        log.info("%s: connected, MTU %d", self.identifier, self.mtu)
+            if isinstance(exc, errors):
+                raise self._error(stage, exc) from exc
+            raise
+        log.info(
+            "%s: connected to %s, MTU %d%s",
+            self.identifier,
+            device.address,
+            self.mtu,
+            ", paired and encrypted" if self.security.encrypt else "",
+        )
 
     async def start_streaming(self, client: Any) -> None:
         """Subscribe and start the sensor (subclasses)."""
@@ -127,14 +243,12 @@ class BleakLink(Transport):
 
     async def disconnect(self) -> None:
         """Stop and disconnect; tolerant of a dead link (bleak raises on ``stop_notify`` there)."""
-        from bleak.exc import BleakError
-
         self._closing = True
         client, self.client = self.client, None
         if client is not None:
-            with contextlib.suppress(BleakError, DeviceError, OSError, TimeoutError, AttributeError):
+            with contextlib.suppress(*self.link_errors, DeviceError, AttributeError):
                 await self.stop_streaming(client)
-            with contextlib.suppress(BleakError, OSError, TimeoutError):
+            with contextlib.suppress(*self.link_errors):
                 await client.disconnect()
         if self._owns_adapter and self._adapter is not None:
             with contextlib.suppress(Exception):
@@ -150,8 +264,11 @@ class BleakLink(Transport):
         """The next decoded item from :attr:`inbox`.
 
         Raises:
+            NotConnectedError: :meth:`connect` has not been called (or the link was closed).
             LinkLostError: the device disconnected.
         """
+        if self.client is None and self.inbox.empty():
+            raise NotConnectedError(self.identifier, "stream()")
         item = await self.inbox.get()
         if item is LINK_LOST:
             raise LinkLostError(self.identifier, "BLE link dropped")

@@ -52,6 +52,9 @@ _RESPONSE_TIMEOUT_S = 5.0
 class PolarTransport(BleakLink):
     """PPG (+ acc) from a Polar sensor's PMD stream."""
 
+    profile_name = "Polar PMD"
+    required_characteristics = (PMD_CONTROL_POINT_UUID, PMD_DATA_UUID)
+
     def __init__(self, url: DeviceURL, adapter: Any | None = None, **kwargs: Any) -> None:
         super().__init__(url, adapter=adapter, **kwargs)
         self.ppg_rate = url.option_float("rate", 55.0)
