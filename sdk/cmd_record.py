@@ -1,15 +1,22 @@
 """``anyppg record URL OUT``: record a device's raw samples to ``.npz``, ``.csv`` or a WFDB directory.
 
-Appends are chunked and fsync-ed (see :mod:`anyppg.sdk.recorder`); Ctrl-C finalizes the file, so
-nothing recorded is lost. The recording replays with ``anyppg stream replay:OUT``. The last line (or
-the ``--json`` object) reports the accounting: samples written equal samples delivered.
+Appends are chunked and fsync-ed (see :mod:`anyppg.sdk.recorder`); Ctrl-C or SIGTERM finalizes the
+file, so nothing recorded is lost. While it runs, a progress line on stderr (once a second; none with
+``--json`` or ``--quiet``) gives the samples and seconds of signal recorded. The recording replays
+with ``anyppg stream replay:OUT``. The last line (or the ``--json`` object) reports the accounting:
+samples written equal samples delivered.
+
+``anyppg record --recover OUT`` finalises a recording whose process was killed (``kill -9``, power
+loss): the journal ``OUT.journal`` becomes ``OUT``; a CSV loses its torn last line.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 import time
 from typing import Any
@@ -18,21 +25,77 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("url", metavar="URL", help="device URL: ble:, polar:, serial:, replay:, sim:")
-    parser.add_argument("out", metavar="OUT", help="out.npz, out.csv or a directory (WFDB record)")
+    parser.add_argument(
+        "url", metavar="URL", nargs="?", help="device URL: ble:, polar:, serial:, replay:, sim:"
+    )
+    parser.add_argument("out", metavar="OUT", nargs="?", help="out.npz, out.csv or a directory (WFDB record)")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds of signal")
     parser.add_argument("--speed", default=None, help="replay:/sim: speed, a real-time multiple or 'max'")
     parser.add_argument("--flush-every", type=float, default=1.0, help="seconds of signal per durable append")
+    parser.add_argument(
+        "--plot", metavar="PNG", default=None, help="then write a figure of the PPG, heart rate and quality"
+    )
+    parser.add_argument(
+        "--recover",
+        metavar="OUT",
+        default=None,
+        help="finalise the recording OUT left unfinished by a killed process, then exit",
+    )
+
+
+class _Progress:
+    """One status line on stderr at most once a second: self-overwriting on a terminal, else a line each."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.start = time.monotonic()
+        self._last = self.start
+        self._tty = sys.stderr.isatty()
+        self.shown = 0
+
+    def update(self, samples: int, signal_s: float) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self._last < 1.0:
+            return
+        self._last = now
+        self.shown += 1
+        text = f"recording: {samples:,} samples, {signal_s:.1f} s of signal in {now - self.start:.0f} s"
+        sys.stderr.write(f"\r{text}  " if self._tty else text + "\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled and self._tty and self.shown:
+            sys.stderr.write("\n")
 
 
 async def record(args: argparse.Namespace) -> dict[str, Any]:
-    """Record until the stream ends, ``--duration`` is reached or the task is cancelled (Ctrl-C)."""
+    """Record until the stream ends, ``--duration`` is reached or the task is cancelled (Ctrl-C, SIGTERM).
+
+    Raises:
+        DeviceURLError / UnknownSchemeError: the URL is malformed.
+        DataFormatError: OUT exists, or has an unknown suffix; StaleJournalError: a killed
+            recording's journal is in the way.
+        RecordingWriteError: OUT cannot be created or written (the samples already flushed are kept).
+    """
     import anyppg
     from anyppg.sdk.cmd_stream import with_speed
     from anyppg.sdk.recorder import Recorder
 
     device = anyppg.connect(with_speed(args.url, args.speed))
     recorder = Recorder(args.out, flush_every_s=args.flush_every)
+    progress = _Progress(enabled=not (args.json or getattr(args, "quiet", False)))
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated = False
+
+    def on_sigterm() -> None:
+        nonlocal terminated
+        terminated = True
+        if task is not None:
+            task.cancel()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     start = time.perf_counter()
     first_t: float | None = None
     interrupted = False
@@ -41,11 +104,15 @@ async def record(args: argparse.Namespace) -> dict[str, Any]:
             async for block in device.samples():
                 first_t = block.t0 if first_t is None else first_t
                 recorder.write(block)
+                progress.update(recorder.samples, block.t_end - first_t)
                 if args.duration is not None and block.t_end - first_t >= args.duration:
                     break
     except asyncio.CancelledError:
         interrupted = True
     finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGTERM)
+        progress.close()
         path = recorder.close()
     acc = device.accounting.to_dict()
     return {
@@ -55,13 +122,54 @@ async def record(args: argparse.Namespace) -> dict[str, Any]:
         "rate_hz": recorder.rate,
         "has_acc": recorder.has_acc,
         "interrupted": interrupted,
+        "signal": "SIGTERM" if terminated else ("SIGINT" if interrupted else None),
         "wall_s": round(time.perf_counter() - start, 3),
         **{k: acc[k] for k in ("received", "delivered", "dropped", "gaps", "corrupt_frames", "reconnects")},
     }
 
 
+def _recover(args: argparse.Namespace) -> int:
+    from anyppg.sdk.recorder import recover
+
+    data = recover(args.recover)
+    summary = {
+        "out": args.recover,
+        "recovered": True,
+        "samples": int(data.ppg.shape[0]),
+        "rate_hz": data.rate,
+        "has_acc": data.acc is not None,
+        "torn_rows": data.torn_rows,
+        "seconds": round(float(data.t[-1] - data.t[0]), 3),
+    }
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    else:
+        torn = f"; left out {data.torn_rows} torn row" if data.torn_rows else ""
+        print(
+            f"recovered {summary['samples']} samples ({summary['seconds']:g} s) into {args.recover}{torn}",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.recover is not None:
+        if args.url is not None:
+            print("anyppg record: error: --recover OUT takes no URL or OUT argument", file=sys.stderr)
+            return 2
+        return _recover(args)
+    if args.url is None or args.out is None:
+        print("anyppg record: error: expected URL and OUT (or --recover OUT)", file=sys.stderr)
+        return 2
+    if args.plot:  # a missing matplotlib fails now, not after the recording
+        from anyppg.plotting import pyplot
+
+        pyplot()
     summary = asyncio.run(record(args))
+    if args.plot:
+        from anyppg.sdk.demo_plot import plot_recording
+
+        summary["plot"] = str(plot_recording(summary["out"], args.plot))
     if args.json:
         print(json.dumps(summary), flush=True)
     else:

@@ -6,28 +6,77 @@ NPZ and WFDB cannot be appended to, so their rows go to a journal (``<out>.journ
 ``t, ppg, acc_x, acc_y, acc_z``) which :meth:`Recorder.close` turns into the final file atomically
 and removes. A journal left behind by a crash replays as it is (``replay:<out>`` finds it).
 
+A new recording never touches an old one: the output and the journal are created exclusively, so a
+journal left by a killed recording makes :class:`Recorder` refuse with :class:`StaleJournalError`
+until :func:`recover` (``anyppg record --recover OUT``) has turned it into the final file. A failed
+write (full disk, device removed) keeps everything made durable before it: the journal is cut back
+to its last complete flush and :class:`RecordingWriteError` says how to finalise it.
+
 Recordings keep device time ``t``: gaps in the stream stay gaps in the file (NaN in WFDB), so a replay
 reproduces them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 import numpy as np
 
-from anyppg.errors import DataFormatError, RuntimeUnavailableError
-from anyppg.sdk.replay_files import JOURNAL_COLUMNS, load_replay
+from anyppg.errors import AnyPPGError, DataFormatError, RuntimeUnavailableError
+from anyppg.sdk.replay_files import JOURNAL_COLUMNS, ReplayData, load_replay
 from anyppg.sdk.samples import SampleBlock
 
-__all__ = ["Recorder", "RecordingFormat", "format_for"]
+__all__ = [
+    "Recorder",
+    "RecordingFormat",
+    "RecordingWriteError",
+    "StaleJournalError",
+    "format_for",
+    "journal_path_for",
+    "recover",
+]
 
 log = logging.getLogger(__name__)
 
 RecordingFormat = Literal["npz", "csv", "wfdb"]
+
+
+class StaleJournalError(DataFormatError):
+    """A journal left by an unfinished (killed) recording is where a new recording would write.
+
+    Attributes:
+        path: the recording that was asked for.
+        journal: the stale journal; :func:`recover` finalises it into ``path``.
+    """
+
+    def __init__(self, path: str | Path, journal: str | Path) -> None:
+        super().__init__(
+            str(path),
+            f"an unfinished recording's journal {journal} is in the way; finalise it with "
+            f"'anyppg record --recover {path}' (or move it aside), then record again",
+        )
+        self.journal = str(journal)
+
+
+class RecordingWriteError(AnyPPGError, OSError):
+    """A recording cannot be created or appended to (missing folder, no permission, full disk).
+
+    Attributes:
+        path: the recording.
+        reason: what failed, and where the samples written so far are.
+        errno: the operating system's error number, or None.
+    """
+
+    def __init__(self, path: str | Path, reason: str, errno_: int | None = None) -> None:
+        super().__init__(f"cannot write recording {path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+        self.errno = errno_
 
 
 def format_for(path: str | Path) -> RecordingFormat:
@@ -49,6 +98,22 @@ def format_for(path: str | Path) -> RecordingFormat:
     )
 
 
+def journal_path_for(path: str | Path) -> Path:
+    """Where the rows of an NPZ / WFDB recording at ``path`` are appended until it is finalised."""
+    p = Path(path)
+    return p.with_name(p.name + ".journal")
+
+
+def _os_reason(exc: OSError, target: Path) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return f"folder {target.parent} does not exist"
+    if isinstance(exc, PermissionError):
+        return f"no permission to write {target}"
+    if exc.errno == errno.ENOSPC:
+        return f"no space left on the device holding {target}"
+    return f"{exc.strerror or type(exc).__name__} ({target})"
+
+
 class Recorder:
     """Appends sample blocks to a recording file.
 
@@ -57,7 +122,9 @@ class Recorder:
         flush_every_s: seconds of signal buffered between durable appends.
 
     Raises:
-        DataFormatError: the path's format is not known, or the file already exists.
+        DataFormatError: the path's format is not known, or the recording already exists.
+        StaleJournalError: a killed recording's journal is in the way (see :func:`recover`).
+        RecordingWriteError: the file cannot be created (missing folder, no permission, ...).
         RuntimeUnavailableError: WFDB output without the ``wfdb`` package.
     """
 
@@ -69,6 +136,8 @@ class Recorder:
                 import wfdb  # noqa: F401
             except ImportError:
                 raise RuntimeUnavailableError("wfdb", 'pip install "anyppg[data]"') from None
+        if self.format != "csv" and self.journal_path.exists():
+            raise StaleJournalError(self.path, self.journal_path)
         if self.path.exists() and not (self.path.is_dir() and not any(self.path.iterdir())):
             raise DataFormatError(str(self.path), "already exists; refusing to overwrite a recording")
         self.flush_every_s = flush_every_s
@@ -77,21 +146,45 @@ class Recorder:
         self.has_acc = False
         self._rows: list[np.ndarray] = []
         self._buffered = 0
-        target = self.path if self.format == "csv" else self.journal_path
-        self._file = open(target, "ab")  # noqa: SIM115 -- held open for appends until close()
+        self._target = self.path if self.format == "csv" else self.journal_path
+        try:
+            # "x": created here or refused, so a journal or CSV another process left is never appended to
+            self._file: IO[bytes] = open(self._target, "xb")  # noqa: SIM115 -- held open until close()
+        except FileExistsError:
+            if self.format == "csv":
+                raise DataFormatError(
+                    str(self.path), "already exists; refusing to overwrite a recording"
+                ) from None
+            raise StaleJournalError(self.path, self.journal_path) from None
+        except OSError as exc:
+            raise RecordingWriteError(self.path, _os_reason(exc, self._target), exc.errno) from None
         self._csv_columns: int | None = None  # decided by the first block: with or without acc
+        self._durable_bytes = 0  # file size after the last successful flush
+        self._durable_samples = 0
+        self._failed = False
         self._closed = False
 
     @property
     def journal_path(self) -> Path:
         """Where NPZ / WFDB rows are appended until :meth:`close`."""
-        return self.path.with_name(self.path.name + ".journal")
+        return journal_path_for(self.path)
+
+    @property
+    def durable_samples(self) -> int:
+        """Samples appended and ``fsync``-ed so far (what survives a crash now)."""
+        return self._durable_samples
 
     def write(self, block: SampleBlock) -> None:
-        """Append one block (durably once ``flush_every_s`` of signal is buffered)."""
+        """Append one block (durably once ``flush_every_s`` of signal is buffered).
+
+        Raises:
+            RecordingWriteError: a flush failed (see :meth:`flush`), now or before.
+        """
         n = len(block)
         if n == 0:
             return
+        if self._failed:
+            raise RecordingWriteError(self.path, "an earlier write failed; the recording is stopped")
         rows = np.empty((n, len(JOURNAL_COLUMNS)), dtype="<f8")
         rows[:, 0] = block.times()
         rows[:, 1] = block.ppg
@@ -108,22 +201,58 @@ class Recorder:
             self.flush()
 
     def flush(self) -> None:
-        """Append what is buffered and force it to disk."""
-        if not self._rows:
+        """Append what is buffered and force it to disk.
+
+        Raises:
+            RecordingWriteError: the append failed (e.g. a full disk). The file is cut back to its
+                last complete flush, so it stays readable, and the recorder refuses further writes;
+                the message says how many samples are kept and how to finalise them.
+        """
+        if not self._rows or self._failed:
             return
         rows = np.concatenate(self._rows)
-        self._rows.clear()
-        self._buffered = 0
         if self.format == "csv":
+            header = b""
             if self._csv_columns is None:
                 self._csv_columns = 5 if self.has_acc else 2
-                self._file.write((",".join(JOURNAL_COLUMNS[: self._csv_columns]) + "\n").encode())
-            rows = rows[:, : self._csv_columns]
-            text = "\n".join(",".join(repr(float(v)) for v in row) for row in rows) + "\n"
-            self._file.write(text.encode())
+                header = (",".join(JOURNAL_COLUMNS[: self._csv_columns]) + "\n").encode()
+            cut = rows[:, : self._csv_columns]
+            text = "\n".join(",".join(repr(float(v)) for v in row) for row in cut) + "\n"
+            data = header + text.encode()
         else:
-            self._file.write(rows.tobytes())
-        self._sync()
+            data = rows.tobytes()
+        try:
+            self._file.write(data)
+            self._sync()
+        except OSError as exc:
+            self._fail(exc)
+        self._rows.clear()
+        self._buffered = 0
+        self._durable_bytes += len(data)
+        self._durable_samples += len(rows)
+
+    def _fail(self, exc: OSError) -> None:
+        """Cut the file back to its last complete flush, stop, and raise a one-line error."""
+        self._failed = True
+        lost = self.samples - self._durable_samples
+        # The bytes that could not be written are the ones being dropped; if the cut fails too, the
+        # readers still leave a torn last row out.
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(OSError):
+            os.truncate(self._target, self._durable_bytes)
+        if self.format == "csv":
+            keep = f"{self._durable_samples} samples are kept in {self.path}"
+        else:
+            keep = (
+                f"{self._durable_samples} samples are kept in {self.journal_path}; finalise them with "
+                f"'anyppg record --recover {self.path}' once the problem is fixed"
+            )
+        raise RecordingWriteError(
+            self.path,
+            f"{_os_reason(exc, self._target)}; the last {lost} samples were not written; {keep}",
+            exc.errno,
+        ) from None
 
     def _sync(self) -> None:
         self._file.flush()
@@ -132,59 +261,119 @@ class Recorder:
     def close(self) -> Path:
         """Flush, write the final file (NPZ / WFDB) atomically and remove the journal.
 
+        After a failed write nothing is finalised: the journal stays for :func:`recover`.
+
         Returns:
             The recording's path.
+
+        Raises:
+            RecordingWriteError: the last flush or the final file cannot be written; the journal
+                is kept.
         """
         if self._closed:
             return self.path
-        self.flush()
-        self._file.close()
         self._closed = True
+        if self._failed:
+            return self.path
+        try:
+            self.flush()
+        finally:
+            if not self._file.closed:
+                self._file.close()
         if self.format == "csv":
             return self.path
         if self.samples == 0:
             self.journal_path.unlink(missing_ok=True)
             log.warning("%s: nothing was recorded", self.path)
             return self.path
-        data = load_replay(self.journal_path)
-        if self.format == "npz":
-            tmp = self.path.with_name(self.path.name + ".tmp.npz")
-            arrays = {"t": data.t, "ppg": data.ppg, "fs": np.float64(self.rate or data.rate)}
-            if data.acc is not None:
-                arrays["acc"] = data.acc
-            np.savez(tmp, **arrays)
-            os.replace(tmp, self.path)
-        else:
-            self._write_wfdb(data)
-        self.journal_path.unlink()
+        _finalise(self.path, self.format, load_replay(self.journal_path), self.rate)
         return self.path
-
-    def _write_wfdb(self, data) -> None:
-        import wfdb
-
-        rate = float(self.rate or data.rate)
-        index = np.round((data.t - data.t[0]) * rate).astype(np.int64)
-        n = int(index[-1]) + 1
-        names = ["PPG"] + (["ACC_X", "ACC_Y", "ACC_Z"] if data.acc is not None else [])
-        signal = np.full((n, len(names)), np.nan)
-        signal[index, 0] = data.ppg
-        if data.acc is not None:
-            signal[index, 1:] = data.acc
-        self.path.mkdir(parents=True, exist_ok=True)
-        wfdb.wrsamp(
-            self.path.name or "recording",
-            fs=rate,
-            units=["au"] + ["g"] * (len(names) - 1),
-            sig_name=names,
-            p_signal=signal,
-            fmt=["32"] * len(names),
-            adc_gain=[1000.0] * len(names),
-            baseline=[0] * len(names),
-            write_dir=str(self.path),
-        )
 
     def __enter__(self) -> Recorder:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def recover(path: str | Path) -> ReplayData:
+    """Finalise a recording that was killed before :meth:`Recorder.close` ran.
+
+    NPZ / WFDB: the journal ``<path>.journal`` becomes ``path`` (rebuilt even when a crash left a
+    partial final file) and is removed. CSV: a torn last line is cut off. Nothing complete is lost.
+
+    Returns:
+        What the recording now holds (samples, times, rate).
+
+    Raises:
+        DataFormatError: nothing to recover (no journal), or the journal holds fewer than 2 samples.
+        RecordingWriteError: the final file cannot be written (the journal is kept).
+    """
+    p = Path(path)
+    fmt = format_for(p)
+    if fmt == "csv":
+        data = load_replay(p)
+        if data.torn_rows:
+            _cut_torn_csv_line(p)
+        return data
+    journal = journal_path_for(p)
+    if not journal.exists():
+        raise DataFormatError(str(p), f"nothing to recover: there is no journal {journal}")
+    data = load_replay(journal)
+    _finalise(p, fmt, data, None)
+    return data
+
+
+def _cut_torn_csv_line(path: Path) -> None:
+    raw = path.read_bytes()
+    keep = raw.rstrip(b"\r\n").rfind(b"\n") + 1
+    try:
+        os.truncate(path, keep)
+    except OSError as exc:
+        raise RecordingWriteError(path, _os_reason(exc, path), exc.errno) from None
+
+
+def _finalise(path: Path, fmt: RecordingFormat, data: ReplayData, rate: float | None) -> None:
+    """Write the final NPZ / WFDB file from journal ``data``, then remove the journal."""
+    journal = journal_path_for(path)
+    keep = f"the samples are safe in {journal}; run 'anyppg record --recover {path}' once it is fixed"
+    try:
+        if fmt == "npz":
+            tmp = path.with_name(path.name + ".tmp.npz")
+            arrays = {"t": data.t, "ppg": data.ppg, "fs": np.float64(rate or data.rate)}
+            if data.acc is not None:
+                arrays["acc"] = data.acc
+            try:
+                np.savez(tmp, **arrays)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+        else:
+            _write_wfdb(path, data, float(rate or data.rate))
+    except OSError as exc:
+        raise RecordingWriteError(path, f"{_os_reason(exc, path)}; {keep}", exc.errno) from None
+    journal.unlink()
+
+
+def _write_wfdb(path: Path, data: ReplayData, rate: float) -> None:
+    import wfdb
+
+    index = np.round((data.t - data.t[0]) * rate).astype(np.int64)
+    n = int(index[-1]) + 1
+    names = ["PPG"] + (["ACC_X", "ACC_Y", "ACC_Z"] if data.acc is not None else [])
+    signal = np.full((n, len(names)), np.nan)
+    signal[index, 0] = data.ppg
+    if data.acc is not None:
+        signal[index, 1:] = data.acc
+    path.mkdir(parents=True, exist_ok=True)
+    wfdb.wrsamp(
+        path.name or "recording",
+        fs=rate,
+        units=["au"] + ["g"] * (len(names) - 1),
+        sig_name=names,
+        p_signal=signal,
+        fmt=["32"] * len(names),
+        adc_gain=[1000.0] * len(names),
+        baseline=[0] * len(names),
+        write_dir=str(path),
+    )

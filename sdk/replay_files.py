@@ -2,28 +2,47 @@
 
 Formats (the recorder writes all of them; anything else that follows them replays too):
 
-- **NPZ**: ``ppg`` ``(n,)`` and either ``fs`` (Hz) or ``t`` (seconds per sample, increasing; gaps
-  allowed); optional ``acc`` ``(n, 3)`` at the same rate, optional ``ecg`` with ``ecg_fs``.
-- **CSV**: a header ``t,ppg`` and optionally ``acc_x,acc_y,acc_z``; ``t`` in seconds.
+- **NPZ**: ``ppg`` and either ``fs`` (a scalar, Hz) or ``t`` (seconds per sample, increasing; gaps
+  allowed); optional ``acc`` ``(n, 3)`` at the same rate, optional ``ecg`` with ``ecg_fs``. ``ppg`` is
+  ``(n,)`` or, from a multi-wavelength sensor, ``(n, channels)`` (samples along axis 0, like ``acc``):
+  channel 0 is replayed and a warning says so.
+- **CSV**: a header ``t,ppg`` and optionally all three of ``acc_x,acc_y,acc_z``; ``t`` in seconds. A
+  last line cut short (a recording killed mid-write) is left out with a warning; every complete row
+  is kept.
 - **WFDB**: a directory holding one record (``*.hea`` + data) with a ``PPG`` signal and optionally
   ``ACC_X``, ``ACC_Y``, ``ACC_Z``; missing samples are NaN (needs ``pip install "anyppg[data]"``).
 - **Journal** (``*.journal``): what :mod:`anyppg.sdk.recorder` appends while recording, readable
-  even after a crash.
+  even after a crash (a row cut short at the end is left out).
+
+Rates must lie in :data:`RATE_RANGE_HZ`. Every problem with a file is a :class:`DataFormatError`
+whose one-line message names the file and what was expected.
 """
 
 from __future__ import annotations
 
+import logging
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from anyppg.errors import DataFormatError, RuntimeUnavailableError
 
-__all__ = ["JOURNAL_COLUMNS", "ReplayData", "load_replay"]
+__all__ = ["JOURNAL_COLUMNS", "RATE_RANGE_HZ", "ReplayData", "load_replay"]
+
+log = logging.getLogger(__name__)
 
 #: columns of a recorder journal: float64 rows, acc NaN when the device has none.
 JOURNAL_COLUMNS = ("t", "ppg", "acc_x", "acc_y", "acc_z")
+
+#: sampling rates (Hz) a recording may have: below 1 Hz is not a PPG waveform (``t`` in ms?), above
+#: 10 kHz no PPG front end samples (and resampling it would need a filter of millions of taps).
+RATE_RANGE_HZ = (1.0, 10_000.0)
+
+_ACC_COLUMNS = ("acc_x", "acc_y", "acc_z")
 
 
 @dataclass
@@ -32,10 +51,12 @@ class ReplayData:
 
     Attributes:
         t: per-sample time, s, strictly increasing (gaps where samples are missing).
-        ppg: PPG samples ``(n,)``.
+        ppg: PPG samples ``(n,)`` (channel 0 when the file holds several).
         rate: nominal sampling rate, Hz.
         acc: accelerometer ``(n, 3)`` or None.
         path: where it came from.
+        ppg_channels: PPG channels in the file (only channel 0 is replayed).
+        torn_rows: incomplete rows left out at the end of the file (a recording killed mid-write).
     """
 
     t: np.ndarray
@@ -43,15 +64,17 @@ class ReplayData:
     rate: float
     acc: np.ndarray | None
     path: str
+    ppg_channels: int = 1
+    torn_rows: int = 0
 
 
 def load_replay(path: str | Path) -> ReplayData:
     """Read a recording in any replay format (chosen by suffix; a directory is a WFDB record).
 
     Raises:
-        FileNotFoundError: (as :class:`DataFormatError`'s sibling) the path does not exist.
-        DataFormatError: the content is not one of the formats above; the message names the
-            expected keys / columns.
+        DataFormatError: the path does not exist, or its content is not one of the formats above;
+            the one-line message names the file and the expected keys / columns.
+        RuntimeUnavailableError: a WFDB record without the ``wfdb`` package.
     """
     p = Path(path)
     if not p.exists():
@@ -73,33 +96,84 @@ def load_replay(path: str | Path) -> ReplayData:
     )
 
 
-def _finish(path: Path, t: np.ndarray | None, ppg: np.ndarray, fs: float | None, acc) -> ReplayData:
-    ppg = np.asarray(ppg, dtype=np.float64).reshape(-1)
+def _check_rate(path: Path, rate: float, source: str) -> float:
+    lo, hi = RATE_RANGE_HZ
+    if not (np.isfinite(rate) and lo <= rate <= hi):
+        hint = " (is t in milliseconds? it must be seconds)" if source == "t" and 0 < rate < lo else ""
+        raise DataFormatError(
+            str(path), f"sampling rate {rate:g} Hz (from {source}) is outside {lo:g}-{hi:g} Hz{hint}"
+        )
+    return rate
+
+
+def _ppg_channel0(path: Path, ppg: Any) -> tuple[np.ndarray, int]:
+    """``(n,)`` as is; ``(n, channels)`` -> channel 0 and the channel count; anything else refused."""
+    arr = np.asarray(ppg)
+    if arr.dtype.kind not in "iuf":
+        raise DataFormatError(str(path), f"ppg must hold real numbers; it has dtype {arr.dtype}")
+    if arr.ndim == 1:
+        return arr.astype(np.float64), 1
+    if arr.ndim == 2 and arr.shape[0] > arr.shape[1] >= 1:
+        if arr.shape[1] > 1:
+            log.warning("%s: ppg has %d channels %s; replaying channel 0", path, arr.shape[1], arr.shape)
+        return arr[:, 0].astype(np.float64), int(arr.shape[1])
+    raise DataFormatError(
+        str(path),
+        f"ppg has shape {arr.shape}; expected (n,) or (n, channels) with samples along axis 0",
+    )
+
+
+def _finish(
+    path: Path,
+    t: np.ndarray | None,
+    ppg: np.ndarray,
+    fs: float | None,
+    acc: Any,
+    *,
+    channels: int = 1,
+    torn_rows: int = 0,
+) -> ReplayData:
     n = ppg.shape[0]
     if n < 2:
         raise DataFormatError(str(path), f"needs at least 2 PPG samples, has {n}")
     if t is None:
-        if fs is None or not fs > 0:
-            raise DataFormatError(str(path), f"sampling rate fs={fs} must be a positive number of Hz")
-        t = np.arange(n) / float(fs)
+        if fs is None:
+            raise DataFormatError(str(path), "needs a sampling rate 'fs' (Hz) or times 't' (s)")
+        t = np.arange(n) / _check_rate(path, fs, "fs")
     t = np.asarray(t, dtype=np.float64).reshape(-1)
     if t.shape[0] != n:
         raise DataFormatError(str(path), f"t has {t.shape[0]} samples but ppg has {n}")
     dt = np.diff(t)
     if not np.all(np.isfinite(t)) or np.any(dt <= 0):
-        bad = int(np.argmax(~(dt > 0))) + 1 if np.any(dt <= 0) else 0
+        bad = int(np.argmax(~(dt > 0))) + 1 if np.any(dt <= 0) else int(np.argmax(~np.isfinite(t)))
         raise DataFormatError(str(path), f"t must be finite and strictly increasing (sample {bad} is not)")
-    rate = float(fs) if fs else float(1.0 / np.median(dt))
+    rate = _check_rate(path, float(fs) if fs else float(1.0 / np.median(dt)), "fs" if fs else "t")
     if acc is not None:
-        acc = np.asarray(acc, dtype=np.float64)
+        acc = np.asarray(acc)
+        if acc.dtype.kind not in "iuf":
+            raise DataFormatError(str(path), f"acc must hold real numbers; it has dtype {acc.dtype}")
+        acc = acc.astype(np.float64)
         if acc.shape != (n, 3):
             raise DataFormatError(str(path), f"acc has shape {acc.shape}; expected ({n}, 3) like ppg")
         if np.all(np.isnan(acc)):
             acc = None
-    return ReplayData(t=t, ppg=ppg, rate=rate, acc=acc, path=str(path))
+    return ReplayData(
+        t=t, ppg=ppg, rate=rate, acc=acc, path=str(path), ppg_channels=channels, torn_rows=torn_rows
+    )
+
+
+def _npz_scalar(path: Path, z: Any, key: str) -> float:
+    value = np.asarray(z[key])
+    if value.size != 1 or value.dtype.kind not in "iuf":
+        raise DataFormatError(
+            str(path),
+            f"{key!r} must be one number (Hz); it is an array of shape {value.shape}, dtype {value.dtype}",
+        )
+    return float(value.reshape(()))
 
 
 def _load_npz(path: Path) -> ReplayData:
+    _check_zip_magic(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = set(z.files)
@@ -108,36 +182,115 @@ def _load_npz(path: Path) -> ReplayData:
                     str(path),
                     f"NPZ must hold 'ppg' and 'fs' or 't' (optional 'acc'); it holds {sorted(keys)}",
                 )
-            fs = float(z["fs"]) if "fs" in keys else None
+            fs = _npz_scalar(path, z, "fs") if "fs" in keys else None
             t = z["t"] if "t" in keys else None
-            return _finish(path, t, z["ppg"], fs, z["acc"] if "acc" in keys else None)
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, DataFormatError):
-            raise
-        raise DataFormatError(str(path), f"not a readable NPZ file: {exc}") from exc
+            ppg, channels = _ppg_channel0(path, z["ppg"])
+            return _finish(path, t, ppg, fs, z["acc"] if "acc" in keys else None, channels=channels)
+    except DataFormatError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        # empty (EOFError), truncated (BadZipFile), not a zip, pickled objects (ValueError), a member
+        # cut short (OSError / ValueError / KeyError)
+        raise DataFormatError(
+            str(path), f"not a readable NPZ file ({type(exc).__name__}: {_one_line(exc)})"
+        ) from exc
+
+
+def _check_zip_magic(path: Path) -> None:
+    """An NPZ is a zip archive: say so plainly instead of numpy's guess that it may be a pickle."""
+    with path.open("rb") as f:
+        head = f.read(4)
+    if not head:
+        raise DataFormatError(
+            str(path), "file is empty; expected an NPZ (zip) archive with 'ppg' and 'fs' or 't'"
+        )
+    if head not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise DataFormatError(str(path), f"not an NPZ file (starts with {head!r}, not a zip archive's 'PK')")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:200] + (" ..." if len(text) > 200 else "")
 
 
 def _load_csv(path: Path) -> ReplayData:
-    with path.open() as f:
-        header = [h.strip() for h in f.readline().split(",")]
-    if header[:2] != ["t", "ppg"]:
-        raise DataFormatError(str(path), f"CSV header must start with 't,ppg'; it is {','.join(header)!r}")
+    raw = path.read_bytes()
+    if b"\0" in raw[:4096]:
+        raise DataFormatError(str(path), "is binary, not a CSV text file with a header t,ppg")
     try:
-        data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
-    except ValueError as exc:
-        raise DataFormatError(str(path), f"CSV rows must be numbers: {exc}") from exc
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(
+            str(path), f"is not UTF-8 text (byte {exc.start}); expected a CSV with a header t,ppg"
+        ) from None
+    lines = text.splitlines()
+    header = [h.strip().lower() for h in lines[0].split(",")] if lines else []
+    if header[:2] != ["t", "ppg"]:
+        shown = ",".join(header)[:80]
+        raise DataFormatError(str(path), f"CSV header must start with 't,ppg'; it is {shown!r}")
+    present = [c for c in _ACC_COLUMNS if c in header]
+    if present and len(present) < 3:
+        missing = [c for c in _ACC_COLUMNS if c not in header]
+        raise DataFormatError(
+            str(path),
+            f"CSV has {','.join(present)} but not {','.join(missing)}; acc needs all of acc_x,acc_y,acc_z",
+        )
+    body = [line for line in lines[1:] if line.strip()]
+    if len(body) < 2:
+        raise DataFormatError(
+            str(path), f"CSV has {len(body)} data rows; expected at least 2 rows of {','.join(header)}"
+        )
+    data, torn = _csv_rows(path, body, len(header), complete_last=text.endswith(("\n", "\r")))
     cols = {name: i for i, name in enumerate(header)}
-    acc = None
-    if {"acc_x", "acc_y", "acc_z"} <= cols.keys():
-        acc = data[:, [cols["acc_x"], cols["acc_y"], cols["acc_z"]]]
-    return _finish(path, data[:, 0], data[:, 1], None, acc)
+    acc = data[:, [cols[c] for c in _ACC_COLUMNS]] if present else None
+    return _finish(path, data[:, 0], data[:, 1], None, acc, torn_rows=torn)
+
+
+def _csv_rows(path: Path, body: list[str], ncol: int, complete_last: bool) -> tuple[np.ndarray, int]:
+    """Parse the data rows; the last row is torn (left out, with a warning) when it does not parse, or
+    when it has no line end (the recorder ends every row with one) and its ``t`` does not advance."""
+
+    def parse(rows: list[str]) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = np.loadtxt(rows, delimiter=",", ndmin=2, dtype=np.float64)
+        if data.shape[1] != ncol:
+            raise ValueError(f"rows have {data.shape[1]} columns; the header has {ncol}")
+        return data
+
+    try:
+        data = parse(body)
+        if complete_last or data.shape[0] < 2 or data[-1, 0] > data[-2, 0]:
+            return data, 0
+        first_error: Exception = ValueError("the last row's t does not advance")
+    except ValueError as exc:
+        first_error = exc
+    try:
+        data = parse(body[:-1])
+    except ValueError:
+        raise DataFormatError(
+            str(path), f"CSV rows must be {ncol} numbers each: {_one_line(first_error)}"
+        ) from None
+    log.warning(
+        "%s: the last row %r is incomplete (a recording cut mid-write?); kept the %d complete rows",
+        path,
+        body[-1][:60],
+        len(data),
+    )
+    return data, 1
 
 
 def _load_journal(path: Path) -> ReplayData:
-    raw = np.fromfile(path, dtype="<f8")
-    ncol = len(JOURNAL_COLUMNS)
-    rows = raw[: raw.size - raw.size % ncol].reshape(-1, ncol)  # a crash may cut the last row
-    return _finish(path, rows[:, 0], rows[:, 1], None, rows[:, 2:5])
+    raw = np.fromfile(path, dtype=np.uint8)
+    width = 8 * len(JOURNAL_COLUMNS)
+    whole = raw.size - raw.size % width  # a crash may cut the last row
+    rows = raw[:whole].view("<f8").reshape(-1, len(JOURNAL_COLUMNS))
+    torn = int(whole != raw.size)
+    if torn:
+        log.warning(
+            "%s: the last row is incomplete (%d of %d bytes); left out", path, raw.size - whole, width
+        )
+    return _finish(path, rows[:, 0], rows[:, 1].copy(), None, rows[:, 2:5], torn_rows=torn)
 
 
 def _load_wfdb(path: Path) -> ReplayData:
@@ -148,16 +301,30 @@ def _load_wfdb(path: Path) -> ReplayData:
     headers = sorted(path.glob("*.hea"))
     if not headers:
         raise DataFormatError(str(path), "directory holds no WFDB record (*.hea)")
-    record = wfdb.rdrecord(str(headers[0].with_suffix("")))
-    names = [n.upper() for n in record.sig_name]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            record = wfdb.rdrecord(str(headers[0].with_suffix("")))
+    except FileNotFoundError as exc:
+        raise DataFormatError(
+            str(headers[0]), f"WFDB signal file {Path(exc.filename or '?').name} is missing"
+        ) from None
+    except Exception as exc:  # wfdb raises bare ValueError/IndexError/its own errors on corrupt files
+        raise DataFormatError(
+            str(headers[0]), f"not a readable WFDB record ({type(exc).__name__}: {_one_line(exc)})"
+        ) from None
+    names = [str(n).upper() for n in (record.sig_name or [])]
     if "PPG" not in names:
         raise DataFormatError(str(path), f"WFDB record needs a 'PPG' signal; it has {record.sig_name}")
     sig = record.p_signal
+    if sig is None or sig.ndim != 2:
+        raise DataFormatError(str(headers[0]), "WFDB record has no physical signal (p_signal)")
     acc = None
     if {"ACC_X", "ACC_Y", "ACC_Z"} <= set(names):
         acc = sig[:, [names.index("ACC_X"), names.index("ACC_Y"), names.index("ACC_Z")]]
+    fs = _check_rate(headers[0], float(record.fs or 0.0), "the header's fs")
     # Missing samples (gaps in a recording) are stored as NaN, WFDB's "invalid sample" value.
-    ppg = sig[:, names.index("PPG")]
+    ppg = np.asarray(sig[:, names.index("PPG")], dtype=np.float64)
     keep = np.isfinite(ppg)
-    t = np.arange(ppg.shape[0])[keep] / float(record.fs)
-    return _finish(path, t, ppg[keep], float(record.fs), None if acc is None else acc[keep])
+    t = np.arange(ppg.shape[0])[keep] / fs
+    return _finish(path, t, ppg[keep], fs, None if acc is None else acc[keep])
