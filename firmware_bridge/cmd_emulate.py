@@ -20,7 +20,8 @@ import json
 import sys
 from typing import Any
 
-PROFILES = ("anyppg", "polar", "hrs")
+PROFILES = ("anyppg", "polar", "hrs", "plx")
+_SCHEMES = {"anyppg": "ble", "polar": "polar", "hrs": "hrs", "plx": "plx"}  # the SDK URL scheme of each
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -133,7 +134,7 @@ async def _run(args: argparse.Namespace) -> int:
                 stack.push_async_callback(server.close)
                 central = server.transport_spec(port)
                 await emulator.start(link=link)
-            scheme = "polar" if args.profile == "polar" else "ble"
+            scheme = _SCHEMES[args.profile]
             url = f"{scheme}:{emulator.name}?backend=bumble" + (f"&transport={central}" if central else "")
             hint = f"; central transport: {central}" if central else f" on {args.hci}"
             _emit(

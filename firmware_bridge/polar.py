@@ -599,6 +599,24 @@ class PmdCommand:
         """Stop a measurement."""
         return cls(PmdOpCode.STOP_MEASUREMENT, measurement_type)
 
+    @classmethod
+    def get_sdk_mode_settings(cls, measurement_type: PmdMeasurementType) -> PmdCommand:
+        """Ask which settings a measurement supports in SDK mode (op 0x04; answered like 0x01)."""
+        return cls(PmdOpCode.GET_SDK_MODE_SETTINGS, measurement_type)
+
+    @classmethod
+    def enable_sdk_mode(cls) -> PmdCommand:
+        """Enter SDK mode, ``[0x02, 0x09]``: the wider rate/range options (Verity Sense 135 Hz PPG).
+
+        Devices refuse it (INVALID_STATE) while a measurement runs: stop the streams first.
+        """
+        return cls(PmdOpCode.REQUEST_MEASUREMENT_START, PmdMeasurementType.SDK_MODE)
+
+    @classmethod
+    def disable_sdk_mode(cls) -> PmdCommand:
+        """Leave SDK mode, ``[0x03, 0x09]``."""
+        return cls(PmdOpCode.STOP_MEASUREMENT, PmdMeasurementType.SDK_MODE)
+
     def __bytes__(self) -> bytes:
         return bytes((self.op_code, self.measurement_type)) + encode_settings(self.settings)
 

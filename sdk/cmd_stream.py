@@ -1,5 +1,9 @@
 """``anyppg stream URL [URL ...]``: stream one or more devices into a model and print the results.
 
+``hrs:`` straps and ``plx:`` oximeters send measurements, not a waveform: they print one line per
+notification (heart rate, RR intervals, energy expended, contact / SpO2 and pulse rate); the model is
+not used for them.
+
 Several URLs run concurrently in one process (the gateway case). With ``--json`` each result is one
 JSON line (``"type": "result"``) and the last line is the summary (``"type": "summary"``) with the
 accounting (``received``, ``delivered``, ``dropped``, ``gaps``) and latency percentiles.
@@ -19,7 +23,7 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "urls", nargs="+", metavar="URL", help="device URLs: ble:, polar:, serial:, replay:, sim:"
+        "urls", nargs="+", metavar="URL", help="device URLs: ble:, polar:, hrs:, plx:, serial:, replay:, sim:"
     )
     parser.add_argument(
         "--model",
@@ -73,10 +77,14 @@ async def stream_all(args: argparse.Namespace, emit) -> list[Any]:
     """Stream every URL concurrently; ``emit(result)`` per result. Returns the summaries."""
     import anyppg
     from anyppg.errors import AnyPPGError
+    from anyppg.sdk.readings import READING_SCHEMES
     from anyppg.sdk.summary import StreamSummary
+    from anyppg.sdk.urls import parse_url
 
-    model = resolve_model(args.model)
     urls = [with_speed(u, args.speed) for u in args.urls]
+    # hrs:/plx: devices send finished measurements: no model to load when only those are streamed
+    waveform = any(parse_url(u).scheme not in READING_SCHEMES for u in urls)
+    model = resolve_model(args.model) if waveform else None
     summaries = [StreamSummary(u) for u in urls]
 
     async def one(url: str, summary: StreamSummary) -> None:
@@ -131,11 +139,29 @@ def summary_line(summaries: list[Any]) -> dict[str, Any]:
     }
 
 
+def reading_line(result: Any) -> str:
+    """One text line for a result of an ``hrs:`` / ``plx:`` device (one notification, no window)."""
+    hr = "  --" if result.heart_rate is None else f"{result.heart_rate:4.0f}"
+    parts = [f"{result.device}  {result.t_end:8.1f} s  HR {hr} bpm"]
+    if result.spo2 is not None or result.rr_intervals is None:
+        parts.append("SpO2   -- %" if result.spo2 is None else f"SpO2 {result.spo2:5.1f} %")
+    if result.rr_intervals is not None:
+        parts.append("RR " + (" ".join(f"{x:.0f}" for x in result.rr_intervals) or "--") + " ms")
+    if result.energy_expended is not None:
+        parts.append(f"EE {result.energy_expended} kJ")
+    if result.sensor_contact is not None:
+        parts.append("contact" if result.sensor_contact else "NO CONTACT")
+    parts.append(f"quality {result.quality:.2f}  dropped {result.accounting.dropped_total}")
+    return "  ".join(parts)
+
+
 def run(args: argparse.Namespace) -> int:
     def emit(result) -> None:
         if args.json:
             line = {"type": "result", **result.to_dict(embedding=args.embedding)}
             print(json.dumps(line), flush=True)
+        elif result.rr_intervals is not None or result.spo2 is not None:
+            print(reading_line(result), flush=True)
         else:
             hr = "  --  " if result.heart_rate is None else f"{result.heart_rate:6.1f}"
             print(

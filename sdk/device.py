@@ -24,8 +24,9 @@ from typing import Any
 
 from anyppg.errors import DeviceDisconnectedError, DeviceError
 from anyppg.sdk.accounting import Accounting, Timeline
-from anyppg.sdk.errors import ConnectionFailedError, LinkLostError, NotConnectedError
+from anyppg.sdk.errors import ConnectionFailedError, LinkLostError, NotConnectedError, StreamFormatError
 from anyppg.sdk.queues import Backpressure, BlockQueue
+from anyppg.sdk.readings import Reading, ReadingTimeline
 from anyppg.sdk.reconnect import ReconnectPolicy
 from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock
@@ -161,6 +162,7 @@ class Device:
                 which is what a recorder wants).
 
         Raises:
+            StreamFormatError: the device sends readings (``hrs:``, ``plx:``), not samples.
             DeviceDisconnectedError: the link dropped and reconnecting gave up.
         """
         timeline = Timeline(self.accounting)
@@ -168,6 +170,10 @@ class Device:
             if item is _DISCONNECTED:
                 timeline.mark_disconnect()
                 continue
+            if isinstance(item, Reading):
+                raise StreamFormatError(
+                    self.name, "sends heart-rate/SpO2 readings, not PPG samples: use device.infer(None)"
+                )
             accepted, _ = timeline.push(item)
             for b in accepted:
                 if fill or b is item:
@@ -182,6 +188,10 @@ class Device:
         max_fill_s: float = 0.5,
     ) -> AsyncIterator[Result]:
         """Yield one :class:`Result` per window (10 s, every ``hop_s`` seconds).
+
+        Devices without a waveform (``hrs:`` straps, ``plx:`` oximeters) yield one result per
+        notification instead, with the device's own heart rate, RR intervals or SpO2; the model is not
+        used for them (see :mod:`anyppg.sdk.readings`).
 
         Args:
             model: a loaded model (:func:`anyppg.sdk.runtime.load_model`), a path to a ``.tflite`` /
@@ -205,9 +215,16 @@ class Device:
             max_fill_s=max_fill_s,
             accounting=self.accounting,
         )
+        readings = ReadingTimeline(self.name, self.accounting)  # hrs:, plx: (no waveform, no model)
         async for item in self._received():
             if item is _DISCONNECTED:
                 pipeline.mark_disconnect()
+                readings.mark_disconnect()
+                continue
+            if isinstance(item, Reading):
+                reading_result = readings.push(item)
+                if reading_result is not None:
+                    yield reading_result
                 continue
             for result in pipeline.push(item):
                 yield result

@@ -40,6 +40,11 @@ class Result:
         accounting: the stream's accounting when the result was made (a snapshot).
         window: the model input, float32 ``(1250,)``: 10 s at 125 Hz, band-passed, z-scored (exactly
             what ``anyppg.signal.preprocess_recording`` gives for the same samples).
+        rr_intervals: beat-to-beat intervals a heart-rate strap (``hrs:``) sent with this result, ms,
+            oldest first; None for devices that send none (see :mod:`anyppg.sdk.readings`).
+        energy_expended: cumulative energy expended reported by an ``hrs:`` strap, kJ, or None.
+        sensor_contact: an ``hrs:`` strap's skin-contact flag; None when it does not detect contact.
+        spo2: oxygen saturation from a pulse oximeter (``plx:``), %, or None.
     """
 
     device: str
@@ -58,6 +63,10 @@ class Result:
     latency_ms: float
     accounting: Accounting
     window: np.ndarray | None = None
+    rr_intervals: tuple[float, ...] | None = None
+    energy_expended: int | None = None
+    sensor_contact: bool | None = None
+    spo2: float | None = None
 
     def to_dict(self, embedding: bool = False) -> dict[str, Any]:
         """A JSON-ready dict (the embedding only when asked: it is large)."""
@@ -79,6 +88,10 @@ class Result:
             "delivered": self.accounting.delivered,
             "dropped": self.accounting.dropped_total,
             "gaps": len(self.accounting.gaps),
+            "rr_intervals": None if self.rr_intervals is None else [round(x, 1) for x in self.rr_intervals],
+            "energy_expended": self.energy_expended,
+            "sensor_contact": self.sensor_contact,
+            "spo2": _round(self.spo2, 1),
         }
         if embedding and self.embedding is not None:
             out["embedding"] = [round(float(v), 6) for v in self.embedding]

@@ -3,7 +3,9 @@
 Forms (``?key=value&...`` options are allowed on every scheme)::
 
     ble:<name-or-address>        a wearable speaking the anyppg frame protocol over BLE
-    polar:<name-or-address>      a Polar Verity Sense / OH1 / H10 through its PMD service
+    polar:<name-or-address>      a Polar Verity Sense / OH1 through its PMD service (PPG)
+    hrs:<name-or-address>        any standard heart-rate strap or watch (heart rate, RR intervals)
+    plx:<name-or-address>        any standard pulse oximeter (SpO2, pulse rate)
     serial:<port>[?baud=N]       the anyppg frame protocol over a serial port, pty or pyserial URL
     replay:<file>                a recording (.npz, .csv or a WFDB record directory)
     sim:[?hr=72&motion=0.5&seed=1]   an in-process simulated wearable
@@ -34,7 +36,15 @@ _T = TypeVar("_T")
 __all__ = ["SCHEMES", "DeviceURL", "parse_url"]
 
 #: scheme -> whether it needs a target after the colon.
-SCHEMES: dict[str, bool] = {"ble": True, "polar": True, "serial": True, "replay": True, "sim": False}
+SCHEMES: dict[str, bool] = {
+    "ble": True,
+    "polar": True,
+    "hrs": True,
+    "plx": True,
+    "serial": True,
+    "replay": True,
+    "sim": False,
+}
 
 
 @dataclass(frozen=True)
@@ -140,6 +150,8 @@ def parse_url(url: str) -> DeviceURL:
 _EXAMPLES = {
     "ble": "ble:AnyPPG-1234 or ble:AA:BB:CC:DD:EE:FF",
     "polar": "polar:Polar Sense or polar:A0:9E:1A:00:00:01",
+    "hrs": "hrs:Polar H10 12345678 or hrs:A0:9E:1A:00:00:02",
+    "plx": "plx:Nonin3150 or plx:00:1C:05:00:00:03",
     "serial": "serial:/dev/ttyACM0?baud=921600 or serial:socket://127.0.0.1:7000",
     "replay": "replay:recording.npz",
 }

@@ -14,6 +14,9 @@ Profiles (``profile=``):
     Heart Rate, Battery and Device Information.
 ``hrs``
     a commodity heart-rate strap: Heart Rate, Battery and Device Information only.
+``plx``
+    a fingertip pulse oximeter: Pulse Oximeter Service (continuous SpO2 + pulse rate, spot-check,
+    features; :mod:`.plx_service`), Battery and Device Information (no Heart Rate service).
 
 The device attaches either to an in-process ``bumble.link.LocalLink`` (tests, ``anyppg demo``) or to
 any bumble HCI transport (a virtual controller served over TCP by :mod:`.hci`, or a real USB dongle:
@@ -62,6 +65,7 @@ from anyppg.firmware_bridge.gatt import (
 from anyppg.firmware_bridge.hrs import HeartRateMeasurement
 
 if TYPE_CHECKING:
+    from anyppg.firmware_bridge.emulator.plx_service import PlxServer
     from anyppg.firmware_bridge.emulator.polar_pmd import PolarPmdServer
 
 __all__ = [
@@ -76,9 +80,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Profile = Literal["anyppg", "polar", "hrs"]
+Profile = Literal["anyppg", "polar", "hrs", "plx"]
 
-DEFAULT_NAMES: dict[str, str] = {"anyppg": "AnyPPG-EMU", "polar": "Polar Sense EMU00001", "hrs": "HRS-EMU"}
+DEFAULT_NAMES: dict[str, str] = {
+    "anyppg": "AnyPPG-EMU",
+    "polar": "Polar Sense EMU00001",
+    "hrs": "HRS-EMU",
+    "plx": "PLX-EMU",
+}
 """Advertised name of each profile unless ``name=`` says otherwise."""
 
 ATT_ERROR_REJECTED = 0x80
@@ -89,6 +98,7 @@ _HRS_UUID = gatt.GATT_HEART_RATE_SERVICE
 _HRM_UUID = gatt.GATT_HEART_RATE_MEASUREMENT_CHARACTERISTIC
 _BODY_SENSOR_LOCATION_UUID = gatt.GATT_BODY_SENSOR_LOCATION_CHARACTERISTIC
 _BODY_SENSOR_WRIST = 2
+_ENERGY_KJ_PER_S = 0.1  # a resting adult's energy expenditure (about 6 kJ a minute)
 _ADVERTISING_INTERVAL_MS = 20.0
 
 
@@ -121,7 +131,7 @@ class BleEmulator:
 
     Args:
         source: what the sensor streams.
-        profile: ``"anyppg"``, ``"polar"`` or ``"hrs"`` (see the module docstring).
+        profile: ``"anyppg"``, ``"polar"``, ``"hrs"`` or ``"plx"`` (see the module docstring).
         name: advertised name (default per profile, :data:`DEFAULT_NAMES`).
         speed: real-time multiple; None streams as fast as the link takes notifications.
         faults: frame drops / corruption / periodic disconnection (anyppg data frames; drops also
@@ -178,6 +188,8 @@ class BleEmulator:
         self._hr_tasks: dict[Connection, asyncio.Task[None]] = {}
         self.polar: PolarPmdServer | None = None
         """The PMD service of the ``polar`` profile (its ``epoch_ns`` maps frame timestamps to samples)."""
+        self.plx: PlxServer | None = None
+        """The Pulse Oximeter Service of the ``plx`` profile (its ``sent`` logs what was notified)."""
         self._data_char: gatt.Characteristic | None = None
         self._hrm_char: gatt.Characteristic | None = None
 
@@ -235,6 +247,8 @@ class BleEmulator:
         self._tasks.clear()
         self._streams.clear()
         self._hr_tasks.clear()
+        if self.plx is not None:
+            await self.plx.stop()
         device, self.device = self.device, None
         if device is not None:
             with contextlib.suppress(Exception):
@@ -276,7 +290,7 @@ class BleEmulator:
 
     def advertising_data(self) -> bytes:
         """The advertising payload: flags, complete name, 16-bit and 128-bit service UUIDs."""
-        uuid16 = [0x180D, 0x180F, 0x180A]
+        uuid16 = [0x1822 if self.profile == "plx" else 0x180D, 0x180F, 0x180A]
         structures: list[tuple[int, bytes]] = [
             (AdvertisingData.FLAGS, bytes([0x06])),  # LE General Discoverable, BR/EDR not supported
             (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode("utf-8")),
@@ -358,17 +372,13 @@ class BleEmulator:
 
             self.polar = PolarPmdServer(self)
             services.append(self.polar.service())
-        self._hrm_char = gatt.Characteristic(
-            _HRM_UUID, gatt.Characteristic.Properties.NOTIFY, gatt.Characteristic.READABLE, b""
-        )
-        self._hrm_char.on(gatt.Characteristic.EVENT_SUBSCRIPTION, self._on_hrm_subscription)
-        location = gatt.Characteristic(
-            _BODY_SENSOR_LOCATION_UUID,
-            gatt.Characteristic.Properties.READ,
-            gatt.Characteristic.READABLE,
-            bytes([_BODY_SENSOR_WRIST]),
-        )
-        services.append(gatt.Service(_HRS_UUID, [self._hrm_char, location]))
+        if self.profile == "plx":
+            from anyppg.firmware_bridge.emulator.plx_service import PlxServer
+
+            self.plx = PlxServer(self)
+            services.append(self.plx.service())
+        else:
+            services.append(self._heart_rate_service())
         services.append(BatteryService(read_battery_level=lambda _connection: self.battery_level))
         services.append(
             DeviceInformationService(
@@ -380,6 +390,19 @@ class BleEmulator:
             )
         )
         return services
+
+    def _heart_rate_service(self) -> gatt.Service:
+        self._hrm_char = gatt.Characteristic(
+            _HRM_UUID, gatt.Characteristic.Properties.NOTIFY, gatt.Characteristic.READABLE, b""
+        )
+        self._hrm_char.on(gatt.Characteristic.EVENT_SUBSCRIPTION, self._on_hrm_subscription)
+        location = gatt.Characteristic(
+            _BODY_SENSOR_LOCATION_UUID,
+            gatt.Characteristic.Properties.READ,
+            gatt.Characteristic.READABLE,
+            bytes([_BODY_SENSOR_WRIST]),
+        )
+        return gatt.Service(_HRS_UUID, [self._hrm_char, location])
 
     # -- connections --------------------------------------------------------------------------------
 
@@ -400,6 +423,8 @@ class BleEmulator:
                 task.cancel()
         if self.polar is not None:
             self.polar.on_disconnection(connection)
+        if self.plx is not None:
+            self.plx.on_disconnection(connection)
 
     async def _disconnect_periodically(self, every_s: float) -> None:
         while True:
@@ -498,7 +523,8 @@ class BleEmulator:
             self._hr_tasks[connection] = asyncio.get_running_loop().create_task(self._heart_rate(connection))
 
     def heart_rate_measurement(self, t0_s: float, t1_s: float) -> HeartRateMeasurement | None:
-        """The measurement for stream time ``[t0_s, t1_s)``: HR at ``t1_s``, RR intervals of beats in it."""
+        """The measurement for stream time ``[t0_s, t1_s)``: HR at ``t1_s``, RR intervals of beats in it,
+        energy expended since power-on (kJ)."""
         beats = self.source.beats_between(t0_s - 3.0, t1_s)
         rr = tuple(float(x) for x in (beats[1:] - beats[:-1])[beats[1:] >= t0_s]) if beats.size >= 2 else ()
         hr = self.source.heart_rate_at(t1_s)
@@ -506,7 +532,10 @@ class BleEmulator:
             if not rr:
                 return None
             hr = 60.0 / (sum(rr) / len(rr))
-        return HeartRateMeasurement(heart_rate=round(hr), rr_intervals=rr, sensor_contact=True)
+        energy = min(0xFFFF, int(t1_s * _ENERGY_KJ_PER_S))  # cumulative kJ; 65535 means "at least"
+        return HeartRateMeasurement(
+            heart_rate=round(hr), rr_intervals=rr, sensor_contact=True, energy_expended=energy
+        )
 
     async def _heart_rate(self, connection: Connection) -> None:
         assert self.device is not None and self._hrm_char is not None

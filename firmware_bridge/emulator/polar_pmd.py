@@ -5,10 +5,19 @@ its data characteristic (notify). Requests and responses are PROTO's :mod:`~anyp
 codecs. Supported streams:
 
 - PPG, compressed frame type 0 (delta frames, byte 9 = 0x80): 4 channels (three LEDs and ambient),
-  22-bit resolution, 55 Hz or 135 Hz. Channel 0 is the source in counts (re-centred when the source
-  does not fit 22 signed bits: ``meta["polar_offset"]``), channels 1 and 2 are it ∓/± 1000 counts,
-  the ambient channel is a constant 1000.
-- ACC (when the source has it), raw frame type 1: x/y/z in mg, 16 bit, 52 Hz.
+  22-bit resolution, 55 Hz; in SDK mode 28, 44, 135 or 176 Hz. Channel 0 is the source in counts
+  (re-centred when the source does not fit 22 signed bits: ``meta["polar_offset"]``), channels 1 and 2
+  are it ∓/± 1000 counts, the ambient channel is a constant 1000.
+- ACC (when the source has it), raw frame type 1: x/y/z in mg, 16 bit, 52 Hz and ±8 g; in SDK mode
+  26-416 Hz and ±2-16 g (the range is accepted, the source's mg are sent as they are).
+
+Settings and SDK mode follow Verity Sense firmware 2.x (polar-ble-sdk issues #163, #166, #211, #438):
+GET_MEASUREMENT_SETTINGS (0x01) answers the option lists of the current mode (:data:`NORMAL_SETTINGS`,
+or :data:`SDK_MODE_SETTINGS` once SDK mode is on), GET_SDK_MODE_SETTINGS (0x04) always the SDK-mode
+lists; a start request with a value outside the current lists is refused (INVALID_SAMPLE_RATE, ...).
+SDK mode is entered with ``[0x02, 0x09]`` and left with ``[0x03, 0x09]``, both refused with
+INVALID_STATE while a stream runs; it ends with the connection. ECG is not offered (NOT_SUPPORTED), as
+on the Verity Sense.
 
 As on the real device, a start request is answered on the control point (an indication
 ``[0xF0, 0x02, type, error, 0]``), errors included -- wrong rate, resolution, channels, an MTU below
@@ -22,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,13 +59,36 @@ from anyppg.firmware_bridge.polar import (
 if TYPE_CHECKING:
     from anyppg.firmware_bridge.emulator.ble import BleEmulator
 
-__all__ = ["MIN_MTU", "PPG_RATES_HZ", "PolarPmdServer"]
+__all__ = ["MIN_MTU", "NORMAL_SETTINGS", "PPG_RATES_HZ", "SDK_MODE_SETTINGS", "PolarPmdServer"]
 
 logger = logging.getLogger(__name__)
 
-PPG_RATES_HZ = (55, 135)
-"""PPG rates offered (Hz): Verity Sense's default and its SDK-mode rate."""
-ACC_RATE_HZ = 52
+_PPG, _ACC = PmdMeasurementType.PPG, PmdMeasurementType.ACC
+_RATE, _RES, _RANGE, _CH = (
+    PmdSetting.SAMPLE_RATE,
+    PmdSetting.RESOLUTION,
+    PmdSetting.RANGE,
+    PmdSetting.CHANNELS,
+)
+Options = dict[PmdSetting, tuple[int, ...]]
+NORMAL_SETTINGS: dict[PmdMeasurementType, Options] = {
+    _PPG: {_RATE: (55,), _RES: (22,), _CH: (4,)},
+    _ACC: {_RATE: (52,), _RES: (16,), _RANGE: (8,), _CH: (3,)},
+}
+"""Option lists outside SDK mode (what GET_MEASUREMENT_SETTINGS answers), per measurement."""
+SDK_MODE_SETTINGS: dict[PmdMeasurementType, Options] = {
+    _PPG: {_RATE: (28, 44, 135, 176), _RES: (22,), _CH: (4,)},
+    _ACC: {_RATE: (26, 52, 104, 208, 416), _RES: (16,), _RANGE: (2, 4, 8, 16), _CH: (3,)},
+}
+"""Option lists in SDK mode (GET_SDK_MODE_SETTINGS; GET_MEASUREMENT_SETTINGS once SDK mode is on)."""
+PPG_RATES_HZ = tuple(sorted({*NORMAL_SETTINGS[_PPG][_RATE], *SDK_MODE_SETTINGS[_PPG][_RATE]}))
+"""Every PPG rate the emulated sensor can stream (Hz), in one mode or the other."""
+_SETTING_ERRORS = {
+    _RATE: PmdError.INVALID_SAMPLE_RATE,
+    _RES: PmdError.INVALID_RESOLUTION,
+    _RANGE: PmdError.INVALID_RANGE,
+    _CH: PmdError.INVALID_NUMBER_OF_CHANNELS,
+}
 MIN_MTU = 70
 """Smallest ATT MTU a start request accepts (bytes); Polar devices refuse small MTUs too."""
 _PPG_RESOLUTION = 22
@@ -90,6 +123,7 @@ class PolarPmdServer:
 
     Attributes:
         epoch_ns: Polar time (ns since 2000-01-01) of sample 0 of every stream (device power-on).
+        history: the last 256 decoded requests with the response each got, oldest first.
         injector: drops frames per the emulator's ``drop`` probability, counting in its stats.
     """
 
@@ -100,6 +134,8 @@ class PolarPmdServer:
         self.epoch_ns = unix_to_polar_ns(time.time_ns())
         self._clock_start: float | None = None
         self._streams: dict[tuple[Connection, PmdMeasurementType], _Stream] = {}
+        self._sdk_mode: set[Connection] = set()
+        self.history: deque[tuple[PmdCommand, PmdResponse]] = deque(maxlen=256)
         self._frame_counter = 0
         self.control_point: gatt.Characteristic | None = None
         self.data: gatt.Characteristic | None = None
@@ -119,29 +155,21 @@ class PolarPmdServer:
         return gatt.Service(PMD_SERVICE_UUID, [self.control_point, self.data])
 
     def _read_features(self, _connection: Connection) -> bytes:
-        bits = 1 << PmdMeasurementType.PPG
+        bits = 1 << PmdMeasurementType.PPG | 1 << PmdMeasurementType.SDK_MODE
         if self.emulator.source.acc is not None:
             bits |= 1 << PmdMeasurementType.ACC
         return bytes((_FEATURES_RESPONSE, bits & 0xFF, bits >> 8))
 
-    def settings_for(self, kind: PmdMeasurementType) -> bytes:
-        """The settings records a GET_MEASUREMENT_SETTINGS response carries."""
-        if kind is PmdMeasurementType.PPG:
-            return encode_settings(
-                {
-                    PmdSetting.SAMPLE_RATE: PPG_RATES_HZ,
-                    PmdSetting.RESOLUTION: _PPG_RESOLUTION,
-                    PmdSetting.CHANNELS: 4,
-                }
-            )
-        return encode_settings(
-            {
-                PmdSetting.SAMPLE_RATE: ACC_RATE_HZ,
-                PmdSetting.RESOLUTION: 16,
-                PmdSetting.RANGE: 8,
-                PmdSetting.CHANNELS: 3,
-            }
-        )
+    def in_sdk_mode(self, connection: Connection) -> bool:
+        """Whether SDK mode is on for this connection."""
+        return connection in self._sdk_mode
+
+    def options(
+        self, connection: Connection, kind: PmdMeasurementType, *, sdk_mode: bool | None = None
+    ) -> Options:
+        """The option lists of a measurement in the connection's current mode (or the mode asked for)."""
+        sdk = self.in_sdk_mode(connection) if sdk_mode is None else sdk_mode
+        return (SDK_MODE_SETTINGS if sdk else NORMAL_SETTINGS)[kind]
 
     def _supported(self, kind: PmdMeasurementType) -> bool:
         return kind is PmdMeasurementType.PPG or (
@@ -161,18 +189,28 @@ class PolarPmdServer:
             error = PmdError.INVALID_LENGTH if len(raw) < 2 else PmdError.INVALID_PARAMETER
             self._respond(connection, PmdResponse(op, kind, error))
             return
-        self._respond(connection, self._handle(connection, command))
+        response = self._handle(connection, command)
+        self.history.append((command, response))
+        self._respond(connection, response)
 
     def _handle(self, connection: Connection, command: PmdCommand) -> PmdResponse:
         kind = command.measurement_type
         op = command.op_code
+        if kind is PmdMeasurementType.SDK_MODE and op in (
+            PmdOpCode.REQUEST_MEASUREMENT_START,
+            PmdOpCode.STOP_MEASUREMENT,
+        ):
+            return self._sdk_mode_request(connection, op)
         if op in (
             PmdOpCode.GET_MEASUREMENT_SETTINGS,
+            PmdOpCode.GET_SDK_MODE_SETTINGS,
             PmdOpCode.REQUEST_MEASUREMENT_START,
         ) and not self._supported(kind):
             return PmdResponse(op, kind, PmdError.NOT_SUPPORTED)
-        if op is PmdOpCode.GET_MEASUREMENT_SETTINGS:
-            return PmdResponse(op, kind, PmdError.SUCCESS, parameters=self.settings_for(kind))
+        if op in (PmdOpCode.GET_MEASUREMENT_SETTINGS, PmdOpCode.GET_SDK_MODE_SETTINGS):
+            sdk = True if op is PmdOpCode.GET_SDK_MODE_SETTINGS else None
+            options = self.options(connection, kind, sdk_mode=sdk)
+            return PmdResponse(op, kind, PmdError.SUCCESS, parameters=encode_settings(options))
         if op is PmdOpCode.STOP_MEASUREMENT:
             stream = self._streams.pop((connection, kind), None)
             if stream is None:
@@ -183,27 +221,37 @@ class PolarPmdServer:
             return self._start(connection, command)
         return PmdResponse(op, kind, PmdError.NOT_SUPPORTED)
 
+    def _sdk_mode_request(self, connection: Connection, op: PmdOpCode) -> PmdResponse:
+        kind = PmdMeasurementType.SDK_MODE
+        if any(key[0] is connection for key in self._streams):
+            return PmdResponse(op, kind, PmdError.INVALID_STATE)  # stop the streams first (fw 2.1+)
+        want = op is PmdOpCode.REQUEST_MEASUREMENT_START
+        if want == self.in_sdk_mode(connection):
+            return PmdResponse(op, kind, PmdError.ALREADY_IN_STATE)
+        if want:
+            self._sdk_mode.add(connection)
+        else:
+            self._sdk_mode.discard(connection)
+        return PmdResponse(op, kind, PmdError.SUCCESS)
+
     def _start(self, connection: Connection, command: PmdCommand) -> PmdResponse:
         op, kind, settings = command.op_code, command.measurement_type, command.settings
         if (connection, kind) in self._streams:
             return PmdResponse(op, kind, PmdError.ALREADY_IN_STATE)
         if connection.att_mtu < MIN_MTU:
             return PmdResponse(op, kind, PmdError.INVALID_MTU)
+        options = self.options(connection, kind)
+        for setting, value in settings.items():
+            allowed = options.get(setting)
+            if allowed is None or int(value) not in allowed:
+                return PmdResponse(op, kind, _SETTING_ERRORS.get(setting, PmdError.INVALID_PARAMETER))
+        rate = float(settings.get(_RATE, options[_RATE][0]))
         source = self.emulator.source
         if kind is PmdMeasurementType.PPG:
-            rate = int(settings.get(PmdSetting.SAMPLE_RATE, PPG_RATES_HZ[0]))
-            if rate not in PPG_RATES_HZ:
-                return PmdResponse(op, kind, PmdError.INVALID_SAMPLE_RATE)
-            if int(settings.get(PmdSetting.RESOLUTION, _PPG_RESOLUTION)) != _PPG_RESOLUTION:
-                return PmdResponse(op, kind, PmdError.INVALID_RESOLUTION)
-            if int(settings.get(PmdSetting.CHANNELS, 4)) != 4:
-                return PmdResponse(op, kind, PmdError.INVALID_NUMBER_OF_CHANNELS)
-            resampled = source.resampled(float(rate))
+            resampled = source.resampled(rate)
             stream = _Stream(kind, resampled, self.ppg_channels(resampled), 0, True)
         else:
-            if int(settings.get(PmdSetting.SAMPLE_RATE, ACC_RATE_HZ)) != ACC_RATE_HZ:
-                return PmdResponse(op, kind, PmdError.INVALID_SAMPLE_RATE)
-            resampled = source.resampled(float(ACC_RATE_HZ))
+            resampled = source.resampled(rate)
             assert resampled.acc is not None
             stream = _Stream(kind, resampled, np.clip(resampled.acc, -32768, 32767), 1, False)
         self._streams[(connection, kind)] = stream
@@ -248,6 +296,7 @@ class PolarPmdServer:
             stream = self._streams.pop(key)
             if stream.task is not None:
                 stream.task.cancel()
+        self._sdk_mode.discard(connection)
 
     async def _run(self, connection: Connection, stream: _Stream) -> None:
         device = self.emulator.device

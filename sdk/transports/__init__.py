@@ -14,6 +14,8 @@ __all__ = ["TRANSPORTS", "Transport", "transport_for"]
 TRANSPORTS: dict[str, str] = {
     "ble": "anyppg.sdk.transports.ble:BleTransport",
     "polar": "anyppg.sdk.transports.polar:PolarTransport",
+    "hrs": "anyppg.sdk.transports.hrs:HrsTransport",
+    "plx": "anyppg.sdk.transports.plx:PlxTransport",
     "serial": "anyppg.sdk.transports.serial:SerialTransport",
     "replay": "anyppg.sdk.transports.replay:ReplayTransport",
     "sim": "anyppg.sdk.transports.sim:SimTransport",

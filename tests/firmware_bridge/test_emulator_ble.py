@@ -268,6 +268,8 @@ def test_polar_profile_streams_verity_sense_style_compressed_ppg():
                 for command in (
                     PmdCommand.get_settings(ppg),
                     PmdCommand.start(ppg, sample_rate=44),
+                    PmdCommand.start(ppg, sample_rate=135),  # only in SDK mode
+                    PmdCommand.enable_sdk_mode(),
                     PmdCommand.start(ppg, sample_rate=135, resolution=22, channels=4),
                     PmdCommand.start(ppg, sample_rate=135),
                 ):
@@ -282,9 +284,9 @@ def test_polar_profile_streams_verity_sense_style_compressed_ppg():
 
     features, responses, frames, server, stats = asyncio.run(main())
     assert features[0] == 0x0F and features[1] & (1 << ppg)
-    settings, bad_rate, started, again, stopped = responses
-    assert settings.settings[PmdSetting.SAMPLE_RATE] == (55, 135)
-    assert bad_rate.error == PmdError.INVALID_SAMPLE_RATE
+    settings, bad_rate, needs_sdk_mode, sdk_mode, started, again, stopped = responses
+    assert settings.settings[PmdSetting.SAMPLE_RATE] == (55,)
+    assert bad_rate.error == needs_sdk_mode.error == PmdError.INVALID_SAMPLE_RATE and sdk_mode.ok
     assert started.ok and again.error == PmdError.ALREADY_IN_STATE and stopped.ok
     expected = server.ppg_channels(source.resampled(135.0))
     for frame in frames:
