@@ -41,6 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--duration", type=float, default=None, help="stop after this many seconds (wall clock)"
     )
     parser.add_argument("--embedding", action="store_true", help="include embeddings in --json output")
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="a live dashboard, one line per device (plain lines off a terminal)",
+    )
+    parser.add_argument(
+        "--plot", metavar="PNG", default=None, help="write a figure of PPG, heart rate and quality over time"
+    )
 
 
 def with_speed(url: str, speed: str | None) -> str:
@@ -171,7 +179,13 @@ def run(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    summaries = asyncio.run(stream_all(args, emit))
+    from anyppg.sdk.dashboard import with_views
+
+    emit, finish_views = with_views(args, emit)  # --live, --plot
+    try:
+        summaries = asyncio.run(stream_all(args, emit))
+    finally:
+        finish_views()
     line = summary_line(summaries)
     if args.json:
         print(json.dumps(line), flush=True)

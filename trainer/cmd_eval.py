@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="folder for eval.json and eval.md")
+    parser.add_argument(
+        "--plot", type=Path, metavar="PNG", help="write a bar chart of the probe results with their 95%% CIs"
+    )
 
 
 def _import_callable(spec: str):
@@ -69,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
         random_init_embedder,
     )
 
+    if args.plot is not None:  # a missing matplotlib fails now, not after the probes
+        from anyppg.plotting import pyplot
+
+        pyplot()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     embedders = []
     if args.checkpoint is not None:
@@ -102,6 +109,10 @@ def run(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "eval.json").write_text(report.to_json() + "\n")
         (args.out / "eval.md").write_text(report.to_markdown())
+    if args.plot is not None:
+        from anyppg.trainer.eval_plot import plot_eval
+
+        plot_eval(report, args.plot)
     if args.json:
         print(json.dumps(report.to_dict(), default=float))
     else:
