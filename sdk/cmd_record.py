@@ -36,9 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--plot", metavar="PNG", default=None, help="then write a figure of the PPG, heart rate and quality"
     )
     parser.add_argument(
-        "--plot", metavar="PNG", default=None, help="then write a figure of the PPG, heart rate and quality"
-    )
-    parser.add_argument(
         "--recover",
         metavar="OUT",
         default=None,
@@ -168,15 +165,7 @@ def run(args: argparse.Namespace) -> int:
         from anyppg.plotting import pyplot
 
         pyplot()
-    if args.plot:  # a missing matplotlib fails now, not after the recording
-        from anyppg.plotting import pyplot
-
-        pyplot()
     summary = asyncio.run(record(args))
-    if args.plot:
-        from anyppg.sdk.demo_plot import plot_recording
-
-        summary["plot"] = str(plot_recording(summary["out"], args.plot))
     if args.plot:
         from anyppg.sdk.demo_plot import plot_recording
 
