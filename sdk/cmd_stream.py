@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from typing import Any
@@ -94,6 +93,12 @@ async def stream_all(args: argparse.Namespace, emit) -> list[Any]:
     waveform = any(parse_url(u).scheme not in READING_SCHEMES for u in urls)
     model = resolve_model(args.model) if waveform else None
     summaries = [StreamSummary(u) for u in urls]
+    if len(urls) > 1 and all(parse_url(u).scheme not in READING_SCHEMES for u in urls):
+        # Many waveform devices: one gateway (coalesced preprocessing; lagging streams flagged, logged).
+        from anyppg.sdk.gateway import serve
+
+        kwargs = {"hop_s": args.hop, "quality_threshold": args.quality_threshold}
+        return await serve(urls, model, emit, duration_s=args.duration, **kwargs)
 
     async def one(url: str, summary: StreamSummary) -> None:
         start = time.perf_counter()
@@ -142,6 +147,7 @@ def summary_line(summaries: list[Any]) -> dict[str, Any]:
         "dropped": sum(p["dropped"] for p in per),
         "gaps": sum(len(p["gaps"]) for p in per),
         "windows": sum(p["windows"] for p in per),
+        "lagging_windows": sum(p["lagging_windows"] for p in per),
         "latency_ms": percentiles(lat),
         "devices": per,
     }
@@ -164,10 +170,12 @@ def reading_line(result: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from anyppg.sdk.json_lines import dumps as json_line
+
     def emit(result) -> None:
         if args.json:
             line = {"type": "result", **result.to_dict(embedding=args.embedding)}
-            print(json.dumps(line), flush=True)
+            print(json_line(line), flush=True)
         elif result.rr_intervals is not None or result.spo2 is not None:
             print(reading_line(result), flush=True)
         else:
@@ -188,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
         finish_views()
     line = summary_line(summaries)
     if args.json:
-        print(json.dumps(line), flush=True)
+        print(json_line(line), flush=True)
     else:
         if len(summaries) == 1 and summaries[0].error:
             print(f"anyppg stream: error: {summaries[0].error}", file=sys.stderr)

@@ -174,10 +174,12 @@ class Device:
                 raise StreamFormatError(
                     self.name, "sends heart-rate/SpO2 readings, not PPG samples: use device.infer(None)"
                 )
-            accepted, _ = timeline.push(item)
-            for b in accepted:
-                if fill or b is item:
-                    yield b
+            for d in timeline.push(item):
+                if fill or not d.fill:
+                    yield d.block
+        for d in timeline.flush():  # the end of the stream: what was held for reordering
+            if fill or not d.fill:
+                yield d.block
 
     async def infer(
         self,
@@ -228,6 +230,8 @@ class Device:
                 continue
             for result in pipeline.push(item):
                 yield result
+        for result in pipeline.flush():  # the end of the stream: what was held for reordering
+            yield result
 
     async def run(
         self,

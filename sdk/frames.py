@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from anyppg.firmware_bridge.protocol import Channel, DataFrame
-from anyppg.sdk.errors import StreamFormatError
 from anyppg.sdk.samples import SampleBlock
 
 __all__ = ["PPG_PREFERENCE", "block_from_frame"]
@@ -28,43 +27,73 @@ _ACC_TO_G = {"g": 1.0, "mg": 1e-3, "m/s2": 1 / 9.80665, "m/s^2": 1 / 9.80665}
 
 
 def block_from_frame(
-    frame: DataFrame, device: str, units: Sequence[str] | None = None, arrival: float | None = None
+    frame: DataFrame,
+    device: str,
+    units: Mapping[Channel, str] | Sequence[str] | None = None,
+    arrival: float | None = None,
 ) -> SampleBlock:
     """PPG (ambient-subtracted when the frame carries ambient light) and acc in g from one frame.
 
+    Never raises on what a device sends: a problem costs only what it touches and is named in the
+    block's ``issues`` (the timeline counts each kind and logs it once):
+
+    * no PPG channel in the frame: an empty block (``no_ppg_channel``), so the frame is counted but
+      does not enter the PPG time line;
+    * an accelerometer unit that is not known: the block has no acc (``unknown_acc_unit``);
+    * ``units`` given as a sequence that does not match the frame's channels: default units are
+      used (``units_mismatch``).
+
     Args:
         frame: a decoded data frame.
-        device: the device identifier, for errors.
-        units: per-channel units from the device's info packet; default: each channel's default unit.
+        device: the device identifier (kept for the caller's logs).
+        units: the unit of each channel from the device's info packet, as a mapping channel -> unit
+            (preferred: the info packet's channel order need not be the frame's), or a sequence in
+            the frame's channel order; default: each channel's default unit.
         arrival: ``time.perf_counter()`` when the frame arrived; default now.
-
-    Raises:
-        StreamFormatError: the frame has no PPG channel, or an accelerometer unit that is not known.
     """
     channels = frame.channels
-    values = frame.values  # (n, C) float64 in physical units
+    issues: list[str] = []
+    unit_of = _units(channels, units, issues)
+    arrived = time.perf_counter() if arrival is None else arrival
+    t0 = frame.timestamp_us / 1e6
     ppg_channel = next((c for c in PPG_PREFERENCE if c in channels), None)
     if ppg_channel is None:
-        names = [c.name for c in channels]
-        raise StreamFormatError(device, f"data frame carries no PPG channel (channels {names})")
+        return SampleBlock(
+            t0, frame.sample_rate_hz, np.empty(0), seq=frame.seq, arrival=arrived, issues=("no_ppg_channel",)
+        )
+    values = frame.values  # (n, C) float64 in physical units
     ppg = values[:, channels.index(ppg_channel)]
     if Channel.PPG_AMBIENT in channels:
         ppg = ppg - values[:, channels.index(Channel.PPG_AMBIENT)]
     acc = None
     if all(c in channels for c in _ACC):
-        idx = [channels.index(c) for c in _ACC]
-        unit = units[idx[0]] if units else Channel.ACC_X.default_unit
-        factor = _ACC_TO_G.get(unit)
+        factor = _ACC_TO_G.get(unit_of(Channel.ACC_X))
         if factor is None:
-            raise StreamFormatError(
-                device, f"accelerometer unit {unit!r}; expected one of {sorted(_ACC_TO_G)}"
-            )
-        acc = values[:, idx] * factor
+            issues.append("unknown_acc_unit")
+        else:
+            acc = values[:, [channels.index(c) for c in _ACC]] * factor
     return SampleBlock(
-        t0=frame.timestamp_us / 1e6,
+        t0=t0,
         rate=frame.sample_rate_hz,
         ppg=np.ascontiguousarray(ppg),
         acc=acc,
         seq=frame.seq,
-        arrival=time.perf_counter() if arrival is None else arrival,
+        arrival=arrived,
+        issues=tuple(issues),
     )
+
+
+def _units(
+    channels: tuple[Channel, ...], units: Mapping[Channel, str] | Sequence[str] | None, issues: list[str]
+) -> Callable[[Channel], str]:
+    """A lookup channel -> unit that falls back to the channel's default unit."""
+    if units is None:
+        table: Mapping[Channel, str] = {}
+    elif isinstance(units, Mapping):
+        table = units
+    elif len(units) == len(channels):
+        table = dict(zip(channels, units, strict=True))
+    else:
+        issues.append("units_mismatch")
+        table = {}
+    return lambda c: table.get(c, c.default_unit)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from anyppg.sdk.accounting import Accounting, Timeline
+from anyppg.sdk.accounting import Accounting, Delivery, Timeline
 from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock
 from anyppg.signal import HeartRateTracker, PPGPreprocessor, heart_rate, ppg_quality
@@ -90,17 +90,21 @@ class Pipeline:
 
     def push(self, block: SampleBlock) -> list[Result]:
         """Account for one block and return the results of the windows it completes."""
-        accepted, restart = self.timeline.push(block)
-        if not accepted:
-            return []
-        if restart or self._pre is None:
-            self._start_segment(accepted[0])
+        return self._run(self.timeline.push(block), block.arrival)
+
+    def flush(self) -> list[Result]:
+        """End of stream: deliver what the timeline still holds; return the windows it completes."""
+        return self._run(self.timeline.flush(), time.perf_counter())
+
+    def _run(self, deliveries: list[Delivery], arrival: float) -> list[Result]:
         results: list[Result] = []
-        for b in accepted:
+        for b, restart, _fill in deliveries:
+            if restart or self._pre is None:
+                self._start_segment(b)
             self._level = max(0.99 * self._level, float(np.max(np.abs(b.ppg))))
             windows = self._pre.push(b.ppg, acc=b.acc)  # type: ignore[union-attr]
             for w in windows:
-                results.append(self._analyse(w, block.arrival))
+                results.append(self._analyse(w, arrival))
         return results
 
     # --- internals ----------------------------------------------------------------------------------

@@ -20,6 +20,10 @@ class SampleBlock:
         acc: accelerometer on the same time base, float64 ``(n, 3)`` in g, or None.
         seq: the transport's frame sequence number, when it has one (duplicate detection).
         arrival: ``time.perf_counter()`` when the block reached the SDK (latency measurement).
+        issues: problems the transport met and handled in the frame this block came from (e.g.
+            ``unknown_acc_unit``: the accelerometer was left out); the timeline counts them in
+            ``Accounting.issues``. A frame that carries no usable PPG at all becomes an empty block
+            with its issue, so it is counted without entering the time line.
     """
 
     t0: float
@@ -28,6 +32,7 @@ class SampleBlock:
     acc: np.ndarray | None = None
     seq: int | None = None
     arrival: float = 0.0
+    issues: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return int(self.ppg.shape[0])

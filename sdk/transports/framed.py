@@ -39,7 +39,10 @@ class FrameDecoder:
 
     def _blocks(self, frames: list[DataFrame]) -> list[SampleBlock]:
         now = time.perf_counter()
-        units = self.info.units if self.info is not None else None
+        # units by channel: the info packet's channel order need not be the frame's
+        units = (
+            dict(zip(self.info.channels, self.info.units, strict=False)) if self.info is not None else None
+        )
         return [block_from_frame(f, self.device, units, arrival=now) for f in frames]
 
     def feed(self, data: bytes) -> list[SampleBlock]:

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import anyppg
-from anyppg.errors import AnyPPGError
 from anyppg.sdk.pipeline import Pipeline
 from anyppg.sdk.samples import SampleBlock
 from anyppg.signal import MODEL_FS, HeartRateTracker, ppg_quality, preprocess_recording
@@ -72,10 +71,17 @@ def test_short_gaps_are_bridged_and_counted_in_the_window():
     assert acc.is_balanced()
 
 
-def test_rate_too_low_is_refused_with_the_expected_rate():
+def test_a_rate_too_low_drops_the_block_and_the_stream_goes_on(caplog):
     pipeline = Pipeline("test")
-    with pytest.raises(AnyPPGError, match="Hz"):
-        pipeline.push(SampleBlock(0.0, 5.0, np.zeros(50)))
+    with caplog.at_level("WARNING", logger="anyppg.sdk.accounting"):
+        assert pipeline.push(SampleBlock(0.0, 5.0, np.zeros(50))) == []
+    assert "expected 10..10000 Hz" in caplog.text
+    results = [
+        r for i in range(30) for r in pipeline.push(SampleBlock(i * 1.0, 50.0, np.sin(np.arange(50) / 3)))
+    ]
+    acc = pipeline.accounting
+    assert results and acc.dropped["unsupported_rate"] == 50 and acc.issues["unsupported_rate"] == 1
+    assert acc.is_balanced()
 
 
 def test_flat_signal_fails_the_gate_and_reports_no_heart_rate():
