@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,21 +52,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from anyppg.logs import native_stderr_to_log
     from anyppg.progress import Progress, progress_enabled
     from anyppg.quantization.bench import DEFAULT_MODELS, run_benchmark, to_markdown
 
-    steps = Progress("bench", enabled=progress_enabled(args))
-
-    report = run_benchmark(
-        args.models or DEFAULT_MODELS,
-        threads=args.threads,
-        runs=args.runs,
-        warmup=args.warmup,
-        artifacts_dir=args.artifacts,
-        formats=args.format,
-        precisions=args.precision,
-        progress=steps.step,
-    )
+    with native_stderr_to_log(log) as stderr:  # runtimes' and converters' own output: debug log (-vv)
+        steps = Progress("bench", enabled=progress_enabled(args), stream=stderr)
+        report = run_benchmark(
+            args.models or DEFAULT_MODELS,
+            threads=args.threads,
+            runs=args.runs,
+            warmup=args.warmup,
+            artifacts_dir=args.artifacts,
+            formats=args.format,
+            precisions=args.precision,
+            progress=steps.step,
+        )
     table = to_markdown(report)
     data = report.to_dict()
     if args.markdown:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+
+log = logging.getLogger(__name__)
 
 FILE_BACKEND = {"pte": "xnnpack", "tflite": "litert"}
 """``--format`` -> the backend in artefact names (``{model}_{backend}_{fp32|q8}``)."""
@@ -34,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from anyppg.logs import native_stderr_to_log
     from anyppg.progress import Progress, progress_enabled
     from anyppg.quantization.export import export_model
     from anyppg.quantization.ptq import calibration_windows
@@ -53,17 +57,18 @@ def run(args: argparse.Namespace) -> int:
         what = "quantizing (calibrate, convert) and lowering" if precision == "int8" else "lowering"
         target = "ExecuTorch/XNNPACK" if fmt == "pte" else "LiteRT"
         progress.step(f"[{i}/{len(jobs)}] {name} .{fmt} {precision}: {what} to {target}")
-        artifact = export_model(
-            model,
-            name,
-            FILE_BACKEND[fmt],
-            FILE_PRECISION[precision],
-            args.out,
-            calibration if precision == "int8" else None,
-            training_data=extra.get("training_data"),
-            metrics={"distillation_heldout": extra.get("metrics", {})},
-            latency_runs=args.latency_runs,
-        )
+        with native_stderr_to_log(log):  # converters' banners and MLIR stages: debug log (-vv)
+            artifact = export_model(
+                model,
+                name,
+                FILE_BACKEND[fmt],
+                FILE_PRECISION[precision],
+                args.out,
+                calibration if precision == "int8" else None,
+                training_data=extra.get("training_data"),
+                metrics={"distillation_heldout": extra.get("metrics", {})},
+                latency_runs=args.latency_runs,
+            )
         artifacts.append(artifact)
     progress.step(f"done: {len(artifacts)} artefacts in {args.out}")
     rows = [
