@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -83,6 +84,8 @@ class Pipeline:
         self._tracker: HeartRateTracker | None = None
         self._segment_t0 = 0.0
         self._level = 0.0  # recent peak |raw PPG|, to tell a flat line from a weak pulse
+        #: set by a gateway while this stream is behind real time; copied into each result.
+        self.lagging = False
 
     def mark_disconnect(self) -> None:
         """The link dropped and came back: the next gap is a ``disconnect`` gap."""
@@ -91,6 +94,19 @@ class Pipeline:
     def push(self, block: SampleBlock) -> list[Result]:
         """Account for one block and return the results of the windows it completes."""
         return self._run(self.timeline.push(block), block.arrival)
+
+    def push_many(self, blocks: Sequence[SampleBlock]) -> list[Result]:
+        """:meth:`push` for several received blocks at once (a gateway draining a queue).
+
+        Each block is accounted for on its own, exactly as :meth:`push` would; then the samples the
+        timeline delivers in a row are preprocessed as one chunk: one resampling and filtering call
+        instead of one per block. The windows are the same (preprocessing does not depend on chunk
+        sizes); a result's latency counts from the arrival of the first block.
+        """
+        if not blocks:
+            return []
+        deliveries = [d for b in blocks for d in self.timeline.push(b)]
+        return self._run(_joined(deliveries), blocks[0].arrival)
 
     def flush(self) -> list[Result]:
         """End of stream: deliver what the timeline still holds; return the windows it completes."""
@@ -168,6 +184,7 @@ class Pipeline:
             latency_ms=(time.perf_counter() - arrival) * 1e3,
             accounting=acc.snapshot(),
             window=w.ppg,
+            lagging=self.lagging,
         )
 
     def _filled_in(self, t_start: float, t_end: float) -> int:
@@ -180,6 +197,34 @@ class Pipeline:
                 if overlap > 0:
                     total += overlap / (g.end - g.start) * g.missing
         return round(total)
+
+
+def _joined(deliveries: list[Delivery]) -> list[Delivery]:
+    """Runs of deliveries that continue one another (no restart, same rate and channels) as one."""
+    out: list[Delivery] = []
+    run: list[Delivery] = []
+
+    def close() -> None:
+        if len(run) > 1:
+            blocks = [d.block for d in run]
+            first = blocks[0]
+            ppg = np.concatenate([b.ppg for b in blocks])
+            acc = None if first.acc is None else np.concatenate([b.acc for b in blocks])  # type: ignore[misc]
+            merged = SampleBlock(first.t0, first.rate, ppg, acc, seq=first.seq, arrival=first.arrival)
+            out.append(Delivery(merged, run[0].restart, all(d.fill for d in run)))
+        else:
+            out.extend(run)
+        run.clear()
+
+    for d in deliveries:
+        if run:
+            last = run[-1].block
+            b = d.block
+            if d.restart or b.rate != last.rate or (b.acc is None) != (last.acc is None):
+                close()
+        run.append(d)
+    close()
+    return out
 
 
 def _finite(x: float | None) -> float | None:

@@ -66,6 +66,15 @@ class BlockQueue:
         self._changed.set()
         return item
 
+    def drain(self) -> list[Any]:
+        """Remove and return every queued item, oldest first, without waiting (a waiting producer
+        is woken: the queue has room again)."""
+        items = list(self._items)
+        self._items.clear()
+        self._blocks = 0
+        self._changed.set()
+        return items
+
     def _remove_oldest_block(self) -> SampleBlock:
         for i, item in enumerate(self._items):
             if isinstance(item, SampleBlock):

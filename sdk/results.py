@@ -45,6 +45,8 @@ class Result:
         energy_expended: cumulative energy expended reported by an ``hrs:`` strap, kJ, or None.
         sensor_contact: an ``hrs:`` strap's skin-contact flag; None when it does not detect contact.
         spo2: oxygen saturation from a pulse oximeter (``plx:``), %, or None.
+        lagging: the stream was behind real time when this result was made (a gateway serving more
+            streams than its CPU keeps up with; see :mod:`anyppg.sdk.gateway`); False otherwise.
     """
 
     device: str
@@ -67,6 +69,7 @@ class Result:
     energy_expended: int | None = None
     sensor_contact: bool | None = None
     spo2: float | None = None
+    lagging: bool = False
 
     def to_dict(self, embedding: bool = False) -> dict[str, Any]:
         """A JSON-ready dict (the embedding only when asked: it is large)."""
@@ -92,6 +95,7 @@ class Result:
             "energy_expended": self.energy_expended,
             "sensor_contact": self.sensor_contact,
             "spo2": _round(self.spo2, 1),
+            "lagging": self.lagging,
         }
         if embedding and self.embedding is not None:
             out["embedding"] = [round(float(v), 6) for v in self.embedding]

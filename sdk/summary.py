@@ -32,6 +32,9 @@ class StreamSummary:
         accounting: the final accounting (set by :meth:`finish`).
         wall_s: wall-clock duration of the stream, s.
         error: the error that ended the stream, if any.
+        lagging_windows: results made while the stream was behind real time (``Result.lagging``).
+        max_lag_s: the largest lag behind real time a gateway measured, s (None: not measured).
+        lagging_episodes: how many times a gateway saw the stream fall behind real time.
     """
 
     device: str
@@ -41,11 +44,15 @@ class StreamSummary:
     accounting: Accounting | None = None
     wall_s: float = 0.0
     error: str | None = None
+    lagging_windows: int = 0
+    max_lag_s: float | None = None
+    lagging_episodes: int = 0
 
     def add(self, result: Result) -> None:
         self.results += 1
         self.usable += int(result.usable)
         self.latencies_ms.append(result.latency_ms)
+        self.lagging_windows += int(result.lagging)
 
     def to_dict(self) -> dict[str, Any]:
         acc = (self.accounting or Accounting()).to_dict()
@@ -66,4 +73,7 @@ class StreamSummary:
             "wall_s": round(self.wall_s, 3),
             "windows_per_s": round(self.results / self.wall_s, 2) if self.wall_s > 0 else None,
             "error": self.error,
+            "lagging_windows": self.lagging_windows,
+            "max_lag_s": None if self.max_lag_s is None else round(self.max_lag_s, 3),
+            "lagging_episodes": self.lagging_episodes,
         }
