@@ -229,6 +229,17 @@ def test_verity_ppg_start_and_stop():
     assert bytes(PmdCommand.get_settings(PmdMeasurementType.ACC)) == b"\x01\x02"
 
 
+def test_sdk_mode_commands_are_start_and_stop_of_measurement_type_9():
+    # as Polar documents them (polar-ble-sdk #438): enable [0x02, 0x09], disable [0x03, 0x09]
+    assert bytes(PmdCommand.enable_sdk_mode()) == b"\x02\x09"
+    assert bytes(PmdCommand.disable_sdk_mode()) == b"\x03\x09"
+    assert bytes(PmdCommand.get_sdk_mode_settings(PmdMeasurementType.PPG)) == b"\x04\x01"
+    assert PmdCommand.from_bytes(b"\x02\x09") == PmdCommand.enable_sdk_mode()
+    answer = PmdResponse.from_bytes(bytes.fromhex("f0020900" "00"))  # fmt: skip
+    assert answer.ok and answer.op_code is PmdOpCode.REQUEST_MEASUREMENT_START
+    assert answer.measurement_type == PmdMeasurementType.SDK_MODE
+
+
 def test_settings_records_from_polar():
     raw = bytes.fromhex("000134000101100002 04f500f401e803d007 040103".replace(" ", ""))
     settings = decode_settings(raw)

@@ -280,3 +280,35 @@ def test_anyppg_stream_hrs_against_an_emulator_in_another_process(capsys):
     rr = np.concatenate([r["rr_intervals"] for r in results])
     assert _is_contiguous_run(np.round(rr, 1), np.round(_expected_rr_ms(parse_source(SOURCE), 400.0), 1))
     assert summary["type"] == "summary" and summary["received"] == summary["delivered"] == len(results)
+
+
+def test_hrs_reconnects_and_marks_the_silence_as_a_disconnect_gap():
+    from anyppg.firmware_bridge.emulator.faults import FaultSpec
+    from anyppg.sdk import ReconnectPolicy
+
+    source = parse_source(SOURCE)
+
+    async def main():
+        faults = FaultSpec(disconnect_every_s=1.0, seed=1)
+        async with emulated_ble(source, profile="hrs", speed=10.0, faults=faults) as emu:
+            policy = ReconnectPolicy(max_attempts=5, initial_delay_s=0.05)
+            device = anyppg.connect(f"hrs:{emu.name}?timeout=5", adapter=emu.adapter, reconnect=policy)
+            async with device:
+                results = []
+                async for result in device.infer(None):
+                    results.append(result)
+                    if device.accounting.reconnects >= 1 and len(results) >= 14:
+                        break
+                return results, device.accounting.snapshot()
+
+    results, acc = asyncio.run(main())
+    assert acc.reconnects >= 1 and any(g.reason == "disconnect" for g in acc.gaps)
+    assert acc.received == acc.delivered == len(results) and acc.is_balanced()
+    ends = [r.t_end for r in results]
+    assert ends == sorted(ends)  # host time keeps increasing across the reconnect
+    # each connection's RR intervals are still the source's own beat-to-beat series
+    expected = _expected_rr_ms(source, 400.0)
+    cut = next(i for i, r in enumerate(results) if r.accounting.reconnects >= 1)
+    for part in (results[:cut], results[cut:]):
+        rr = rr_series_ms(part)
+        assert len(rr) == 0 or _is_contiguous_run(rr, expected)
