@@ -90,29 +90,72 @@ class ModelCard:
         Path(path).write_text(self.to_json() + "\n")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], path: str = "<dict>") -> ModelCard:
+    def from_dict(cls, data: Any, path: str = "<dict>") -> ModelCard:
+        """A card from parsed JSON.
+
+        Raises:
+            ModelLoadError: ``data`` is not a JSON object with the fields above, or ``inputs`` /
+                ``outputs`` are not non-empty lists of ``{"name", "shape": [positive ints]}``.
+        """
+        if not isinstance(data, dict):
+            raise ModelLoadError(path, f"model card must be a JSON object; it is a {type(data).__name__}")
         try:
             data = dict(data)
-            data["inputs"] = [TensorSpec(**t) for t in data["inputs"]]
-            data["outputs"] = [TensorSpec(**t) for t in data["outputs"]]
+            data["inputs"] = _tensor_specs(data["inputs"], "inputs")
+            data["outputs"] = _tensor_specs(data["outputs"], "outputs")
             pre = dict(data.get("preprocessing") or {})
             if "bandpass_hz" in pre:
                 pre["bandpass_hz"] = tuple(pre["bandpass_hz"])
             data["preprocessing"] = Preprocessing(**pre)
             return cls(**data)
-        except (KeyError, TypeError) as exc:
+        except KeyError as exc:
+            raise ModelLoadError(path, f"not a valid model card: missing field {exc}") from exc
+        except (TypeError, ValueError) as exc:
             raise ModelLoadError(path, f"not a valid model card: {exc}") from exc
 
     @classmethod
     def load(cls, path: str | Path) -> ModelCard:
+        """Read a card file.
+
+        Raises:
+            ModelLoadError: the file is missing or unreadable, is not UTF-8 JSON, or is not a card
+                (see :meth:`from_dict`); the one-line message names the file.
+        """
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_bytes().decode("utf-8"))
         except FileNotFoundError as exc:
             raise ModelLoadError(str(path), "model card file does not exist") from exc
+        except OSError as exc:
+            raise ModelLoadError(str(path), f"model card cannot be read: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ModelLoadError(
+                str(path),
+                f"model card is not UTF-8 JSON text (byte {exc.start} is 0x{exc.object[exc.start]:02x})",
+            ) from exc
         except json.JSONDecodeError as exc:
             raise ModelLoadError(str(path), f"model card is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise ModelLoadError(str(path), "model card JSON is nested too deeply") from exc
         return cls.from_dict(data, str(path))
+
+
+def _tensor_specs(items: Any, field_name: str) -> list[TensorSpec]:
+    """``[{"name", "shape", ...}, ...]`` -> tensor specs, checked (a card is read from untrusted files)."""
+    if not isinstance(items, list) or not items:
+        raise ValueError(f"{field_name!r} must be a non-empty list of tensor specs")
+    specs = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValueError(f"{field_name}[{i}] must be an object with 'name' and 'shape'")
+        spec = TensorSpec(**item)
+        shape_ok = isinstance(spec.shape, list) and all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in spec.shape
+        )
+        if not isinstance(spec.name, str) or not shape_ok:
+            raise ValueError(f"{field_name}[{i}] needs a string 'name' and a 'shape' of positive integers")
+        specs.append(spec)
+    return specs
 
 
 def card_path_for(model_path: str | Path) -> Path:

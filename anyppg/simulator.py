@@ -37,9 +37,13 @@ from anyppg.signal._checks import InvalidParameterError, check_rate
 
 Rhythm = Literal["sinus", "af"]
 
-__all__ = ["Rhythm", "Simulation", "simulate"]
+__all__ = ["MAX_SAMPLES_PER_CHANNEL", "Rhythm", "Simulation", "simulate"]
 
 _MARGIN_S = 2.0  # beats are generated this far beyond both ends so edges look like the middle
+
+#: most samples one channel may have (``rate * duration_s``): 24 h of ECG at 500 Hz is 43.2 M; a
+#: simulation peaks at about 60 bytes per ECG sample, so this caps it near 3 GiB of memory.
+MAX_SAMPLES_PER_CHANNEL = 50_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -378,7 +382,8 @@ def simulate(
         The :class:`Simulation`.
 
     Raises:
-        InvalidParameterError: a parameter is outside its range.
+        InvalidParameterError: a parameter is outside its range, or a rate times ``duration_s``
+            exceeds :data:`MAX_SAMPLES_PER_CHANNEL`.
         UnsupportedRateError: a rate is too low or not a finite number.
 
     Example:
@@ -407,8 +412,16 @@ def simulate(
     powerline = _check_range("powerline", powerline, 0, 10)
     if powerline_hz not in (50, 60):
         raise InvalidParameterError("powerline_hz", powerline_hz, "50 or 60")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise InvalidParameterError("seed", seed, "an integer")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise InvalidParameterError("seed", seed, "an integer >= 0")
+    for what, rate in (("ppg_rate", fs_ppg), ("ecg_rate", fs_ecg)):
+        if rate * duration > MAX_SAMPLES_PER_CHANNEL:
+            raise InvalidParameterError(
+                f"{what} x duration_s",
+                f"{rate:g} Hz x {duration:g} s = {rate * duration:.3g} samples",
+                f"at most {MAX_SAMPLES_PER_CHANNEL:.3g} samples per channel "
+                f"(at {rate:g} Hz: {MAX_SAMPLES_PER_CHANNEL / rate:.0f} s)",
+            )
     params = {
         "duration_s": duration, "heart_rate": hr0, "hrv": hrv, "rhythm": rhythm,
         "ectopic_rate": ectopic_rate, "ppg_rate": fs_ppg, "ecg_rate": fs_ecg, "noise": noise,

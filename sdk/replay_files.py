@@ -140,19 +140,19 @@ def _finish(
         if fs is None:
             raise DataFormatError(str(path), "needs a sampling rate 'fs' (Hz) or times 't' (s)")
         t = np.arange(n) / _check_rate(path, fs, "fs")
-    t = np.asarray(t, dtype=np.float64).reshape(-1)
-    if t.shape[0] != n:
-        raise DataFormatError(str(path), f"t has {t.shape[0]} samples but ppg has {n}")
-    dt = np.diff(t)
-    if not np.all(np.isfinite(t)) or np.any(dt <= 0):
-        bad = int(np.argmax(~(dt > 0))) + 1 if np.any(dt <= 0) else int(np.argmax(~np.isfinite(t)))
-        raise DataFormatError(str(path), f"t must be finite and strictly increasing (sample {bad} is not)")
-    rate = _check_rate(path, float(fs) if fs else float(1.0 / np.median(dt)), "fs" if fs else "t")
+    t = _real(path, "t", t)
+    if t.shape != (n,):
+        raise DataFormatError(str(path), f"t has shape {t.shape}; expected ({n},) like ppg")
+    with np.errstate(all="ignore"):  # absurd times overflow; they are refused below, not warned about
+        dt = np.diff(t)
+        if not np.all(np.isfinite(t)) or not np.all(dt > 0):
+            bad = int(np.argmax(~(dt > 0))) + 1 if not np.all(dt > 0) else int(np.argmax(~np.isfinite(t)))
+            raise DataFormatError(
+                str(path), f"t must be finite and strictly increasing (sample {bad} is not)"
+            )
+        rate = _check_rate(path, float(fs) if fs else float(1.0 / np.median(dt)), "fs" if fs else "t")
     if acc is not None:
-        acc = np.asarray(acc)
-        if acc.dtype.kind not in "iuf":
-            raise DataFormatError(str(path), f"acc must hold real numbers; it has dtype {acc.dtype}")
-        acc = acc.astype(np.float64)
+        acc = _real(path, "acc", acc)
         if acc.shape != (n, 3):
             raise DataFormatError(str(path), f"acc has shape {acc.shape}; expected ({n}, 3) like ppg")
         if np.all(np.isnan(acc)):
@@ -160,6 +160,14 @@ def _finish(
     return ReplayData(
         t=t, ppg=ppg, rate=rate, acc=acc, path=str(path), ppg_channels=channels, torn_rows=torn_rows
     )
+
+
+def _real(path: Path, name: str, values: Any) -> np.ndarray:
+    """``values`` as float64, refusing text, complex, boolean or object arrays by name."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iuf":
+        raise DataFormatError(str(path), f"{name} must hold real numbers; it has dtype {arr.dtype}")
+    return arr.astype(np.float64)
 
 
 def _npz_scalar(path: Path, z: Any, key: str) -> float:
@@ -175,7 +183,11 @@ def _npz_scalar(path: Path, z: Any, key: str) -> float:
 def _load_npz(path: Path) -> ReplayData:
     _check_zip_magic(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        # our own handle: numpy leaks the one it opens when the zip is bad
+        with (
+            path.open("rb") as f,
+            np.load(f, allow_pickle=False) as z,
+        ):
             keys = set(z.files)
             if "ppg" not in keys or not ({"fs", "t"} & keys):
                 raise DataFormatError(

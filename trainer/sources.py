@@ -30,6 +30,7 @@ import os
 import re
 import warnings
 import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from anyppg.errors import AnyPPGError, DataFormatError, InvalidSignalError
+from anyppg.signal.constants import MIN_PPG_RATE
 from anyppg.trainer.store import ECG_SAMPLES, PPG_SAMPLES, empty_labels
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+MAX_PPG_RATE_HZ = 10_000.0  # no PPG front end samples faster; resampling from far above needs huge filters
 DURATION_TOLERANCE_S = 1.0  # PPG and ECG of one record may differ by this much (s)
 HR_RANGE_BPM = (25.0, 250.0)
 SIM_QUALITY_THRESHOLD = 0.8  # usable when the pulse carries >= 80 % of the PPG power (simulator truth)  # ECG-derived HR outside this is an ECG failure, not physiology
@@ -102,12 +105,19 @@ class SourceRecord:
         """Refuse records whose PPG and ECG do not describe the same stretch of time.
 
         Raises:
-            DataFormatError: missing or non-positive rates, or PPG/ECG durations that differ by more
+            DataFormatError: missing or non-positive rates, a PPG rate outside ``MIN_PPG_RATE`` to
+                :data:`MAX_PPG_RATE_HZ`, or PPG/ECG durations that differ by more
                 than :data:`DURATION_TOLERANCE_S`; the message gives both.
         """
         where = path or self.record
         if self.ppg is not None and not self.ppg_fs > 0:
             raise DataFormatError(where, f"PPG sampling rate must be > 0 Hz; got {self.ppg_fs}")
+        if self.ppg is not None and not MIN_PPG_RATE <= self.ppg_fs <= MAX_PPG_RATE_HZ:
+            raise DataFormatError(
+                where,
+                f"PPG sampling rate {self.ppg_fs:g} Hz; expected {MIN_PPG_RATE:g}-{MAX_PPG_RATE_HZ:g} Hz "
+                "(resampled to 125 Hz)",
+            )
         if self.ecg is not None:
             if not (self.ecg_fs and self.ecg_fs > 0):
                 raise DataFormatError(where, f"ECG sampling rate must be > 0 Hz; got {self.ecg_fs}")
@@ -816,12 +826,31 @@ class CsvSource(_FileSource):
     patterns = ("*.csv",)
 
     def read(self, path: Path) -> list[SourceRecord]:
-        with open(path, newline="") as f:
-            header = next(csv.reader(f), [])
+        try:
+            with open(path, newline="", encoding="utf-8") as f:
+                header = next(csv.reader(f), [])
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise DataFormatError(str(path), f"not a CSV text file with a header t,ppg ({exc})") from None
         header = [h.strip().lower() for h in header]
         if "t" not in header or "ppg" not in header:
-            raise DataFormatError(str(path), f"expected a header t,ppg[,acc_x,acc_y,acc_z]; got {header}")
-        data = np.genfromtxt(path, delimiter=",", skip_header=1, dtype=np.float64, ndmin=2)
+            shown = ",".join(header)[:80]
+            raise DataFormatError(str(path), f"expected a header t,ppg[,acc_x,acc_y,acc_z]; got {shown!r}")
+        acc_cols = [c for c in ("acc_x", "acc_y", "acc_z") if c in header]
+        if 0 < len(acc_cols) < 3:
+            raise DataFormatError(
+                str(path), f"has {','.join(acc_cols)} but acc needs all of acc_x,acc_y,acc_z"
+            )
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # an empty body: "input contained no data"
+                data = np.genfromtxt(path, delimiter=",", skip_header=1, dtype=np.float64, ndmin=2)
+        except ValueError as exc:  # rows of different lengths; numpy's message spans lines
+            detail = " ".join(str(exc).split())[:160]
+            raise DataFormatError(
+                str(path), f"rows must match the header {','.join(header)}: {detail}"
+            ) from None
+        if data.size == 0:
+            raise DataFormatError(str(path), f"has a header but no rows; expected rows of {','.join(header)}")
         if data.shape[1] != len(header):
             raise DataFormatError(
                 str(path), f"rows have {data.shape[1]} columns; the header has {len(header)}"
@@ -869,27 +898,48 @@ class NpzSource(_FileSource):
 
     def _subject(self, path: Path) -> str:
         try:
-            with np.load(path, allow_pickle=False) as z:
+            # our own handle: numpy leaks the one it opens when the zip is bad
+            with (
+                path.open("rb") as f,
+                np.load(f, allow_pickle=False) as z,
+            ):
                 if "subject" in z.files:
                     return str(z["subject"])
-        except (OSError, ValueError):
-            pass
+        except _NPZ_ERRORS:
+            pass  # read() reports the file; here it only loses its stored subject name
         return self.subject_of(path)
 
     def read(self, path: Path) -> list[SourceRecord]:
         try:
-            z = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise DataFormatError(str(path), f"not a readable .npz file: {exc}") from exc
-        with z:
+            return self._read(path)
+        except DataFormatError:
+            raise
+        except _NPZ_ERRORS as exc:
+            # empty (EOFError), truncated (BadZipFile), not a zip or pickled (ValueError), a member cut short
+            msg = " ".join(str(exc).split())[:200]
+            raise DataFormatError(
+                str(path), f"not a readable .npz file ({type(exc).__name__}: {msg})"
+            ) from None
+
+    def _read(self, path: Path) -> list[SourceRecord]:
+        with path.open("rb") as f:
+            head = f.read(4)
+        if head not in (b"PK\x03\x04", b"PK\x05\x06"):  # an NPZ is a zip archive
+            what = "file is empty" if not head else f"starts with {head!r}"
+            raise DataFormatError(str(path), f"not an NPZ (zip) file: {what}")
+        # our own handle: numpy leaks the one it opens when the zip is bad
+        with (
+            path.open("rb") as f,
+            np.load(f, allow_pickle=False) as z,
+        ):
             if "ppg" not in z.files:
                 raise DataFormatError(str(path), f"no 'ppg' array; arrays are {z.files}")
-            ppg = np.asarray(z["ppg"], dtype=np.float64).ravel()
-            acc = np.asarray(z["acc"], dtype=np.float64) if "acc" in z.files else None
+            ppg = _ppg_channel0(str(path), z["ppg"])
+            acc = _npz_real(str(path), z, "acc") if "acc" in z.files else None
             if "fs" in z.files:
-                fs = float(z["fs"])
+                fs = _npz_number(str(path), z, "fs")
             elif "t" in z.files:
-                t = np.asarray(z["t"], dtype=np.float64)
+                t = _npz_real(str(path), z, "t")
                 if t.shape != ppg.shape:
                     raise DataFormatError(
                         str(path), f"t has {t.shape} samples; expected {ppg.shape} like ppg"
@@ -901,13 +951,54 @@ class NpzSource(_FileSource):
             if "ecg" in z.files:
                 if "ecg_fs" not in z.files:
                     raise DataFormatError(str(path), "has 'ecg' but no 'ecg_fs' (Hz)")
-                ecg, ecg_fs = np.asarray(z["ecg"], dtype=np.float64).ravel(), float(z["ecg_fs"])
+                ecg, ecg_fs = (
+                    _npz_real(str(path), z, "ecg").ravel(),
+                    _npz_number(str(path), z, "ecg_fs"),
+                )
             subject = str(z["subject"]) if "subject" in z.files else self.subject_of(path)
         return [
             SourceRecord(
                 subject=subject, record=path.stem, ppg=ppg, ppg_fs=fs, acc=acc, ecg=ecg, ecg_fs=ecg_fs
             )
         ]
+
+
+_NPZ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
+
+
+def _npz_real(where: str, z: Any, key: str) -> np.ndarray:
+    """An NPZ array as float64, refusing text, complex, boolean or object arrays by name."""
+    value = np.asarray(z[key])
+    if value.dtype.kind not in "iuf":
+        raise DataFormatError(where, f"{key!r} must hold real numbers; it has dtype {value.dtype}")
+    return value.astype(np.float64)
+
+
+def _npz_number(where: str, z: Any, key: str) -> float:
+    """A scalar stored in an NPZ (``fs``, ``ecg_fs``), refused with its shape when it is an array."""
+    value = np.asarray(z[key])
+    if value.size != 1 or value.dtype.kind not in "iuf":
+        raise DataFormatError(
+            where, f"{key!r} must be one number (Hz); it has shape {value.shape}, dtype {value.dtype}"
+        )
+    return float(value.reshape(()))
+
+
+def _ppg_channel0(where: str, ppg: Any) -> np.ndarray:
+    """``ppg`` ``(n,)``, or channel 0 of ``(n, channels)`` (samples along axis 0, as ``anyppg record`` and
+    ``replay:`` read it); any other shape is refused rather than flattened."""
+    arr = np.asarray(ppg)
+    if arr.dtype.kind not in "iuf":
+        raise DataFormatError(where, f"ppg must hold real numbers; it has dtype {arr.dtype}")
+    if arr.ndim == 1:
+        return arr.astype(np.float64)
+    if arr.ndim == 2 and arr.shape[0] > arr.shape[1] >= 1:
+        if arr.shape[1] > 1:
+            log.warning("%s: ppg has %d channels %s; using channel 0", where, arr.shape[1], arr.shape)
+        return arr[:, 0].astype(np.float64)
+    raise DataFormatError(
+        where, f"ppg has shape {arr.shape}; expected (n,) or (n, channels) with samples along axis 0"
+    )
 
 
 _READERS: dict[str, type[_FileSource]] = {

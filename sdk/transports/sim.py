@@ -6,7 +6,8 @@ Options (all optional): ``hr=72`` heart rate (bpm), ``rhythm=sinus|af``, ``motio
 radio: ``drop=P`` (probability a block is lost), ``dup=P`` (a block arrives twice), ``reorder=P`` (a
 block arrives after its successor), ``disconnect_at=S`` (the link drops once at device time S s and
 ``down=1`` s of samples are missed before it comes back). :attr:`SimTransport.truth` counts what was
-injected, so tests can check the accounting against it.
+injected, so tests can check the accounting against it. ``rate`` x ``duration`` is capped at
+:data:`anyppg.simulator.MAX_SAMPLES_PER_CHANNEL` (50 M samples) because the simulation is made up front.
 
 Example::
 
@@ -64,8 +65,18 @@ class SimTransport(Transport):
         for key, p in (("drop", self.p_drop), ("dup", self.p_dup), ("reorder", self.p_reorder)):
             if not 0.0 <= p <= 1.0:
                 raise DeviceURLError(str(url), f"option {key}={p} must be a probability in 0..1")
-        if self.block < 1 or self.rate <= 0 or self.duration <= 0:
+        if not (self.block >= 1 and self.rate > 0 and self.duration > 0):
             raise DeviceURLError(str(url), "block, rate and duration must be positive")
+        if self.seed < 0:
+            raise DeviceURLError(str(url), f"option seed={self.seed} must be a non-negative integer")
+        from anyppg.simulator import MAX_SAMPLES_PER_CHANNEL  # the simulator is imported on use
+
+        if self.rate * self.duration > MAX_SAMPLES_PER_CHANNEL:
+            raise DeviceURLError(
+                str(url),
+                f"rate={self.rate:g} Hz x duration={self.duration:g} s is {self.rate * self.duration:.3g} samples; "
+                f"at most {MAX_SAMPLES_PER_CHANNEL:.3g} (duration <= {MAX_SAMPLES_PER_CHANNEL / self.rate:.0f} s at this rate)",
+            )
         self.simulation: Any = None
         self.truth: Counter[str] = Counter()
         self._rng = np.random.default_rng(self.seed + 1)
