@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None, help="advertised BLE name (default per profile)")
     parser.add_argument(
         "--hci-port",
-        type=int,
+        type=_tcp_port,
         default=9001,
         help="TCP port of the virtual controller for the central (default 9001; 0 = any)",
     )
@@ -53,12 +53,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TRANSPORT",
         help="attach the emulated device to this bumble HCI transport instead (usb:0, tcp-client:HOST:PORT)",
     )
-    parser.add_argument("--max-samples", type=int, default=None, help="cap on samples per frame (latency)")
+    parser.add_argument(
+        "--max-samples", type=_positive(int), default=None, help="cap on samples per frame (latency)"
+    )
     parser.add_argument("--autostart", action="store_true", help="serial: stream from power-on without START")
-    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument(
+        "--duration", type=_positive(float), default=None, help="stop after this many seconds"
+    )
     parser.add_argument(
         "--stats-every", type=float, default=5.0, help="seconds between stats lines (0: never)"
     )
+
+
+def _tcp_port(text: str) -> int:
+    """An ``--hci-port`` value: a TCP port number, 0-65535 (0: the OS picks a free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port; expected 0-65535 (0 = any free port)")
+    return port
+
+
+def _positive(kind: type[int] | type[float]) -> Any:
+    """An argparse type: a number of ``kind`` that is > 0 (and finite)."""
+
+    def convert(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = -1
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} must be a positive {'integer' if kind is int else 'number'}"
+            )
+        return value
+
+    return convert
 
 
 def _emit(args: argparse.Namespace, event: str, text: str, **fields: Any) -> None:
