@@ -26,7 +26,7 @@ from anyppg.errors import DeviceDisconnectedError, DeviceError
 from anyppg.sdk.accounting import Accounting, Timeline
 from anyppg.sdk.errors import ConnectionFailedError, LinkLostError, NotConnectedError, StreamFormatError
 from anyppg.sdk.queues import Backpressure, BlockQueue
-from anyppg.sdk.readings import Reading, ReadingTimeline
+from anyppg.sdk.readings import READING_SCHEMES, Reading, ReadingTimeline
 from anyppg.sdk.reconnect import ReconnectPolicy
 from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 _DISCONNECTED = object()  # queue marker: the link dropped and came back
 _END = object()  # queue marker: the stream ended
+_NO_SAMPLES = "sends heart-rate/SpO2 readings, not PPG samples: use device.infer(None)"
 
 
 class Device:
@@ -165,15 +166,15 @@ class Device:
             StreamFormatError: the device sends readings (``hrs:``, ``plx:``), not samples.
             DeviceDisconnectedError: the link dropped and reconnecting gave up.
         """
+        if self.url.scheme in READING_SCHEMES:  # fail now, not at the first notification
+            raise StreamFormatError(self.name, _NO_SAMPLES)
         timeline = Timeline(self.accounting)
         async for item in self._received():
             if item is _DISCONNECTED:
                 timeline.mark_disconnect()
                 continue
-            if isinstance(item, Reading):
-                raise StreamFormatError(
-                    self.name, "sends heart-rate/SpO2 readings, not PPG samples: use device.infer(None)"
-                )
+            if isinstance(item, Reading):  # an injected transport of a reading profile
+                raise StreamFormatError(self.name, _NO_SAMPLES)
             for d in timeline.push(item):
                 if fill or not d.fill:
                     yield d.block
