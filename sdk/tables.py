@@ -67,8 +67,9 @@ class Results(list[Result]):
         return {c: [rec.get(c) for rec in records] for c in (list(records[0]) if records else [])}
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """Column name -> numpy array: numbers as float64 (NaN where missing), whole-number columns
-        without missing values as int64, flags as bool, text as object."""
+        """Column name -> numpy array of one cell per window: numbers as float64 (NaN where missing),
+        whole-number columns without missing values as int64, flags as bool, anything else (text,
+        an ``hrs:`` strap's list of RR intervals) as object."""
         return {name: _column_array(values) for name, values in self.to_dict().items()}
 
     def embeddings(self) -> np.ndarray | None:
@@ -98,6 +99,13 @@ class Results(list[Result]):
         """
         return to_dataframe(self)
 
+    def _repr_html_(self) -> str | None:
+        """The table in a notebook (Jupyter calls this): the DataFrame's HTML when pandas is installed."""
+        try:
+            return self.to_dataframe()._repr_html_()
+        except RuntimeUnavailableError:
+            return None  # the notebook falls back to repr()
+
     def __repr__(self) -> str:
         devices = sorted({r.device for r in self})
         return f"Results({len(self)} windows from {', '.join(devices) or 'no device'})"
@@ -111,7 +119,10 @@ def _column_array(values: list[Any]) -> np.ndarray:
         if present and len(present) == len(values) and all(isinstance(v, int) for v in present):
             return np.asarray(values, dtype=np.int64)
         return np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
-    return np.asarray(values, dtype=object)
+    out = np.empty(len(values), dtype=object)  # one cell per window, even when the cells are lists
+    for i, v in enumerate(values):
+        out[i] = v
+    return out
 
 
 def to_dataframe(results: Iterable[Result]) -> pandas.DataFrame:

@@ -140,3 +140,26 @@ def test_to_dataframe_names_the_extra_when_pandas_is_missing(monkeypatch):
 def test_an_empty_table_has_no_columns():
     assert Results().to_dict() == {} and Results().embeddings() is None
     assert repr(Results()) == "Results(0 windows from no device)"
+
+
+def test_a_heart_rate_strap_gives_a_table_with_its_rr_intervals():
+    """``hrs:`` against the bumble emulator (in-process link), awaited as in a notebook cell."""
+    from anyppg.firmware_bridge.emulator.ble import emulated_ble
+    from anyppg.firmware_bridge.emulator.sources import parse_source
+
+    async def cell() -> Results:
+        source = parse_source("sim:hr=70,seed=5,duration=20,rate=50")
+        async with emulated_ble(source, profile="hrs", speed=10.0) as emu:
+            return await anyppg.collect(
+                f"hrs:{emu.name}?timeout=5", adapter=emu.adapter, seconds=6, model=None
+            )
+
+    results = asyncio.run(cell())
+    assert len(results) >= 3
+    cols = results.to_arrays()
+    assert cols["rr_intervals"].shape == (len(results),)  # one list per row, never a 2-D block
+    assert all(len(rr) >= 1 and all(300 < x < 1500 for x in rr) for rr in cols["rr_intervals"])
+    df = results.to_dataframe()
+    assert df["rr_intervals"].map(len).sum() == sum(len(r.rr_intervals) for r in results)
+    assert ((df["heart_rate"] > 55) & (df["heart_rate"] < 90)).all()
+    assert "<table" in results._repr_html_()  # what Jupyter shows for `results` at the end of a cell
