@@ -6,6 +6,11 @@ embeddings) and of the ECG tools (R-peaks). The packages that ship them pin old 
 TensorFlow, so they are installed with ``--no-deps`` and never imported here: their folders are found
 with :func:`importlib.util.find_spec`, which does not execute a top-level package.
 
+One short excerpt ships inside anyppg itself, so the main job runs on a bare ``pip install anyppg``:
+``e2epyppg-wrist-excerpt``, 3 min of the e2epyppg wrist recording (MIT; licence file next to it in
+``anyppg/assets``). :func:`resolve` picks the full recording when its package is installed, else that
+excerpt, and says so in one line.
+
 Example::
 
     >>> from anyppg import recordings
