@@ -1,6 +1,6 @@
 """Benchmark deployed models: time a .tflite / .pte file with the SDK runtime, or the whole model family.
 
-    python examples/benchmark_models.py student-s_litert_q8.tflite --threads 1 2
+    python examples/benchmark_models.py runs/example/student-s_litert_q8.tflite --threads 1 2
     python examples/benchmark_models.py --family student-xs        # eager, .pte, .tflite; exports as needed
 
 The first form needs only the SDK (no torch for .tflite); the second needs ``anyppg[train]`` and is the
@@ -10,6 +10,7 @@ same as ``anyppg bench student-xs``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import time
 
@@ -39,7 +40,7 @@ def time_file(path: str, threads: int, runs: int, warmup: int) -> None:
     )  # fmt: skip
 
 
-def main(args: argparse.Namespace) -> None:
+async def main(args: argparse.Namespace) -> None:
     if args.family:
         from anyppg.quantization.bench import run_benchmark, to_markdown
 
@@ -57,11 +58,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--family", help="benchmark a registry model in every format (teacher, student-s, ...)"
     )
-    parser.add_argument("--threads", type=int, nargs="+", default=[1])
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1], help="thread counts (default 1)")
+    parser.add_argument("--runs", type=int, default=200, help="timed runs per file and thread count")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed warm-up runs")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ns = parser.parse_args()
     if not ns.files and not ns.family:
         parser.error("give model files or --family NAME")
-    main(ns)
+    asyncio.run(main(ns))

@@ -5,14 +5,16 @@ frame and the deframer's counters at the end. Try it on the C reference firmware
 
     make -C firmware_bridge/c OUT=/tmp && /tmp/example_firmware 20 247 | python examples/decode_frames.py -
 
-or on a device on a serial port (pyserial):
+or on a device on a serial port (pyserial), e.g. the serial emulator (it prints its pty):
 
-    python examples/decode_frames.py --serial /dev/ttyACM0 --baud 921600 --seconds 10
+    anyppg emulate --transport serial --autostart --duration 30
+    python examples/decode_frames.py --serial /dev/pts/N --seconds 10
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
@@ -55,7 +57,7 @@ def describe(frame: DataFrame) -> dict:
     }
 
 
-def main(args: argparse.Namespace) -> int:
+async def main(args: argparse.Namespace) -> int:
     deframer = Deframer(on_packet=lambda p: log.info("packet: %s", p))
     for chunk in read_chunks(args):
         for frame in deframer.feed(chunk):
@@ -88,4 +90,4 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to read a serial port")
     parser.add_argument("--json", action="store_true", help="one JSON object per frame, then the stats")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    sys.exit(main(parser.parse_args()))
+    sys.exit(asyncio.run(main(parser.parse_args())))

@@ -42,9 +42,11 @@ async def main(args: argparse.Namespace) -> None:
         port = await server.start(args.port)
         await emulator.start(link=link)
         log.info("%s advertising; central transport: %s", emulator.name, server.transport_spec(port))
+    loop = asyncio.get_running_loop()
+    stop_at = None if args.duration is None else loop.time() + args.duration
     try:
-        while True:
-            await asyncio.sleep(5)
+        while stop_at is None or loop.time() < stop_at:
+            await asyncio.sleep(5 if stop_at is None else max(0.0, min(5.0, stop_at - loop.time())))
             stats = emulator.stats
             log.info(
                 "sent %d frames (%d samples), dropped %d",
@@ -60,12 +62,18 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=9001, help="TCP port of the central's virtual controller")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=9001,
+        help="TCP port of the central's virtual controller (0: any free port)",
+    )
     parser.add_argument("--hci", default=None, help="run on this bumble transport instead (e.g. usb:0)")
     parser.add_argument("--profile", choices=("anyppg", "polar", "hrs"), default="anyppg")
     parser.add_argument("--source", default="sim", help="sim[:hr=..,seed=..] or recording:NAME")
     parser.add_argument("--speed", default="1", help="real-time multiple or 'max'")
     parser.add_argument("--faults", default="", help="drop=P,corrupt=P,disconnect_every=S,seed=N")
+    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main(parser.parse_args()))

@@ -3,6 +3,7 @@
 Appends are flushed to disk every second; Ctrl-C finalizes the file.
 
     python examples/record.py "sim:?hr=70&speed=10" walk.npz --seconds 60
+    python examples/stream_heart_rate.py "replay:walk.npz?speed=max"
     anyppg stream replay:walk.npz --speed max
 """
 

@@ -14,6 +14,7 @@ from the whole recording.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 
 import numpy as np
@@ -31,7 +32,7 @@ from anyppg.signal import (
 log = logging.getLogger("simulate_and_clean")
 
 
-def main(args: argparse.Namespace) -> int:
+async def main(args: argparse.Namespace) -> int:
     sim = anyppg.simulate(
         args.seconds,
         heart_rate=args.heart_rate,
@@ -128,4 +129,4 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", metavar="PNG", help="save a figure of the first 10 s (matplotlib)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    raise SystemExit(main(parser.parse_args()))
+    raise SystemExit(asyncio.run(main(parser.parse_args())))

@@ -1,6 +1,9 @@
 """A gateway: several wearables in one process, one callback for all results.
 
-python examples/stream_gateway.py "sim:?hr=60&speed=5" "sim:?hr=90&motion=0.4&speed=5"
+Each device runs in its own task; one failing device does not stop the others' results.
+
+    python examples/stream_gateway.py "sim:?hr=60&speed=5" "sim:?hr=90&motion=0.4&speed=5"
+    python examples/stream_gateway.py "replay:walk.npz?speed=max" "sim:?duration=60&speed=max" --model default
 """
 
 from __future__ import annotations
