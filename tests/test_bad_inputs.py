@@ -401,6 +401,24 @@ def test_fuzz_sim_urls_raise_only_one_line_anyppg_errors(options):
 
 
 @FUZZ
+@given(options=st.dictionaries(st.sampled_from(["speed", "block"]), _NASTY, min_size=1, max_size=2))
+def test_fuzz_replay_url_options_raise_only_one_line_anyppg_errors(options, tmp_path):
+    path = _valid_npz(tmp_path / "rec.npz")
+    if options.get("speed", "max") not in ("-1", "0", "nan", "-inf", "", "abc", "-0"):
+        options["speed"] = "max"  # a valid pace: do not wait in real time
+    url = f"replay:{path}?" + "&".join(f"{k}={v}" for k, v in options.items())
+
+    async def drain() -> int:
+        async with anyppg.connect(url) as device:
+            return sum([len(b) async for b in device.samples()])
+
+    try:
+        assert asyncio.run(drain()) == 320
+    except AnyPPGError as exc:
+        assert "\n" not in str(exc) and url in str(exc)
+
+
+@FUZZ
 @given(text=st.text(max_size=40))
 def test_fuzz_any_url_text_raises_only_anyppg_errors(text):
     try:

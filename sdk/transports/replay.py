@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from anyppg.sdk.errors import DeviceURLError
 from anyppg.sdk.replay_files import ReplayData, load_replay
 from anyppg.sdk.samples import SampleBlock
 from anyppg.sdk.transports.base import Transport
@@ -50,10 +51,17 @@ class ReplayTransport(Transport):
         return False
 
     def __init__(self, url: DeviceURL, data: ReplayData | None = None, **kwargs: Any) -> None:
+        """Read the options (the file is read by :meth:`connect`).
+
+        Raises:
+            DeviceURLError: ``speed`` or ``block`` is not a positive number.
+        """
         super().__init__(url)
         self._data = data
         self.speed = url.speed(1.0)
         self._block = url.option_int("block", 0)
+        if "block" in url.options and self._block < 1:
+            raise DeviceURLError(str(url), f"option block={self._block} must be a positive number of samples")
         self._open = False
 
     @property
