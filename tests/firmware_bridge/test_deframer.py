@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import random
+import struct
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +21,7 @@ from anyppg.firmware_bridge.protocol import (
     DataFrame,
     FrameEncoder,
     SampleFormat,
+    crc16,
     encode_envelope,
 )
 
@@ -256,10 +259,184 @@ def test_fuzzed_bodies_inside_good_envelopes_are_counted_not_raised(bodies):
     d = Deframer()
     out = d.feed(stream)
     s = d.stats
-    handled = s.frames_ok + s.duplicates + s.packets_ok + s.decode_errors + s.unknown_types + s.length_errors
+    handled = (
+        s.frames_ok
+        + s.duplicates
+        + s.packets_ok
+        + s.decode_errors
+        + s.unknown_types
+        + s.length_errors
+        + s.header_errors
+    )
     assert handled >= len(bodies)  # each frame lands in exactly one counter (length errors may add resyncs)
     assert len(out) <= s.frames_ok
     for t, b in bodies:  # the body decoder itself raises nothing but our typed errors
         if t == 1:
             with contextlib.suppress(AnyPPGError):
                 DataFrame.from_body(b)
+
+
+# --- false syncs whose CRC matches by chance -------------------------------------------------------
+
+
+def forge_false_frame(real: bytes, frame_type: int, overlap: int, body_prefix: bytes = b"") -> bytes:
+    """Garbage that opens a frame whose CRC matches and whose last ``overlap`` bytes are ``real``'s first.
+
+    The garbage is sync, version 1, ``frame_type``, a length, ``body_prefix``, two free bytes, chosen
+    (out of 65,536) so that the CRC-16 over the whole false frame equals the two bytes of ``real`` at
+    its end: exactly what a random false sync achieves once in 65,536 times.
+    """
+    n_garbage_body = len(body_prefix) + 2
+    length = n_garbage_body + overlap - 2  # the false frame's body ends 2 bytes before its end
+    head = SYNC + bytes((1, frame_type)) + length.to_bytes(2, "little")
+    target = int.from_bytes(real[overlap - 2 : overlap], "little")
+    tail = real[: overlap - 2]
+    prefix_crc = crc16(head[2:] + body_prefix)
+    for x in range(65536):
+        free = x.to_bytes(2, "little")
+        if crc16(tail, crc16(free, prefix_crc)) == target:
+            return head + body_prefix + free
+    raise AssertionError("no CRC fixup found")  # pragma: no cover - CRC-16 is a bijection on 2 bytes
+
+
+def _data_prefix(n_values_in_garbage: int) -> bytes:
+    """A plausible data header (seq, time, 125 Hz, int16, 1 channel, scale 1, PPG_GREEN) + values."""
+    return (
+        struct.pack("<HQIBBf", 7, 123_456, 125_000, 0, 1, 1.0)
+        + bytes((Channel.PPG_GREEN,))
+        + bytes(2 * n_values_in_garbage)
+    )
+
+
+def _crc_only_scan(stream: bytes) -> list[int]:
+    """Where a deframer that trusts the CRC alone finds frames (the first candidate whose CRC matches)."""
+    pos, found = 0, []
+    while (i := stream.find(SYNC, pos)) >= 0 and i + 6 <= len(stream):
+        end = i + 8 + int.from_bytes(stream[i + 4 : i + 6], "little")
+        crc_ok = end <= len(stream) and crc16(stream[i + 2 : end - 2]) == int.from_bytes(
+            stream[end - 2 : end], "little"
+        )
+        if stream[i + 2] == 1 and crc_ok:
+            found.append(i)
+            pos = end
+        else:
+            pos = i + 1
+    return found
+
+
+@pytest.mark.parametrize(
+    ("frame_type", "prefix", "overlap"),
+    [
+        (0x42, b"", 40),  # unknown type: skipped by its length
+        (0x42, b"", 200),  # spans frame 0 and the start of frame 1
+        (1, _data_prefix(3), 58),  # a data frame that decodes (whole int16 values)
+        (2, b"\x01" * 12, 30),  # an INFO frame (undecodable body)
+    ],
+)
+def test_a_false_sync_with_a_matching_crc_cannot_swallow_a_real_frame(frame_type, prefix, overlap):
+    raw = make_frames(3)
+    garbage = forge_false_frame(raw[0] + raw[1], frame_type, overlap, prefix)
+    stream = b"junk" + garbage + b"".join(raw)
+    real_starts = {4 + len(garbage), 4 + len(garbage) + len(raw[0])}
+    assert not real_starts <= set(_crc_only_scan(stream))  # the CRC alone loses a real frame ...
+    d = Deframer()
+    out = d.feed(stream)
+    assert seqs(out) == [0, 1, 2]  # ... the deframer keeps every real one
+    assert d.stats.false_syncs == 1 and d.stats.garbage_bytes == 4 + len(garbage)
+    assert d.stats.unknown_types == d.stats.decode_errors == 0
+
+
+def test_a_false_sync_is_rejected_whatever_the_chunking():
+    raw = make_frames(3)
+    garbage = forge_false_frame(raw[0], 1, 58, _data_prefix(3))
+    stream = garbage + b"".join(raw)
+    for cut in range(1, len(stream)):
+        d = Deframer()
+        out = d.feed(stream[:cut]) + d.feed(stream[cut:])
+        assert seqs(out) == [0, 1, 2], cut
+        assert d.stats.garbage_bytes == len(garbage)
+
+
+def test_a_false_frame_ending_in_the_first_byte_of_a_real_one_loses_nothing():
+    """The hardest case: the false CRC ends on the real frame's 0xA5, and a read ends right there."""
+    raw = make_frames(2)
+    head = SYNC + bytes((1, 0x42)) + (2).to_bytes(2, "little")  # unknown type, 2-byte body
+    for x in range(65536):  # the CRC is (free byte, 0xA5): find a body whose CRC's high byte is 0xA5
+        body = x.to_bytes(2, "little")
+        crc = crc16(head[2:] + body)
+        if crc >> 8 == raw[0][0]:
+            garbage = head + body + bytes((crc & 0xFF,))
+            break
+    stream = garbage + raw[0] + raw[1]
+    split = len(garbage) + 1  # the read ends right after the false frame, on the real 0xA5
+    assert _crc_only_scan(stream[:split])[0] == 0  # the false frame is all a CRC-only deframer sees
+    d = Deframer()
+    out = d.feed(stream[:split]) + d.feed(stream[split:])
+    assert seqs(out) == [0, 1]
+    assert d.stats.overlaps == 1 and d.stats.unknown_types == 1
+    assert d.stats.garbage_bytes == 0  # the kept 0xA5 was a real frame's first byte, not garbage
+
+
+def test_a_frame_that_is_followed_by_a_sync_wins_over_one_embedded_in_it():
+    """A real frame whose samples happen to contain a whole valid frame: the outer one is kept."""
+    inner = bytes(make_frames(1, first_seq=900, n_per_frame=2)[0])  # 48 bytes
+    enc = FrameEncoder(125.0, (Channel.PPG_GREEN,), SampleFormat.FLOAT32, max_samples=40)
+    values = np.frombuffer(inner + bytes(4 - len(inner) % 4), dtype="<f4")
+    values = np.concatenate([np.ones(2, dtype="<f4"), values, np.ones(8, dtype="<f4")])
+    outer = enc.encode(values.reshape(-1, 1), timestamp_us=0)
+    assert inner in outer[0]
+    d = Deframer()
+    out = d.feed(b"".join(outer) + b"".join(make_frames(1, first_seq=1)))
+    assert seqs(out) == [0, 1] and d.stats.false_syncs == 1
+
+
+def test_flush_delivers_a_frame_held_for_a_plausible_frame_inside_it():
+    """A frame whose samples hold a sync and a sane header is held until the bytes it claims arrive."""
+    enc = FrameEncoder(125.0, (Channel.PPG_GREEN,), SampleFormat.INT16, max_samples=20)
+    fake_head = SYNC + bytes((1, 1)) + (201).to_bytes(2, "little")  # claims a 201-byte data body ...
+    fake_body = struct.pack("<HQIBB", 0, 0, 125_000, 0, 1)  # ... with a sane data header
+    values = np.frombuffer(bytes(4) + fake_head + fake_body + bytes(2), dtype="<i2")
+    (frame,) = enc.encode(values.reshape(-1, 1), timestamp_us=0)
+    d = Deframer()
+    assert d.feed(frame) == []  # held: the frame inside it might be real
+    assert seqs(d.flush()) == [0]  # end of stream: nothing contradicts it
+    assert d.stats.garbage_bytes == 0 and d.buffered == 0
+    live = Deframer()
+    assert seqs(live.feed(frame) + live.feed(make_frames(1, first_seq=1)[0])) == [0, 1]  # the next sync
+
+
+def test_flush_counts_a_partial_frame_and_finds_frames_behind_a_false_length():
+    raw = make_frames(2)
+    evil = SYNC + b"\x01\x42" + (5000).to_bytes(2, "little")  # an unknown type claiming 5000 bytes
+    d = Deframer()
+    assert d.feed(evil + raw[0] + raw[1][:50]) == []  # waiting for the 5000 bytes
+    assert seqs(d.flush()) == [0]
+    assert d.stats.garbage_bytes == len(evil) + 50 and d.buffered == 0
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_every_intact_frame_survives_corruption_garbage_and_chunking(data):
+    """The stream fuzz of the soak benchmark as a property: untouched frames are never lost."""
+    raw = make_frames(6, n_per_frame=data.draw(st.integers(1, 30)))
+    parts, intact = [], []
+    for k, frame in enumerate(raw):
+        parts.append(data.draw(st.binary(max_size=40)))  # garbage, possibly with syncs inside
+        if data.draw(st.booleans()):
+            frame = bytearray(frame)
+            for _ in range(data.draw(st.integers(1, 4))):
+                frame[data.draw(st.integers(0, len(frame) - 1))] = data.draw(st.integers(0, 255))
+            frame = bytes(frame)
+        if frame == raw[k]:
+            intact.append(k)
+        parts.append(frame)
+    stream = b"".join(parts)
+    d = Deframer(drop_duplicates=False)
+    out, pos = [], 0
+    while pos < len(stream):
+        step = data.draw(st.integers(1, 300))
+        out += d.feed(stream[pos : pos + step])
+        pos += step
+    out += d.flush()
+    assert set(intact) <= set(seqs(out))
+    assert d.stats.bytes_in == len(stream)
