@@ -42,6 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--name", default=None, help="advertised BLE name (default per profile)")
     parser.add_argument(
+        "--require-pairing",
+        action="store_true",
+        help="BLE: serve the profile's characteristics over an encrypted (paired) link only",
+    )
+    parser.add_argument(
+        "--spoof",
+        action="store_true",
+        help="BLE: advertise like --profile but serve none of its services (to test that centrals refuse it)",
+    )
+    parser.add_argument(
         "--hci-port",
         type=_tcp_port,
         default=9001,
@@ -154,6 +164,8 @@ async def _run(args: argparse.Namespace) -> int:
                 speed=speed,
                 faults=faults,
                 max_samples=args.max_samples,
+                require_encryption=args.require_pairing,
+                spoof=args.spoof,
             )
             stack.push_async_callback(emulator.stop)
             central = None
@@ -168,6 +180,7 @@ async def _run(args: argparse.Namespace) -> int:
                 await emulator.start(link=link)
             scheme = _SCHEMES[args.profile]
             url = f"{scheme}:{emulator.name}?backend=bumble" + (f"&transport={central}" if central else "")
+            url += "&pair=1" if args.require_pairing else ""
             hint = f"; central transport: {central}" if central else f" on {args.hci}"
             _emit(
                 args,

@@ -246,6 +246,7 @@ class BumbleAdapter:
         async with self._open_lock:
             if self._device is not None:
                 return self._device
+            self._adopt_recorded_address()
             if self.link is not None:
                 self._controller = Controller(f"{self.name}-controller", link=self.link)
                 host = Host(self._controller, AsyncPipeSink(self._controller))
@@ -296,15 +297,19 @@ class BumbleAdapter:
         its own there otherwise: bonds then survive a restart of the process.
         """
         self._keystore_path = Path(path)
+        self._keystore_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # keys are secrets
         if self._device is not None:
             self._device.keystore = self._json_keystore(self._keystore_path)
 
     def _json_keystore(self, path: Path) -> JsonKeyStore:
-        if not self._address_given and self._device is None:
-            recorded = _recorded_central_address(path)
+        return JsonKeyStore(namespace=_address_text(self._address), filename=str(path))
+
+    def _adopt_recorded_address(self) -> None:
+        """Before power-on: take the central address the key store was written under, if any."""
+        if self._keystore_path is not None and not self._address_given:
+            recorded = _recorded_central_address(self._keystore_path)
             if recorded is not None:
                 self._address = hci.Address(recorded, hci.Address.RANDOM_DEVICE_ADDRESS)
-        return JsonKeyStore(namespace=_address_text(self._address), filename=str(path))
 
     async def close(self) -> None:
         """Disconnect every link, stop scanning, power off and release the transport (idempotent)."""
@@ -627,16 +632,18 @@ class BleakClientBumble(BaseBleakClient):
         """True while the LE link is encrypted (after :meth:`pair`, or with a reused bond)."""
         return self._connection is not None and self._connection.is_encrypted
 
-    async def pair(self, *args: Any, **kwargs: Any) -> None:
+    async def pair(self, *args: Any, new_pairing: bool = True, **kwargs: Any) -> None:
         """Encrypt the link: with the bond in the adapter's key store when there is one, else by pairing.
 
         Pairing is bumble's SMP with LE Secure Connections and bonding; with no input or output on
         either side it is Just Works (encrypted, but not protected against a man in the middle). The
         keys are stored in the adapter's key store (see :meth:`BumbleAdapter.use_keystore`). A bond
-        the peer no longer accepts is deleted and pairing starts again.
+        the peer no longer accepts is deleted and pairing starts again, unless ``new_pairing`` is
+        False: then only a peer that proves the stored bond is accepted.
 
         Raises:
-            BleakError: not connected, or pairing / encryption failed (names the SMP or HCI reason).
+            BleakError: not connected, pairing / encryption failed (names the SMP or HCI reason), or
+                ``new_pairing`` is False and there is no bond the peer accepts.
         """
         connection = self._require_connection()
         if connection.is_encrypted:
@@ -649,10 +656,16 @@ class BleakClientBumble(BaseBleakClient):
                 logger.debug("link to %s encrypted with the stored bond", peer)
                 return
             except (hci.HCI_Error, core.BaseBumbleError) as exc:
+                if not new_pairing:
+                    raise BleakError(
+                        f"{_address_text(connection.peer_address)} refused the stored bond: {exc}"
+                    ) from exc
                 logger.warning("%s refused the stored bond (%s); pairing again", peer, exc)
                 with contextlib.suppress(KeyError):
                     await keystore.delete(peer)
                 self._require_connection()
+        elif not new_pairing:
+            raise BleakError(f"no bond with {_address_text(connection.peer_address)} in the key store")
         try:
             await self._guard(connection.pair())
         except (hci.HCI_Error, core.BaseBumbleError) as exc:

@@ -26,6 +26,13 @@ then it is a real BLE peripheral). :func:`emulated_ble` does the in-process wiri
     async with emulated_ble(parse_source("sim"), speed=None) as emu:
         device = await BleakScanner.find_device_by_name(emu.name, backend=emu.adapter.scanner_backend)
         async with BleakClient(device, backend=emu.adapter.client_backend) as client: ...
+
+Security testing: ``require_encryption=True`` (``anyppg emulate --require-pairing``) makes every
+characteristic of the profile's services readable, writable and subscribable only over an encrypted
+link (ATT "insufficient encryption" otherwise): a central must pair first (Just Works; the device keeps
+the bond in memory for its lifetime). ``spoof=True`` (``--spoof``) advertises exactly like the profile
+(same name, same service UUIDs) but serves only Battery and Device Information, like a device that
+borrows a wearable's name: the SDK must refuse it before streaming.
 """
 
 from __future__ import annotations
@@ -139,10 +146,13 @@ class BleEmulator:
         battery_level: value of the Battery Level characteristic (%).
         max_samples: cap on samples per anyppg frame (latency); the MTU bound always applies.
         address: the device's random static address (``AA:BB:CC:DD:EE:FF``); generated when omitted.
+        require_encryption: serve the profile's characteristics over an encrypted (paired) link only.
+        spoof: advertise like ``profile`` but serve none of its services (a name-borrowing impostor).
 
     Attributes:
         stats: what was sent, dropped, corrupted (exact counts, see :class:`~.faults.EmulatorStats`).
         polar: the PMD server of the ``polar`` profile (None for the others).
+        pairings: pairings completed with centrals (a reused bond encrypts without pairing).
     """
 
     def __init__(
@@ -156,6 +166,8 @@ class BleEmulator:
         battery_level: int = 87,
         max_samples: int | None = None,
         address: str | None = None,
+        require_encryption: bool = False,
+        spoof: bool = False,
     ) -> None:
         if profile not in DEFAULT_NAMES:
             raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(DEFAULT_NAMES)}")
@@ -173,6 +185,9 @@ class BleEmulator:
             else hci.Address.generate_static_address()
         )
         self.stats = EmulatorStats()
+        self.require_encryption = require_encryption
+        self.spoof = spoof
+        self.pairings = 0
         self.injector = FaultInjector(self.faults, self.stats)
         self.pump = FramePump(source, speed=speed, injector=self.injector, max_samples=max_samples)
         self.device: Device | None = None
@@ -222,7 +237,7 @@ class BleEmulator:
                 raise EmulatorStartError(where, str(exc)) from exc
             device = Device.with_hci(self.name, self.address, self._transport.source, self._transport.sink)
         self.device = device
-        device.add_services(self._build_services())
+        device.add_services(self._served_services(device))
         device.on(Device.EVENT_CONNECTION, self._on_connection)
         try:
             await device.power_on()
@@ -404,14 +419,32 @@ class BleEmulator:
         )
         return gatt.Service(_HRS_UUID, [self._hrm_char, location])
 
+    def _served_services(self, device: Device) -> list[gatt.Service]:
+        """The GATT database: the profile's services, emptied for a spoof, secured when asked."""
+        services = self._build_services()
+        generic = {gatt.GATT_BATTERY_SERVICE, gatt.GATT_DEVICE_INFORMATION_SERVICE}
+        if self.spoof:
+            services = [s for s in services if s.uuid in generic]
+        if self.require_encryption:
+            for service in services:
+                if service.uuid not in generic:
+                    for characteristic in service.characteristics:
+                        _require_encryption(characteristic, device)
+        return services
+
     # -- connections --------------------------------------------------------------------------------
 
     def _on_connection(self, connection: Connection) -> None:
         self.stats.connections += 1
         logger.info("connection from %s", connection.peer_address)
+        connection.on(Connection.EVENT_PAIRING, lambda _keys: self._on_pairing(connection))
         connection.on(
             Connection.EVENT_DISCONNECTION, lambda reason: self._on_disconnection(connection, reason)
         )
+
+    def _on_pairing(self, connection: Connection) -> None:
+        self.pairings += 1
+        logger.info("paired with %s", connection.peer_address)
 
     def _on_disconnection(self, connection: Connection, reason: int) -> None:
         logger.info("%s disconnected (HCI reason 0x%02X)", connection.peer_address, reason)
@@ -557,6 +590,23 @@ class BleEmulator:
             await self.device.notify_subscriber(connection, self._hrm_char, bytes(measurement))
 
 
+def _require_encryption(characteristic: gatt.Characteristic, device: Device) -> None:
+    """Make ``characteristic`` readable / writable, and its notifications subscribable, only when encrypted."""
+    if characteristic.permissions & gatt.Characteristic.READABLE:
+        characteristic.permissions |= gatt.Characteristic.READ_REQUIRES_ENCRYPTION
+    if characteristic.permissions & gatt.Characteristic.WRITEABLE:
+        characteristic.permissions |= gatt.Characteristic.WRITE_REQUIRES_ENCRYPTION
+    subscribable = gatt.Characteristic.Properties.NOTIFY | gatt.Characteristic.Properties.INDICATE
+    cccd_uuid = gatt.GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR
+    if characteristic.properties & subscribable and characteristic.get_descriptor(cccd_uuid) is None:
+        cccd = gatt.Descriptor(
+            cccd_uuid,
+            gatt.Descriptor.READABLE | gatt.Descriptor.WRITEABLE | gatt.Descriptor.WRITE_REQUIRES_ENCRYPTION,
+            device.gatt_server.make_descriptor_value(characteristic),
+        )
+        characteristic.descriptors = [*characteristic.descriptors, cccd]
+
+
 def _polar_service_uuid() -> str:
     from anyppg.firmware_bridge.polar import PMD_SERVICE_UUID
 
@@ -572,6 +622,8 @@ async def emulated_ble(
     faults: FaultSpec | None = None,
     name: str | None = None,
     max_samples: int | None = None,
+    require_encryption: bool = False,
+    spoof: bool = False,
 ) -> AsyncIterator[InProcessBle]:
     """An emulated wearable and a bleak-ready central on one in-process bumble link.
 
@@ -586,7 +638,14 @@ async def emulated_ble(
 
     link = LocalLink()
     emulator = BleEmulator(
-        source, profile=profile, speed=speed, faults=faults, name=name, max_samples=max_samples
+        source,
+        profile=profile,
+        speed=speed,
+        faults=faults,
+        name=name,
+        max_samples=max_samples,
+        require_encryption=require_encryption,
+        spoof=spoof,
     )
     adapter = BumbleAdapter(link=link)
     try:

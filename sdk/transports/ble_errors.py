@@ -127,7 +127,8 @@ def link_error(
         reason = f"pairing failed: {_describe(exc)}"
     if reason is not None:
         fix = (
-            "the bond may be stale: remove it on the device (or delete the keystore entry) and pair again"
+            f'pair with "{scheme}:{identifier}?pair=1" (a device that cannot prove the bond may be an'
+            " impostor, or forgot the bond)"
             if secured
             else f'connect with "{scheme}:{identifier}?pair=1" to pair and encrypt the link'
         )

@@ -2,8 +2,10 @@
 
 URL options (all optional)::
 
-    pair=1                 pair (LE Secure Connections, Just Works) and bond; the link is encrypted
-    encrypt=1              require an encrypted link: reuse the bond when there is one, else pair
+    pair=1                 encrypt the link with the stored bond, else pair (LE Secure Connections,
+                           Just Works) and bond
+    encrypt=1              encrypt the link with the stored bond only: a device that cannot prove it
+                           (no bond yet, or an impostor) is refused; pair once with pair=1 first
     keystore=PATH          where the bumble backend keeps bonds (default: :func:`default_keystore_path`)
     address=AA:BB:..[,..]  connect only to these addresses; a device with the right name at any other
                            address is refused (a spoofer)
@@ -95,8 +97,9 @@ class SecurityOptions:
     """The security options of one ``ble:`` / ``polar:`` URL (see the module docstring).
 
     Attributes:
-        pair: pair and bond with the device.
-        encrypt: the link must be encrypted before streaming (implied by ``pair``).
+        pair: pair and bond with the device when there is no bond it accepts.
+        encrypt: the link must be encrypted before streaming (implied by ``pair``; alone, only with
+            an existing bond).
         keystore: the bumble backend's bond file.
         addresses: allowed device addresses, upper case (empty: any address).
         services: GATT services the device must serve, as 128-bit UUIDs.

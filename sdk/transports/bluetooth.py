@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from anyppg.errors import DeviceError, DeviceNotFoundError
@@ -126,33 +127,32 @@ class BleakLink(Transport):
             ) from exc
 
     async def _find(self, backends: dict[str, Any]) -> Any:
-        """Scan until a device passing the address allow-list is seen; devices outside it are skipped.
+        """Scan for the device; one that matches but is outside the address allow-list is skipped.
 
         Raises:
             DeviceNotFoundError: nothing matched the name or address within the scan timeout.
             DeviceNotAllowedError: only devices outside the allow-list matched (names their addresses).
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.scan_timeout
         rejected: list[str] = []
-        while True:
-            try:
-                device = await self._scan(backends)
-            except DeviceNotFoundError:
-                if rejected:
-                    raise DeviceNotAllowedError(
-                        self.identifier, list(self.security.addresses), rejected
-                    ) from None
-                raise
+
+        def allowed(device: Any) -> bool:
             if self.security.allows(device.address):
-                return device
+                return True
             if device.address.upper() not in rejected:
                 log.warning("%s: skipping %s: not in the address allow-list", self.identifier, device.address)
                 rejected.append(device.address.upper())
-            if loop.time() >= deadline:
-                raise DeviceNotAllowedError(self.identifier, list(self.security.addresses), rejected)
+            return False
 
-    async def _scan(self, backends: dict[str, Any]) -> Any:
+        try:
+            return await self._scan(backends, allowed if self.security.addresses else None)
+        except DeviceNotFoundError:
+            if rejected:
+                raise DeviceNotAllowedError(
+                    self.identifier, list(self.security.addresses), rejected
+                ) from None
+            raise
+
+    async def _scan(self, backends: dict[str, Any], accept: Callable[[Any], bool] | None = None) -> Any:
         from bleak import BleakScanner
 
         wanted = self.identifier.lower()
@@ -162,7 +162,8 @@ class BleakLink(Transport):
         def on_advertisement(device: Any, adv: Any) -> None:
             name = adv.local_name or device.name or ""
             seen[device.address] = f"{name} ({device.address})" if name else device.address
-            if not found.done() and wanted in (name.lower(), device.address.lower()):
+            matches = wanted in (name.lower(), device.address.lower())
+            if not found.done() and matches and (accept is None or accept(device)):
                 found.set_result(device)
 
         scanner = BleakScanner(on_advertisement, backend=backends.get("scanner"))
@@ -197,8 +198,11 @@ class BleakLink(Transport):
             await self._open_adapter()
             stage = "scan"
             device = await self._find(backends)
-        except errors as exc:
-            raise self._error(stage, exc) from exc
+        except BaseException as exc:
+            await self._release_adapter()
+            if isinstance(exc, errors):
+                raise self._error(stage, exc) from exc
+            raise
         client = BleakClient(
             device, disconnected_callback=self._on_disconnected, backend=backends.get("client")
         )
@@ -215,7 +219,8 @@ class BleakLink(Transport):
             )
             if self.security.encrypt:
                 stage = "pairing"
-                await client.pair()
+                # encrypt=1 alone: only a device that proves the stored bond (no new pairing)
+                await client.pair(new_pairing=self.security.pair)
             stage = "set-up"
             await self.start_streaming(client)
         except Exception as exc:
@@ -223,6 +228,7 @@ class BleakLink(Transport):
             self._closing = True  # the disconnect below is ours: no LINK_LOST marker
             with contextlib.suppress(*errors, DeviceError):
                 await client.disconnect()
+            await self._release_adapter()
             if isinstance(exc, errors):
                 raise self._error(stage, exc) from exc
             raise
@@ -250,6 +256,10 @@ class BleakLink(Transport):
                 await self.stop_streaming(client)
             with contextlib.suppress(*self.link_errors):
                 await client.disconnect()
+        await self._release_adapter()
+
+    async def _release_adapter(self) -> None:
+        """Close the adapter this link opened from ``transport=`` (an injected one is left alone)."""
         if self._owns_adapter and self._adapter is not None:
             with contextlib.suppress(Exception):
                 await self._adapter.close()

@@ -323,3 +323,57 @@ def test_hrs_profile_is_a_plain_heart_rate_strap():
     assert {"0000180d-0000-1000-8000-00805f9b34fb", "0000180f-0000-1000-8000-00805f9b34fb"} <= services
     assert location == bytearray([2])  # wrist
     assert all(45 <= m.heart_rate <= 75 for m in measurements)
+
+
+def test_require_encryption_refuses_reads_writes_and_subscriptions_until_the_link_is_paired():
+    """``require_encryption``: ATT "insufficient encryption" (0x0F) on the info read, the control write
+    and the data CCCD until the central pairs; after pairing everything works over the encrypted link."""
+
+    async def main():
+        async with emulated_ble(_ramp_source(), speed=None, require_encryption=True) as emu:
+            device = await BleakScanner.find_device_by_name(
+                emu.name, timeout=5, backend=emu.adapter.scanner_backend
+            )
+            async with BleakClient(device, backend=emu.adapter.client_backend) as client:
+                refused = []
+                for operation in (
+                    client.read_gatt_char(ANYPPG_INFO_UUID),
+                    client.write_gatt_char(ANYPPG_CONTROL_UUID, bytes(ControlCommand.start()), response=True),
+                    client.start_notify(ANYPPG_DATA_UUID, lambda _c, _v: None),
+                ):
+                    with pytest.raises(BleakGATTProtocolError) as info:
+                        await operation
+                    refused.append(int(info.value.args[0]))
+                battery = await client.read_gatt_char(BATTERY_LEVEL_UUID)  # generic services stay open
+                await client.pair()
+                notified = asyncio.Event()
+                await client.start_notify(ANYPPG_DATA_UUID, lambda _c, _v: notified.set())
+                info = DeviceInfo.from_bytes(await client.read_gatt_char(ANYPPG_INFO_UUID))
+                await client.write_gatt_char(
+                    ANYPPG_CONTROL_UUID, bytes(ControlCommand.start()), response=True
+                )
+                await asyncio.wait_for(notified.wait(), 5)
+            return refused, battery, info, emu.emulator.pairings
+
+    refused, battery, info, pairings = asyncio.run(main())
+    assert refused == [0x0F, 0x0F, 0x0F] and battery == bytearray([87])
+    assert info.sample_rate_hz == 125.0 and pairings == 1
+
+
+def test_spoof_advertises_like_the_profile_but_serves_none_of_it():
+    async def main():
+        async with emulated_ble(_ramp_source(), speed=None, spoof=True) as emu:
+            seen = await BleakScanner.find_device_by_name(
+                emu.name, timeout=5, backend=emu.adapter.scanner_backend
+            )
+            found = await BleakScanner.discover(
+                timeout=0.5, backend=emu.adapter.scanner_backend, return_adv=True
+            )
+            adv = next(a for d, a in found.values() if d.address == seen.address)
+            async with BleakClient(seen, backend=emu.adapter.client_backend) as client:
+                services = [s.uuid for s in client.services]
+            return adv, services
+
+    adv, services = asyncio.run(main())
+    assert ANYPPG_SERVICE_UUID in adv.service_uuids  # advertises the anyppg service ...
+    assert ANYPPG_SERVICE_UUID not in services and "0000180d-0000-1000-8000-00805f9b34fb" not in services

@@ -111,7 +111,7 @@ async def _stream_through_hci_server_outage(seconds: float):
     """Stream over loopback HCI TCP; kill the HCI server mid-stream, bring it back once a reconnect
     attempt has failed, keep streaming."""
     link = LocalLink()
-    emulator = BleEmulator(parse_source(f"sim:duration=600,rate={RATE},seed=5"), speed=8.0, max_samples=FRAME)
+    emulator = BleEmulator(parse_source(f"sim:duration=600,rate={RATE},seed=5"), speed=4.0, max_samples=FRAME)
     server = HciServer(link)
     port = await server.start(0)
     await emulator.start(link=link)
@@ -156,7 +156,7 @@ async def _stream_through_hci_server_outage(seconds: float):
 
 
 def test_stream_survives_the_hci_server_going_away_and_coming_back():
-    blocks, acc, failures = asyncio.run(_stream_through_hci_server_outage(40))
+    blocks, acc, failures = asyncio.run(_stream_through_hci_server_outage(16))
     assert failures and all(isinstance(f, TransportUnavailableError) for f in failures)
     assert acc.reconnects == 1
     assert [g.reason for g in acc.gaps] == ["disconnect"]
