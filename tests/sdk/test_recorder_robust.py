@@ -344,3 +344,35 @@ def test_cli_full_disk_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
     kept = int(line.split("; ")[-2].split()[0])
     monkeypatch.undo()
     assert load_replay(journal_path_for(out)).ppg.shape == (kept,)
+
+
+def test_a_killed_wfdb_recording_is_refused_then_recovered(tmp_path):
+    pytest.importorskip("wfdb")
+    out = tmp_path / "rec_wfdb"
+    blocks = _sim_blocks(3.0, url="sim:?seed=4&speed=max&drop=0.1")
+    rec = Recorder(out)
+    for b in blocks:
+        rec.write(b)
+    rec.flush()
+    _abandon(rec)
+    with pytest.raises(StaleJournalError, match=r"rec_wfdb\.journal"):
+        Recorder(out)
+    recover(out)
+    data = load_replay(out)  # gaps come back as gaps (NaN in the record, left out on reading)
+    np.testing.assert_allclose(data.ppg, np.concatenate([b.ppg for b in blocks]), atol=1e-3)
+    np.testing.assert_allclose(data.t, np.concatenate([b.times() for b in blocks]), atol=1e-9)
+
+
+def test_recording_over_an_existing_csv_is_refused_and_leaves_it_alone(tmp_path, capsys):
+    out = tmp_path / "rec.csv"
+    out.write_text("t,ppg\n0,1\n")
+    assert main(["record", "sim:?duration=1&speed=max", str(out)]) == 1
+    _one_error_line(capsys.readouterr().err, str(out), "already exists")
+    assert out.read_text() == "t,ppg\n0,1\n"
+
+
+def test_json_errors_name_the_error_type(tmp_path, capsys):
+    out = tmp_path / "missing" / "rec.npz"
+    assert main(["record", "sim:?duration=1&speed=max", str(out), "--json"]) == 1
+    error = json.loads(capsys.readouterr().out)
+    assert error["type"] == "RecordingWriteError" and str(out) in error["error"]
