@@ -407,8 +407,10 @@ class Timeline:
         assert self._next_t is not None
         delta = block.t0 - self._valid_end
         step = None if block.seq is None or self._last_seq is None else (block.seq - self._last_seq) & 0xFFFF
-        if delta > 0 and step != 1:
-            # Forward, and frames were lost (or there are no sequence numbers): an ordinary long gap.
+        if delta > 0 and (step != 1 or self._pending_reason == "disconnect"):
+            # Forward, and frames were lost (or there are no sequence numbers), or the link dropped
+            # (a device numbers the frames it sends, not those it sampled while nobody listened):
+            # an ordinary long gap.
             missing = round(delta * block.rate)
             self.acc.gaps.append(Gap(self._valid_end, block.t0, missing, False, reason=self._pending_reason))
         else:
