@@ -305,6 +305,38 @@ def _load_journal(path: Path) -> ReplayData:
     return _finish(path, rows[:, 0], rows[:, 1].copy(), None, rows[:, 2:5], torn_rows=torn)
 
 
+_WFDB_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    OSError,
+    EOFError,
+    ZeroDivisionError,
+    OverflowError,
+)
+
+#: a WFDB header may claim at most this many samples per byte of its signal files (FLAC-compressed
+#: formats hold more than one): a corrupt length must not make wfdb allocate hundreds of GiB.
+_WFDB_SAMPLES_PER_BYTE = 4
+
+
+def _check_wfdb_size(header_path: Path, header: Any) -> None:
+    """Refuse a header whose sample count its signal files cannot hold, before reading them."""
+    names = sorted({str(f) for f in (header.file_name or [])})
+    missing = [f for f in names if not (header_path.parent / f).is_file()]
+    if missing:
+        raise DataFormatError(str(header_path), f"WFDB signal file {missing[0]} is missing")
+    size = sum((header_path.parent / f).stat().st_size for f in names)
+    declared = int(header.sig_len or 0) * int(header.n_sig or 0)
+    if declared > _WFDB_SAMPLES_PER_BYTE * max(size, 1):
+        raise DataFormatError(
+            str(header_path),
+            f"header declares {declared:,} samples but its signal files ({', '.join(names) or 'none'}) "
+            f"hold {size:,} bytes",
+        )
+
+
 def _load_wfdb(path: Path) -> ReplayData:
     try:
         import wfdb
@@ -313,15 +345,19 @@ def _load_wfdb(path: Path) -> ReplayData:
     headers = sorted(path.glob("*.hea"))
     if not headers:
         raise DataFormatError(str(path), "directory holds no WFDB record (*.hea)")
+    stem = str(headers[0].with_suffix(""))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            record = wfdb.rdrecord(str(headers[0].with_suffix("")))
+            _check_wfdb_size(headers[0], wfdb.rdheader(stem))
+            record = wfdb.rdrecord(stem)
     except FileNotFoundError as exc:
         raise DataFormatError(
             str(headers[0]), f"WFDB signal file {Path(exc.filename or '?').name} is missing"
         ) from None
-    except Exception as exc:  # wfdb raises bare ValueError/IndexError/its own errors on corrupt files
+    except DataFormatError:
+        raise
+    except _WFDB_ERRORS as exc:  # what wfdb raises on corrupt headers and signal files (fuzzed)
         raise DataFormatError(
             str(headers[0]), f"not a readable WFDB record ({type(exc).__name__}: {_one_line(exc)})"
         ) from None

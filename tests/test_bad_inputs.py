@@ -114,6 +114,10 @@ def _bad_files(tmp: Path) -> dict[str, tuple[Path, str]]:
         (missing / "rec.dat").unlink()
         cut = _valid_wfdb(tmp / "wfdb_truncated_dat")
         (cut / "rec.dat").write_bytes((cut / "rec.dat").read_bytes()[:101])
+        huge = _valid_wfdb(tmp / "wfdb_huge_length")
+        header = (huge / "rec.hea").read_text().splitlines()
+        (huge / "rec.hea").write_text("\n".join(["rec 1 64 99999999999", *header[1:]]) + "\n")
+        cases["wfdb huge length"] = (huge, "header declares 99,999,999,999 samples")  # not 186 GiB
         cases["wfdb corrupt header"] = (corrupt, "not a readable WFDB record")
         cases["wfdb missing dat"] = (missing, "rec.dat is missing")
         cases["wfdb truncated dat"] = (cut, "not a readable WFDB record")
@@ -146,6 +150,7 @@ CASES = [
     "wfdb corrupt header",
     "wfdb missing dat",
     "wfdb truncated dat",
+    "wfdb huge length",
 ]
 
 
