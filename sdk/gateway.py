@@ -257,8 +257,7 @@ class Gateway:
         return s.pipeline.push_many(blocks)
 
     def _finish(self, s: GatewayStream, error: BaseException | None) -> list[Result]:
-        flush = getattr(s.pipeline, "flush", None)  # what a reordering timeline still holds
-        out = flush() if flush is not None and error is None else []
+        out = s.pipeline.flush() if error is None else []  # what the reordering timeline still holds
         s.done = True
         if error is not None:
             s.error = str(error) if isinstance(error, AnyPPGError) else f"{type(error).__name__}: {error}"
