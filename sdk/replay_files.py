@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from anyppg.errors import DataFormatError, RuntimeUnavailableError
+from anyppg.npz import open_npz
 
 __all__ = ["JOURNAL_COLUMNS", "RATE_RANGE_HZ", "ReplayData", "load_replay"]
 
@@ -181,43 +181,17 @@ def _npz_scalar(path: Path, z: Any, key: str) -> float:
 
 
 def _load_npz(path: Path) -> ReplayData:
-    _check_zip_magic(path)
-    try:
-        # our own handle: numpy leaks the one it opens when the zip is bad
-        with (
-            path.open("rb") as f,
-            np.load(f, allow_pickle=False) as z,
-        ):
-            keys = set(z.files)
-            if "ppg" not in keys or not ({"fs", "t"} & keys):
-                raise DataFormatError(
-                    str(path),
-                    f"NPZ must hold 'ppg' and 'fs' or 't' (optional 'acc'); it holds {sorted(keys)}",
-                )
-            fs = _npz_scalar(path, z, "fs") if "fs" in keys else None
-            t = z["t"] if "t" in keys else None
-            ppg, channels = _ppg_channel0(path, z["ppg"])
-            return _finish(path, t, ppg, fs, z["acc"] if "acc" in keys else None, channels=channels)
-    except DataFormatError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        # empty (EOFError), truncated (BadZipFile), not a zip, pickled objects (ValueError), a member
-        # cut short (OSError / ValueError / KeyError)
-        raise DataFormatError(
-            str(path), f"not a readable NPZ file ({type(exc).__name__}: {_one_line(exc)})"
-        ) from exc
-
-
-def _check_zip_magic(path: Path) -> None:
-    """An NPZ is a zip archive: say so plainly instead of numpy's guess that it may be a pickle."""
-    with path.open("rb") as f:
-        head = f.read(4)
-    if not head:
-        raise DataFormatError(
-            str(path), "file is empty; expected an NPZ (zip) archive with 'ppg' and 'fs' or 't'"
-        )
-    if head not in (b"PK\x03\x04", b"PK\x05\x06"):
-        raise DataFormatError(str(path), f"not an NPZ file (starts with {head!r}, not a zip archive's 'PK')")
+    with open_npz(path) as z:
+        keys = set(z.files)
+        if "ppg" not in keys or not ({"fs", "t"} & keys):
+            raise DataFormatError(
+                str(path),
+                f"NPZ must hold 'ppg' and 'fs' or 't' (optional 'acc'); it holds {sorted(keys)}",
+            )
+        fs = _npz_scalar(path, z, "fs") if "fs" in keys else None
+        t = z["t"] if "t" in keys else None
+        ppg, channels = _ppg_channel0(path, z["ppg"])
+        return _finish(path, t, ppg, fs, z["acc"] if "acc" in keys else None, channels=channels)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -5,11 +5,13 @@ URLs and cards at random and fail on any exception that is not an :class:`AnyPPG
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +96,7 @@ def _bad_files(tmp: Path) -> dict[str, tuple[Path, str]]:
     (tmp / "one_column.csv").write_text("t\n0\n0.1\n")
     (tmp / "missing_acc.csv").write_text("t,ppg,acc_x\n0,1,0\n0.1,2,0\n")
     cases = {
+        "npz member bomb": (_npz_bomb(tmp / "bomb.npz"), "declares shape (100000000000,)"),
         "empty npz": (tmp / "empty.npz", "file is empty"),
         "truncated npz": (tmp / "truncated.npz", "not a readable NPZ"),
         "fs array": (
@@ -124,6 +127,18 @@ def _bad_files(tmp: Path) -> dict[str, tuple[Path, str]]:
     return cases
 
 
+def _npz_bomb(path: Path) -> Path:
+    """A valid zip whose 'ppg' member declares 10^11 float64 (745 GiB) and holds 800 bytes."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**11,)})
+    fs = io.BytesIO()
+    np.save(fs, np.float64(64.0))
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("ppg.npy", header.getvalue() + bytes(800))
+        archive.writestr("fs.npy", fs.getvalue())
+    return path
+
+
 def _has_wfdb() -> bool:
     try:
         import wfdb  # noqa: F401
@@ -138,6 +153,7 @@ def bad_files(tmp_path_factory) -> dict[str, tuple[Path, str]]:
 
 
 CASES = [
+    "npz member bomb",
     "empty npz",
     "truncated npz",
     "fs array",

@@ -30,7 +30,6 @@ import os
 import re
 import warnings
 import xml.etree.ElementTree as ET
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from anyppg.errors import AnyPPGError, DataFormatError, InvalidSignalError
+from anyppg.npz import open_npz
 from anyppg.signal.constants import MIN_PPG_RATE
 from anyppg.trainer.store import ECG_SAMPLES, PPG_SAMPLES, empty_labels
 
@@ -898,40 +898,20 @@ class NpzSource(_FileSource):
 
     def _subject(self, path: Path) -> str:
         try:
-            # our own handle: numpy leaks the one it opens when the zip is bad
-            with (
-                path.open("rb") as f,
-                np.load(f, allow_pickle=False) as z,
-            ):
+            with open_npz(path) as z:
                 if "subject" in z.files:
                     return str(z["subject"])
-        except _NPZ_ERRORS:
+        except DataFormatError:
             pass  # read() reports the file; here it only loses its stored subject name
         return self.subject_of(path)
 
     def read(self, path: Path) -> list[SourceRecord]:
-        try:
-            return self._read(path)
-        except DataFormatError:
-            raise
-        except _NPZ_ERRORS as exc:
-            # empty (EOFError), truncated (BadZipFile), not a zip or pickled (ValueError), a member cut short
-            msg = " ".join(str(exc).split())[:200]
-            raise DataFormatError(
-                str(path), f"not a readable .npz file ({type(exc).__name__}: {msg})"
-            ) from None
+        """One record from an NPZ file.
 
-    def _read(self, path: Path) -> list[SourceRecord]:
-        with path.open("rb") as f:
-            head = f.read(4)
-        if head not in (b"PK\x03\x04", b"PK\x05\x06"):  # an NPZ is a zip archive
-            what = "file is empty" if not head else f"starts with {head!r}"
-            raise DataFormatError(str(path), f"not an NPZ (zip) file: {what}")
-        # our own handle: numpy leaks the one it opens when the zip is bad
-        with (
-            path.open("rb") as f,
-            np.load(f, allow_pickle=False) as z,
-        ):
+        Raises:
+            DataFormatError: the file is not a readable NPZ archive, or lacks or mis-shapes an array.
+        """
+        with open_npz(path) as z:
             if "ppg" not in z.files:
                 raise DataFormatError(str(path), f"no 'ppg' array; arrays are {z.files}")
             ppg = _ppg_channel0(str(path), z["ppg"])
@@ -961,9 +941,6 @@ class NpzSource(_FileSource):
                 subject=subject, record=path.stem, ppg=ppg, ppg_fs=fs, acc=acc, ecg=ecg, ecg_fs=ecg_fs
             )
         ]
-
-
-_NPZ_ERRORS = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
 
 
 def _npz_real(where: str, z: Any, key: str) -> np.ndarray:
