@@ -140,3 +140,56 @@ def test_the_pipeline_keeps_producing_windows_after_a_restart():
     assert first[0].t_start >= 1000.0 and second[0].t_start < 5.0  # windows on the new time line
     assert pipe.accounting.reanchors == 1 and pipe.accounting.is_balanced()
     assert pipe.accounting.delivered == 2 * len(ppg)
+
+
+def test_a_device_reboot_over_a_real_serial_link_resumes_within_one_frame():
+    """Frames through a pty; the device restarts mid-stream (sequence and clock back to 0)."""
+    import asyncio
+    import os
+    import pty
+    import tty
+
+    import anyppg
+    from anyppg.errors import DeviceDisconnectedError
+    from anyppg.firmware_bridge.protocol import Channel, FrameEncoder, SampleFormat
+    from anyppg.sdk import ReconnectPolicy
+
+    def frames(first_us: int, n: int, offset: int) -> list[bytes]:
+        enc = FrameEncoder(RATE, (Channel.PPG_GREEN,), SampleFormat.INT16, max_samples=N)
+        ppg = np.round(1000 * np.sin(np.arange(offset, offset + n * N) / 5.0)).astype(np.int16)
+        return enc.encode(ppg, timestamp_us=first_us)
+
+    before = frames(600_000_000, 30, 0)  # 10 min into the device's uptime
+    after = frames(0, 30, 7)  # rebooted: seq 0, clock 0, new samples
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    name = os.ttyname(slave)
+    os.close(slave)
+
+    async def main():
+        blocks = []
+        async with anyppg.connect(
+            f"serial:{name}", reconnect=ReconnectPolicy(max_attempts=1, initial_delay_s=0.01)
+        ) as device:
+
+            async def feed():
+                await asyncio.sleep(0.05)
+                os.write(master, b"".join(before + after))
+                await asyncio.sleep(0.2)
+                os.close(master)
+
+            feeder = asyncio.create_task(feed())
+            try:
+                async for block in device.samples():
+                    blocks.append(block)
+            except DeviceDisconnectedError:
+                pass
+            await feeder
+            return blocks, device.accounting
+
+    blocks, acc = asyncio.run(main())
+    t0s = [round(b.t0, 3) for b in blocks]
+    assert t0s[:30] == [round(600 + k * N / RATE, 3) for k in range(30)]
+    assert t0s[30:] == [round(k * N / RATE, 3) for k in range(30)]  # the reboot's frames, all of them
+    assert acc.reanchors == 1 and [g.reason for g in acc.gaps] == ["restart"]
+    assert acc.received == acc.delivered == 60 * N and acc.pending == 0 and acc.dropped_total == 0
