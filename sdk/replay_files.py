@@ -21,6 +21,7 @@ whose one-line message names the file and what was expected.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,17 +201,22 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _load_csv(path: Path) -> ReplayData:
-    raw = path.read_bytes()
-    if b"\0" in raw[:4096]:
+    with path.open("rb") as f:
+        head = f.read(4096)
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(size - 1, 0))
+        complete_last = f.read(1) in (b"\n", b"\r")  # the recorder ends every row with a line end
+    if b"\0" in head:
         raise DataFormatError(str(path), "is binary, not a CSV text file with a header t,ppg")
     try:
-        text = raw.decode("utf-8")
+        head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataFormatError(
-            str(path), f"is not UTF-8 text (byte {exc.start}); expected a CSV with a header t,ppg"
-        ) from None
-    lines = text.splitlines()
-    header = [h.strip().lower() for h in lines[0].split(",")] if lines else []
+        if exc.start < len(head) - 3:  # not merely a character cut by the 4 KiB read
+            raise DataFormatError(
+                str(path), f"is not UTF-8 text (byte {exc.start}); expected a CSV with a header t,ppg"
+            ) from None
+    first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    header = [h.strip().lower() for h in first.split(",")] if head else []
     if header[:2] != ["t", "ppg"]:
         shown = ",".join(header)[:80]
         raise DataFormatError(str(path), f"CSV header must start with 't,ppg'; it is {shown!r}")
@@ -221,49 +227,67 @@ def _load_csv(path: Path) -> ReplayData:
             str(path),
             f"CSV has {','.join(present)} but not {','.join(missing)}; acc needs all of acc_x,acc_y,acc_z",
         )
-    body = [line for line in lines[1:] if line.strip()]
-    if len(body) < 2:
-        raise DataFormatError(
-            str(path), f"CSV has {len(body)} data rows; expected at least 2 rows of {','.join(header)}"
-        )
-    data, torn = _csv_rows(path, body, len(header), complete_last=text.endswith(("\n", "\r")))
+    data, torn = _csv_rows(path, header, complete_last)
     cols = {name: i for i, name in enumerate(header)}
     acc = data[:, [cols[c] for c in _ACC_COLUMNS]] if present else None
     return _finish(path, data[:, 0], data[:, 1], None, acc, torn_rows=torn)
 
 
-def _csv_rows(path: Path, body: list[str], ncol: int, complete_last: bool) -> tuple[np.ndarray, int]:
-    """Parse the data rows; the last row is torn (left out, with a warning) when it does not parse, or
-    when it has no line end (the recorder ends every row with one) and its ``t`` does not advance."""
+def _csv_rows(path: Path, header: list[str], complete_last: bool) -> tuple[np.ndarray, int]:
+    """Parse the data rows (streamed from the file); the last row is torn (left out, with a warning)
+    when it does not parse, or when it has no line end and its ``t`` does not advance."""
+    ncol = len(header)
 
-    def parse(rows: list[str]) -> np.ndarray:
+    def parse(max_rows: int | None = None) -> np.ndarray:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data = np.loadtxt(rows, delimiter=",", ndmin=2, dtype=np.float64)
-        if data.shape[1] != ncol:
+            warnings.simplefilter("ignore")  # "input contained no data" on a header-only file
+            data = np.loadtxt(
+                path,
+                delimiter=",",
+                skiprows=1,
+                max_rows=max_rows,
+                ndmin=2,
+                dtype=np.float64,
+                encoding="utf-8",
+            )
+        if data.size and data.shape[1] != ncol:
             raise ValueError(f"rows have {data.shape[1]} columns; the header has {ncol}")
         return data
 
     try:
-        data = parse(body)
-        if complete_last or data.shape[0] < 2 or data[-1, 0] > data[-2, 0]:
+        data = parse()
+        if data.shape[0] < 2:
+            raise DataFormatError(
+                str(path),
+                f"CSV has {data.shape[0]} data rows; expected at least 2 rows of {','.join(header)}",
+            )
+        if complete_last or data[-1, 0] > data[-2, 0]:
             return data, 0
         first_error: Exception = ValueError("the last row's t does not advance")
-    except ValueError as exc:
+        rows = data.shape[0]
+    except ValueError as exc:  # UnicodeDecodeError too
         first_error = exc
+        rows = _count_rows(path)
     try:
-        data = parse(body[:-1])
+        data = parse(rows - 1) if rows > 1 else None
     except ValueError:
-        raise DataFormatError(
-            str(path), f"CSV rows must be {ncol} numbers each: {_one_line(first_error)}"
-        ) from None
+        data = None
+    if data is None or data.shape[0] != rows - 1:
+        raise DataFormatError(str(path), f"CSV rows must be {ncol} numbers each: {_one_line(first_error)}")
     log.warning(
-        "%s: the last row %r is incomplete (a recording cut mid-write?); kept the %d complete rows",
+        "%s: the last row (line %d) is incomplete (a recording cut mid-write?); kept the %d complete rows",
         path,
-        body[-1][:60],
-        len(data),
+        rows + 1,
+        rows - 1,
     )
     return data, 1
+
+
+def _count_rows(path: Path) -> int:
+    """Non-blank lines after the header (what ``np.loadtxt`` reads as rows)."""
+    with path.open("rb") as f:
+        next(f, None)
+        return sum(1 for line in f if line.strip())
 
 
 def _load_journal(path: Path) -> ReplayData:
