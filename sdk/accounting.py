@@ -263,8 +263,7 @@ class Timeline:
         self._next_t: float | None = None
         self._valid_end = 0.0  # device time just after the last delivered sample (where a gap starts)
         self._rate: float | None = None
-        self._last_ppg: float = 0.0
-        self._last_acc: np.ndarray | None = None
+        self._last: SampleBlock | None = None  # the last block delivered (fills start from it)
         self._last_seq: int | None = None
         self._recent: dict[int, int] = {}  # round(t0 * rate) -> fingerprint of the delivered block
         self._held: list[SampleBlock] = []  # blocks ahead of a hole, sorted by t0
@@ -367,7 +366,7 @@ class Timeline:
         if delta <= half:
             if self._held:  # the late block a hole was waiting for
                 self.acc.reordered += len(block)
-            self._deliver(block, out)
+            self._deliver(block, out, fingerprint=fingerprint)
             return
         if any(_same(block, h) for h in self._held):
             self._drop(block, "duplicate")
@@ -423,18 +422,20 @@ class Timeline:
             self._recent.clear()  # the old time line's fingerprints say nothing about the new one
         self._deliver(block, out, restart=True)
 
-    def _deliver(self, block: SampleBlock, out: list[Delivery], restart: bool = False) -> None:
+    def _deliver(
+        self, block: SampleBlock, out: list[Delivery], restart: bool = False, fingerprint: int | None = None
+    ) -> None:
         """Deliver a block that is next on the time line (a hole before it becomes a gap).
 
         Invalid PPG samples are dropped one by one; the holes they leave are gaps like any other.
         """
-        self._remember(block)
+        self._remember(block, fingerprint)
         self._last_seq = block.seq
         ppg = block.ppg
-        valid = np.isfinite(ppg) & (np.abs(ppg) <= PPG_ABS_LIMIT)
-        if valid.all():
+        if np.abs(ppg).max() <= PPG_ABS_LIMIT:  # all valid (NaN compares False): the common case
             self._join(block, out, restart)
             return
+        valid = np.abs(ppg) <= PPG_ABS_LIMIT  # False for NaN and inf too
         n_bad = int(np.count_nonzero(~valid))
         self.acc.received += n_bad
         self.acc.dropped["invalid"] += n_bad
@@ -482,8 +483,7 @@ class Timeline:
         self.acc.received += n
         self.acc.delivered += n
         self._next_t = self._valid_end = block.t_end
-        self._last_ppg = float(block.ppg[-1])
-        self._last_acc = None if block.acc is None else np.asarray(block.acc[-1], dtype=np.float64)
+        self._last = block
         self._pending_reason, self._hole_known = "missing", False
         out.append(Delivery(block, restart=restart))
 
@@ -491,9 +491,9 @@ class Timeline:
         self.acc.received += len(block)
         self.acc.dropped[reason] += len(block)
 
-    def _remember(self, block: SampleBlock) -> None:
+    def _remember(self, block: SampleBlock, fingerprint: int | None) -> None:
         recent = self._recent
-        recent[round(block.t0 * block.rate)] = _fingerprint(block)
+        recent[round(block.t0 * block.rate)] = _fingerprint(block) if fingerprint is None else fingerprint
         if len(recent) > _RECENT_KEYS:  # keep memory bounded on endless streams: forget the oldest half
             for key in list(recent)[: _RECENT_KEYS // 2]:
                 del recent[key]
@@ -501,10 +501,12 @@ class Timeline:
     def _fill(self, rate: float, missing: int, after: SampleBlock) -> SampleBlock:
         """Linear interpolation from the last delivered sample to the first of ``after``."""
         frac = np.arange(1, missing + 1) / (missing + 1)
-        ppg = self._last_ppg + (float(after.ppg[0]) - self._last_ppg) * frac
+        last = self._last
+        last_ppg = float(after.ppg[0]) if last is None else float(last.ppg[-1])
+        ppg = last_ppg + (float(after.ppg[0]) - last_ppg) * frac
         acc = None
         if after.acc is not None:
-            start = self._last_acc if self._last_acc is not None else after.acc[0]
+            start = after.acc[0] if last is None or last.acc is None else last.acc[-1]
             acc = start + (after.acc[0] - start) * frac[:, None]
         self.acc.filled += missing
 
@@ -513,11 +515,9 @@ class Timeline:
     def _repair_acc(self, block: SampleBlock) -> SampleBlock:
         """Interpolate accelerometer values that are not finite or absurdly large, per axis."""
         acc = block.acc
-        if acc is None:
+        if acc is None or np.abs(acc).max() <= ACC_ABS_LIMIT_G:  # NaN compares False
             return block
-        bad = ~(np.isfinite(acc) & (np.abs(acc) <= ACC_ABS_LIMIT_G))
-        if not bad.any():
-            return block
+        bad = ~(np.abs(acc) <= ACC_ABS_LIMIT_G)
         repaired = np.array(acc, dtype=np.float64)
         idx = np.arange(len(block))
         for axis in range(repaired.shape[1]):
@@ -525,8 +525,8 @@ class Timeline:
             if good.any():
                 repaired[~good, axis] = np.interp(idx[~good], idx[good], repaired[good, axis])
             else:  # no valid value on this axis: hold the last delivered one (or 0 g)
-                last = self._last_acc
-                repaired[:, axis] = 0.0 if last is None or axis >= last.shape[0] else last[axis]
+                last = None if self._last is None else self._last.acc
+                repaired[:, axis] = 0.0 if last is None else last[-1, axis]
         n_bad = int(np.count_nonzero(bad.any(axis=1)))
         self._issue("invalid_acc", n_bad, f"{n_bad} invalid accelerometer sample(s) interpolated")
         return replace(block, acc=repaired)
@@ -540,6 +540,8 @@ class Timeline:
             log.warning("%s (logged once per stream)", message)
 
     def _update_pending(self) -> None:
+        if not self._held and self._candidate is None and not self.acc.pending:
+            return
         held = sum(len(b) for b in self._held)
         self.acc.pending = held + (len(self._candidate) if self._candidate is not None else 0)
 
