@@ -43,31 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class _Progress:
-    """One status line on stderr at most once a second: self-overwriting on a terminal, else a line each."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.start = time.monotonic()
-        self._last = self.start
-        self._tty = sys.stderr.isatty()
-        self.shown = 0
-
-    def update(self, samples: int, signal_s: float) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self._last < 1.0:
-            return
-        self._last = now
-        self.shown += 1
-        text = f"recording: {samples:,} samples, {signal_s:.1f} s of signal in {now - self.start:.0f} s"
-        sys.stderr.write(f"\r{text}  " if self._tty else text + "\n")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled and self._tty and self.shown:
-            sys.stderr.write("\n")
-
-
 async def record(args: argparse.Namespace) -> dict[str, Any]:
     """Record until the stream ends, ``--duration`` is reached or the task is cancelled (Ctrl-C, SIGTERM).
 
@@ -78,12 +53,13 @@ async def record(args: argparse.Namespace) -> dict[str, Any]:
         RecordingWriteError: OUT cannot be created or written (the samples already flushed are kept).
     """
     import anyppg
+    from anyppg.progress import Progress, progress_enabled
     from anyppg.sdk.cmd_stream import with_speed
     from anyppg.sdk.recorder import Recorder
 
     device = anyppg.connect(with_speed(args.url, args.speed))
     recorder = Recorder(args.out, flush_every_s=args.flush_every)
-    progress = _Progress(enabled=not (args.json or getattr(args, "quiet", False)))
+    progress = Progress("recording", unit="samples", enabled=progress_enabled(args), every_s=1.0)
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     terminated = False
@@ -100,19 +76,19 @@ async def record(args: argparse.Namespace) -> dict[str, Any]:
     first_t: float | None = None
     interrupted = False
     try:
-        async with device:
-            async for block in device.samples():
-                first_t = block.t0 if first_t is None else first_t
-                recorder.write(block)
-                progress.update(recorder.samples, block.t_end - first_t)
-                if args.duration is not None and block.t_end - first_t >= args.duration:
-                    break
+        with progress:  # on an error, the line is ended without a final state, so the error stands alone
+            async with device:
+                async for block in device.samples():
+                    first_t = block.t0 if first_t is None else first_t
+                    recorder.write(block)
+                    progress.update(recorder.samples, f"{block.t_end - first_t:.1f} s of signal")
+                    if args.duration is not None and block.t_end - first_t >= args.duration:
+                        break
     except asyncio.CancelledError:
         interrupted = True
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGTERM)
-        progress.close()
         path = recorder.close()
     acc = device.accounting.to_dict()
     return {
