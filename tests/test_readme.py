@@ -27,7 +27,7 @@ port ``9001`` (or none given)     a free port
 ``anyppg eval``                   ``--n-boot 20 --max-windows 200 --real ''``
 ``anyppg distill``                ``--epochs 1 --max-train 64 --max-val 32 --no-real``
 ``anyppg export``                 ``--calibration-windows 16 --latency-runs 0``
-``anyppg bench``                  ``student-s --artifacts runs/export --threads 1 --runs 3 --warmup 1``
+``anyppg bench``                  ``student-s --format eager,tflite --artifacts runs/export --threads 1 --runs 3``
 ================================= ===================================================================
 """
 
@@ -84,8 +84,8 @@ RULES: tuple[Rule, ...] = (
     Rule(r"^anyppg eval\b", "fewer resamples, no real data", append="--n-boot 20 --max-windows 200 --real ''"),
     Rule(r"^anyppg distill\b", "one epoch on few windows", append="--epochs 1 --max-train 64 --max-val 32 --no-real"),
     Rule(r"^anyppg export\b", "small calibration, no timing", append="--calibration-windows 16 --latency-runs 0"),
-    Rule(r"^anyppg bench\b", "the student just exported, few runs",
-         sub=(r"^anyppg bench", "anyppg bench student-s --artifacts runs/export --threads 1 --runs 3 --warmup 1")),
+    Rule(r"^anyppg bench\b", "the student just exported, few runs; .pte loads are timed in tests/quantization",
+         sub=(r"^anyppg bench", "anyppg bench student-s --format eager,tflite --artifacts runs/export --threads 1 --runs 3 --warmup 1")),
 )  # fmt: skip
 
 
