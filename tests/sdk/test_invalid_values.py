@@ -169,3 +169,20 @@ def test_replay_of_a_recording_with_gaps_streams_json(tmp_path, capsys):
     assert device["received"] == device["delivered"] + device["dropped"]
     assert all(isinstance(g["filled"], bool) for g in device["gaps"])
     assert sum(line["type"] == "result" for line in lines) >= 10
+
+
+def test_a_recording_with_nan_and_absurd_values_streams_to_the_end(tmp_path, capsys):
+    t = np.arange(int(40 * RATE)) / RATE
+    ppg = 1000.0 + 100.0 * np.sin(2 * np.pi * 1.2 * t)
+    ppg[::7] = np.nan
+    ppg[500] = 1e300
+    rec = tmp_path / "bad_values.npz"
+    np.savez(rec, ppg=ppg, fs=RATE)
+    assert main(["stream", f"replay:{rec}", "--speed", "max", "--json", "--model", "none"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (device,) = lines[-1]["devices"]
+    n_bad = int(np.isnan(ppg).sum()) + 1
+    assert device["received"] == len(ppg) and device["dropped_by_reason"]["invalid"] == n_bad
+    assert device["delivered"] == len(ppg) - n_bad and device["error"] is None
+    results = [line for line in lines if line["type"] == "result"]
+    assert results[-1]["t_end"] >= 38.0 and results[-1]["heart_rate"] == pytest.approx(72, abs=3)

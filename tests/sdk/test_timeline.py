@@ -193,3 +193,18 @@ def test_a_device_reboot_over_a_real_serial_link_resumes_within_one_frame():
     assert t0s[30:] == [round(k * N / RATE, 3) for k in range(30)]  # the reboot's frames, all of them
     assert acc.reanchors == 1 and [g.reason for g in acc.gaps] == ["restart"]
     assert acc.received == acc.delivered == 60 * N and acc.pending == 0 and acc.dropped_total == 0
+
+
+def test_a_rate_change_releases_what_is_held_and_starts_a_new_segment():
+    acc = Accounting()
+    tl = Timeline(acc)
+    tl.push(_block(0))
+    tl.push(_block(2))  # held: block 1 may still come
+    slow = SampleBlock(0.6, 25.0, np.sin(np.arange(5) / 3.0), seq=3)
+    out = tl.push(slow)
+    assert [(round(d.block.t0, 3), d.fill, d.restart) for d in out] == [
+        (0.2, True, False),  # the hole is declared at the old rate
+        (0.4, False, False),
+        (0.6, False, True),  # the new rate starts a segment
+    ]
+    assert acc.pending == 0 and acc.received == acc.delivered == 25
