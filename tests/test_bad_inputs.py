@@ -505,3 +505,32 @@ def test_fuzz_npz_content_raises_only_one_line_anyppg_errors(arrays, tmp_path):
     source = NpzSource(path)
     _assert_reads_or_one_line_error(lambda: source.read(path), path)
     assert len(list(source.records())) + sum(source.skipped.values()) == 1
+
+
+_SPEC_KEYS = st.sampled_from(
+    ["hr", "motion", "seed", "rate", "drop", "corrupt", "disconnect_every", "duplicate", "x", ""]
+)
+_SPEC = st.lists(st.tuples(_SPEC_KEYS, _NASTY), max_size=4).map(
+    lambda kv: ",".join(f"{k}={v}" for k, v in kv)
+)
+
+
+@FUZZ
+@given(spec=_SPEC, text=st.text(max_size=20))
+def test_fuzz_emulate_and_prepare_option_parsers_raise_only_one_line_anyppg_errors(spec, text):
+    """What ``anyppg emulate --source/--faults/--speed`` and ``anyppg prepare --source`` parse."""
+    from anyppg.firmware_bridge.emulator.faults import FaultSpec
+    from anyppg.firmware_bridge.emulator.sources import parse_source, parse_speed
+    from anyppg.trainer.sources import open_source
+
+    for parse, value in [
+        (parse_source, f"sim:{spec}"),
+        (parse_source, text),
+        (FaultSpec.parse, spec),
+        (parse_speed, text),
+        (open_source, text),
+    ]:
+        try:
+            parse(value)
+        except AnyPPGError as exc:
+            assert "\n" not in str(exc)
