@@ -31,7 +31,7 @@ class FrameDecoder:
     def corrupt_frames(self) -> int:
         """Frames lost to CRC, length, version or decoding errors."""
         s = self.deframer.stats
-        return s.crc_errors + s.length_errors + s.version_errors + s.decode_errors
+        return s.crc_errors + s.length_errors + s.header_errors + s.version_errors + s.decode_errors
 
     def _on_packet(self, packet: object) -> None:
         if isinstance(packet, DeviceInfo):
