@@ -303,6 +303,10 @@ class Timeline:
             )
             self._drop(block, "unsupported_rate")
             return out
+        if not math.isfinite(block.t0):
+            self._issue("invalid", 0, f"a block with timestamp {block.t0} dropped as invalid")
+            self._drop(block, "invalid")
+            return out
         block = self._repair_acc(block)
         if self._rate is not None and abs(block.rate - self._rate) > 1e-6 * self._rate:
             # A device changed its rate mid-stream: rule on what is held, then a new segment.

@@ -29,7 +29,7 @@ class FrameDecoder:
 
     @property
     def corrupt_frames(self) -> int:
-        """Frames lost to CRC, length, version or decoding errors."""
+        """Frames lost to CRC, length, header, version or decoding errors."""
         s = self.deframer.stats
         return s.crc_errors + s.length_errors + s.header_errors + s.version_errors + s.decode_errors
 

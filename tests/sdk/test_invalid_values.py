@@ -186,3 +186,12 @@ def test_a_recording_with_nan_and_absurd_values_streams_to_the_end(tmp_path, cap
     assert device["delivered"] == len(ppg) - n_bad and device["error"] is None
     results = [line for line in lines if line["type"] == "result"]
     assert results[-1]["t_end"] >= 38.0 and results[-1]["heart_rate"] == pytest.approx(72, abs=3)
+
+
+def test_a_block_without_a_finite_timestamp_is_invalid():
+    acc = Accounting()
+    tl = Timeline(acc)
+    for t0 in (np.nan, np.inf):
+        assert tl.push(SampleBlock(t0, RATE, np.ones(8))) == []
+    assert tl.push(SampleBlock(0.0, RATE, np.ones(8)))[0].restart
+    assert acc.dropped == {"invalid": 16} and acc.delivered == 8
