@@ -152,10 +152,9 @@ async def _run(args: argparse.Namespace) -> int:
                 **base,
             )
         else:
-            from bumble.link import LocalLink
-
             from anyppg.firmware_bridge.emulator.ble import BleEmulator
             from anyppg.firmware_bridge.emulator.hci import HciServer
+            from anyppg.firmware_bridge.emulator.radio import VirtualRadio
 
             emulator = BleEmulator(
                 source,
@@ -172,7 +171,7 @@ async def _run(args: argparse.Namespace) -> int:
             if args.hci:
                 await emulator.start(transport=args.hci)
             else:
-                link = LocalLink()
+                link = VirtualRadio()
                 server = HciServer(link)
                 port = await server.start(args.hci_port)
                 stack.push_async_callback(server.close)

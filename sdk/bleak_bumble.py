@@ -56,6 +56,7 @@ from bumble.transport import Transport, open_transport
 from bumble.transport.common import AsyncPipeSink
 
 __all__ = [
+    "CONNECT_ATTEMPTS",
     "DEFAULT_MTU",
     "BleakClientBumble",
     "BleakScannerBumble",
@@ -71,6 +72,20 @@ logger = logging.getLogger(__name__)
 DEFAULT_MTU = 517
 
 _T = TypeVar("_T")
+
+#: Most connection attempts :meth:`BumbleAdapter.connect` makes for one call (transient failures only).
+CONNECT_ATTEMPTS = 3
+_RETRY_DELAY_S = 0.05  # times the attempt number: a short back-off between attempts
+_CANCEL_GRACE_S = 2.0  # how long a controller may take to confirm a cancelled connection attempt
+# HCI reasons worth another attempt: the peer missed the connect request, or the controller is still
+# tearing down an earlier (cancelled) attempt.
+_TRANSIENT_CONNECT_ERRORS = frozenset(
+    {
+        hci.HCI_CONNECTION_FAILED_TO_BE_ESTABLISHED_ERROR,
+        hci.HCI_COMMAND_DISALLOWED_ERROR,
+        hci.HCI_CONTROLLER_BUSY_ERROR,
+    }
+)
 
 # bumble characteristic property bits -> the names bleak uses in ``BleakGATTCharacteristic.properties``.
 _PROPERTY_NAMES = (
@@ -89,6 +104,11 @@ def _bleak_uuid(value: core.UUID) -> str:
     """A bumble UUID as bleak spells it: lower-case 128-bit with dashes."""
     little_endian = value.to_bytes(force_128=True)
     return str(uuid_module.UUID(bytes=bytes(reversed(little_endian))))
+
+
+def _hci_reason(exc: core.ConnectionError | hci.HCI_Error) -> int:
+    """The HCI error code a bumble connection error carries."""
+    return int(exc.error_code)
 
 
 def _address_text(address: hci.Address) -> str:
@@ -214,7 +234,11 @@ class BumbleAdapter:
         self._open_lock = asyncio.Lock()
         self._connect_lock = asyncio.Lock()
         self._scan_listeners: list[Callable[[Advertisement], None]] = []
-        self._scan_active = True
+        self._scan_lock = asyncio.Lock()
+        self._scan_active = True  # the mode the controller scans in
+        self._scan_wants_active = False  # some listener asked for an active scan
+        self._connect_attempts = 0  # attempts in flight (0 or 1): the scan pauses meanwhile
+        self._last_converted: tuple[Advertisement, AdvertisementData] | None = None
         self._keystore_path: Path | None = None
         self._address_given = address is not None
         self._transport_lost = False
@@ -248,7 +272,9 @@ class BumbleAdapter:
                 return self._device
             self._adopt_recorded_address()
             if self.link is not None:
-                self._controller = Controller(f"{self.name}-controller", link=self.link)
+                from anyppg.firmware_bridge.emulator.radio import VirtualController
+
+                self._controller = VirtualController(f"{self.name}-controller", link=self.link)
                 host = Host(self._controller, AsyncPipeSink(self._controller))
                 device = Device(name=self.name, address=self._address, host=host)
             else:
@@ -352,20 +378,60 @@ class BumbleAdapter:
     # -- scanning (shared by every scanner on this adapter) -----------------------------------------
 
     async def add_scan_listener(self, listener: Callable[[Advertisement], None], active: bool) -> None:
-        """Start scanning (if not already) and deliver every advertisement to ``listener``."""
-        device = await self.open()
+        """Deliver every advertisement to ``listener``; the first listener starts the scan.
+
+        One controller scan serves every listener (active when any listener asked for it); it is
+        paused while a connection attempt is in flight (see :meth:`connect`).
+
+        Raises:
+            BleakError: the adapter cannot be opened.
+        """
+        await self.open()
         self._scan_listeners.append(listener)
-        if not device.is_scanning:
-            self._scan_active = active
-            await device.start_scanning(active=active, filter_duplicates=False)
+        self._scan_wants_active = self._scan_wants_active or active
+        await self._update_scan()
 
     async def remove_scan_listener(self, listener: Callable[[Advertisement], None]) -> None:
-        """Stop delivering to ``listener``; stop scanning when no listener is left."""
+        """Stop delivering to ``listener``; the last listener to leave stops the scan."""
         with contextlib.suppress(ValueError):
             self._scan_listeners.remove(listener)
-        device = self._device
-        if device is not None and not self._scan_listeners and device.is_scanning:
-            await device.stop_scanning()
+        await self._update_scan()
+
+    async def _update_scan(self) -> None:
+        """Make the controller scan exactly while someone listens and no connection attempt is in flight.
+
+        Serialised: concurrent scanners must not each send the enable commands (the controller
+        refuses new scan parameters while scanning, and a burst of redundant commands queues behind
+        bumble's one-command-at-a-time HCI flow).
+        """
+        async with self._scan_lock:
+            device = self._device
+            if device is None or self._transport_lost:
+                return
+            if not self._scan_listeners:
+                self._scan_wants_active = False
+            wanted = bool(self._scan_listeners) and self._connect_attempts == 0
+            if wanted and device.is_scanning and self._scan_wants_active and not self._scan_active:
+                await device.stop_scanning()  # a passive scan must become active
+            if wanted and not device.is_scanning:
+                self._scan_active = self._scan_wants_active
+                await device.start_scanning(active=self._scan_active, filter_duplicates=False)
+            elif not wanted and device.is_scanning:
+                await device.stop_scanning()
+
+    @property
+    def is_scan_paused(self) -> bool:
+        """True while listeners wait but the scan is paused for a connection attempt."""
+        return bool(self._scan_listeners) and self._connect_attempts > 0
+
+    def advertisement_data(self, advertisement: Advertisement) -> AdvertisementData:
+        """``advertisement`` in bleak's form, converted once however many scanners listen."""
+        cached = self._last_converted
+        if cached is not None and cached[0] is advertisement:
+            return cached[1]
+        data = advertisement_to_bleak(advertisement)
+        self._last_converted = (advertisement, data)
+        return data
 
     def _on_advertisement(self, advertisement: Advertisement) -> None:
         for listener in list(self._scan_listeners):
@@ -384,17 +450,66 @@ class BumbleAdapter:
         return type("BleakClientBumble", (BleakClientBumble,), {"default_adapter": self})
 
     async def connect(self, address: hci.Address, timeout: float) -> Connection:
-        """Open an LE link to ``address`` (one connection attempt at a time per adapter).
+        """Open an LE link to ``address``: one attempt at a time per adapter, in call order.
+
+        Connection attempts queue behind each other (a controller initiates one connection at a
+        time; bumble refuses a second with ``InvalidStateError``). While an attempt is in flight the
+        shared scan is paused, as BlueZ and Android do, and it resumes afterwards for the scanners
+        still waiting. A failure the controller reports as transient (*Connection Failed to be
+        Established*, *Command Disallowed* while a cancelled attempt is still being torn down) is
+        retried, at most :data:`CONNECT_ATTEMPTS` attempts within ``timeout``.
+
+        Args:
+            address: the peer's address, with its type (from the advertisement).
+            timeout: seconds the attempt may take once it is this adapter's turn; the wait in the
+                queue is not counted (it is bounded by the attempts ahead, each bounded by its own
+                timeout).
 
         Raises:
             TimeoutError: no connection within ``timeout`` seconds.
+            BleakError: the controller refused the connection (names the HCI reason).
         """
         device = await self.open()
         async with self._connect_lock:
+            self._connect_attempts += 1
             try:
-                return await device.connect(address, transport=core.PhysicalTransport.LE, timeout=timeout)
-            except core.TimeoutError as exc:
-                raise TimeoutError(f"no connection to {address} within {timeout:g} s") from exc
+                await self._update_scan()
+                return await self._connect_with_retries(device, address, timeout)
+            finally:
+                self._connect_attempts -= 1
+                await self._update_scan()
+
+    async def _connect_with_retries(self, device: Device, address: hci.Address, timeout: float) -> Connection:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        for attempt in range(1, CONNECT_ATTEMPTS + 1):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                # bumble waits for the controller to confirm a cancelled attempt; do not wait for ever
+                # on a controller that never does.
+                return await asyncio.wait_for(
+                    device.connect(address, transport=core.PhysicalTransport.LE, timeout=remaining),
+                    remaining + _CANCEL_GRACE_S,
+                )
+            except (core.TimeoutError, TimeoutError):
+                break
+            except (core.ConnectionError, hci.HCI_Error) as exc:
+                reason = _hci_reason(exc)
+                if attempt == CONNECT_ATTEMPTS or reason not in _TRANSIENT_CONNECT_ERRORS:
+                    raise BleakError(
+                        f"connection to {_address_text(address)} failed: {hci.HCI_Constant.error_name(reason)}"
+                    ) from exc
+                logger.info(
+                    "connection to %s failed (%s), attempt %d of %d",
+                    address,
+                    hci.HCI_Constant.error_name(reason),
+                    attempt,
+                    CONNECT_ATTEMPTS,
+                )
+                await asyncio.sleep(_RETRY_DELAY_S * attempt)
+        raise TimeoutError(f"no connection to {_address_text(address)} within {timeout:g} s")
 
     def __repr__(self) -> str:
         where = self.transport_spec if self.transport_spec is not None else "LocalLink"
@@ -460,7 +575,7 @@ class BleakScannerBumble(BaseBleakScanner):
             await self._adapter.remove_scan_listener(self._on_advertisement)
 
     def _on_advertisement(self, advertisement: Advertisement) -> None:
-        data = advertisement_to_bleak(advertisement)
+        data = self._adapter.advertisement_data(advertisement)
         if not self.is_allowed_uuid(data.service_uuids):
             return
         details = BumbleDeviceDetails(address=advertisement.address, advertisement=advertisement)
@@ -546,7 +661,7 @@ class BleakClientBumble(BaseBleakClient):
             ) from None
         finally:
             await self._adapter.remove_scan_listener(on_advertisement)
-        self._name = self._name or advertisement_to_bleak(advertisement).local_name
+        self._name = self._name or self._adapter.advertisement_data(advertisement).local_name
         return advertisement.address
 
     async def connect(self, pair: bool = False, **kwargs: Any) -> None:

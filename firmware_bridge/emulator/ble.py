@@ -634,9 +634,10 @@ async def emulated_ble(
     Raises:
         EmulatorStartError: the emulated device could not start.
     """
+    from anyppg.firmware_bridge.emulator.radio import VirtualRadio
     from anyppg.sdk.bleak_bumble import BumbleAdapter
 
-    link = LocalLink()
+    link = VirtualRadio()
     emulator = BleEmulator(
         source,
         profile=profile,

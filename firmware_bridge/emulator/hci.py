@@ -7,7 +7,8 @@ link and drives it with standard H4 HCI packets, exactly as it would drive a USB
 (bumble transport ``tcp-client:127.0.0.1:PORT``). It is bumble's ``controllers`` app with one
 difference that matters across processes: when a client goes away, its controller's links are
 terminated (the peripheral sees a supervision timeout, as when a phone walks out of range) and the
-controller leaves the link, so the next client starts clean.
+controller leaves the link, so the next client starts clean. Each client's controller is a
+:class:`~.radio.VirtualController` (a connection attempt that times out is really cancelled).
 
 Example::
 
@@ -23,9 +24,10 @@ import itertools
 import logging
 
 from bumble import hci, ll
-from bumble.controller import Controller
 from bumble.link import LocalLink
 from bumble.transport.common import StreamPacketSource
+
+from anyppg.firmware_bridge.emulator.radio import VirtualController, VirtualRadio
 
 __all__ = ["HciServer"]
 
@@ -40,7 +42,7 @@ class _ControllerSession(asyncio.Protocol):
         self.name = name
         self.source = StreamPacketSource()
         self.transport: asyncio.Transport | None = None
-        self.controller: Controller | None = None
+        self.controller: VirtualController | None = None
 
     # bumble calls this to deliver controller -> host packets (already H4-framed)
     def on_packet(self, packet: bytes) -> None:
@@ -50,7 +52,7 @@ class _ControllerSession(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        self.controller = Controller(
+        self.controller = VirtualController(
             self.name, host_source=self.source, host_sink=self, link=self.server.link
         )
         self.server.sessions.add(self)
@@ -90,12 +92,12 @@ class HciServer:
     """Serves virtual controllers on ``link`` to TCP clients speaking H4 HCI.
 
     Args:
-        link: the link to attach controllers to (a new one when omitted).
+        link: the link to attach controllers to (a new :class:`~.radio.VirtualRadio` when omitted).
         host: interface to listen on; keep the loopback unless you mean to expose a radio.
     """
 
     def __init__(self, link: LocalLink | None = None, host: str = "127.0.0.1") -> None:
-        self.link = link or LocalLink()
+        self.link = link or VirtualRadio()
         self.host = host
         self.sessions: set[_ControllerSession] = set()
         self._servers: list[asyncio.Server] = []

@@ -153,25 +153,20 @@ class BleakLink(Transport):
             raise
 
     async def _scan(self, backends: dict[str, Any], accept: Callable[[Any], bool] | None = None) -> Any:
-        from bleak import BleakScanner
+        """Scan for the device the URL names: its advertised name or address (case-insensitive),
+        ``PREFIX*`` (the first name starting with it) or ``*`` (the first device advertising the
+        scheme's profile); see :class:`~anyppg.sdk.discovery.DeviceMatcher`. A match that ``accept``
+        refuses is skipped.
 
-        wanted = self.identifier.lower()
-        seen: dict[str, str] = {}
-        found: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        Raises:
+            DeviceNotFoundError: nothing matched within the scan timeout (names what the scan saw).
+        """
+        from anyppg.sdk.discovery import DeviceMatcher, find_device
 
-        def on_advertisement(device: Any, adv: Any) -> None:
-            name = adv.local_name or device.name or ""
-            seen[device.address] = f"{name} ({device.address})" if name else device.address
-            matches = wanted in (name.lower(), device.address.lower())
-            if not found.done() and matches and (accept is None or accept(device)):
-                found.set_result(device)
-
-        scanner = BleakScanner(on_advertisement, backend=backends.get("scanner"))
-        async with scanner:
-            try:
-                return await asyncio.wait_for(found, self.scan_timeout)
-            except TimeoutError:
-                raise DeviceNotFoundError(self.identifier, sorted(seen.values())) from None
+        matcher = DeviceMatcher.from_target(self.identifier, scheme=self.url.scheme)
+        return await find_device(
+            matcher, backends.get("scanner"), self.scan_timeout, accept=accept, identifier=self.identifier
+        )
 
     async def connect(self) -> None:
         """Scan, connect, check the profile, secure the link when asked, and start the stream.
