@@ -808,13 +808,19 @@ class BleakClientBumble(BaseBleakClient):
     async def _guard(self, operation: Coroutine[Any, Any, _T]) -> _T:
         """Run a bumble GATT/ATT operation with bleak's error types.
 
-        bumble cancels a pending ATT request when the link drops; that surfaces here as a
-        ``CancelledError`` although nobody cancelled the caller's task, so it becomes
-        ``BleakError("Not connected")``. ATT error responses become ``BleakGATTProtocolError``.
+        The operation is cancelled when the link drops (bumble would send the next request of a
+        multi-step operation, such as discovery, on the dead link and wait for its 30 s GATT timeout);
+        that surfaces here as a ``CancelledError`` although nobody cancelled the caller's task, so it
+        becomes ``BleakError("Not connected")``, as it does on a link already down. ATT error
+        responses become ``BleakGATTProtocolError``.
         """
         task = asyncio.current_task()
+        connection = self._connection
+        if connection is None:
+            operation.close()
+            raise BleakError("Not connected")
         try:
-            return await operation
+            return await connection.cancel_on_disconnection(operation)
         except att.ATT_Error as exc:
             raise BleakGATTProtocolError(exc.error_code) from exc
         except asyncio.CancelledError:

@@ -74,11 +74,12 @@ def test_device_used_outside_async_with_raises_not_connected():
     error = asyncio.run(first("sim:?hr=70"))
     assert error.device == "sim:?hr=70" and "async with anyppg.connect" in str(error)
     assert isinstance(asyncio.run(first("ble:AnyPPG-EMU")), NotConnectedError)
+    assert isinstance(asyncio.run(first("replay:never-opened.npz")), NotConnectedError)
 
 
 def test_first_connect_is_retried_when_the_link_drops_during_set_up():
-    """The emulator drops the first connection as soon as it comes up: the set-up fails with a
-    link-level error, the device retries and streams on the second connection."""
+    """The emulator drops the first connection during the set-up (after the MTU exchange): the set-up
+    fails with a link-level error, the device retries and streams on the second connection."""
 
     async def run(retries: int):
         source = parse_source(f"sim:duration=60,rate={RATE},seed=3")
@@ -87,11 +88,15 @@ def test_first_connect_is_retried_when_the_link_drops_during_set_up():
             dropped: list[object] = []
 
             def drop_first(connection) -> None:
-                if not dropped:
-                    dropped.append(connection)
-                    asyncio.get_running_loop().create_task(connection.disconnect())
+                # once the central has the link (it asked for a bigger MTU), drop it mid-set-up
+                def drop() -> None:
+                    if not dropped:
+                        dropped.append(connection)
+                        asyncio.get_running_loop().create_task(connection.disconnect())
 
-            peripheral.on("connection", drop_first)
+                connection.on(connection.EVENT_CONNECTION_ATT_MTU_UPDATE, drop)
+
+            peripheral.on(peripheral.EVENT_CONNECTION, drop_first)
             policy = ReconnectPolicy(initial_delay_s=0.01)
             device = anyppg.connect(
                 f"ble:{emu.name}?timeout=5&retries={retries}", adapter=emu.adapter, reconnect=policy
@@ -185,3 +190,47 @@ def test_cli_prints_the_summary_line_when_the_only_device_fails(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("anyppg stream: error: the ble: transport is unavailable")
     assert err[-1].startswith(f"{url}: 0 windows, received 0 = delivered 0 + dropped 0")
+
+
+@pytest.mark.slow  # three interpreters with the bumble stack (~20 s on 2 shared cores)
+def test_stream_survives_anyppg_emulate_being_stopped_and_started_again():
+    """The repro of the issue: stop `anyppg emulate` mid-stream. The stream retries with back-off
+    (no traceback) and resumes from a new emulator process on the same HCI port."""
+    import subprocess
+    import sys
+
+    port = _closed_port()
+    command = [sys.executable, "-m", "anyppg", "emulate", "--hci-port", str(port), "--json", "--speed", "4"]
+    command += ["--source", f"sim:seed=2,rate={RATE}", "--duration", "60", "--stats-every", "0"]
+
+    def start_emulator() -> subprocess.Popen:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert json.loads(proc.stdout.readline())["event"] == "ready"
+        return proc
+
+    procs = [start_emulator()]
+    try:
+        url = f"ble:AnyPPG-EMU?timeout=10&transport=tcp-client:127.0.0.1:{port}"
+        policy = ReconnectPolicy(max_attempts=40, initial_delay_s=0.1, max_delay_s=0.5)
+
+        async def main():
+            device = anyppg.connect(url, reconnect=policy)
+            async with device:
+                n = 0
+                async for _ in device.samples():
+                    n += 1
+                    if n == 10:  # stop the emulator; start a new one once it is gone
+                        procs[0].terminate()
+                        await asyncio.to_thread(procs[0].wait, 30)
+                        procs.append(await asyncio.to_thread(start_emulator))
+                    if device.accounting.reconnects == 1 and n >= 20:
+                        return device.accounting.snapshot()
+
+        acc = asyncio.run(main())
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
+            proc.stdout.close()
+    assert acc.reconnects == 1 and acc.is_balanced()
+    assert acc.gaps and acc.gaps[0].reason in ("disconnect", "restart", "clock_jump")

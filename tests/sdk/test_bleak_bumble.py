@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from bleak import BleakClient, BleakScanner
@@ -232,3 +233,29 @@ def test_services_filter_discovers_only_the_named_services():
             return [s.uuid for s in client.services]
 
     assert asyncio.run(_with_peripheral(body)) == [NUS]
+
+
+def test_pair_bonds_into_the_keystore_and_unpair_forgets_and_disconnects(tmp_path):
+    keystore = tmp_path / "bonds" / "keys.json"
+
+    async def body(peripheral, adapter):
+        adapter.use_keystore(keystore)
+        peer = "C0:11:22:33:44:55"
+        async with BleakClient(peer, backend=adapter.client_backend, timeout=5) as client:
+            (link,) = peripheral.device.connections.values()  # the peripheral's side of the link
+            assert not link.is_encrypted
+            with pytest.raises(BleakError, match="no bond"):
+                await client.pair(new_pairing=False)  # encrypt=1 without a bond
+            await client.pair()
+            assert link.is_encrypted
+            await client.pair()  # already encrypted: nothing to do
+            bonded = json.loads(keystore.read_text())
+            await client.unpair()
+            assert not client.is_connected
+        return bonded, json.loads(keystore.read_text())
+
+    bonded, after = asyncio.run(_with_peripheral(body))
+    ((central, peers),) = bonded.items()
+    assert list(peers) == ["C0:11:22:33:44:55"] and "ltk" in peers["C0:11:22:33:44:55"]
+    assert after == {central: {}}
+    assert oct(keystore.parent.stat().st_mode & 0o777) == "0o700"
