@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     from anyppg.sdk.demo import run_demo
 
     model = _load_model(args.model)
-    view = None if args.json else LiveView()
+    view = None if args.json or getattr(args, "quiet", False) else LiveView()
     try:
         report = asyncio.run(
             run_demo(
