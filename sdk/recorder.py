@@ -240,8 +240,13 @@ class Recorder:
         with contextlib.suppress(OSError):
             self._file.close()
         with contextlib.suppress(OSError):
-            os.truncate(self._target, self._durable_bytes)
-        if self.format == "csv":
+            if self._durable_bytes:
+                os.truncate(self._target, self._durable_bytes)
+            else:  # nothing was durable yet: no empty file or journal is left in the way
+                self._target.unlink()
+        if not self._durable_bytes:
+            keep = "nothing had been written yet"
+        elif self.format == "csv":
             keep = f"{self._durable_samples} samples are kept in {self.path}"
         else:
             keep = (
@@ -280,11 +285,11 @@ class Recorder:
         finally:
             if not self._file.closed:
                 self._file.close()
-        if self.format == "csv":
+        if self.samples == 0:  # e.g. the device never connected: leave no empty file in the way
+            self._target.unlink(missing_ok=True)
+            log.info("%s: nothing was recorded; no file written", self.path)
             return self.path
-        if self.samples == 0:
-            self.journal_path.unlink(missing_ok=True)
-            log.warning("%s: nothing was recorded", self.path)
+        if self.format == "csv":
             return self.path
         _finalise(self.path, self.format, load_replay(self.journal_path), self.rate)
         return self.path

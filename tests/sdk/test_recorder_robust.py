@@ -383,3 +383,22 @@ def test_json_errors_name_the_error_type(tmp_path, capsys):
     assert main(["record", "sim:?duration=1&speed=max", str(out), "--json"]) == 1
     error = json.loads(capsys.readouterr().out)
     assert error["type"] == "RecordingWriteError" and str(out) in error["error"]
+
+
+@pytest.mark.parametrize("name", ["rec.csv", "rec.npz"])
+def test_a_device_that_never_connects_leaves_no_file_in_the_way(tmp_path, capsys, name):
+    out = tmp_path / name
+    assert main(["record", f"replay:{tmp_path / 'missing.npz'}", str(out)]) == 1
+    _one_error_line(capsys.readouterr().err, "missing.npz: file does not exist")
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_a_disk_full_at_the_first_flush_leaves_no_empty_journal(tmp_path, monkeypatch):
+    out = tmp_path / "rec.npz"
+    _disk_full_after(monkeypatch, budget=0)
+    rec = Recorder(out)
+    with pytest.raises(RecordingWriteError, match="nothing had been written yet"):
+        for b in _sim_blocks(2.0):
+            rec.write(b)
+    rec.close()
+    assert sorted(tmp_path.iterdir()) == []
