@@ -71,7 +71,8 @@ def _no_stack_reason(exc: BaseException) -> str | None:
     from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakError
 
     if isinstance(exc, FileNotFoundError):  # BlueZ backend: no D-Bus system bus socket
-        return f"no BlueZ: the D-Bus system bus is missing ({exc.filename or exc})"
+        where = exc.filename or "the D-Bus system bus socket"
+        return f"no BlueZ: {where} is missing ({exc.strerror or exc})"
     if isinstance(exc, BleakBluetoothNotAvailableError):
         return f"Bluetooth is not available ({exc.reason.name.lower().replace('_', ' ')})"
     if isinstance(exc, BleakDBusError):

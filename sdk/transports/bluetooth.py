@@ -224,7 +224,8 @@ class BleakLink(Transport):
             with contextlib.suppress(*errors, DeviceError):
                 await client.disconnect()
             await self._release_adapter()
-            if isinstance(exc, errors):
+            # CoreBluetooth cannot pair on request (macOS pairs when a protected value is first read)
+            if isinstance(exc, errors) or (stage == "pairing" and isinstance(exc, NotImplementedError)):
                 raise self._error(stage, exc) from exc
             raise
         log.info(

@@ -234,3 +234,15 @@ def test_stream_survives_anyppg_emulate_being_stopped_and_started_again():
             proc.stdout.close()
     assert acc.reconnects == 1 and acc.is_balanced()
     assert acc.gaps and acc.gaps[0].reason in ("disconnect", "restart", "clock_jump")
+
+
+def test_pairing_failures_are_security_errors_with_the_fix():
+    from anyppg.sdk.errors import LinkSecurityError
+
+    unsupported = link_error(
+        "W", "ble", "pairing", NotImplementedError("Pairing is not available in Core Bluetooth.")
+    )
+    assert isinstance(unsupported, LinkSecurityError) and "Core Bluetooth" in str(unsupported)
+    assert '"ble:W?pair=1"' in unsupported.fix
+    link_down = link_error("W", "ble", "set-up", EOFError())
+    assert isinstance(link_down, ConnectionFailedError) and str(link_down) == "W: set-up failed: EOFError"

@@ -147,6 +147,24 @@ def test_a_device_that_requires_encryption_without_pair_is_a_clear_error():
     assert "\n" not in str(error) and sent == 0
 
 
+def test_polar_pmd_over_an_encrypted_link(tmp_path):
+    async def main():
+        async with emulated_ble(
+            parse_source("sim:duration=60,rate=125,seed=2"),
+            profile="polar",
+            speed=None,
+            require_encryption=True,
+        ) as emu:
+            async with anyppg.connect(
+                f"polar:{emu.name}?timeout=5&pair=1&keystore={tmp_path / 'k.json'}", adapter=emu.adapter
+            ) as device:
+                blocks = await _blocks(device, 3)
+            return blocks, emu.emulator.pairings
+
+    blocks, pairings = asyncio.run(main())
+    assert len(blocks) == 3 and blocks[0].rate == 55.0 and pairings == 1
+
+
 async def _two_devices_named_alike(url_options: str, *, real_running: bool = True):
     """The real wearable and a spoofer advertising the same name (and services) on one radio."""
     link = LocalLink()
