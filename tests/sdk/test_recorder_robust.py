@@ -4,6 +4,7 @@ missing or unwritable folders and a full disk. Nothing already made durable may 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
@@ -11,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,19 @@ def _sim_blocks(seconds: float = 6.0, url: str = "sim:?seed=4&speed=max") -> lis
 def _abandon(rec: Recorder) -> None:
     """What ``kill -9`` leaves: the periodic flushes on disk, no close(); the OS closes the handle."""
     rec._file.close()
+
+
+@contextlib.contextmanager
+def _recording(*args: str) -> Iterator[subprocess.Popen]:
+    """``anyppg record ARGS`` in a real process; killed on the way out if a test left it running."""
+    cmd = [sys.executable, "-m", "anyppg", "record", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=60)
 
 
 def _progress_until(proc: subprocess.Popen, samples: int) -> str:
@@ -103,24 +118,17 @@ def test_rerecording_after_kill_9_is_refused_then_recovered_through_the_cli(tmp_
     """The issue's repro: kill -9 a recording, record to the same path again, then --recover."""
     out = tmp_path / "rec.npz"
     journal = journal_path_for(out)
-    cmd = [
-        sys.executable,
-        "-m",
-        "anyppg",
-        "record",
-        "sim:?duration=120&speed=4",
-        str(out),
-        "--flush-every",
-        "0.25",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _progress_until(proc, 128)  # flushed every 0.25 s of signal (16 samples)
-    proc.kill()
-    proc.communicate(timeout=60)
+    args = ("sim:?duration=120&speed=4", str(out), "--flush-every", "0.25")
+    with _recording(*args) as proc:
+        _progress_until(proc, 128)  # flushed every 0.25 s of signal (16 samples)
+        proc.kill()
+        proc.communicate(timeout=60)
     kept = load_replay(journal)
     assert kept.ppg.shape[0] >= 64
 
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        [sys.executable, "-m", "anyppg", "record", *args], capture_output=True, text=True, timeout=60
+    )
     assert again.returncode == 1
     _one_error_line(again.stderr, str(journal), "--recover")
     assert load_replay(journal).ppg.shape == kept.ppg.shape  # untouched
@@ -142,25 +150,11 @@ def test_rerecording_after_kill_9_is_refused_then_recovered_through_the_cli(tmp_
 
 def test_sigterm_finalises_the_recording_like_ctrl_c(tmp_path):
     out = tmp_path / "rec.npz"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "anyppg",
-            "record",
-            "sim:?duration=120&speed=4",
-            str(out),
-            "--flush-every",
-            "0.25",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    progress = _progress_until(proc, 256)
-    assert " samples, " in progress and progress.rstrip().endswith("s of signal")
-    os.kill(proc.pid, signal.SIGTERM)
-    _, rest = proc.communicate(timeout=60)
+    with _recording("sim:?duration=120&speed=4", str(out), "--flush-every", "0.25") as proc:
+        progress = _progress_until(proc, 256)
+        assert " samples, " in progress and progress.rstrip().endswith("s of signal")
+        os.kill(proc.pid, signal.SIGTERM)
+        _, rest = proc.communicate(timeout=60)
     assert proc.returncode == 0, rest
     summary = rest.strip().splitlines()[-1]
     assert summary.endswith("(interrupted)") and "Traceback" not in rest
