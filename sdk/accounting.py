@@ -45,6 +45,7 @@ __all__ = [
     "ACC_ABS_LIMIT_G",
     "DROP_REASONS",
     "GAP_REASONS",
+    "MAX_ABS_T0_S",
     "MAX_RATE_HZ",
     "MIN_RATE_HZ",
     "PPG_ABS_LIMIT",
@@ -69,6 +70,8 @@ ACC_ABS_LIMIT_G = 1e3
 MIN_RATE_HZ = MIN_PPG_RATE
 #: fastest rate accepted (Hz); a declared rate above it is a corrupt header, not a PPG sensor.
 MAX_RATE_HZ = 10_000.0
+#: device timestamps beyond ±this (s, about 31.7 million years) are corrupt: the block is invalid.
+MAX_ABS_T0_S = 1e15
 
 _RECENT_KEYS = 4096  # content fingerprints kept for duplicate detection (bounded on endless streams)
 
@@ -303,8 +306,8 @@ class Timeline:
             )
             self._drop(block, "unsupported_rate")
             return out
-        if not math.isfinite(block.t0):
-            self._issue("invalid", 0, f"a block with timestamp {block.t0} dropped as invalid")
+        if not abs(block.t0) <= MAX_ABS_T0_S:  # also NaN
+            self._issue("invalid", 0, f"a block with timestamp {block.t0} s dropped as invalid")
             self._drop(block, "invalid")
             return out
         block = self._repair_acc(block)

@@ -6,6 +6,8 @@ import logging
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from anyppg.sdk.accounting import Accounting, Timeline
 from anyppg.sdk.pipeline import Pipeline
@@ -208,3 +210,44 @@ def test_a_rate_change_releases_what_is_held_and_starts_a_new_segment():
         (0.6, False, True),  # the new rate starts a segment
     ]
     assert acc.pending == 0 and acc.received == acc.delivered == 25
+
+
+_values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=64),
+    st.floats(-1e4, 1e4),
+)
+
+
+@st.composite
+def _hostile_blocks(draw) -> SampleBlock:
+    n = draw(st.integers(0, 12))
+    t0 = draw(
+        st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(0, 60).map(lambda k: k * 0.2))
+    )
+    rate = draw(st.sampled_from([RATE, RATE, RATE, 25.0, 5.0, 0.0, -1.0, float("nan"), 1e9]))
+    ppg = np.array(draw(st.lists(_values, min_size=n, max_size=n)), dtype=np.float64)
+    acc = None
+    if draw(st.booleans()):
+        acc = np.array(draw(st.lists(_values, min_size=3 * n, max_size=3 * n)), dtype=np.float64).reshape(
+            n, 3
+        )
+    seq = draw(st.one_of(st.none(), st.integers(0, 0xFFFF)))
+    return SampleBlock(t0, rate, ppg, acc, seq=seq)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_hostile_blocks(), min_size=1, max_size=30))
+def test_hostile_blocks_never_raise_and_the_accounting_stays_exact(blocks):
+    acc = Accounting()
+    tl = Timeline(acc)
+    delivered = 0
+    for b in blocks:
+        out = tl.push(b)
+        delivered += sum(len(d.block) for d in out if not d.fill)
+        assert acc.is_balanced()
+        for d in out:
+            assert np.all(np.isfinite(d.block.ppg)) and np.all(np.abs(d.block.ppg) <= 1e9)
+            assert d.block.acc is None or np.all(np.isfinite(d.block.acc))
+    delivered += sum(len(d.block) for d in tl.flush() if not d.fill)
+    assert acc.is_balanced() and acc.pending == 0
+    assert acc.received == sum(len(b) for b in blocks) and acc.delivered == delivered
