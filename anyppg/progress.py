@@ -63,6 +63,7 @@ class Progress:
         self._last_write = -float("inf")
         self._open_line = False  # a terminal line is being rewritten in place
         self._closed = False
+        self._written: tuple[int, str] | None = None  # the last state written
 
     @property
     def stream(self) -> TextIO:
@@ -82,8 +83,10 @@ class Progress:
         else:
             text += unit
         rate = self.done / elapsed if elapsed > 0 else 0.0
-        if rate > 0:
+        if rate >= 1:
             text += f", {rate:,.1f}{unit}/s"
+        elif rate > 0:
+            text += f", {1 / rate:,.1f} s each"
             if self.total and self.done < self.total:
                 text += f", ETA {(self.total - self.done) / rate:.0f} s"
         text += f", {elapsed:.0f} s"
@@ -99,6 +102,7 @@ class Progress:
         if not force and now - self._last_write < (0.2 if tty else self.every_s):
             return
         self._last_write = now
+        self._written = (done, detail)
         if tty:
             self.stream.write("\r\033[K" + self.line(detail))
             self._open_line = True
@@ -124,7 +128,7 @@ class Progress:
         if not self.enabled or self._closed:
             return
         self._closed = True
-        if self.total is not None or self.done:
+        if (self.total is not None or self.done) and self._written != (self.done, detail):
             self.update(self.done, detail, force=True)
         self._end_line()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,10 +96,11 @@ def run(args: argparse.Namespace) -> int:
     def on_embed(done: int, total: int) -> None:
         caching.total = total
         caching.update(done)
+        if done == total:
+            caching.close()
+            epochs.start = time.monotonic()  # the epochs' rate and ETA start after the caching
 
     def on_epoch(epoch: int, losses: dict[str, float]) -> None:
-        if epoch == 1:
-            caching.close()
         epochs.update(epoch, f"loss {losses['loss']:.4f}", force=True)
 
     result = distill(
@@ -111,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         embed_progress=on_embed,
     )
     caching.close()
-    epochs.close()
+    epochs.close(f"loss {result.history[-1]['loss']:.4f}" if result.history else "")
     out = Path(args.out or f"runs/distill/{args.student}.pt")
     extra = {
         "teacher": str(args.teacher),
