@@ -128,15 +128,22 @@ def _recover(args: argparse.Namespace) -> int:
     return 0
 
 
+def _usage_error(args: argparse.Namespace, message: str) -> int:
+    """A malformed command line: one line (one JSON object under ``--json``), exit code 2."""
+    if args.json:
+        print(json.dumps({"error": f"anyppg record: {message}", "type": "UsageError"}), flush=True)
+    else:
+        print(f"anyppg record: error: {message}", file=sys.stderr)
+    return 2
+
+
 def run(args: argparse.Namespace) -> int:
     if args.recover is not None:
         if args.url is not None:
-            print("anyppg record: error: --recover OUT takes no URL or OUT argument", file=sys.stderr)
-            return 2
+            return _usage_error(args, "--recover OUT takes no URL or OUT argument")
         return _recover(args)
     if args.url is None or args.out is None:
-        print("anyppg record: error: expected URL and OUT (or --recover OUT)", file=sys.stderr)
-        return 2
+        return _usage_error(args, "expected URL and OUT (or --recover OUT)")
     if args.plot:  # a missing matplotlib fails now, not after the recording
         from anyppg.plotting import pyplot
 

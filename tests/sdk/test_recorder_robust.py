@@ -396,3 +396,14 @@ def test_a_disk_full_at_the_first_flush_leaves_no_empty_journal(tmp_path, monkey
             rec.write(b)
     rec.close()
     assert sorted(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "phrase"),
+    [(["record"], "expected URL and OUT"), (["record", "sim:", "--recover", "x.npz"], "takes no URL")],
+)
+def test_record_usage_errors_are_one_line_exit_2(argv, phrase, capsys):
+    assert main(argv) == 2
+    _one_error_line(capsys.readouterr().err, "anyppg record: error:", phrase)
+    assert main([*argv, "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["type"] == "UsageError"
