@@ -87,8 +87,8 @@ class Progress:
             text += f", {rate:,.1f}{unit}/s"
         elif rate > 0:
             text += f", {1 / rate:,.1f} s each"
-            if self.total and self.done < self.total:
-                text += f", ETA {(self.total - self.done) / rate:.0f} s"
+        if rate > 0 and self.total and self.done < self.total:
+            text += f", ETA {(self.total - self.done) / rate:.0f} s"
         text += f", {elapsed:.0f} s"
         return text + (f"; {detail}" if detail else "")
 
