@@ -20,15 +20,27 @@ from anyppg._version import __version__
 from anyppg.errors import AnyPPGError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from anyppg.sdk import Results, collect, connect, stream_sync
+    from anyppg.sdk import DiscoveredDevice, Results, collect, connect, discover, stream_sync
     from anyppg.simulator import simulate
 
-__all__ = ["AnyPPGError", "Results", "__version__", "collect", "connect", "simulate", "stream_sync"]
+__all__ = [
+    "AnyPPGError",
+    "DiscoveredDevice",
+    "Results",
+    "__version__",
+    "collect",
+    "connect",
+    "discover",
+    "simulate",
+    "stream_sync",
+]
 
 # name -> module that defines it; imported on first attribute access so `import anyppg` stays light.
 _LAZY = {
     "simulate": "anyppg.simulator",
     "connect": "anyppg.sdk",
+    "discover": "anyppg.sdk",
+    "DiscoveredDevice": "anyppg.sdk",
     "collect": "anyppg.sdk",
     "stream_sync": "anyppg.sdk",
     "Results": "anyppg.sdk",

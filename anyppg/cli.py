@@ -42,6 +42,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("emulate", "anyppg.firmware_bridge.cmd_emulate", "run an emulated wearable (BLE or serial)"),
     Command("stream", "anyppg.sdk.cmd_stream", "stream one or more devices into a model"),
     Command("record", "anyppg.sdk.cmd_record", "record raw data from a device to NPZ/CSV/WFDB"),
+    Command("scan", "anyppg.sdk.cmd_scan", "list BLE wearables in range and the profiles they offer"),
     Command("prepare", "anyppg.trainer.cmd_prepare", "build a sharded window store from sources"),
     Command("pretrain", "anyppg.trainer.cmd_pretrain", "ECG-guided pretraining (torchrun for DDP)"),
     Command("eval", "anyppg.trainer.cmd_eval", "linear-probe evaluation of frozen embeddings"),

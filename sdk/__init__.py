@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from anyppg.sdk.accounting import Accounting, Gap
 from anyppg.sdk.device import Device, connect
+from anyppg.sdk.discovery import DiscoveredDevice, discover
 from anyppg.sdk.errors import DeviceURLError, LinkLostError, StreamFormatError, TransportUnavailableError
 from anyppg.sdk.reconnect import ReconnectPolicy
 from anyppg.sdk.results import Result
@@ -27,6 +28,7 @@ __all__ = [
     "Device",
     "DeviceURL",
     "DeviceURLError",
+    "DiscoveredDevice",
     "Gap",
     "LinkLostError",
     "ReconnectPolicy",
@@ -37,6 +39,7 @@ __all__ = [
     "TransportUnavailableError",
     "collect",
     "connect",
+    "discover",
     "parse_url",
     "stream_sync",
     "to_dataframe",

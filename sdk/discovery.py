@@ -415,9 +415,19 @@ async def _open(adapter: Any, transport: str) -> None:
 
 def _scan_error(exc: Exception) -> Exception:
     """``exc`` as the SDK's one-line error when the Bluetooth stack raised it, else unchanged."""
+    from anyppg.sdk.errors import TransportUnavailableError
     from anyppg.sdk.transports.ble_errors import link_error, link_error_types
 
     if isinstance(exc, AnyPPGError) or not isinstance(exc, link_error_types()):
         return exc
-    where = "Bluetooth discovery"
-    return link_error(where, "ble", "scan", exc)
+    error = link_error("Bluetooth discovery", "ble", "scan", exc)
+    if isinstance(error, TransportUnavailableError):  # name the fix in discover()'s own terms
+        return TransportUnavailableError(error.scheme, reason=error.reason, fix=_NO_STACK_FIX)
+    return error
+
+
+_NO_STACK_FIX = (
+    "start BlueZ (bluetoothd) and power the adapter on, or scan through a USB Bluetooth dongle without "
+    'BlueZ (transport="usb:0", anyppg scan --transport usb:0), or reach an emulator started with '
+    '"anyppg emulate --hci-port 9001" (transport="tcp-client:127.0.0.1:9001")'
+)
