@@ -158,6 +158,7 @@ class Recorder:
             raise StaleJournalError(self.path, self.journal_path) from None
         except OSError as exc:
             raise RecordingWriteError(self.path, _os_reason(exc, self._target), exc.errno) from None
+        _fsync_folder(self._target.parent)  # the new file's name survives a power loss, not only its rows
         self._csv_columns: int | None = None  # decided by the first block: with or without acc
         self._durable_bytes = 0  # file size after the last successful flush
         self._durable_samples = 0
@@ -349,15 +350,36 @@ def _finalise(path: Path, fmt: RecordingFormat, data: ReplayData, rate: float | 
             if data.acc is not None:
                 arrays["acc"] = data.acc
             try:
-                np.savez(tmp, **arrays)
+                with tmp.open("wb") as f:
+                    np.savez(f, **arrays)
+                    f.flush()
+                    os.fsync(f.fileno())  # on disk before it replaces anything and the journal goes
                 os.replace(tmp, path)
             finally:
                 tmp.unlink(missing_ok=True)
         else:
             _write_wfdb(path, data, float(rate or data.rate))
+            for written in path.iterdir():
+                _fsync_file(written)
+        _fsync_folder(path.parent)
     except OSError as exc:
         raise RecordingWriteError(path, f"{_os_reason(exc, path)}; {keep}", exc.errno) from None
     journal.unlink()
+
+
+def _fsync_file(path: Path, flags: int = os.O_RDWR) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(path: Path) -> None:
+    """Make a folder's entries (a created or replaced file's name) durable; a no-op where folders
+    cannot be opened (Windows)."""
+    with contextlib.suppress(OSError):
+        _fsync_file(path, os.O_RDONLY)
 
 
 def _write_wfdb(path: Path, data: ReplayData, rate: float) -> None:
