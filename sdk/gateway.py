@@ -66,6 +66,7 @@ DEFAULT_TICK_S = 0.5
 DEFAULT_LAG_THRESHOLD_S = 2.0
 """A stream this far behind real time (s) is lagging (one window hop)."""
 
+_MAX_HOLD_S = 0.02  # the scheduler lets the event loop run at least this often, s
 _CLOCK_JUMP_S = 5.0  # a device clock stepping back more than this (s) re-anchors the lag reference
 
 
@@ -217,7 +218,7 @@ class Gateway:
                 s._producer = asyncio.create_task(s.device._produce(s.queue), name=f"anyppg-gateway {s.url}")
         loop = asyncio.get_running_loop()
         while not all(s.done for s in self.streams):
-            started = loop.time()
+            started = yielded = loop.time()
             busy = False  # a stream that is not paced had data: do not sleep
             for s in self.streams:
                 if s.done or not len(s.queue):
@@ -226,6 +227,9 @@ class Gateway:
                 busy |= math.isinf(s.speed)
                 for result in self._process(s, items):
                     yield s, result
+                if loop.time() - yielded > _MAX_HOLD_S:  # let transports run (BLE callbacks, pacing)
+                    await asyncio.sleep(0)
+                    yielded = loop.time()
             elapsed = loop.time() - started
             await asyncio.sleep(0 if busy else max(0.0, self.tick_s - elapsed))
 
@@ -254,7 +258,10 @@ class Gateway:
         s.device.accounting.corrupt_frames = s.device.transport.corrupt_frames
         self._update_lag(s, blocks)
         s.pipeline.lagging = s.lagging
-        return s.pipeline.push_many(blocks)
+        try:
+            return s.pipeline.push_many(blocks)
+        except AnyPPGError as exc:  # e.g. a rate the model cannot take: this stream ends, not the others
+            return self._finish(s, exc)
 
     def _finish(self, s: GatewayStream, error: BaseException | None) -> list[Result]:
         out = s.pipeline.flush() if error is None else []  # what the reordering timeline still holds
