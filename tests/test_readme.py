@@ -16,6 +16,7 @@ README says                       the suite runs
 ``ble:AnyPPG-1234``               an anyppg BLE emulator started by the test (bumble, loopback HCI)
 ``polar:"Polar Sense B5"``        a Polar PMD BLE emulator started by the test
 ``serial:/dev/ttyACM0``           a serial (pty) emulator started by the test
+``anyppg scan``                   ``--transport <the BLE emulator's HCI> --timeout 3``
 ``... # terminal 1``              started in the background; the next command runs once it is ready
 port ``9001`` (or none given)     a free port
 ``--hours N``                     ``--hours 0.5``
@@ -80,6 +81,7 @@ RULES: tuple[Rule, ...] = (
     Rule(r"^anyppg stream\b.*(sim:|replay:)", "as fast as it computes", sub=(r"--speed \S+", "--speed max")),
     Rule(r"^anyppg stream\b.*\{(ble|polar|serial|port)", "devices stream until stopped", append="--duration 8"),
     Rule(r"^anyppg record\b", "10 s of signal", append="--duration 10"),
+    Rule(r"^anyppg scan\b(?!.*--transport)", "the emulators' radio", append="--transport {ble_hci} --timeout 3"),
     Rule(r"^anyppg pretrain --preset demo\b", "two steps per stage", append="--steps 2 --ecg-steps 2 --batch-size 4"),
     Rule(r"^anyppg eval\b", "fewer resamples, no real data", append="--n-boot 20 --max-windows 200 --real ''"),
     Rule(r"^anyppg distill\b", "one epoch on few windows", append="--epochs 1 --max-train 64 --max-val 32 --no-real"),
@@ -198,6 +200,8 @@ def devices(tmp_path: Path) -> Iterator[dict[str, str]]:
         for key, proc in zip(specs, procs, strict=True):
             ready = json.loads(wait_for(proc, r'^\{"event": "ready"'))
             urls[key] = shlex.quote(ready["url"])
+            if key == "ble":
+                urls["ble_hci"] = ready["central_transport"]  # what a central scans through
         yield urls
     finally:
         for proc in procs:
@@ -209,7 +213,13 @@ def test_every_readme_command_has_a_plan_and_parses():
     from anyppg.cli import COMMANDS, parse_args
 
     names = {c.name for c in COMMANDS}
-    values = {"ble": "ble:X", "polar": "polar:X", "serial": "serial:X", "port": "1"}
+    values = {
+        "ble": "ble:X",
+        "polar": "polar:X",
+        "serial": "serial:X",
+        "port": "1",
+        "ble_hci": "tcp-client:h:1",
+    }
     steps = [plan(c) for block in readme_blocks() for c in block]
     assert len(steps) >= 15
     for step in steps:
@@ -232,7 +242,7 @@ def _blocks_with_commands() -> list[int]:
 def test_readme_block_runs(block: int, tmp_path: Path, request: pytest.FixtureRequest, capsys):
     steps = [plan(c) for c in readme_blocks()[block]]
     values = {"port": str(free_port())}
-    if any(s.command and re.search(r"\{(ble|polar|serial)\}", s.command) for s in steps):
+    if any(s.command and re.search(r"\{(ble|polar|serial|ble_hci)\}", s.command) for s in steps):
         values.update(request.getfixturevalue("devices"))
     background = []
     try:
