@@ -169,7 +169,8 @@ class Device:
         if self.url.scheme in READING_SCHEMES:  # fail now, not at the first notification
             raise StreamFormatError(self.name, _NO_SAMPLES)
         timeline = Timeline(self.accounting)
-        async for item in self._received():
+        lost: list[DeviceDisconnectedError] = []
+        async for item in self._received_until_lost(lost):
             if item is _DISCONNECTED:
                 timeline.mark_disconnect()
                 continue
@@ -181,6 +182,8 @@ class Device:
         for d in timeline.flush():  # the end of the stream: what was held for reordering
             if fill or not d.fill:
                 yield d.block
+        if lost:
+            raise lost[0]
 
     async def infer(
         self,
@@ -219,7 +222,8 @@ class Device:
             accounting=self.accounting,
         )
         readings = ReadingTimeline(self.name, self.accounting)  # hrs:, plx: (no waveform, no model)
-        async for item in self._received():
+        lost: list[DeviceDisconnectedError] = []
+        async for item in self._received_until_lost(lost):
             if item is _DISCONNECTED:
                 pipeline.mark_disconnect()
                 readings.mark_disconnect()
@@ -233,6 +237,8 @@ class Device:
                 yield result
         for result in pipeline.flush():  # the end of the stream: what was held for reordering
             yield result
+        if lost:
+            raise lost[0]
 
     async def run(
         self,
@@ -285,6 +291,18 @@ class Device:
                 with contextlib.suppress(asyncio.CancelledError):
                     await producer
             self.accounting.corrupt_frames = self.transport.corrupt_frames
+
+    async def _received_until_lost(self, lost: list[DeviceDisconnectedError]) -> AsyncIterator[Any]:
+        """:meth:`_received`, ending quietly when the link is given up on (the error goes to ``lost``).
+
+        The caller then hands on what its timeline still holds before raising it, so samples that
+        arrived before the link was lost are not lost with it.
+        """
+        try:
+            async for item in self._received():
+                yield item
+        except DeviceDisconnectedError as exc:
+            lost.append(exc)
 
     async def _put(self, queue: BlockQueue, item: Any) -> None:
         for old in await queue.put(item):  # blocks dropped under the drop_oldest policy

@@ -251,3 +251,27 @@ def test_hostile_blocks_never_raise_and_the_accounting_stays_exact(blocks):
     delivered += sum(len(d.block) for d in tl.flush() if not d.fill)
     assert acc.is_balanced() and acc.pending == 0
     assert acc.received == sum(len(b) for b in blocks) and acc.delivered == delivered
+
+
+def test_samples_held_for_reordering_are_handed_on_before_a_lost_link_is_reported():
+    import asyncio
+
+    import anyppg
+    from anyppg.errors import DeviceDisconnectedError
+    from anyppg.sdk import ReconnectPolicy
+
+    async def main():
+        blocks = []
+        # seed 6: the block at 7.5 s is lost in transit, so the one after it is held when the link goes
+        url = "sim:?duration=20&speed=max&disconnect_at=8&drop=0.3&seed=6"
+        async with anyppg.connect(url, reconnect=ReconnectPolicy(max_attempts=0)) as device:
+            with pytest.raises(DeviceDisconnectedError):
+                async for block in device.samples():
+                    blocks.append(block)
+            return blocks, device.accounting
+
+    blocks, acc = asyncio.run(main())
+    assert acc.pending == 0 and acc.is_balanced()
+    assert acc.delivered == sum(len(b) for b in blocks) > 0
+    assert blocks[-1].t_end == pytest.approx(8.0)  # everything up to the link loss
+    assert acc.gaps[-1].start == pytest.approx(7.5) and acc.gaps[-1].end == pytest.approx(7.75)
