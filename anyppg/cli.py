@@ -23,6 +23,7 @@ import importlib
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -169,7 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     0: success; 1: the command failed with an :class:`~anyppg.errors.AnyPPGError`; 2: a usage error or
     a missing optional dependency; 130: Ctrl-C. Errors are one line on stderr, or under ``--json`` one
-    ``{"error": ..., "type": ...}`` object on stdout.
+    ``{"error": ..., "type": ...}`` object on stdout (an unexpected exception too, with its traceback
+    on stderr; without ``--json`` it propagates).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     json_mode = "--json" in argv[: argv.index("--") if "--" in argv else len(argv)]
@@ -221,6 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args.json, exc.prog, exc, 2, exc.message)
     except AnyPPGError as exc:
         return _fail(args.json, prefix, exc, 1)
+    except Exception as exc:  # a bug or an unexpected library error
+        if not args.json:
+            raise
+        traceback.print_exc()  # the details for a bug report, on stderr; stdout stays one JSON object
+        return _fail(True, prefix, exc, 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

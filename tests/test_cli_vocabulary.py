@@ -130,3 +130,18 @@ def test_command_errors_under_json_are_one_json_object(tmp_path, capsys):
     error = json.loads(captured.out)
     assert error["type"] == "ModelLoadError" and str(missing) in error["error"]
     assert "Traceback" not in captured.err
+
+
+def test_an_unexpected_exception_under_json_is_still_one_json_object(capsys, monkeypatch):
+    import anyppg.cmd_info
+
+    def broken() -> dict:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(anyppg.cmd_info, "collect", broken)
+    assert main(["info", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"error": "division by zero", "type": "ZeroDivisionError"}
+    assert "Traceback" in captured.err
+    with pytest.raises(ZeroDivisionError):  # without --json a bug is a traceback, as usual
+        main(["info"])
