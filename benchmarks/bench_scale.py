@@ -110,8 +110,10 @@ async def _run_gateway(n: int, model: Any, warmup_s: float, seconds: float, tick
         source_mib = _source_mib(gateway)
         task = asyncio.create_task(consume())
         await asyncio.sleep(warmup_s)
+        await gateway.wait_tick()  # measure between scheduler rounds: every queue drained alike
         mark("start")
         await asyncio.sleep(seconds)
+        await gateway.wait_tick()
         mark("end")
         rss_end = _rss_mib()
         task.cancel()

@@ -164,6 +164,9 @@ class Gateway:
                 speed = math.inf
             queue = BlockQueue(queue_blocks, device.backpressure)
             self.streams.append(GatewayStream(url, device, pipeline, speed, queue))
+        self.ticks = 0
+        """Scheduler rounds completed (every queue drained once per round)."""
+        self._tick_done = asyncio.Event()
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -231,7 +234,18 @@ class Gateway:
                     await asyncio.sleep(0)
                     yielded = loop.time()
             elapsed = loop.time() - started
+            self.ticks += 1
+            self._tick_done.set()
+            self._tick_done = asyncio.Event()
             await asyncio.sleep(0 if busy else max(0.0, self.tick_s - elapsed))
+        self._tick_done.set()  # nothing left to wait for
+
+    async def wait_tick(self) -> None:
+        """Wait until the scheduler finishes its current round: every stream has then been drained
+        at the same point (a benchmark measures between two such points). Returns at once when
+        every stream has ended."""
+        if not all(s.done for s in self.streams):
+            await self._tick_done.wait()
 
     def _process(self, s: GatewayStream, items: list[Any]) -> list[Result]:
         out: list[Result] = []

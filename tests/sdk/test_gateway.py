@@ -158,3 +158,22 @@ def test_gateway_arguments_are_checked():
         Gateway([])
     with pytest.raises(ValueError, match="tick_s"):
         Gateway(["sim:"], tick_s=0)
+
+
+def test_wait_tick_returns_between_scheduler_rounds():
+    async def main():
+        async with Gateway(["sim:?seed=1&duration=20&speed=10"], None, tick_s=0.05) as gw:
+            results = asyncio.create_task(_count(gw))
+            await gw.wait_tick()
+            first = gw.ticks
+            await gw.wait_tick()
+            assert gw.ticks == first + 1
+            assert await results > 0
+            await gw.wait_tick()  # every stream has ended: returns at once
+            assert all(s.done for s in gw.streams)
+
+    asyncio.run(main())
+
+
+async def _count(gw: Gateway) -> int:
+    return sum([1 async for _ in gw.results()])
