@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--embedding", action="store_true", help="include embeddings in --json output")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="with several URLs: processes to spread them over, one core each (default 1; docs/gateway.md)",
+    )
+    parser.add_argument(
         "--live",
         action="store_true",
         help="a live dashboard, one line per device (plain lines off a terminal)",
@@ -98,7 +104,8 @@ async def stream_all(args: argparse.Namespace, emit) -> list[Any]:
         from anyppg.sdk.gateway import serve
 
         kwargs = {"hop_s": args.hop, "quality_threshold": args.quality_threshold}
-        return await serve(urls, model, emit, duration_s=args.duration, **kwargs)
+        workers = getattr(args, "workers", 1)
+        return await serve(urls, model, emit, duration_s=args.duration, workers=workers, **kwargs)
 
     async def one(url: str, summary: StreamSummary) -> None:
         start = time.perf_counter()

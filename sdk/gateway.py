@@ -320,6 +320,7 @@ async def serve(
     emit: Callable[[Result], None],
     *,
     duration_s: float | None = None,
+    workers: int = 1,
     **gateway_kwargs: Any,
 ) -> list[StreamSummary]:
     """Run a :class:`Gateway` over ``urls``, call ``emit(result)`` per result, return one summary per
@@ -330,11 +331,19 @@ async def serve(
         model: as :class:`Gateway`.
         emit: called with every result, in the order they are made.
         duration_s: stop after this many seconds of wall clock (None: when every stream has ended).
+        workers: processes to spread the devices over (one core each; see
+            :mod:`anyppg.sdk.gateway_workers`); 1 runs the gateway in this event loop.
         **gateway_kwargs: passed to :class:`Gateway`.
 
     Raises:
-        as :class:`Gateway`.
+        as :class:`Gateway`; RuntimeError: a worker process failed.
     """
+    if workers > 1:
+        from anyppg.sdk.gateway_workers import serve_in_workers
+
+        return await serve_in_workers(
+            urls, model, emit, workers=workers, duration_s=duration_s, **gateway_kwargs
+        )
     start = time.perf_counter()
     gateway = Gateway(urls, model, **gateway_kwargs)
     summaries = [StreamSummary(s.url) for s in gateway.streams]

@@ -177,3 +177,19 @@ def test_wait_tick_returns_between_scheduler_rounds():
 
 async def _count(gw: Gateway) -> int:
     return sum([1 async for _ in gw.results()])
+
+
+def test_worker_processes_give_each_stream_what_one_process_gives():
+    urls = [f"sim:?seed={i}&duration=30&speed=max&drop=0.02" for i in range(4)]
+    one: list = []
+    two: list = []
+    single = asyncio.run(serve(urls, None, one.append))
+    spread = asyncio.run(serve(urls, None, two.append, workers=2))
+    assert [s.device for s in spread] == urls
+    for a, b in zip(single, spread, strict=True):
+        assert a.accounting.to_dict() == b.accounting.to_dict() and b.accounting.is_balanced()
+        assert a.results == b.results > 0 and b.error is None
+    for url in urls:
+        mine = [_fields(r) for r in one if r.device == url]
+        theirs = [_fields(r) for r in two if r.device == url]
+        assert mine == theirs
