@@ -34,7 +34,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from anyppg.errors import AnyPPGError, DeviceNotFoundError
 from anyppg.firmware_bridge.gatt import ANYPPG_SERVICE_UUID
@@ -313,6 +313,8 @@ async def find_device(
 ) -> Any:
     """Scan until a device ``matcher`` accepts is seen; its bleak ``BLEDevice``.
 
+    Concurrent calls on the same backend (a gateway opening many URLs at once) share one scan.
+
     Args:
         matcher: what to look for.
         scanner_backend: a bleak scanner backend class (``BumbleAdapter.scanner_backend``), or None
@@ -326,11 +328,102 @@ async def find_device(
         DeviceNotFoundError: nothing matched within ``timeout`` (names what the scan saw).
         BleakError, OSError: the Bluetooth stack failed (callers map these to SDK errors).
     """
-    sightings = _Sightings()
-    matched = await _scan(scanner_backend, matcher, timeout, 1, sightings, accept)
-    if not matched:
-        raise DeviceNotFoundError(identifier or matcher.describe(), sightings.summary())
-    return sightings.devices[matched[0]][0]
+    scan = _SharedScan.for_backend(scanner_backend)
+    return await scan.find(matcher, accept, timeout, identifier or matcher.describe())
+
+
+class _Waiter:
+    """One :func:`find_device` call waiting on a shared scan."""
+
+    def __init__(self, matcher: DeviceMatcher, accept: Callable[[Any], bool] | None) -> None:
+        self.matcher = matcher
+        self.accept = accept
+        self.found: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def offer(self, device: Any, name: str | None, uuids: list[str]) -> None:
+        if self.found.done() or not self.matcher.matches(name, device.address, uuids):
+            return
+        if self.accept is None or self.accept(device):
+            self.found.set_result(device)
+
+
+class _SharedScan:
+    """One ``BleakScanner`` for every :func:`find_device` call waiting on the same Bluetooth backend.
+
+    Opening 100 device URLs at once would otherwise run 100 scanners, each handed every
+    advertisement: the cost per advertisement grows with the number of waiters, and with 100+
+    devices advertising the event loop saturates before the first connection. Here each
+    advertisement is looked up once: waiters for an exact name or address in a dict, ``PREFIX*`` /
+    ``*`` waiters in a list. The scanner starts with the first waiter and stops with the last.
+    """
+
+    _scans: ClassVar[dict[tuple[int, Any], _SharedScan]] = {}
+
+    def __init__(self, backend: Any | None, key: tuple[int, Any]) -> None:
+        self.backend = backend
+        self.key = key
+        self.sightings = _Sightings()
+        self.exact: dict[str, list[_Waiter]] = {}
+        self.others: list[_Waiter] = []
+        self.users = 0
+        self.scanner: Any = None
+        self.lock = asyncio.Lock()
+
+    @classmethod
+    def for_backend(cls, backend: Any | None) -> _SharedScan:
+        # bumble backends are classes made per access and bound to one adapter: share per adapter
+        key = (id(asyncio.get_running_loop()), getattr(backend, "default_adapter", None) or backend)
+        scan = cls._scans.get(key)
+        if scan is None:
+            scan = cls._scans[key] = cls(backend, key)
+        return scan
+
+    async def find(
+        self, matcher: DeviceMatcher, accept: Callable[[Any], bool] | None, timeout: float, identifier: str
+    ) -> Any:
+        waiter = _Waiter(matcher, accept)
+        bucket = self.exact.setdefault(matcher.identifier.lower(), []) if matcher.identifier else self.others
+        bucket.append(waiter)
+        self.users += 1
+        try:
+            await self._start()
+            try:
+                return await asyncio.wait_for(asyncio.shield(waiter.found), timeout)
+            except TimeoutError:
+                raise DeviceNotFoundError(identifier, self.sightings.summary()) from None
+        finally:
+            bucket.remove(waiter)
+            if matcher.identifier and not bucket:
+                self.exact.pop(matcher.identifier.lower(), None)
+            self.users -= 1
+            await self._stop_if_unused()
+
+    async def _start(self) -> None:
+        from bleak import BleakScanner
+
+        async with self.lock:
+            if self.scanner is None:
+                scanner = BleakScanner(self._on_advertisement, backend=self.backend)
+                await scanner.start()
+                self.scanner = scanner
+
+    async def _stop_if_unused(self) -> None:
+        async with self.lock:
+            if self.users:
+                return
+            if self._scans.get(self.key) is self:
+                del self._scans[self.key]
+            scanner, self.scanner = self.scanner, None
+            if scanner is not None:
+                await scanner.stop()
+
+    def _on_advertisement(self, device: Any, adv: Any) -> None:
+        name, uuids = self.sightings.add(device, adv)
+        for key in {device.address.lower(), (name or "").lower()}:
+            for waiter in self.exact.get(key, ()):
+                waiter.offer(device, name, uuids)
+        for waiter in self.others:
+            waiter.offer(device, name, uuids)
 
 
 async def discover(
