@@ -66,6 +66,7 @@ DEFAULT_TICK_S = 0.5
 DEFAULT_LAG_THRESHOLD_S = 2.0
 """A stream this far behind real time (s) is lagging (one window hop)."""
 
+_LOG_EACH_UP_TO = 5  # streams falling behind in one round that get a warning line each
 _MAX_HOLD_S = 0.02  # the scheduler lets the event loop run at least this often, s
 _CLOCK_JUMP_S = 5.0  # a device clock stepping back more than this (s) re-anchors the lag reference
 
@@ -166,6 +167,7 @@ class Gateway:
             self.streams.append(GatewayStream(url, device, pipeline, speed, queue))
         self.ticks = 0
         """Scheduler rounds completed (every queue drained once per round)."""
+        self._fell_behind: list[GatewayStream] = []  # this round's, logged together at its end
         self._tick_done = asyncio.Event()
 
     # --- lifecycle ----------------------------------------------------------------------------------
@@ -234,6 +236,7 @@ class Gateway:
                     await asyncio.sleep(0)
                     yielded = loop.time()
             elapsed = loop.time() - started
+            self._log_fell_behind()
             self.ticks += 1
             self._tick_done.set()
             self._tick_done = asyncio.Event()
@@ -303,15 +306,36 @@ class Gateway:
         behind = s.lag_s > self.lag_threshold_s
         if behind and not s.lagging:
             s.lagging_episodes += 1
-            log.warning(
-                "%s: %.1f s behind real time (threshold %.1f s): the gateway is not keeping up",
-                s.url,
-                s.lag_s,
-                self.lag_threshold_s,
-            )
+            self._fell_behind.append(s)
         elif s.lagging and not behind:
             log.info("%s: caught up with real time (lag %.2f s)", s.url, s.lag_s)
         s.lagging = behind
+
+    def _log_fell_behind(self) -> None:
+        """One warning per stream that fell behind this round; one line for all when there are many."""
+        fell, self._fell_behind = self._fell_behind, []
+        if not fell:
+            return
+        if len(fell) <= _LOG_EACH_UP_TO:
+            for s in fell:
+                log.warning(
+                    "%s: %.1f s behind real time (threshold %.1f s): the gateway is not keeping up",
+                    s.url,
+                    s.lag_s,
+                    self.lag_threshold_s,
+                )
+            return
+        worst = max(fell, key=lambda s: s.lag_s)
+        log.warning(
+            "%d streams fell behind real time (threshold %.1f s; worst %.1f s: %s); %d of %d are behind: "
+            "the gateway is not keeping up",
+            len(fell),
+            self.lag_threshold_s,
+            worst.lag_s,
+            worst.url,
+            sum(s.lagging for s in self.streams),
+            len(self.streams),
+        )
 
 
 async def serve(

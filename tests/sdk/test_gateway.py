@@ -193,3 +193,17 @@ def test_worker_processes_give_each_stream_what_one_process_gives():
         mine = [_fields(r) for r in one if r.device == url]
         theirs = [_fields(r) for r in two if r.device == url]
         assert mine == theirs
+
+
+def test_many_streams_falling_behind_at_once_make_one_warning_line(caplog):
+    gw = Gateway([f"sim:?seed={i}" for i in range(8)], None, lag_threshold_s=1.0)
+    caplog.set_level(logging.WARNING, logger="anyppg.sdk.gateway")
+    for i, s in enumerate(gw.streams):
+        s.lag_s, s.lagging = 1.5 + i, True
+    gw._fell_behind = list(gw.streams)
+    gw._log_fell_behind()
+    (record,) = caplog.records
+    assert (
+        "8 streams fell behind real time" in record.message and "worst 8.5 s: sim:?seed=7" in record.message
+    )
+    assert "8 of 8 are behind" in record.message
