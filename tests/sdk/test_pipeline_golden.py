@@ -8,8 +8,10 @@ tolerance here (1e-12, relative) only absorbs last-bit differences of SIMD reduc
 far below any change an algorithm would make.
 
 Cases: simulated streams with motion (accelerometer used by the tracker), atrial fibrillation at a low
-rate, dropped blocks (bridged gaps), and the first 200 s of the real e2epyppg wrist recording, all
-with the shipped int8 student.
+rate, dropped blocks (bridged gaps), the 3-min e2epyppg wrist excerpt that ships inside anyppg (its
+values were computed by the unoptimised pipeline of commit 6c7963d on the excerpt's samples) and,
+when the e2epyppg package is installed, the first 200 s of the full wrist recording; all with the
+shipped int8 student.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ def _cases() -> dict[str, tuple[np.ndarray, np.ndarray | None, float, int]]:
     }
     from anyppg import recordings
 
+    excerpt = recordings.load("e2epyppg-wrist-excerpt")  # ships inside anyppg: always there
+    cases["e2epyppg-wrist-excerpt"] = (excerpt.ppg, excerpt.acc / 9.80665, float(excerpt.ppg_fs), 0)
     try:
         rec = recordings.load("e2epyppg-wrist")
     except anyppg.AnyPPGError:
@@ -82,21 +86,25 @@ def _values(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def collect() -> dict[str, list[dict[str, Any]]]:
-    """Per case, per window: the result's numbers (embedding reduced to its sum and first 8 values)."""
-    model = _model()
-    out: dict[str, list[dict[str, Any]]] = {}
-    for name, (ppg, acc, rate, drop_every) in _cases().items():
-        rows = []
-        for r in _stream(model, ppg, acc, rate, drop_every):
-            row: dict[str, Any] = {f: _values(getattr(r, f)) for f in _FLOAT_FIELDS}
-            row.update(t_start=r.t_start, usable=r.usable, filled=r.filled)
-            emb = None if r.embedding is None else np.asarray(r.embedding, dtype=np.float64)
-            row["embedding"] = None if emb is None else [float(emb.sum()), *map(float, emb[:8])]
-            row["window"] = float(np.asarray(r.window, dtype=np.float64).sum())
-            rows.append(row)
-        out[name] = rows
+def rows(results: list) -> list[dict[str, Any]]:
+    """Per window: the result's numbers (embedding reduced to its sum and first 8 values)."""
+    out = []
+    for r in results:
+        row: dict[str, Any] = {f: _values(getattr(r, f)) for f in _FLOAT_FIELDS}
+        row.update(t_start=r.t_start, usable=r.usable, filled=r.filled)
+        emb = None if r.embedding is None else np.asarray(r.embedding, dtype=np.float64)
+        row["embedding"] = None if emb is None else [float(emb.sum()), *map(float, emb[:8])]
+        row["window"] = float(np.asarray(r.window, dtype=np.float64).sum())
+        out.append(row)
     return out
+
+
+def collect() -> dict[str, list[dict[str, Any]]]:
+    """Per case, per window: the result's numbers (see :func:`rows`)."""
+    model = _model()
+    return {
+        name: rows(_stream(model, ppg, acc, rate, drop)) for name, (ppg, acc, rate, drop) in _cases().items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -111,10 +119,13 @@ def current() -> dict[str, list[dict[str, Any]]]:
 
 def test_every_case_is_compared(golden, current):
     assert set(current) <= set(golden)
-    assert {"sim-motion-64Hz", "sim-af-25Hz", "sim-gaps-50Hz"} <= set(current)
+    assert {"sim-motion-64Hz", "sim-af-25Hz", "sim-gaps-50Hz", "e2epyppg-wrist-excerpt"} <= set(current)
 
 
-@pytest.mark.parametrize("case", ["sim-motion-64Hz", "sim-af-25Hz", "sim-gaps-50Hz", "e2epyppg-wrist-200s"])
+CASES = ["sim-motion-64Hz", "sim-af-25Hz", "sim-gaps-50Hz", "e2epyppg-wrist-excerpt", "e2epyppg-wrist-200s"]
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_windows_match_the_unoptimised_pipeline(golden, current, case):
     if case not in current:
         pytest.skip(f"recording for {case} is not installed")
