@@ -143,3 +143,35 @@ def test_virtual_radio_sends_advertisements_only_to_controllers_that_listen():
     heard = asyncio.run(body())
     assert heard == {"A": [], "B": [ll.AdvInd], "C": [ll.ConnectInd], "D": [ll.AdvInd]}
     assert issubclass(VirtualController, Controller)
+
+
+def test_a_transient_connection_failure_is_retried():
+    """The controller refuses the first attempt (Connection Failed to be Established): the second wins."""
+
+    async def body():
+        async with _wearables(1, speed=1.0) as (adapter, (emulator,)):
+            await adapter.open()
+            controller = adapter._controller
+            refused = []
+
+            def refusing_once(handler):
+                def handle(command):
+                    if refused:
+                        return handler(command)
+                    refused.append(command)
+                    status = hci.HCI_CONNECTION_FAILED_TO_BE_ESTABLISHED_ERROR
+                    controller._send_hci_command_status(status, command.op_code)
+                    return None
+
+                return handle
+
+            # the host sends the legacy or the extended command, depending on what the controller lists
+            for name in (
+                "on_hci_le_create_connection_command",
+                "on_hci_le_extended_create_connection_command",
+            ):
+                setattr(controller, name, refusing_once(getattr(controller, name)))
+            connection = await adapter.connect(emulator.address, 5.0)
+            return len(refused), connection.peer_address == emulator.address
+
+    assert asyncio.run(body()) == (1, True)
