@@ -477,7 +477,14 @@ class BumbleAdapter:
                 return await self._connect_with_retries(device, address, timeout)
             finally:
                 self._connect_attempts -= 1
-                await self._update_scan()
+                await self._resume_scan()
+
+    async def _resume_scan(self) -> None:
+        """Resume the paused scan; a failure is logged, not raised (it must not undo a connection)."""
+        try:
+            await self._update_scan()
+        except (hci.HCI_Error, core.BaseBumbleError, OSError) as exc:
+            logger.warning("bumble adapter %s: cannot resume scanning after connecting: %s", self.name, exc)
 
     async def _connect_with_retries(self, device: Device, address: hci.Address, timeout: float) -> Connection:
         loop = asyncio.get_running_loop()
