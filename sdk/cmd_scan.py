@@ -8,7 +8,7 @@ Examples::
 
     anyppg scan                                   # the OS Bluetooth stack, 5 s
     anyppg scan --prefix polar --service hrs      # names starting with "polar" advertising Heart Rate
-    anyppg scan --transport tcp-client:127.0.0.1:9001 --json   # an emulator started with --hci-port
+    anyppg scan --hci tcp-client:127.0.0.1:9001 --json   # an emulator started with --hci-port
 """
 
 from __future__ import annotations
@@ -66,10 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--limit", type=_positive_int, default=None, help="stop once this many devices matched"
     )
     parser.add_argument(
+        "--hci",
         "--transport",
+        dest="transport",
         default=None,
         metavar="SPEC",
-        help="scan through a bumble HCI transport instead of the OS stack (usb:0, tcp-client:HOST:PORT)",
+        help="scan through a bumble HCI transport instead of the OS stack (usb:0, tcp-client:HOST:PORT); "
+        "the same word as `anyppg emulate --hci` (--transport is the older spelling)",
     )
 
 

@@ -521,6 +521,6 @@ def _scan_error(exc: Exception) -> Exception:
 
 _NO_STACK_FIX = (
     "start BlueZ (bluetoothd) and power the adapter on, or scan through a USB Bluetooth dongle without "
-    'BlueZ (transport="usb:0", anyppg scan --transport usb:0), or reach an emulator started with '
+    'BlueZ (transport="usb:0", anyppg scan --hci usb:0), or reach an emulator started with '
     '"anyppg emulate --hci-port 9001" (transport="tcp-client:127.0.0.1:9001")'
 )
