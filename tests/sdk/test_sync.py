@@ -90,6 +90,19 @@ def _interrupt_after(n: int):
     return on_result
 
 
+@pytest.fixture
+def python_sigint_handler():
+    """Python's own SIGINT handler, as in a notebook kernel or a terminal session.
+
+    A test run started in the background (a CI job, ``make test &``) inherits SIGINT ignored, and then
+    Ctrl-C never reaches Python at all; these tests are about what happens when it does.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("python_sigint_handler")
 def test_an_interrupt_inside_a_running_loop_returns_the_results_so_far():
     # A loop that, like ipykernel's, leaves SIGINT to Python's default handler (asyncio.run would not).
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -109,6 +122,7 @@ def test_an_interrupt_inside_a_running_loop_returns_the_results_so_far():
     assert results.accounting.received == results.accounting.delivered + results.accounting.dropped_total
 
 
+@pytest.mark.usefixtures("python_sigint_handler")
 def test_an_interrupt_without_a_loop_returns_the_results_so_far():
     results = anyppg.stream_sync("sim:?duration=3600", speed="max", model=None, on_result=_interrupt_after(3))
     assert results.interrupted and len(results) >= 3 and results[-1].t_end < 3600
