@@ -31,7 +31,7 @@ $(SDK_STAMP): $(PY) $(DEPS)
 	touch $@
 
 $(FULL_STAMP): $(SDK_STAMP) $(DEPS)
-	$(PIP) install --quiet -e ".[train,data,dev]"
+	$(PIP) install --quiet -e ".[train,data,dev,bench]"
 	touch $@
 
 demo: $(SDK_STAMP)
