@@ -4,7 +4,8 @@ This is what a new user does: ``pip install anyppg`` then ``anyppg demo``. Nothi
 is importable in that environment (the command runs from a temporary folder with a clean
 ``PYTHONPATH``), and the packages that ship the full recordings are not installed, so the demo must
 find what it needs inside the wheel: the shipped int8 student and the e2epyppg excerpt. The same
-environment then streams a plain Heart Rate strap (``hrs:``) from the emulator it ships.
+environment then finds the emulator it ships with ``anyppg scan`` and streams it as a plain Heart Rate
+strap (``hrs:``).
 """
 
 from __future__ import annotations
@@ -78,12 +79,15 @@ def test_the_wheel_alone_runs_the_demo_in_a_fresh_venv(tmp_path):
     # A plain Heart Rate strap: the emulator in one process, `anyppg stream hrs:` in another, both from
     # the wheel (bumble over HCI/TCP on localhost).
     emulate = [str(bin_dir / "anyppg"), "emulate", "--profile", "hrs", "--hci-port", "0", "--json"]
-    emulate += ["--speed", "10", "--source", "sim:hr=70,seed=5,duration=20,rate=50", "--stats-every", "0"]
+    # The emulated strap streams from power-on; a source long enough for the scan and the stream both.
+    emulate += ["--speed", "10", "--source", "sim:hr=70,seed=5,duration=600,rate=50", "--stats-every", "0"]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     emulator = subprocess.Popen(emulate, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
     try:
         ready = json.loads(emulator.stdout.readline())
         assert ready["event"] == "ready" and ready["url"].startswith("hrs:")
+        scan = [str(bin_dir / "anyppg"), "scan", "--hci", ready["central_transport"], "--timeout", "10"]
+        found = json.loads(_run([*scan, "--limit", "1", "--json"], tmp_path, 120).stdout)
         stream = [
             str(bin_dir / "anyppg"),
             "stream",
@@ -97,6 +101,9 @@ def test_the_wheel_alone_runs_the_demo_in_a_fresh_venv(tmp_path):
         emulator.terminate()
         emulator.wait(timeout=30)
         emulator.stdout.close()
+    (device,) = found["devices"]
+    assert device["name"] == ready["name"] and device["address"] == ready["address"]
+    assert "hrs" in device["profiles"]
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     results = [line for line in lines if line["type"] == "result"]
     assert len(results) >= 5 and all(55 <= r["heart_rate"] <= 90 and r["rr_intervals"] for r in results)
