@@ -205,13 +205,16 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json_line(line), flush=True)
     else:
-        if len(summaries) == 1 and summaries[0].error:
+        alone = len(summaries) == 1 and summaries[0].error
+        if alone:
             print(f"anyppg stream: error: {summaries[0].error}", file=sys.stderr)
         for d in line["devices"]:
+            if alone and not d["received"]:
+                continue  # the error line above says everything: nothing was received
             print(
                 f"{d['device']}: {d['windows']} windows, received {d['received']} = delivered {d['delivered']}"
                 f" + dropped {d['dropped']}; {len(d['gaps'])} gaps; latency p50 {d['latency_ms']['p50']} ms"
-                + (f"; error: {d['error']}" if d["error"] else ""),
+                + (f"; error: {d['error']}" if d["error"] and not alone else ""),
                 file=sys.stderr,
             )
     return 1 if any(s.error for s in summaries) else 0

@@ -39,6 +39,14 @@ def test_stream_unknown_scheme_is_a_clean_error(capsys):
     assert "known schemes: ble:, polar:" in err
 
 
+def test_stream_of_an_unreadable_file_says_so_once(capsys, tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"garbage")
+    assert main(["stream", f"replay:{bad}", "--model", "none"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"anyppg stream: error: {bad}: not an NPZ file")
+
+
 def test_stream_unknown_scheme_under_json_is_one_json_object(capsys):
     assert main(["stream", "usb:0", "--model", "none", "--json"]) == 1
     captured = capsys.readouterr()
