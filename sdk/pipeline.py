@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from anyppg.sdk.accounting import Accounting, Delivery, Timeline
+from anyppg.sdk.fusion import Estimate, HeartRateFusion, encoder_confidence, tracker_confidence
 from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock
 from anyppg.signal import HeartRateTracker, PPGPreprocessor, heart_rate, ppg_quality
@@ -24,7 +25,7 @@ from anyppg.signal.constants import MODEL_FS, WINDOW_SAMPLES
 from anyppg.signal.quality import USABLE_SQI
 from anyppg.signal.segment import PPGSegment
 
-__all__ = ["DEFAULT_QUALITY_THRESHOLD", "Pipeline"]
+__all__ = ["DEFAULT_QUALITY_THRESHOLD", "RHYTHM_CLASSES", "Pipeline"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,10 @@ DEFAULT_QUALITY_THRESHOLD = USABLE_SQI
 
 
 _SILENT_RATIO = 1e-7
+
+#: the rhythm classes of a ``rhythm`` model output, in output order, when the model card does not name
+#: them (Liu et al. 2022's six classes).
+RHYTHM_CLASSES = ("sinus_rhythm", "PVC", "PAC", "VT", "SVT", "AF")
 
 
 def _sigmoid(logit: float) -> float:
@@ -52,6 +57,12 @@ class Pipeline:
         accounting: the accounting to update (a new one by default).
         use_acc: when the heart-rate tracker gets the accelerometer: ``auto`` in windows where the core's
             quality check sees motion (default), ``always``, or ``never``.
+        run_model: which windows go through the model: ``usable`` ones (default: the quality gate
+            skips the others, saving their inference), or ``always`` every readable window (not
+            flat, clipped or silent; the gate is still reported in ``Result.usable``), as
+            :func:`anyppg.analyze` does.
+        fusion: how the heart-rate estimates of a window are combined (default
+            :class:`anyppg.sdk.fusion.HeartRateFusion` with its defaults).
 
     Raises:
         ModelInputError: the model does not take ``(1, 1, 1250)`` windows.
@@ -68,6 +79,8 @@ class Pipeline:
         max_fill_s: float = 0.5,
         accounting: Accounting | None = None,
         use_acc: Literal["auto", "always", "never"] = "auto",
+        run_model: Literal["usable", "always"] = "usable",
+        fusion: HeartRateFusion | None = None,
     ) -> None:
         self.device = device
         self.model = model
@@ -78,6 +91,11 @@ class Pipeline:
         if use_acc not in ("auto", "always", "never"):
             raise ValueError(f"use_acc must be 'auto', 'always' or 'never', got {use_acc!r}")
         self.use_acc = use_acc
+        if run_model not in ("usable", "always"):
+            raise ValueError(f"run_model must be 'usable' or 'always', got {run_model!r}")
+        self.run_model = run_model
+        self.fusion = fusion if fusion is not None else HeartRateFusion()
+        self._rhythm_classes = _rhythm_classes(model) if model is not None else None
         self.accounting = accounting if accounting is not None else Accounting()
         self.timeline = Timeline(self.accounting, max_fill_s=max_fill_s)
         self._pre: PPGPreprocessor | None = None
@@ -147,13 +165,15 @@ class Pipeline:
         hr_peaks = None if broken else _finite(heart_rate(seg, MODEL_FS, method="peaks"))
         motion = _finite(q.motion_level)
         hr_model = quality_model = af = None
-        embedding = None
-        if usable and self.model is not None:
+        embedding = rhythm = None
+        run = usable or (self.run_model == "always" and not broken)
+        if run and self.model is not None:
             out = self.model.run(np.asarray(w.ppg, dtype=np.float32).reshape(1, 1, WINDOW_SAMPLES))
             hr_model = _finite(float(out["heart_rate"].reshape(-1)[0]))
             embedding = out["embedding"].reshape(-1)
             quality_model = _sigmoid(float(out["quality"].reshape(-1)[0])) if "quality" in out else None
-            af = _sigmoid(float(out["af"].reshape(-1)[0])) if "af" in out else None
+            rhythm = _softmax(out["rhythm"].reshape(-1)) if "rhythm" in out else None
+            af = self._af_probability(rhythm, out)
         if not usable:
             acc.windows_gated += 1
         # Heart-rate tracking. The track is acquired on windows that pass the gate (started on a poor
@@ -162,16 +182,23 @@ class Pipeline:
         # the accelerometer where the core's quality check sees motion: suppressing the spectral peaks
         # of a wrist at rest only removes pulse power (measured in docs/sdk.md).
         tracked = None
+        tracker_est = None
         assert self._tracker is not None
         if not broken and (usable or math.isfinite(self._tracker.bpm)):
             give_acc = self.use_acc == "always" or (self.use_acc == "auto" and q.motion)
             tracked = _finite(self._tracker.update(seg if give_acc else seg.without_acc(), dt_s=self.hop_s))
-        hr = tracked if tracked is not None else hr_model
+            if tracked is not None:
+                conf = tracker_confidence(tracked, hr_peaks, q.sqi, held=self._tracker.held)
+                tracker_est = Estimate("tracker", tracked, conf)
+        learned = []
+        if hr_model is not None and not broken:
+            learned.append(Estimate("encoder", hr_model, encoder_confidence(q.sqi, motion)))
+        fused = self.fusion.fuse(tracker_est, learned)
         return Result(
             device=self.device,
             t_start=t_start,
             t_end=t_end,
-            heart_rate=hr,
+            heart_rate=fused.bpm,
             heart_rate_model=hr_model,
             heart_rate_peaks=hr_peaks,
             quality=q.sqi,
@@ -185,7 +212,24 @@ class Pipeline:
             accounting=acc.snapshot(),
             window=w.ppg,
             lagging=self.lagging,
+            heart_rate_confidence=fused.confidence,
+            heart_rate_tracker=tracked,
+            rhythm_probabilities=rhythm,
+            rhythm_classes=None if rhythm is None else self._classes_for(rhythm),
         )
+
+    def _classes_for(self, rhythm: np.ndarray) -> tuple[str, ...]:
+        classes = self._rhythm_classes or ()
+        if len(classes) == len(rhythm):
+            return classes
+        return tuple(f"class_{i}" for i in range(len(rhythm)))  # a card that names other classes
+
+    def _af_probability(self, rhythm: np.ndarray | None, out: dict[str, np.ndarray]) -> float | None:
+        """P(AF): the rhythm head's ``AF`` class when there is one, else the ``af`` head's sigmoid."""
+        classes = self._rhythm_classes or ()
+        if rhythm is not None and "AF" in classes and len(classes) == len(rhythm):
+            return float(rhythm[classes.index("AF")])
+        return _sigmoid(float(out["af"].reshape(-1)[0])) if "af" in out else None
 
     def _filled_in(self, t_start: float, t_end: float) -> int:
         total = 0.0
@@ -225,6 +269,19 @@ def _joined(deliveries: list[Delivery]) -> list[Delivery]:
         run.append(d)
     close()
     return out
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64)
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def _rhythm_classes(model: Any) -> tuple[str, ...]:
+    """The model card's ``rhythm_classes`` when it lists them, else :data:`RHYTHM_CLASSES`."""
+    card = getattr(model, "card", None)
+    named = getattr(card, "rhythm_classes", None) or getattr(model, "rhythm_classes", None)
+    return tuple(str(c) for c in named) if named else RHYTHM_CLASSES
 
 
 def _finite(x: float | None) -> float | None:

@@ -24,15 +24,25 @@ class Result:
     Attributes:
         device: the device URL the window came from.
         t_start / t_end: device time of the window's first sample and just after its last one, s.
-        heart_rate: the reported heart rate, bpm: motion-aware tracking across windows
-            (:class:`anyppg.signal.HeartRateTracker`, using the accelerometer when the device has
-            one), falling back to the model head; None when no pulse can be read (flat, clipped).
-        heart_rate_model: the model's heart-rate head, bpm (None without a model or when gated).
+        heart_rate: the reported heart rate, bpm: the classical tracker's value fused with the
+            learned estimates where they agree with it (:mod:`anyppg.sdk.fusion`); None when no pulse
+            can be read (flat, clipped) and no estimate is left.
+        heart_rate_confidence: how far :attr:`heart_rate` can be trusted, 0..1 (see
+            :mod:`anyppg.sdk.fusion`); None when there is no heart rate.
+        heart_rate_tracker: the classical tracker's heart rate before fusion, bpm (motion-aware
+            tracking across windows using the accelerometer when the device has one), or None.
+        heart_rate_model: the model's heart-rate head, bpm (None without a model, or when gated
+            and the pipeline runs the model on usable windows only).
         heart_rate_peaks: from systolic peaks of this window alone, bpm (None when too few peaks).
         quality: signal quality index of the window, 0..1 (``anyppg.signal.ppg_quality().sqi``).
         usable: whether the window passed the quality gate (and so went through the model).
         quality_model: the model's quality head as a probability, 0..1 (None without a model).
-        af_probability: P(atrial fibrillation) from the model's AF head, 0..1 (None when absent).
+        af_probability: P(atrial fibrillation), 0..1: the ``AF`` entry of :attr:`rhythm_probabilities`
+            when the model has a rhythm head, else its AF head; None when the model has neither.
+        rhythm_probabilities: the model's rhythm head as probabilities (softmax), float64 ``(K,)``
+            in the order of :attr:`rhythm_classes` (K = 6 for the Liu classes); None when absent.
+        rhythm_classes: the class names of :attr:`rhythm_probabilities` (``sinus_rhythm``, ``PVC``,
+            ``PAC``, ``VT``, ``SVT``, ``AF``), or None.
         embedding: the model's embedding (float32 ``(D,)``), or None.
         motion: accelerometer activity in the window (RMS of the band-passed magnitude, g), or None.
         filled: interpolated samples inside the window (bridged gaps).
@@ -70,20 +80,47 @@ class Result:
     sensor_contact: bool | None = None
     spo2: float | None = None
     lagging: bool = False
+    heart_rate_confidence: float | None = None
+    heart_rate_tracker: float | None = None
+    rhythm_probabilities: np.ndarray | None = None
+    rhythm_classes: tuple[str, ...] | None = None
+
+    @property
+    def rhythm(self) -> str | None:
+        """The most probable rhythm class, or None without a rhythm head."""
+        if self.rhythm_probabilities is None or not self.rhythm_classes:
+            return None
+        return self.rhythm_classes[int(np.argmax(self.rhythm_probabilities))]
+
+    def rhythm_dict(self) -> dict[str, float] | None:
+        """``{class: probability}`` (rounded to 4 decimals), or None without a rhythm head."""
+        if self.rhythm_probabilities is None or not self.rhythm_classes:
+            return None
+        return {
+            c: round(float(p), 4) for c, p in zip(self.rhythm_classes, self.rhythm_probabilities, strict=True)
+        }
 
     def to_dict(self, embedding: bool = False) -> dict[str, Any]:
-        """A JSON-ready dict (the embedding only when asked: it is large)."""
+        """A JSON-ready dict (the embedding only when asked: it is large).
+
+        ``rhythm_probabilities`` is written as ``{class: probability}`` (:meth:`rhythm_dict`), so a
+        JSON line names its classes; ``rhythm`` is the most probable class.
+        """
         out: dict[str, Any] = {
             "device": self.device,
             "t_start": round(self.t_start, 3),
             "t_end": round(self.t_end, 3),
             "heart_rate": _round(self.heart_rate, 2),
+            "heart_rate_confidence": _round(self.heart_rate_confidence, 3),
+            "heart_rate_tracker": _round(self.heart_rate_tracker, 2),
             "heart_rate_model": _round(self.heart_rate_model, 2),
             "heart_rate_peaks": _round(self.heart_rate_peaks, 2),
             "quality": _round(self.quality, 3),
             "usable": self.usable,
             "quality_model": _round(self.quality_model, 3),
             "af_probability": _round(self.af_probability, 3),
+            "rhythm": self.rhythm,
+            "rhythm_probabilities": self.rhythm_dict(),
             "motion": _round(self.motion, 4),
             "filled": self.filled,
             "latency_ms": round(self.latency_ms, 3),

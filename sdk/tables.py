@@ -69,7 +69,8 @@ class Results(list[Result]):
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Column name -> numpy array of one cell per window: numbers as float64 (NaN where missing),
         whole-number columns without missing values as int64, flags as bool, anything else (text,
-        an ``hrs:`` strap's list of RR intervals) as object."""
+        an ``hrs:`` strap's list of RR intervals, a window's ``{class: probability}`` rhythm dict) as
+        object. :meth:`rhythm_probabilities` gives the rhythm probabilities as one ``(N, K)`` array."""
         return {name: _column_array(values) for name, values in self.to_dict().items()}
 
     def embeddings(self) -> np.ndarray | None:
@@ -90,6 +91,25 @@ class Results(list[Result]):
             if r.embedding is not None:
                 out[i] = r.embedding
         return out
+
+    def rhythm_probabilities(self) -> tuple[np.ndarray, tuple[str, ...]] | None:
+        """The windows' rhythm probabilities stacked ``(N, K)`` float64 (NaN rows where a window has
+        none) and their class names; None when no window has them (no rhythm head).
+
+        Raises:
+            InvalidSignalError: the windows name different rhythm classes (results of several models).
+        """
+        kinds = {r.rhythm_classes for r in self if r.rhythm_probabilities is not None and r.rhythm_classes}
+        if not kinds:
+            return None
+        if len(kinds) > 1:
+            raise InvalidSignalError(f"rhythm classes {sorted(kinds)} cannot share one table")
+        (classes,) = kinds
+        out = np.full((len(self), len(classes)), np.nan)
+        for i, r in enumerate(self):
+            if r.rhythm_probabilities is not None:
+                out[i] = r.rhythm_probabilities
+        return out, classes
 
     def to_dataframe(self) -> pandas.DataFrame:
         """A pandas DataFrame with the columns of :meth:`to_arrays`.

@@ -91,6 +91,10 @@ def rows(results: list) -> list[dict[str, Any]]:
     out = []
     for r in results:
         row: dict[str, Any] = {f: _values(getattr(r, f)) for f in _FLOAT_FIELDS}
+        # The golden "heart_rate" predates fusion (anyppg.sdk.fusion): it was the tracker's value, or the
+        # model head's where the tracker had none. Compared as such; the fusion has its own tests.
+        before_fusion = r.heart_rate_tracker if r.heart_rate_tracker is not None else r.heart_rate_model
+        row["heart_rate"] = _values(before_fusion)
         row.update(t_start=r.t_start, usable=r.usable, filled=r.filled)
         emb = None if r.embedding is None else np.asarray(r.embedding, dtype=np.float64)
         row["embedding"] = None if emb is None else [float(emb.sum()), *map(float, emb[:8])]

@@ -1,0 +1,155 @@
+"""Heart-rate fusion (anyppg.sdk.fusion) and what the pipeline reports from it: the fused rate, its
+confidence, the tracker's own value, the rhythm head and ``run_model``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import anyppg
+from anyppg.sdk.fusion import Estimate, HeartRateFusion, encoder_confidence, tracker_confidence
+from anyppg.sdk.pipeline import RHYTHM_CLASSES, Pipeline
+from anyppg.sdk.samples import SampleBlock
+from anyppg.sdk.tables import Results
+
+
+def test_the_tracker_alone_is_reported_unchanged():
+    fused = HeartRateFusion().fuse(Estimate("tracker", 71.3, 0.8))
+    assert fused.bpm == 71.3 and fused.confidence == pytest.approx(0.8) and fused.sources == ("tracker",)
+
+
+def test_a_wrong_model_does_not_move_the_rate_and_lowers_the_confidence():
+    fusion = HeartRateFusion()
+    alone = fusion.fuse(Estimate("tracker", 150.0, 0.7))
+    wrong = fusion.fuse(Estimate("tracker", 150.0, 0.7), [Estimate("encoder", 95.0, 0.9)])
+    assert wrong.bpm == pytest.approx(150.0, abs=1e-6)
+    assert wrong.confidence < alone.confidence
+    assert wrong.sources == ("tracker",)
+
+
+def test_an_agreeing_model_pulls_towards_it_and_raises_the_confidence():
+    fusion = HeartRateFusion()
+    alone = fusion.fuse(Estimate("tracker", 100.0, 0.5))
+    both = fusion.fuse(Estimate("tracker", 100.0, 0.5), [Estimate("motion_model", 102.0, 0.8)])
+    assert 100.0 < both.bpm < 102.0
+    assert both.confidence > alone.confidence
+    assert both.sources == ("tracker", "motion_model")
+
+
+def test_without_a_tracker_only_a_confident_learned_estimate_is_reported():
+    fusion = HeartRateFusion(min_alone=0.3)
+    assert fusion.fuse(None, [Estimate("encoder", 80.0, 0.2)]).bpm is None
+    fused = fusion.fuse(None, [Estimate("encoder", 80.0, 0.2), Estimate("motion_model", 90.0, 0.6)])
+    assert (fused.bpm, fused.confidence, fused.sources) == (90.0, 0.3, ("motion_model",))
+    assert fusion.fuse(None).bpm is None
+
+
+def test_confidences_follow_agreement_quality_and_motion():
+    assert tracker_confidence(80, 80, 1.0) == pytest.approx(1.0)
+    assert tracker_confidence(80, 100, 1.0) < 0.6
+    assert tracker_confidence(80, 80, 1.0, held=1) == pytest.approx(0.5)
+    assert tracker_confidence(80, None, 0.0) == pytest.approx(0.25)
+    assert encoder_confidence(0.9, None) == pytest.approx(0.9)
+    assert encoder_confidence(0.9, 0.05) == pytest.approx(0.45)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"), [({"agree_bpm": 0}, "agree_bpm"), ({"min_alone": 2}, "min_alone")]
+)
+def test_bad_parameters_are_refused_by_name(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        HeartRateFusion(**kwargs)
+
+
+@pytest.fixture(scope="module")
+def student() -> Any:
+    from anyppg.errors import ModelLoadError
+    from anyppg.sdk.runtime import load_model
+    from anyppg.sdk.shipped import default_model_path
+
+    try:
+        return load_model(default_model_path("tflite"), threads=1)
+    except ModelLoadError as exc:
+        pytest.skip(f"the shipped student is not built yet: {exc}")
+
+
+class _WithRhythm:
+    """The shipped student with a ``rhythm`` output added (fixed logits), as a model that has a rhythm
+    head gives it: the pipeline must softmax it and take P(AF) from it."""
+
+    def __init__(self, model: Any, logits: np.ndarray) -> None:
+        self._model, self._logits = model, logits
+        self.input_shape, self.card, self.path = model.input_shape, model.card, model.path
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        out = dict(self._model.run(x))
+        out["rhythm"] = self._logits.reshape(1, -1).astype(np.float32)
+        return out
+
+
+def _push(pipeline: Pipeline, ppg: np.ndarray, rate: float, acc: np.ndarray | None = None) -> list:
+    out = []
+    for i in range(0, len(ppg), 32):
+        out += pipeline.push(
+            SampleBlock(i / rate, rate, ppg[i : i + 32], None if acc is None else acc[i : i + 32])
+        )
+    return out
+
+
+def test_the_rhythm_head_is_softmaxed_and_af_is_its_af_class(student):
+    logits = np.array([2.0, 0.0, 0.0, -1.0, -1.0, 1.0])
+    sim = anyppg.simulate(30, heart_rate=70, ppg_rate=50.0, seed=2)
+    results = _push(Pipeline("rhythm", _WithRhythm(student, logits)), sim.ppg, 50.0)
+    want = np.exp(logits) / np.exp(logits).sum()
+    usable = [r for r in results if r.usable]
+    assert usable
+    for r in usable:
+        np.testing.assert_allclose(r.rhythm_probabilities, want, rtol=1e-6)
+        assert r.rhythm_classes == RHYTHM_CLASSES and r.rhythm == "sinus_rhythm"
+        assert r.af_probability == pytest.approx(want[5])
+        line = r.to_dict()
+        assert list(line["rhythm_probabilities"]) == list(RHYTHM_CLASSES) and line["rhythm"] == "sinus_rhythm"
+    probs, classes = Results(results).rhythm_probabilities()
+    assert classes == RHYTHM_CLASSES and probs.shape == (len(results), 6)
+
+
+def test_without_a_rhythm_head_af_comes_from_the_af_head(student):
+    sim = anyppg.simulate(24, heart_rate=70, ppg_rate=50.0, seed=2)
+    results = [r for r in _push(Pipeline("af", student), sim.ppg, 50.0) if r.usable]
+    assert results and all(r.rhythm_probabilities is None and 0 <= r.af_probability <= 1 for r in results)
+    assert Results(results).rhythm_probabilities() is None
+
+
+def test_run_model_always_runs_the_model_on_gated_windows_too(student):
+    # a clean pulse made noisy half way: the noisy windows fail the gate
+    sim = anyppg.simulate(60, heart_rate=70, ppg_rate=50.0, seed=4)
+    ppg = sim.ppg.copy()
+    rng = np.random.default_rng(0)
+    ppg[1500:] += rng.normal(0, 3 * sim.ppg.std(), len(ppg) - 1500)
+    usable_only = _push(Pipeline("u", student), ppg, 50.0)
+    always = _push(Pipeline("a", student, run_model="always"), ppg, 50.0)
+    gated = [i for i, r in enumerate(usable_only) if not r.usable]
+    assert gated, "the noisy half must fail the quality gate"
+    assert all(usable_only[i].heart_rate_model is None and usable_only[i].embedding is None for i in gated)
+    assert all(always[i].heart_rate_model is not None and always[i].embedding is not None for i in gated)
+    assert [r.usable for r in always] == [r.usable for r in usable_only]
+
+
+def test_results_report_the_tracker_and_a_confidence():
+    sim = anyppg.simulate(40, heart_rate=66, ppg_rate=64.0, seed=1)
+    results = _push(Pipeline("sig"), sim.ppg, 64.0, sim.acc)
+    tracked = [r for r in results if r.heart_rate_tracker is not None]
+    assert len(tracked) > 5
+    for r in tracked:
+        assert r.heart_rate == r.heart_rate_tracker  # no model: the tracker's value unchanged
+        assert 0.5 < r.heart_rate_confidence <= 1
+        assert {"heart_rate_confidence", "heart_rate_tracker"} <= set(r.to_dict())
+    arrays = Results(results).to_arrays()
+    assert arrays["heart_rate_confidence"].dtype == np.float64
+
+
+def test_run_model_is_checked():
+    with pytest.raises(ValueError, match="run_model"):
+        Pipeline("x", run_model="sometimes")  # type: ignore[arg-type]
