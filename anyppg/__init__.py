@@ -6,7 +6,8 @@ The core (this package) needs only numpy and scipy. Heavier parts load on first 
 - ``anyppg.simulate`` (module ``anyppg.simulator``): synchronized PPG + ECG simulator.
 - ``anyppg.recordings``: real recordings shipped by Python packages.
 - ``anyppg.sdk`` (``anyppg.connect``): stream from wearables into deployed models;
-  ``anyppg.collect`` (await it) / ``anyppg.stream_sync`` return the results as a table.
+  ``anyppg.collect`` (await it) / ``anyppg.stream_sync`` return the results as a table;
+  ``anyppg.analyze`` analyses a recording or a batch of segments already in memory.
 - ``anyppg.firmware_bridge``: wire protocol, vendor codecs, device emulators.
 - ``anyppg.trainer`` / ``anyppg.quantization``: need the ``train`` extra (torch).
 """
@@ -21,13 +22,16 @@ from anyppg.errors import AnyPPGError
 
 if TYPE_CHECKING:  # pragma: no cover
     from anyppg.sdk import DiscoveredDevice, Results, collect, connect, discover, stream_sync
+    from anyppg.sdk.analyze import Analysis, analyze
     from anyppg.simulator import simulate
 
 __all__ = [
+    "Analysis",
     "AnyPPGError",
     "DiscoveredDevice",
     "Results",
     "__version__",
+    "analyze",
     "collect",
     "connect",
     "discover",
@@ -44,6 +48,8 @@ _LAZY = {
     "collect": "anyppg.sdk",
     "stream_sync": "anyppg.sdk",
     "Results": "anyppg.sdk",
+    "analyze": "anyppg.sdk.analyze",
+    "Analysis": "anyppg.sdk.analyze",
 }
 
 

@@ -42,6 +42,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("demo", "anyppg.sdk.cmd_demo", "the main job: emulated BLE wearable -> int8 student, live"),
     Command("emulate", "anyppg.firmware_bridge.cmd_emulate", "run an emulated wearable (BLE or serial)"),
     Command("stream", "anyppg.sdk.cmd_stream", "stream one or more devices into a model"),
+    Command("analyze", "anyppg.sdk.cmd_analyze", "analyse a recording file (or a batch of segments) at once"),
     Command("record", "anyppg.sdk.cmd_record", "record raw data from a device to NPZ/CSV/WFDB"),
     Command("scan", "anyppg.sdk.cmd_scan", "list BLE wearables in range and the profiles they offer"),
     Command("prepare", "anyppg.trainer.cmd_prepare", "build a sharded window store from sources"),

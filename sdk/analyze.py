@@ -1,0 +1,456 @@
+"""Batch analysis beside streaming: :func:`analyze` a whole recording, or a batch of segments, at once.
+
+Two shapes of input, one result type (:class:`Analysis`, equal-length numpy arrays named like
+:class:`~anyppg.sdk.results.Result`):
+
+- **1-D** ``ppg`` ``(n,)``: one continuous recording. It goes through the streaming
+  :class:`~anyppg.sdk.pipeline.Pipeline` exactly as ``anyppg stream replay:FILE`` sends it (same
+  blocks, same timeline, same preprocessing, same tracker and fusion), so the windows (10 s every
+  2 s, the first one starting after the 2 s the causal band-pass needs to settle) and their values
+  are the stream's. One difference, asked for by the batch use: the model runs on every readable
+  window (``Pipeline(run_model="always")``), so ``heart_rate_model``, ``af_probability``, ... are
+  given where the stream's quality gate would skip the model; the gate is still reported in
+  ``usable`` and the fused ``heart_rate`` of such a window may then include the model's head.
+- **2-D** ``ppg`` ``(n_segments, n_samples)``: independent segments (e.g. 10 s at 100 Hz, the Liu
+  et al. arrhythmia format): exactly one window per segment, in order: its **last 10 s**. A fresh
+  pipeline analyses each one; the 2 s the band-pass needs before the window are the segment's own
+  samples when it is at least 12 s long, else a point reflection of its first samples (odd
+  extension, continuous in value and slope), and the resampler's look-ahead at the end is a
+  reflection of its last samples. ``t_start`` / ``t_end`` are then seconds from the segment's
+  first sample (``0`` and ``10`` for a 10 s segment).
+
+Missing samples (NaN/inf) are handled as the stream handles them: runs up to
+:data:`MAX_FILL_S` are bridged by linear interpolation; a longer run is refused with an error that
+says where it is (the stream would silently restart its windows there). Every problem with the
+input is one :class:`~anyppg.errors.InvalidSignalError` or
+:class:`~anyppg.errors.UnsupportedRateError` naming what is wrong; an analysis is never empty.
+
+Example::
+
+    >>> import anyppg
+    >>> sim = anyppg.simulate(30, ppg_rate=100.0, seed=1)
+    >>> a = anyppg.analyze(sim.ppg, 100.0, model="none")
+    >>> len(a), a.t_start[:2].tolist()
+    (9, [2.0, 4.0])
+    >>> b = anyppg.analyze(sim.ppg[:2000].reshape(2, 1000), 100.0, model="none")  # two 10 s segments
+    >>> b.t_start.tolist(), b.t_end.tolist()
+    ([0.0, 0.0], [10.0, 10.0])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from anyppg.errors import InvalidSignalError, RuntimeUnavailableError, UnsupportedRateError
+from anyppg.sdk.accounting import MAX_RATE_HZ, PPG_ABS_LIMIT
+from anyppg.sdk.results import Result
+from anyppg.sdk.samples import SampleBlock
+from anyppg.signal.constants import DEFAULT_HOP_S, DEFAULT_SETTLE_S, MIN_PPG_RATE, WINDOW_S
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
+__all__ = ["MAX_FILL_S", "SCALAR_COLUMNS", "Analysis", "analyze", "resolve_model"]
+
+#: longest run of missing (NaN/inf) samples that is bridged by interpolation, s (the stream's default).
+MAX_FILL_S = 0.5
+
+#: the per-window scalar columns of an :class:`Analysis`, in table order.
+SCALAR_COLUMNS = (
+    "t_start",
+    "t_end",
+    "heart_rate",
+    "heart_rate_confidence",
+    "heart_rate_tracker",
+    "heart_rate_model",
+    "heart_rate_peaks",
+    "quality",
+    "usable",
+    "quality_model",
+    "af_probability",
+    "motion",
+)
+
+_DEVICE = "analyze"
+_PANDAS_INSTALL = 'pip install "anyppg[notebook]"'
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """The windows of one :func:`analyze` call: one row per window (1-D input) or per segment (2-D).
+
+    Every array has the same first length ``n``; missing values are NaN (a model output where no model
+    ran, a heart rate that could not be read).
+
+    Attributes:
+        t_start / t_end: window start and end, s (from the recording's first sample; for segments,
+            from the segment's first sample).
+        heart_rate: the reported (fused) heart rate, bpm.
+        heart_rate_confidence: its confidence, 0..1.
+        heart_rate_tracker: the classical tracker's heart rate before fusion, bpm.
+        heart_rate_model: the model's heart-rate head, bpm (every readable window).
+        heart_rate_peaks: from the systolic peaks of the window alone, bpm.
+        quality: signal quality index, 0..1.
+        usable: whether the window passes the quality gate (bool).
+        quality_model: the model's quality head, P(usable), 0..1.
+        af_probability: P(atrial fibrillation), 0..1 (every readable window).
+        motion: accelerometer activity, g (NaN without an accelerometer).
+        rhythm_probabilities: float64 ``(n, K)``, the rhythm head's softmax in the order of
+            :attr:`rhythm_classes` (K = 0 when the model has no rhythm head).
+        rhythm_classes: the class names of :attr:`rhythm_probabilities`.
+        embedding: float32 ``(n, D)`` (D = 0 without a model).
+        sampling_rate: the input's sampling rate, Hz.
+        segments: True for 2-D input (one row per segment), False for a continuous recording.
+        model: the model file's name, or ``"none"``.
+    """
+
+    t_start: np.ndarray
+    t_end: np.ndarray
+    heart_rate: np.ndarray
+    heart_rate_confidence: np.ndarray
+    heart_rate_tracker: np.ndarray
+    heart_rate_model: np.ndarray
+    heart_rate_peaks: np.ndarray
+    quality: np.ndarray
+    usable: np.ndarray
+    quality_model: np.ndarray
+    af_probability: np.ndarray
+    motion: np.ndarray
+    rhythm_probabilities: np.ndarray
+    rhythm_classes: tuple[str, ...]
+    embedding: np.ndarray
+    sampling_rate: float
+    segments: bool
+    model: str
+
+    def __len__(self) -> int:
+        return int(self.t_start.shape[0])
+
+    def __repr__(self) -> str:
+        kind = "segments" if self.segments else "windows"
+        return f"Analysis({len(self)} {kind} at {self.sampling_rate:g} Hz, model={self.model!r})"
+
+    @property
+    def rhythm(self) -> np.ndarray:
+        """The most probable rhythm class per row (object array of str; None where there is none)."""
+        out = np.full(len(self), None, dtype=object)
+        if self.rhythm_classes:
+            probs = self.rhythm_probabilities
+            ok = np.isfinite(probs).all(axis=1)
+            out[ok] = np.asarray(self.rhythm_classes, dtype=object)[np.argmax(probs[ok], axis=1)]
+        return out
+
+    def columns(self) -> list[str]:
+        """The table's column names: :data:`SCALAR_COLUMNS`, then ``rhythm`` and ``p_<class>`` per class."""
+        extra = ["rhythm", *(f"p_{c}" for c in self.rhythm_classes)] if self.rhythm_classes else []
+        return [*SCALAR_COLUMNS, *extra]
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Column name -> array of one cell per row (the columns of :meth:`columns`; no embedding)."""
+        out = {name: getattr(self, name) for name in SCALAR_COLUMNS}
+        if self.rhythm_classes:
+            out["rhythm"] = self.rhythm
+            for i, c in enumerate(self.rhythm_classes):
+                out[f"p_{c}"] = self.rhythm_probabilities[:, i]
+        return out
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per row (NaN as None, floats rounded as :meth:`Result.to_dict` does)."""
+        arrays = self.to_arrays()
+        rows: list[dict[str, Any]] = []
+        for i in range(len(self)):
+            rows.append({name: _json_cell(name, arrays[name][i]) for name in arrays})
+        return rows
+
+    def to_dataframe(self) -> pandas.DataFrame:
+        """A pandas DataFrame with the columns of :meth:`to_arrays` (the embedding is left out: use
+        :attr:`embedding`).
+
+        Raises:
+            RuntimeUnavailableError: pandas is not installed (names ``pip install "anyppg[notebook]"``).
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise RuntimeUnavailableError("pandas", _PANDAS_INSTALL) from None
+        arrays = self.to_arrays()
+        return pd.DataFrame(arrays, columns=list(arrays))
+
+
+def _json_cell(name: str, value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    x = float(value)
+    if not math.isfinite(x):
+        return None
+    digits = 2 if name.startswith("heart_rate") and name != "heart_rate_confidence" else 4
+    return round(x, 3 if name in ("t_start", "t_end") else digits)
+
+
+def resolve_model(model: Any) -> Any | None:
+    """``"default"`` -> the shipped int8 student, ``"none"`` / None -> no model, a path -> that file; a
+    loaded :class:`~anyppg.sdk.runtime.Model` (anything with ``run``) is used as it is.
+
+    Raises:
+        ModelLoadError, RuntimeUnavailableError: the model cannot be loaded.
+    """
+    if model is None or hasattr(model, "run"):
+        return model
+    spec = str(model)
+    if spec.lower() == "none":
+        return None
+    from anyppg.sdk.runtime import load_model
+
+    if spec.lower() == "default":
+        from anyppg.sdk.shipped import default_model_path
+
+        return load_model(default_model_path(), threads=1)
+    return load_model(Path(spec), threads=1)
+
+
+def analyze(
+    ppg: Any,
+    sampling_rate: float,
+    *,
+    acc: Any = None,
+    model: Any = "default",
+) -> Analysis:
+    """Analyse a PPG recording (1-D) or a batch of independent segments (2-D) in one call.
+
+    Args:
+        ppg: raw PPG, ``(n,)`` for one continuous recording or ``(n_segments, n_samples)`` for
+            independent segments, at ``sampling_rate``; NaN/inf mark missing samples.
+        sampling_rate: the PPG rate, Hz (10 to 10,000; resampled to the model's 125 Hz).
+        acc: optional accelerometer in g on the same samples: ``(n, 3)`` (or ``(3, n)``) for a
+            recording, ``(n_segments, n_samples, 3)`` (or ``(n_segments, 3, n_samples)``) for segments.
+        model: ``"default"`` (the shipped int8 student), ``"none"`` (signal only: no model columns),
+            a ``.tflite`` / ``.pte`` path, or a loaded :class:`~anyppg.sdk.runtime.Model`.
+
+    Returns:
+        The :class:`Analysis`: one row per 10 s window (every 2 s) of a recording, or exactly one row
+        per segment, in order.
+
+    Raises:
+        InvalidSignalError: ``ppg`` is not 1-D or 2-D, not real numbers, too short for one window
+            (a recording needs about 12 s, a segment 10 s), has a run of missing samples longer than
+            :data:`MAX_FILL_S` or only missing samples, or ``acc`` does not match it. The message
+            names the segment / sample and what was expected.
+        UnsupportedRateError: ``sampling_rate`` is not a number in 10-10,000 Hz.
+        ModelLoadError, RuntimeUnavailableError: the model cannot be loaded.
+    """
+    fs = _check_rate(sampling_rate)
+    x = _as_real(ppg, "ppg")
+    if x.ndim not in (1, 2) or x.size == 0:
+        raise InvalidSignalError(
+            f"ppg has shape {x.shape}; expected (n,) for a recording or (n_segments, n_samples) for segments"
+        )
+    a = _check_acc(acc, x.shape)
+    loaded = resolve_model(model)
+    name = "none" if loaded is None else Path(str(getattr(loaded, "path", "model"))).name
+    if x.ndim == 1:
+        results = _recording(x, fs, a, loaded)
+    else:
+        results = [_segment(x[i], fs, None if a is None else a[i], loaded, i) for i in range(x.shape[0])]
+    return _collect(results, fs, segments=x.ndim == 2, model=name)
+
+
+# --- input checks ---------------------------------------------------------------------------------
+
+
+def _check_rate(rate: Any) -> float:
+    if isinstance(rate, bool) or not isinstance(rate, int | float | np.integer | np.floating):
+        raise UnsupportedRateError(math.nan, f"a number of Hz, not {rate!r}", "anyppg.analyze")
+    value = float(rate)
+    if not (math.isfinite(value) and MIN_PPG_RATE <= value <= MAX_RATE_HZ):
+        raise UnsupportedRateError(value, f"{MIN_PPG_RATE:g}-{MAX_RATE_HZ:g} Hz", "anyppg.analyze")
+    return value
+
+
+def _as_real(values: Any, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError) as exc:  # ragged nested lists
+        raise InvalidSignalError(f"{name} cannot be read as an array: {exc}") from None
+    if arr.dtype == bool or arr.dtype.kind not in "iuf":
+        raise InvalidSignalError(f"{name} must hold real numbers; it has dtype {arr.dtype}")
+    return arr.astype(np.float64)
+
+
+def _check_acc(acc: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    """``acc`` as float64 with samples on the second-to-last axis and 3 axes last, or None."""
+    if acc is None:
+        return None
+    a = _as_real(acc, "acc")
+    want = (*shape, 3)
+    if a.shape == want:
+        return a
+    if a.ndim == len(want) and a.shape[-2:] == (3, shape[-1]):  # (3, n) / (n_segments, 3, n)
+        return np.swapaxes(a, -1, -2)
+    raise InvalidSignalError(f"acc has shape {a.shape}; expected {want} (in g) to match ppg {shape}")
+
+
+def _missing_runs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and stop indices of the runs of invalid samples (NaN, inf, or beyond the timeline's limit)."""
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(x) <= PPG_ABS_LIMIT)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], bad.view(np.int8), [0]))))
+    return edges[0::2], edges[1::2]
+
+
+def _check_missing(x: np.ndarray, fs: float, where: str) -> tuple[np.ndarray, np.ndarray]:
+    starts, stops = _missing_runs(x)
+    if starts.size and int(stops.sum() - starts.sum()) == x.shape[0]:
+        raise InvalidSignalError(f"{where} has no valid sample (all {x.shape[0]} are NaN/inf)")
+    longest = int(np.argmax(stops - starts)) if starts.size else -1
+    if longest >= 0 and (stops[longest] - starts[longest]) / fs > MAX_FILL_S:
+        s, e = int(starts[longest]), int(stops[longest])
+        raise InvalidSignalError(
+            f"{where} has a run of {e - s} missing (NaN/inf) samples ({(e - s) / fs:.3g} s) from sample {s} "
+            f"({s / fs:.3g} s); runs up to {MAX_FILL_S:g} s are bridged: cut it there or fill it"
+        )
+    return starts, stops
+
+
+# --- the two paths --------------------------------------------------------------------------------
+
+
+def _pipeline(model: Any | None) -> Any:
+    from anyppg.sdk.pipeline import DEFAULT_QUALITY_THRESHOLD, Pipeline
+
+    return Pipeline(
+        _DEVICE,
+        model,
+        hop_s=DEFAULT_HOP_S,
+        quality_threshold=DEFAULT_QUALITY_THRESHOLD,
+        max_fill_s=MAX_FILL_S,
+        run_model="always",
+    )
+
+
+def _recording(x: np.ndarray, fs: float, acc: np.ndarray | None, model: Any | None) -> list[Result]:
+    """A continuous recording through one pipeline, in the blocks ``replay:`` sends (0.25 s each)."""
+    _check_missing(x, fs, "ppg")
+    pipe = _pipeline(model)
+    block = max(1, round(fs / 4))
+    blocks = [
+        SampleBlock(i / fs, fs, x[i : i + block], None if acc is None else acc[i : i + block])
+        for i in range(0, x.shape[0], block)
+    ]
+    results = pipe.push_many(blocks) + pipe.flush()
+    if not results:
+        need = DEFAULT_SETTLE_S + WINDOW_S
+        raise InvalidSignalError(
+            f"ppg is too short for one window: {x.shape[0]} samples = {x.shape[0] / fs:.3g} s at {fs:g} Hz; "
+            f"a recording needs about {need:g} s ({DEFAULT_SETTLE_S:g} s filter settling + {WINDOW_S:g} s), "
+            "a segment (2-D input) 10 s"
+        )
+    return results
+
+
+def _segment(x: np.ndarray, fs: float, acc: np.ndarray | None, model: Any | None, index: int) -> Result:
+    """One independent segment -> the result of the window on its last 10 s."""
+    where = f"segment {index}"
+    n = x.shape[0]
+    n_window = math.ceil(WINDOW_S * fs - 1e-6)
+    if n < n_window:
+        raise InvalidSignalError(
+            f"{where} has {n} samples = {n / fs:.3g} s at {fs:g} Hz; each segment needs at least "
+            f"{n_window} samples ({WINDOW_S:g} s) for the model's window"
+        )
+    starts, stops = _check_missing(x, fs, where)
+    x = _bridge(x, starts, stops)
+    if acc is not None:  # the timeline would repair these too; the reflections below must not copy them
+        acc = np.stack([_bridge(acc[:, k], *_missing_runs(acc[:, k])) for k in range(3)], axis=1)
+    # the last 12 s: 2 s for the band-pass to settle, then the window; an odd reflection where short
+    n_used = min(n, round((WINDOW_S + DEFAULT_SETTLE_S) * fs))
+    n_pre = max(0, round((WINDOW_S + DEFAULT_SETTLE_S) * fs) - n_used)
+    pipe = _pipeline(model)
+    n_post = math.ceil(_resampler_latency_s(fs) * fs) + 2
+    padded = _reflect(x[n - n_used :], n_pre, n_post)
+    padded_acc = None
+    if acc is not None:
+        padded_acc = np.stack([_reflect(acc[n - n_used :, k], n_pre, n_post) for k in range(3)], axis=1)
+    t0 = (n - n_used - n_pre) / fs
+    results = pipe.push(SampleBlock(t0, fs, padded, padded_acc)) + pipe.flush()
+    if len(results) != 1:  # pragma: no cover - the padding above makes exactly one window
+        raise InvalidSignalError(f"{where} gave {len(results)} windows; expected 1")
+    return results[0]
+
+
+def _bridge(x: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Linear interpolation over the missing runs (the ends hold the nearest valid value)."""
+    if not starts.size:
+        return x
+    good = np.ones(x.shape[0], dtype=bool)
+    for s, e in zip(starts, stops, strict=True):
+        good[s:e] = False
+    idx = np.arange(x.shape[0])
+    out = x.copy()
+    out[~good] = np.interp(idx[~good], idx[good], x[good])
+    return out
+
+
+def _reflect(x: np.ndarray, before: int, after: int) -> np.ndarray:
+    """``x`` with odd (point) reflections of ``before`` samples in front and ``after`` at the end."""
+    parts = []
+    if before:
+        parts.append(2.0 * x[0] - x[1 : before + 1][::-1])
+    parts.append(x)
+    if after:
+        parts.append(2.0 * x[-1] - x[-after - 1 : -1][::-1])
+    return np.concatenate(parts)
+
+
+def _resampler_latency_s(fs: float) -> float:
+    from anyppg.signal.constants import MODEL_FS
+    from anyppg.signal.resampling import StreamingResampler
+
+    return float(StreamingResampler(fs, MODEL_FS).latency_s)
+
+
+# --- results -> arrays ----------------------------------------------------------------------------
+
+
+def _floats(values: Iterable[float | None]) -> np.ndarray:
+    return np.asarray([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+
+def _collect(results: list[Result], fs: float, *, segments: bool, model: str) -> Analysis:
+    n = len(results)
+    classes: tuple[str, ...] = next((r.rhythm_classes for r in results if r.rhythm_classes), None) or ()
+    rhythm = np.full((n, len(classes)), np.nan)
+    dims = {r.embedding.shape[-1] for r in results if r.embedding is not None}
+    embedding = np.full((n, max(dims) if dims else 0), np.nan, dtype=np.float32)
+    for i, r in enumerate(results):
+        if r.rhythm_probabilities is not None and len(r.rhythm_probabilities) == len(classes):
+            rhythm[i] = r.rhythm_probabilities
+        if r.embedding is not None and r.embedding.shape[-1] == embedding.shape[1]:
+            embedding[i] = r.embedding
+    return Analysis(
+        t_start=_floats(r.t_start for r in results),
+        t_end=_floats(r.t_end for r in results),
+        heart_rate=_floats(r.heart_rate for r in results),
+        heart_rate_confidence=_floats(r.heart_rate_confidence for r in results),
+        heart_rate_tracker=_floats(r.heart_rate_tracker for r in results),
+        heart_rate_model=_floats(r.heart_rate_model for r in results),
+        heart_rate_peaks=_floats(r.heart_rate_peaks for r in results),
+        quality=_floats(r.quality for r in results),
+        usable=np.asarray([bool(r.usable) for r in results], dtype=bool),
+        quality_model=_floats(r.quality_model for r in results),
+        af_probability=_floats(r.af_probability for r in results),
+        motion=_floats(r.motion for r in results),
+        rhythm_probabilities=rhythm,
+        rhythm_classes=tuple(classes),
+        embedding=embedding,
+        sampling_rate=fs,
+        segments=segments,
+        model=model,
+    )

@@ -1,0 +1,200 @@
+"""``anyppg analyze FILE``: analyse a recording file in one go (:func:`anyppg.analyze`), as a table.
+
+``FILE`` is any ``replay:`` format (NPZ, CSV, WFDB directory, recorder journal; see
+:mod:`anyppg.sdk.replay_files`). By default the recording is one continuous stream: one row per 10 s
+window every 2 s, the same windows and values as ``anyppg stream replay:FILE`` (the model also runs
+on windows the quality gate marks unusable). With ``--segments`` the file holds independent
+segments, one row each: an NPZ whose ``ppg`` (or ``ppg_segments``) is ``(n_segments, n_samples)``
+with ``fs`` (or ``fs_ppg``), or any recording cut into consecutive ``--segment-s`` second segments
+(the samples after the last whole segment are left out, with a note on stderr).
+
+Output: a text line per row (default), ``--csv`` a CSV table, ``--json`` one JSON object
+(``{"type": "analysis", "file", "sampling_rate", "segments", "model", "rows", "columns", "results"}``,
+``--embedding`` adds each row's embedding). ``--out PATH`` writes the CSV / JSON there instead of
+stdout. Missing samples in the file (NaN, gaps in ``t``) are bridged up to 0.5 s; a longer gap is an
+error naming where it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["add_arguments", "load_segments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", help="recording: .npz, .csv, .journal or a WFDB directory")
+    parser.add_argument(
+        "--model",
+        default="default",
+        help="model file (.tflite / .pte); 'default' = the shipped int8 student; 'none' = signal only",
+    )
+    parser.add_argument(
+        "--segments",
+        action="store_true",
+        help="independent segments, one row each (2-D NPZ ppg, or the recording cut every --segment-s)",
+    )
+    parser.add_argument(
+        "--segment-s",
+        type=float,
+        default=10.0,
+        help="with --segments on a 1-D recording: segment length, s (default 10, at least 10)",
+    )
+    parser.add_argument("--csv", action="store_true", help="a CSV table (one row per window or segment)")
+    parser.add_argument("--embedding", action="store_true", help="include embeddings in --json output")
+    parser.add_argument("--out", metavar="PATH", default=None, help="write the CSV / JSON here, not stdout")
+
+
+def load_recording(path: str | Path) -> tuple[np.ndarray, float, np.ndarray | None]:
+    """A replay-format file as a regular ``(n,)`` PPG array (gaps in ``t`` become NaN), its rate and
+    its accelerometer ``(n, 3)`` (or None). Of a file with several PPG channels, channel 0 (the
+    model's) is taken, with a note on stderr.
+
+    Raises:
+        DataFormatError: the file is not a readable recording.
+        RuntimeUnavailableError: a WFDB record without the ``wfdb`` package.
+    """
+    from anyppg.sdk.replay_files import load_replay
+
+    data = load_replay(path)
+    ppg0 = data.ppg if data.ppg.ndim == 1 else data.ppg[:, 0]
+    if data.ppg.ndim > 1:
+        print(
+            f"anyppg analyze: {path}: channel 0 of {data.ppg.shape[1]} PPG channels analysed", file=sys.stderr
+        )
+    idx = np.round((data.t - data.t[0]) * data.rate).astype(np.int64)
+    if idx.shape[0] == idx[-1] + 1 and np.all(np.diff(idx) == 1):
+        return ppg0, data.rate, data.acc
+    idx = np.maximum.accumulate(idx)  # jitter in t must not reorder samples
+    ppg = np.full(int(idx[-1]) + 1, np.nan)
+    ppg[idx] = ppg0
+    acc = None
+    if data.acc is not None:
+        acc = np.full((ppg.shape[0], 3), np.nan)
+        acc[idx] = data.acc
+    return ppg, data.rate, acc
+
+
+def load_segments(path: str | Path, segment_s: float) -> tuple[np.ndarray, float, np.ndarray | None, int]:
+    """The segments of ``path``: ``(ppg (n_segments, n_samples), rate, acc or None, samples left out)``.
+
+    An NPZ with a 2-D ``ppg`` / ``ppg_segments`` and ``fs`` / ``fs_ppg`` is taken as it is; any other
+    recording is cut into consecutive ``segment_s`` second segments.
+
+    Raises:
+        DataFormatError: the file is not a recording, or ``segment_s`` is shorter than 10 s or longer
+            than the recording.
+    """
+    from anyppg.errors import DataFormatError
+
+    p = Path(path)
+    if p.suffix.lower() == ".npz" and p.is_file():
+        from anyppg.npz import open_npz
+
+        with open_npz(p) as z:
+            key = next((k for k in ("ppg_segments", "ppg") if k in z.files), None)
+            rate_key = next((k for k in ("fs", "fs_ppg") if k in z.files), None)
+            if key is not None and np.ndim(z[key]) == 2 and z[key].shape[0] <= z[key].shape[1]:
+                if rate_key is None:
+                    raise DataFormatError(str(p), f"segments {key!r} need a sampling rate 'fs' (Hz)")
+                rate = np.asarray(z[rate_key])
+                if rate.size != 1 or rate.dtype.kind not in "iuf":
+                    raise DataFormatError(
+                        str(p), f"{rate_key!r} must be one number (Hz), not shape {rate.shape}"
+                    )
+                return np.asarray(z[key], dtype=np.float64), float(rate.reshape(())), None, 0
+    if not (math.isfinite(segment_s) and segment_s >= 10.0):
+        raise DataFormatError(str(p), f"--segment-s {segment_s:g} is too short; segments need at least 10 s")
+    ppg, rate, acc = load_recording(p)
+    n_seg = round(segment_s * rate)
+    count = ppg.shape[0] // n_seg
+    if count == 0:
+        raise DataFormatError(
+            str(p), f"recording of {ppg.shape[0] / rate:.3g} s is shorter than one {segment_s:g} s segment"
+        )
+    used = count * n_seg
+    seg_acc = None if acc is None else acc[:used].reshape(count, n_seg, 3)
+    return ppg[:used].reshape(count, n_seg), rate, seg_acc, ppg.shape[0] - used
+
+
+def _csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row[c] is None else row[c] for c in columns])
+    return buf.getvalue()
+
+
+def _text_line(row: dict[str, Any], label: str) -> str:
+    def num(value: Any, fmt: str) -> str:
+        return "--" if value is None else format(value, fmt)
+
+    parts = [
+        f"{label}  {row['t_start']:8.1f}-{row['t_end']:8.1f} s",
+        f"HR {num(row['heart_rate'], '6.1f')} bpm (model {num(row['heart_rate_model'], '6.1f')})",
+        f"quality {num(row['quality'], '.2f')}{'' if row['usable'] else ' (gated)'}",
+        f"P(AF) {num(row['af_probability'], '.2f')}",
+    ]
+    if row.get("rhythm") is not None:
+        parts.append(f"rhythm {row['rhythm']}")
+    return "  ".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    import anyppg
+    from anyppg.sdk.json_lines import dumps
+
+    left_out = 0
+    if args.segments:
+        ppg, rate, acc, left_out = load_segments(args.file, args.segment_s)
+    else:
+        ppg, rate, acc = load_recording(args.file)
+    analysis = anyppg.analyze(ppg, rate, acc=acc, model=args.model)
+    rows = analysis.to_records()
+    columns = analysis.columns()
+    if left_out and not args.quiet:
+        print(
+            f"anyppg analyze: {left_out} samples after the last whole segment left out ({left_out / rate:.3g} s)",
+            file=sys.stderr,
+        )
+    if args.json:
+        if args.embedding and analysis.embedding.shape[1]:
+            for row, emb in zip(rows, analysis.embedding, strict=True):
+                row["embedding"] = [None if not math.isfinite(v) else round(float(v), 6) for v in emb]
+        text = dumps(
+            {
+                "type": "analysis",
+                "file": str(args.file),
+                "sampling_rate": rate,
+                "segments": analysis.segments,
+                "model": analysis.model,
+                "rows": len(rows),
+                "columns": columns,
+                "results": rows,
+            }
+        )
+        text += "\n"
+    elif args.csv:
+        text = _csv_text(rows, columns)
+    else:
+        label = "segment" if analysis.segments else "window"
+        text = "".join(f"{_text_line(r, f'{label} {i:4d}')}\n" for i, r in enumerate(rows))
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        if args.json:  # stdout stays one JSON object: where the table went
+            print(dumps({"type": "written", "file": str(args.file), "rows": len(rows), "out": str(args.out)}))
+        elif not args.quiet:
+            print(f"anyppg analyze: {len(rows)} rows written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return 0

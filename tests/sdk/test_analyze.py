@@ -1,0 +1,214 @@
+"""anyppg.analyze and ``anyppg analyze``: batch analysis of recordings and segments.
+
+The shipped int8 student runs in these tests (LiteRT); the stream they are compared with is a real
+``replay:`` of a file the test writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import anyppg
+from anyppg.cli import main
+from anyppg.errors import InvalidSignalError, UnsupportedRateError
+from anyppg.sdk.analyze import MAX_FILL_S, Analysis, analyze, resolve_model
+
+
+@pytest.fixture(scope="module")
+def model():
+    return resolve_model("default")
+
+
+def _recording(seconds: float = 60.0, fs: float = 100.0) -> np.ndarray:
+    """Simulated finger PPG with 12 s of heavy noise in the middle (gated windows) and two short NaN runs."""
+    ppg = anyppg.simulate(seconds, ppg_rate=fs, heart_rate=72.0, seed=3).ppg.astype(np.float64)
+    rng = np.random.default_rng(0)
+    lo, hi = int(24 * fs), int(36 * fs)
+    ppg[lo:hi] += rng.normal(0.0, 5.0 * ppg.std(), hi - lo)
+    ppg[int(5 * fs) : int(5 * fs) + 3] = np.nan  # bridged by interpolation, as the stream does
+    ppg[int(47 * fs)] = np.inf
+    return ppg
+
+
+def test_recording_gives_the_streams_windows_and_values(tmp_path: Path, model) -> None:
+    fs = 100.0
+    ppg = _recording(fs=fs)
+    path = tmp_path / "rec.npz"
+    np.savez(path, ppg=ppg, fs=fs)
+    streamed = anyppg.stream_sync(f"replay:{path}", speed="max", model=model)
+    a = analyze(ppg, fs, model=model)
+
+    assert len(a) == len(streamed) > 20
+    np.testing.assert_array_equal(a.t_start, [r.t_start for r in streamed])
+    np.testing.assert_array_equal(a.t_end, [r.t_end for r in streamed])
+    np.testing.assert_array_equal(a.usable, [r.usable for r in streamed])
+    np.testing.assert_array_equal(a.quality, [r.quality for r in streamed])
+    for name in ("heart_rate_peaks", "heart_rate_tracker"):
+        expected = [np.nan if getattr(r, name) is None else getattr(r, name) for r in streamed]
+        np.testing.assert_array_equal(getattr(a, name), expected, err_msg=name)
+    gated = ~a.usable
+    assert gated.sum() >= 3 and a.usable.sum() >= 10  # both kinds of window are compared
+    for i, r in enumerate(streamed):
+        if r.usable:  # the model ran in both: identical values
+            assert a.heart_rate[i] == r.heart_rate
+            assert a.heart_rate_model[i] == r.heart_rate_model
+            assert a.af_probability[i] == r.af_probability
+            assert a.quality_model[i] == r.quality_model
+            np.testing.assert_array_equal(a.embedding[i], r.embedding)
+        else:  # the stream's gate skipped the model; analyze runs it on every readable window
+            assert r.heart_rate_model is None and r.af_probability is None
+    assert np.isfinite(a.heart_rate_model).all() and np.isfinite(a.af_probability).all()
+    assert a.embedding.shape == (len(a), 512) and np.isfinite(a.embedding).all()
+
+
+def test_segments_at_100_hz_give_one_result_each_in_order(model) -> None:
+    fs = 100.0
+    rates = [55.0, 95.0, 130.0, 70.0]
+    segs = np.stack(
+        [
+            anyppg.simulate(10.0, ppg_rate=fs, heart_rate=hr, hrv=0.01, seed=i).ppg
+            for i, hr in enumerate(rates)
+        ]
+    )
+    assert segs.shape == (4, 1000)
+    a = analyze(segs, fs, model=model)
+    assert len(a) == 4 and a.segments
+    np.testing.assert_array_equal(a.t_start, 0.0)
+    np.testing.assert_array_equal(a.t_end, 10.0)
+    np.testing.assert_allclose(a.heart_rate, rates, atol=3.0)  # each row is its own segment, in order
+    assert np.isfinite(a.heart_rate_model).all() and np.isfinite(a.af_probability).all()
+    # one segment alone gives the same row: segments are independent
+    one = analyze(segs[2:3], fs, model=model)
+    assert one.heart_rate[0] == a.heart_rate[2]
+    np.testing.assert_array_equal(one.embedding[0], a.embedding[2])
+
+
+def test_a_longer_segment_is_read_on_its_last_10_s() -> None:
+    fs = 125.0
+    ppg = anyppg.simulate(16.0, ppg_rate=fs, heart_rate=80.0, seed=5).ppg
+    a = analyze(ppg[None, :], fs, model="none")
+    assert (a.t_start[0], a.t_end[0]) == (6.0, 16.0)
+    assert abs(a.heart_rate[0] - 80.0) < 3.0
+    assert a.embedding.shape == (1, 0) and np.isnan(a.heart_rate_model).all()
+
+
+def test_accelerometer_in_either_layout_gives_motion() -> None:
+    sim = anyppg.simulate(30.0, ppg_rate=50.0, motion=0.5, motion_fraction=1.0, seed=2)
+    acc = np.asarray(sim.acc, dtype=np.float64)
+    acc = acc if acc.shape[-1] == 3 else acc.T
+    a = analyze(sim.ppg, 50.0, acc=acc, model="none")
+    b = analyze(sim.ppg, 50.0, acc=acc.T, model="none")
+    assert np.isfinite(a.motion).all() and (a.motion > 0).all()
+    np.testing.assert_array_equal(a.motion, b.motion)
+
+
+@pytest.mark.parametrize(
+    ("ppg", "rate", "error", "words"),
+    [
+        (np.zeros((2, 3, 1000)), 100.0, InvalidSignalError, "shape (2, 3, 1000)"),
+        (np.zeros(0), 100.0, InvalidSignalError, "shape (0,)"),
+        (np.array(["a", "b"]), 100.0, InvalidSignalError, "real numbers"),
+        (np.zeros(5000), 5.0, UnsupportedRateError, "10-10000 Hz"),
+        (np.zeros(5000), float("nan"), UnsupportedRateError, "anyppg.analyze"),
+        (np.zeros(5000), "100", UnsupportedRateError, "not '100'"),
+        (np.ones((3, 800)), 100.0, InvalidSignalError, "segment 0 has 800 samples"),
+        (np.ones(1000), 100.0, InvalidSignalError, "too short for one window"),
+        (np.full(3000, np.nan), 100.0, InvalidSignalError, "no valid sample"),
+    ],
+)
+def test_bad_input_is_one_clear_error(ppg, rate, error, words) -> None:
+    with pytest.raises(error) as info:
+        analyze(ppg, rate, model="none")
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_long_nan_run_is_refused_where_it_is() -> None:
+    clean = anyppg.simulate(30.0, ppg_rate=100.0, seed=1).ppg.astype(np.float64)
+    ppg = clean.copy()
+    ppg[1500:1600] = np.nan  # 1 s
+    with pytest.raises(InvalidSignalError, match=r"run of 100 missing .* from sample 1500 \(15 s\)"):
+        analyze(ppg, 100.0, model="none")
+    segs = np.stack([ppg[:1000], ppg[1000:2000]])
+    with pytest.raises(InvalidSignalError, match="segment 1 has a run of 100 missing"):
+        analyze(segs, 100.0, model="none")
+    short = clean.copy()
+    short[1500 : 1500 + round(MAX_FILL_S * 100)] = np.nan  # as long as is bridged
+    assert len(analyze(short, 100.0, model="none")) == len(analyze(clean, 100.0, model="none"))
+
+
+def test_acc_that_does_not_match_is_refused() -> None:
+    with pytest.raises(InvalidSignalError, match=r"acc has shape \(10, 3\); expected \(3000, 3\)"):
+        analyze(np.zeros(3000), 100.0, acc=np.zeros((10, 3)), model="none")
+
+
+def test_tables(model) -> None:
+    ppg = anyppg.simulate(20.0, ppg_rate=125.0, seed=4).ppg
+    a = analyze(ppg, 125.0, model=model)
+    assert isinstance(a, Analysis) and isinstance(anyppg.analyze(ppg, 125.0, model=model), anyppg.Analysis)
+    records = a.to_records()
+    assert len(records) == len(a) and list(records[0]) == a.columns()
+    json.dumps(records)  # JSON-ready: plain Python values, None for NaN
+    assert records[0]["heart_rate"] == round(float(a.heart_rate[0]), 2)
+    pd = pytest.importorskip("pandas")
+    df = a.to_dataframe()
+    assert isinstance(df, pd.DataFrame) and len(df) == len(a)
+    np.testing.assert_array_equal(df["quality"].to_numpy(), a.quality)
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+def test_cli_json_and_csv_match_the_api(tmp_path: Path, capsys: pytest.CaptureFixture[str], model) -> None:
+    fs = 100.0
+    ppg = anyppg.simulate(30.0, ppg_rate=fs, seed=7).ppg
+    path = tmp_path / "rec.npz"
+    np.savez(path, ppg=ppg, fs=fs)
+    a = analyze(ppg, fs, model=model)
+
+    assert main(["analyze", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["type"] == "analysis" and out["rows"] == len(a) and not out["segments"]
+    assert [r["t_start"] for r in out["results"]] == a.t_start.tolist()
+    assert [r["heart_rate_model"] for r in out["results"]] == [round(float(v), 2) for v in a.heart_rate_model]
+
+    assert main(["analyze", str(path), "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == len(a)
+    np.testing.assert_allclose([float(r["heart_rate"]) for r in rows], a.heart_rate, atol=0.006)
+
+
+def test_cli_segments_from_a_2d_npz_and_from_a_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fs = 100.0
+    ppg = anyppg.simulate(35.0, ppg_rate=fs, seed=8).ppg
+    seg_path = tmp_path / "segs.npz"
+    np.savez(seg_path, ppg=ppg[:3000].reshape(3, 1000), fs=fs)
+    assert main(["analyze", str(seg_path), "--segments", "--json", "--model", "none"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"] == 3 and out["segments"] and [r["t_end"] for r in out["results"]] == [10.0] * 3
+
+    csv_path = tmp_path / "rec.csv"
+    t = np.arange(ppg.shape[0]) / fs
+    np.savetxt(csv_path, np.column_stack([t, ppg]), delimiter=",", header="t,ppg", comments="")
+    table = tmp_path / "out.csv"
+    assert (
+        main(["analyze", str(csv_path), "--segments", "--csv", "--out", str(table), "--model", "none"]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "500 samples after the last whole segment left out" in err
+    assert len(list(csv.DictReader(io.StringIO(table.read_text())))) == 3
+
+
+def test_cli_error_is_one_json_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "short.npz"
+    np.savez(path, ppg=np.ones(500), fs=100.0)
+    assert main(["analyze", str(path), "--json", "--model", "none"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["type"] == "InvalidSignalError" and "too short for one window" in out["error"]
