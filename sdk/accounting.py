@@ -266,6 +266,7 @@ class Timeline:
         self._next_t: float | None = None
         self._valid_end = 0.0  # device time just after the last delivered sample (where a gap starts)
         self._rate: float | None = None
+        self._channels: int | None = None
         self._last: SampleBlock | None = None  # the last block delivered (fills start from it)
         self._last_seq: int | None = None
         self._recent: dict[int, int] = {}  # round(t0 * rate) -> fingerprint of the delivered block
@@ -311,11 +312,14 @@ class Timeline:
             self._drop(block, "invalid")
             return out
         block = self._repair_acc(block)
-        if self._rate is not None and abs(block.rate - self._rate) > 1e-6 * self._rate:
-            # A device changed its rate mid-stream: rule on what is held, then a new segment.
+        changed_rate = self._rate is not None and abs(block.rate - self._rate) > 1e-6 * self._rate
+        if changed_rate or (self._channels is not None and block.channels != self._channels):
+            # A device changed its rate or PPG channels mid-stream: rule on what is held, then a new
+            # segment (nothing is interpolated across the change).
             out += self.flush()
             self._next_t = None
         self._rate = block.rate
+        self._channels = block.channels
         self._classify(block, out)
         self._drain(out, force=False)
         self._update_pending()
@@ -443,6 +447,8 @@ class Timeline:
             self._join(block, out, restart)
             return
         valid = np.abs(ppg) <= PPG_ABS_LIMIT  # False for NaN and inf too
+        if valid.ndim == 2:  # a time point is dropped when any of its channels is invalid
+            valid = valid.all(axis=1)
         n_bad = int(np.count_nonzero(~valid))
         self.acc.received += n_bad
         self.acc.dropped["invalid"] += n_bad
@@ -509,8 +515,10 @@ class Timeline:
         """Linear interpolation from the last delivered sample to the first of ``after``."""
         frac = np.arange(1, missing + 1) / (missing + 1)
         last = self._last
-        last_ppg = float(after.ppg[0]) if last is None else float(last.ppg[-1])
-        ppg = last_ppg + (float(after.ppg[0]) - last_ppg) * frac
+        first = np.asarray(after.ppg[0], dtype=np.float64)
+        last_ppg = first if last is None or last.channels != after.channels else last.ppg[-1]
+        ramp = frac if after.ppg.ndim == 1 else frac[:, None]
+        ppg = last_ppg + (first - last_ppg) * ramp
         acc = None
         if after.acc is not None:
             start = after.acc[0] if last is None or last.acc is None else last.acc[-1]

@@ -135,7 +135,7 @@ class Pipeline:
         for b, restart, _fill in deliveries:
             if restart or self._pre is None:
                 self._start_segment(b)
-            self._level = max(0.99 * self._level, float(np.max(np.abs(b.ppg))))
+            self._level = max(0.99 * self._level, float(np.max(np.abs(b.ppg0))))
             windows = self._pre.push(b.ppg, acc=b.acc)  # type: ignore[union-attr]
             for w in windows:
                 results.append(self._analyse(w, arrival))
@@ -244,7 +244,8 @@ class Pipeline:
 
 
 def _joined(deliveries: list[Delivery]) -> list[Delivery]:
-    """Runs of deliveries that continue one another (no restart, same rate and channels) as one."""
+    """Runs of deliveries that continue one another (no restart, same rate, PPG channels and
+    accelerometer presence) as one."""
     out: list[Delivery] = []
     run: list[Delivery] = []
 
@@ -264,7 +265,12 @@ def _joined(deliveries: list[Delivery]) -> list[Delivery]:
         if run:
             last = run[-1].block
             b = d.block
-            if d.restart or b.rate != last.rate or (b.acc is None) != (last.acc is None):
+            if (
+                d.restart
+                or b.rate != last.rate
+                or b.channels != last.channels
+                or (b.acc is None) != (last.acc is None)
+            ):
                 close()
         run.append(d)
     close()

@@ -4,7 +4,13 @@ Every format is written by appending: rows are buffered for ``flush_every_s`` of
 appended, flushed and ``fsync``-ed, so a crash loses at most that much. CSV is appended in place.
 NPZ and WFDB cannot be appended to, so their rows go to a journal (``<out>.journal``: raw float64 rows
 ``t, ppg, acc_x, acc_y, acc_z``) which :meth:`Recorder.close` turns into the final file atomically
-and removes. A journal left behind by a crash replays as it is (``replay:<out>`` finds it).
+and removes.
+
+A device with several PPG channels keeps them all: NPZ ``ppg`` of shape ``(n, channels)``, CSV columns
+``ppg_0 .. ppg_{c-1}``, WFDB signals ``PPG, PPG_1, ..``, journal rows ``t, ppg_0, acc_x, acc_y, acc_z,
+ppg_1 ..`` after a header row (:func:`anyppg.sdk.replay_files.journal_header`). The channel count is the
+first block's; a later block with another count is recorded with its first channels (NaN where it
+has fewer) and a warning. A journal left behind by a crash replays as it is (``replay:<out>`` finds it).
 
 A new recording never touches an old one: the output and the journal are created exclusively, so a
 journal left by a killed recording makes :class:`Recorder` refuse with :class:`StaleJournalError`
@@ -28,7 +34,7 @@ from typing import IO, Literal
 import numpy as np
 
 from anyppg.errors import AnyPPGError, DataFormatError, RuntimeUnavailableError
-from anyppg.sdk.replay_files import JOURNAL_COLUMNS, ReplayData, load_replay
+from anyppg.sdk.replay_files import JOURNAL_COLUMNS, ReplayData, journal_header, load_replay
 from anyppg.sdk.samples import SampleBlock
 
 __all__ = [
@@ -144,6 +150,7 @@ class Recorder:
         self.samples = 0
         self.rate: float | None = None
         self.has_acc = False
+        self.channels: int | None = None  # PPG channels, from the first block
         self._rows: list[np.ndarray] = []
         self._buffered = 0
         self._target = self.path if self.format == "csv" else self.journal_path
@@ -159,7 +166,7 @@ class Recorder:
         except OSError as exc:
             raise RecordingWriteError(self.path, _os_reason(exc, self._target), exc.errno) from None
         _fsync_folder(self._target.parent)  # the new file's name survives a power loss, not only its rows
-        self._csv_columns: int | None = None  # decided by the first block: with or without acc
+        self._csv_columns: list[int] | None = None  # row columns written, decided by the first flush
         self._durable_bytes = 0  # file size after the last successful flush
         self._durable_samples = 0
         self._failed = False
@@ -186,13 +193,24 @@ class Recorder:
             return
         if self._failed:
             raise RecordingWriteError(self.path, "an earlier write failed; the recording is stopped")
-        rows = np.empty((n, len(JOURNAL_COLUMNS)), dtype="<f8")
+        if self.channels is None:
+            self.channels = block.channels
+        elif block.channels != self.channels:
+            log.warning(
+                "%s: a block has %d PPG channel(s), the recording %d; recorded as %d",
+                self.path,
+                block.channels,
+                self.channels,
+                self.channels,
+            )
+        c = self.channels
+        rows = np.full((n, len(JOURNAL_COLUMNS) - 1 + c), np.nan, dtype="<f8")
         rows[:, 0] = block.times()
-        rows[:, 1] = block.ppg
-        if block.acc is None:
-            rows[:, 2:] = np.nan
-        else:
-            rows[:, 2:] = block.acc
+        ppg = block.ppg.reshape(n, -1)[:, :c]
+        rows[:, 1] = ppg[:, 0]
+        rows[:, len(JOURNAL_COLUMNS) : len(JOURNAL_COLUMNS) - 1 + ppg.shape[1]] = ppg[:, 1:]
+        if block.acc is not None:  # acc stays NaN without one
+            rows[:, 2:5] = block.acc
             self.has_acc = True
         self.rate = self.rate or block.rate
         self._rows.append(rows)
@@ -212,16 +230,19 @@ class Recorder:
         if not self._rows or self._failed:
             return
         rows = np.concatenate(self._rows)
+        first = self._durable_bytes == 0
         if self.format == "csv":
             header = b""
             if self._csv_columns is None:
-                self._csv_columns = 5 if self.has_acc else 2
-                header = (",".join(JOURNAL_COLUMNS[: self._csv_columns]) + "\n").encode()
-            cut = rows[:, : self._csv_columns]
+                names, self._csv_columns = _csv_layout(self.channels or 1, self.has_acc)
+                header = (",".join(names) + "\n").encode()
+            cut = rows[:, self._csv_columns]
             text = "\n".join(",".join(repr(float(v)) for v in row) for row in cut) + "\n"
             data = header + text.encode()
         else:
             data = rows.tobytes()
+            if first and (self.channels or 1) > 1:
+                data = journal_header(self.channels or 1).astype("<f8").tobytes() + data
         try:
             self._file.write(data)
             self._sync()
@@ -367,6 +388,20 @@ def _finalise(path: Path, fmt: RecordingFormat, data: ReplayData, rate: float | 
     journal.unlink()
 
 
+def _csv_layout(channels: int, has_acc: bool) -> tuple[list[str], list[int]]:
+    """CSV column names and the journal-row columns they come from."""
+    base = len(JOURNAL_COLUMNS)
+    if channels == 1:
+        names, columns = ["t", "ppg"], [0, 1]
+    else:
+        names = ["t", *(f"ppg_{k}" for k in range(channels))]
+        columns = [0, 1, *range(base, base + channels - 1)]
+    if has_acc:
+        names += list(JOURNAL_COLUMNS[2:])
+        columns += [2, 3, 4]
+    return names, columns
+
+
 def _fsync_file(path: Path, flags: int = os.O_RDWR) -> None:
     fd = os.open(path, flags)
     try:
@@ -387,16 +422,19 @@ def _write_wfdb(path: Path, data: ReplayData, rate: float) -> None:
 
     index = np.round((data.t - data.t[0]) * rate).astype(np.int64)
     n = int(index[-1]) + 1
-    names = ["PPG"] + (["ACC_X", "ACC_Y", "ACC_Z"] if data.acc is not None else [])
+    ppg = data.ppg.reshape(len(data.t), -1)
+    c = ppg.shape[1]
+    names = ["PPG", *(f"PPG_{k}" for k in range(1, c))]
+    names += ["ACC_X", "ACC_Y", "ACC_Z"] if data.acc is not None else []
     signal = np.full((n, len(names)), np.nan)
-    signal[index, 0] = data.ppg
+    signal[index, :c] = ppg
     if data.acc is not None:
-        signal[index, 1:] = data.acc
+        signal[index, c:] = data.acc
     path.mkdir(parents=True, exist_ok=True)
     wfdb.wrsamp(
         path.name or "recording",
         fs=rate,
-        units=["au"] + ["g"] * (len(names) - 1),
+        units=["au"] * c + ["g"] * (len(names) - c),
         sig_name=names,
         p_signal=signal,
         fmt=["32"] * len(names),

@@ -3,14 +3,16 @@
 Formats (the recorder writes all of them; anything else that follows them replays too):
 
 - **NPZ**: ``ppg`` and either ``fs`` (a scalar, Hz) or ``t`` (seconds per sample, increasing; gaps
-  allowed); optional ``acc`` ``(n, 3)`` at the same rate, optional ``ecg`` with ``ecg_fs``. ``ppg`` is
-  ``(n,)`` or, from a multi-wavelength sensor, ``(n, channels)`` (samples along axis 0, like ``acc``):
-  channel 0 is replayed and a warning says so.
-- **CSV**: a header ``t,ppg`` and optionally all three of ``acc_x,acc_y,acc_z``; ``t`` in seconds. A
-  last line cut short (a recording killed mid-write) is left out with a warning; every complete row
-  is kept.
-- **WFDB**: a directory holding one record (``*.hea`` + data) with a ``PPG`` signal and optionally
-  ``ACC_X``, ``ACC_Y``, ``ACC_Z``; missing samples are NaN (needs ``pip install "anyppg[data]"``).
+  allowed); optional ``acc`` at the same rate, optional ``ecg`` with ``ecg_fs``. ``ppg`` is ``(n,)``
+  or, from a sensor with several PPG channels, ``(n, channels)`` or ``(channels, n)`` (the data
+  folder's convention): the longer axis is time, and at most :data:`MAX_PPG_CHANNELS` channels. ``acc``
+  is ``(n, 3)`` or ``(3, n)``. Every channel is replayed (channel 0 feeds the model).
+- **CSV**: a header ``t,ppg`` (or ``t,ppg_0,ppg_1,...`` for several channels) and optionally all three
+  of ``acc_x,acc_y,acc_z``; ``t`` in seconds. A last line cut short (a recording killed mid-write) is
+  left out with a warning; every complete row is kept.
+- **WFDB**: a directory holding one record (``*.hea`` + data) with a ``PPG`` signal (further channels
+  ``PPG_1``, ``PPG_2``, ...) and optionally ``ACC_X``, ``ACC_Y``, ``ACC_Z``; missing samples are NaN
+  (needs ``pip install "anyppg[data]"``).
 - **Journal** (``*.journal``): what :mod:`anyppg.sdk.recorder` appends while recording, readable
   even after a crash (a row cut short at the end is left out).
 
@@ -32,12 +34,25 @@ import numpy as np
 from anyppg.errors import DataFormatError, RuntimeUnavailableError
 from anyppg.npz import open_npz
 
-__all__ = ["JOURNAL_COLUMNS", "RATE_RANGE_HZ", "ReplayData", "load_replay"]
+__all__ = [
+    "JOURNAL_COLUMNS",
+    "MAX_PPG_CHANNELS",
+    "RATE_RANGE_HZ",
+    "ReplayData",
+    "journal_header",
+    "load_replay",
+]
 
 log = logging.getLogger(__name__)
 
-#: columns of a recorder journal: float64 rows, acc NaN when the device has none.
+#: columns of a recorder journal: float64 rows, acc NaN when the device has none. A recording with
+#: ``c > 1`` PPG channels appends ``ppg_1 .. ppg_{c-1}`` to each row and starts with one header row
+#: (:func:`journal_header`: NaN, then ``c``), which a single-channel journal never has (its ``t`` is
+#: finite).
 JOURNAL_COLUMNS = ("t", "ppg", "acc_x", "acc_y", "acc_z")
+
+#: most PPG channels a recording may have (multi-wavelength and multi-photodiode sensors have 2-8).
+MAX_PPG_CHANNELS = 16
 
 #: sampling rates (Hz) a recording may have: below 1 Hz is not a PPG waveform (``t`` in ms?), above
 #: 10 kHz no PPG front end samples (and resampling it would need a filter of millions of taps).
@@ -52,11 +67,11 @@ class ReplayData:
 
     Attributes:
         t: per-sample time, s, strictly increasing (gaps where samples are missing).
-        ppg: PPG samples ``(n,)`` (channel 0 when the file holds several).
+        ppg: PPG samples ``(n,)``, or ``(n, channels)`` when the file holds several channels.
         rate: nominal sampling rate, Hz.
         acc: accelerometer ``(n, 3)`` or None.
         path: where it came from.
-        ppg_channels: PPG channels in the file (only channel 0 is replayed).
+        ppg_channels: PPG channels in the file (all are replayed; channel 0 feeds the model).
         torn_rows: incomplete rows left out at the end of the file (a recording killed mid-write).
     """
 
@@ -67,6 +82,18 @@ class ReplayData:
     path: str
     ppg_channels: int = 1
     torn_rows: int = 0
+
+    @property
+    def ppg0(self) -> np.ndarray:
+        """Channel 0 of the PPG (the model's), ``(n,)``."""
+        return self.ppg if self.ppg.ndim == 1 else self.ppg[:, 0]
+
+
+def journal_header(channels: int) -> np.ndarray:
+    """The first row of a journal with ``channels > 1`` PPG channels: float64 ``(4 + channels,)``."""
+    row = np.full(len(JOURNAL_COLUMNS) - 1 + channels, np.nan)
+    row[1] = channels
+    return row
 
 
 def load_replay(path: str | Path) -> ReplayData:
@@ -107,21 +134,31 @@ def _check_rate(path: Path, rate: float, source: str) -> float:
     return rate
 
 
-def _ppg_channel0(path: Path, ppg: Any) -> tuple[np.ndarray, int]:
-    """``(n,)`` as is; ``(n, channels)`` -> channel 0 and the channel count; anything else refused."""
+def _ppg_channels(path: Path, ppg: Any) -> tuple[np.ndarray, int]:
+    """``(n,)`` as is; ``(n, channels)`` or ``(channels, n)`` -> ``(n, channels)`` (the longer axis is
+    time) and the channel count; anything else refused."""
     arr = np.asarray(ppg)
     if arr.dtype.kind not in "iuf":
         raise DataFormatError(str(path), f"ppg must hold real numbers; it has dtype {arr.dtype}")
     if arr.ndim == 1:
         return arr.astype(np.float64), 1
-    if arr.ndim == 2 and arr.shape[0] > arr.shape[1] >= 1:
-        if arr.shape[1] > 1:
-            log.warning("%s: ppg has %d channels %s; replaying channel 0", path, arr.shape[1], arr.shape)
-        return arr[:, 0].astype(np.float64), int(arr.shape[1])
+    if arr.ndim == 2 and min(arr.shape) >= 1 and arr.shape[0] != arr.shape[1]:
+        samples_first = arr if arr.shape[0] > arr.shape[1] else arr.T
+        channels = int(samples_first.shape[1])
+        if channels <= MAX_PPG_CHANNELS:
+            out = np.ascontiguousarray(samples_first, dtype=np.float64)
+            return (out[:, 0].copy(), 1) if channels == 1 else (out, channels)
     raise DataFormatError(
         str(path),
-        f"ppg has shape {arr.shape}; expected (n,) or (n, channels) with samples along axis 0",
+        f"ppg has shape {arr.shape}; expected (n,), (n, channels) or (channels, n) with at most "
+        f"{MAX_PPG_CHANNELS} channels",
     )
+
+
+def _acc_samples_first(acc: Any, n: int) -> Any:
+    """``(3, n)`` (the data folder's convention) as ``(n, 3)``; anything else unchanged."""
+    arr = np.asarray(acc)
+    return arr.T if arr.ndim == 2 and arr.shape == (3, n) and n != 3 else arr
 
 
 def _finish(
@@ -153,9 +190,11 @@ def _finish(
             )
         rate = _check_rate(path, float(fs) if fs else float(1.0 / np.median(dt)), "fs" if fs else "t")
     if acc is not None:
-        acc = _real(path, "acc", acc)
+        acc = _real(path, "acc", _acc_samples_first(acc, n))
         if acc.shape != (n, 3):
-            raise DataFormatError(str(path), f"acc has shape {acc.shape}; expected ({n}, 3) like ppg")
+            raise DataFormatError(
+                str(path), f"acc has shape {acc.shape}; expected ({n}, 3) or (3, {n}) like ppg"
+            )
         if np.all(np.isnan(acc)):
             acc = None
     return ReplayData(
@@ -191,7 +230,7 @@ def _load_npz(path: Path) -> ReplayData:
             )
         fs = _npz_scalar(path, z, "fs") if "fs" in keys else None
         t = z["t"] if "t" in keys else None
-        ppg, channels = _ppg_channel0(path, z["ppg"])
+        ppg, channels = _ppg_channels(path, z["ppg"])
         return _finish(path, t, ppg, fs, z["acc"] if "acc" in keys else None, channels=channels)
 
 
@@ -217,9 +256,12 @@ def _load_csv(path: Path) -> ReplayData:
             ) from None
     first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
     header = [h.strip().lower() for h in first.split(",")] if head else []
-    if header[:2] != ["t", "ppg"]:
+    ppg_columns = _csv_ppg_columns(header)
+    if header[:1] != ["t"] or not ppg_columns:
         shown = ",".join(header)[:80]
-        raise DataFormatError(str(path), f"CSV header must start with 't,ppg'; it is {shown!r}")
+        raise DataFormatError(
+            str(path), f"CSV header must start with 't,ppg' (or 't,ppg_0,ppg_1,...'); it is {shown!r}"
+        )
     present = [c for c in _ACC_COLUMNS if c in header]
     if present and len(present) < 3:
         missing = [c for c in _ACC_COLUMNS if c not in header]
@@ -230,7 +272,27 @@ def _load_csv(path: Path) -> ReplayData:
     data, torn = _csv_rows(path, header, complete_last)
     cols = {name: i for i, name in enumerate(header)}
     acc = data[:, [cols[c] for c in _ACC_COLUMNS]] if present else None
-    return _finish(path, data[:, 0], data[:, 1], None, acc, torn_rows=torn)
+    ppg = data[:, ppg_columns[0]] if len(ppg_columns) == 1 else data[:, ppg_columns]
+    return _finish(path, data[:, 0], ppg, None, acc, channels=len(ppg_columns), torn_rows=torn)
+
+
+def _csv_ppg_columns(header: list[str]) -> list[int]:
+    """Column indices of the PPG channels in channel order: ``ppg`` alone, or ``ppg_0 .. ppg_{c-1}``
+    (``ppg`` may stand for ``ppg_0``); [] when the header names no PPG or skips a channel."""
+    found: dict[int, int] = {}
+    for i, name in enumerate(header):
+        if name == "ppg":
+            k = 0
+        elif name.startswith("ppg_") and name[4:].isdigit():
+            k = int(name[4:])
+        else:
+            continue
+        if k in found:
+            return []
+        found[k] = i
+    if sorted(found) != list(range(len(found))) or len(found) > MAX_PPG_CHANNELS:
+        return []
+    return [found[k] for k in range(len(found))]
 
 
 def _csv_rows(path: Path, header: list[str], complete_last: bool) -> tuple[np.ndarray, int]:
@@ -292,15 +354,35 @@ def _count_rows(path: Path) -> int:
 
 def _load_journal(path: Path) -> ReplayData:
     raw = np.fromfile(path, dtype=np.uint8)
-    width = 8 * len(JOURNAL_COLUMNS)
-    whole = raw.size - raw.size % width  # a crash may cut the last row
-    rows = raw[:whole].view("<f8").reshape(-1, len(JOURNAL_COLUMNS))
-    torn = int(whole != raw.size)
+    channels, start = _journal_channels(path, raw)
+    columns = len(JOURNAL_COLUMNS) - 1 + channels
+    width = 8 * columns
+    body = raw[start:]
+    whole = body.size - body.size % width  # a crash may cut the last row
+    rows = body[:whole].view("<f8").reshape(-1, columns)
+    torn = int(whole != body.size)
     if torn:
         log.warning(
-            "%s: the last row is incomplete (%d of %d bytes); left out", path, raw.size - whole, width
+            "%s: the last row is incomplete (%d of %d bytes); left out", path, body.size - whole, width
         )
-    return _finish(path, rows[:, 0], rows[:, 1].copy(), None, rows[:, 2:5], torn_rows=torn)
+    ppg = rows[:, 1].copy() if channels == 1 else np.column_stack([rows[:, 1], rows[:, 5:]])
+    return _finish(path, rows[:, 0], ppg, None, rows[:, 2:5], channels=channels, torn_rows=torn)
+
+
+def _journal_channels(path: Path, raw: np.ndarray) -> tuple[int, int]:
+    """PPG channels of a journal and the byte offset of its first sample row (see
+    :func:`journal_header`)."""
+    if raw.size < 16:
+        return 1, 0
+    t0, channels = raw[:16].view("<f8")
+    if np.isfinite(t0):
+        return 1, 0
+    if not (np.isfinite(channels) and channels == int(channels) and 2 <= channels <= MAX_PPG_CHANNELS):
+        raise DataFormatError(
+            str(path), f"journal header names {channels!r} PPG channels; expected 2-{MAX_PPG_CHANNELS}"
+        )
+    c = int(channels)
+    return c, 8 * (len(JOURNAL_COLUMNS) - 1 + c)
 
 
 _WFDB_ERRORS = (
@@ -360,8 +442,13 @@ def _load_wfdb(path: Path) -> ReplayData:
             str(headers[0]), f"not a readable WFDB record ({type(exc).__name__}: {_one_line(exc)})"
         ) from None
     names = [str(n).upper() for n in (record.sig_name or [])]
+    if "PPG" not in names and "PPG_0" in names:
+        names[names.index("PPG_0")] = "PPG"
     if "PPG" not in names:
         raise DataFormatError(str(path), f"WFDB record needs a 'PPG' signal; it has {record.sig_name}")
+    extra = []
+    while f"PPG_{len(extra) + 1}" in names and len(extra) + 1 < MAX_PPG_CHANNELS:
+        extra.append(names.index(f"PPG_{len(extra) + 1}"))
     sig = record.p_signal
     if sig is None or sig.ndim != 2:
         raise DataFormatError(str(headers[0]), "WFDB record has no physical signal (p_signal)")
@@ -370,7 +457,8 @@ def _load_wfdb(path: Path) -> ReplayData:
         acc = sig[:, [names.index("ACC_X"), names.index("ACC_Y"), names.index("ACC_Z")]]
     fs = _check_rate(headers[0], float(record.fs or 0.0), "the header's fs")
     # Missing samples (gaps in a recording) are stored as NaN, WFDB's "invalid sample" value.
-    ppg = np.asarray(sig[:, names.index("PPG")], dtype=np.float64)
-    keep = np.isfinite(ppg)
+    ppg = np.asarray(sig[:, [names.index("PPG"), *extra]], dtype=np.float64)
+    keep = np.isfinite(ppg).all(axis=1)
     t = np.arange(ppg.shape[0])[keep] / fs
-    return _finish(path, t, ppg[keep], fs, None if acc is None else acc[keep])
+    kept = ppg[keep, 0] if not extra else ppg[keep]
+    return _finish(path, t, kept, fs, None if acc is None else acc[keep], channels=1 + len(extra))

@@ -16,7 +16,9 @@ class SampleBlock:
     Attributes:
         t0: device time of the first sample, seconds (the device's own clock, any origin).
         rate: sampling rate, Hz.
-        ppg: PPG samples, float64 ``(n,)``.
+        ppg: PPG samples, float64 ``(n,)``, or ``(n, channels)`` from a sensor with several PPG
+            channels (samples along axis 0, like ``acc``; channel 0 feeds the model). Accounting
+            counts time points: ``len(block)`` is ``n`` whatever the channel count.
         acc: accelerometer on the same time base, float64 ``(n, 3)`` in g, or None.
         seq: the transport's frame sequence number, when it has one (duplicate detection).
         arrival: ``time.perf_counter()`` when the block reached the SDK (latency measurement).
@@ -36,6 +38,16 @@ class SampleBlock:
 
     def __len__(self) -> int:
         return int(self.ppg.shape[0])
+
+    @property
+    def channels(self) -> int:
+        """PPG channels in the block (1 for ``(n,)`` samples)."""
+        return 1 if self.ppg.ndim == 1 else int(self.ppg.shape[1])
+
+    @property
+    def ppg0(self) -> np.ndarray:
+        """Channel 0 of the PPG (the model's), ``(n,)``."""
+        return self.ppg if self.ppg.ndim == 1 else self.ppg[:, 0]
 
     @property
     def duration(self) -> float:

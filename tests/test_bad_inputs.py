@@ -104,7 +104,10 @@ def _bad_files(tmp: Path) -> dict[str, tuple[Path, str]]:
             "'fs' must be one number",
         ),
         "fs 1e7": (_write_npz(tmp / "fs_big.npz", ppg=_ppg(), fs=np.float64(1e7)), "outside 1-10000 Hz"),
-        "ppg (2, n)": (_write_npz(tmp / "ppg_2n.npz", ppg=np.zeros((2, 320)), fs=64.0), "(n, channels)"),
+        "ppg (40, n)": (
+            _write_npz(tmp / "ppg_40n.npz", ppg=np.zeros((40, 320)), fs=64.0),
+            "at most 16 channels",
+        ),
         "csv header only": (tmp / "header_only.csv", "0 data rows"),
         "csv one column": (tmp / "one_column.csv", "must start with 't,ppg'"),
         "csv missing acc": (tmp / "missing_acc.csv", "acc needs all of acc_x,acc_y,acc_z"),
@@ -158,7 +161,7 @@ CASES = [
     "truncated npz",
     "fs array",
     "fs 1e7",
-    "ppg (2, n)",
+    "ppg (40, n)",
     "csv header only",
     "csv one column",
     "csv missing acc",
@@ -183,11 +186,14 @@ def test_each_bad_recording_is_one_line_naming_the_file(case, bad_files, capsys)
     assert path.name in line and phrase in line
 
 
-def test_a_multichannel_ppg_replays_channel_0_and_says_so(tmp_path, caplog):
+@pytest.mark.parametrize("layout", ["samples first", "channels first"])
+def test_a_multichannel_ppg_replays_every_channel(tmp_path, layout):
     ppg = np.column_stack([_ppg(), -_ppg()])  # (n, 2): two wavelengths
-    data = load_replay(_write_npz(tmp_path / "two.npz", ppg=ppg, fs=np.float64(64.0)))
-    np.testing.assert_array_equal(data.ppg, ppg[:, 0])
-    assert data.ppg_channels == 2 and "replaying channel 0" in caplog.text
+    stored = ppg if layout == "samples first" else ppg.T  # the data folder stores (channels, n)
+    data = load_replay(_write_npz(tmp_path / "two.npz", ppg=stored, fs=np.float64(64.0)))
+    np.testing.assert_array_equal(data.ppg, ppg)
+    np.testing.assert_array_equal(data.ppg0, ppg[:, 0])
+    assert data.ppg_channels == 2
 
 
 @pytest.mark.parametrize(

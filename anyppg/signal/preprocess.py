@@ -10,6 +10,11 @@
 ``preprocess_recording`` runs the *same object* over a whole recording, so a window the SDK sees
 live is, sample for sample, the window the trainer saw.
 
+Several PPG channels (a multi-wavelength or multi-photodiode sensor) come as ``(n, channels)``:
+channel 0 is the model's and goes through exactly the single-channel path above; the other channels
+are resampled and band-passed alongside it by their own filters, and each window carries all of them
+band-passed in :attr:`Window.channels` (for a multi-channel heart-rate tracker).
+
 Start-up transient: the band-pass state starts at the steady state for a constant input equal to
 the first sample, which removes the step a DC offset would cause; what remains is the response of
 the 0.5 Hz high-pass to the pulse wave itself, which decays within about two seconds. Those first
@@ -56,6 +61,8 @@ class Window:
         ppg: (1250,) float32, band-passed and z-scored: the model input.
         filtered: (1250,) float32, band-passed, not z-scored (for heart rate and quality).
         acc: (1250, 3) float32 accelerometer resampled to 125 Hz (input units), or None.
+        channels: (channels, 1250) float32, every PPG channel band-passed (row 0 equals
+            ``filtered``) when the stream has more than one channel; None for one channel.
     """
 
     index: int
@@ -64,6 +71,12 @@ class Window:
     ppg: np.ndarray
     filtered: np.ndarray
     acc: np.ndarray | None = None
+    channels: np.ndarray | None = None
+
+    @property
+    def n_channels(self) -> int:
+        """PPG channels in the window (1 unless the stream has several)."""
+        return 1 if self.channels is None else int(self.channels.shape[0])
 
 
 def _hop_samples(hop_s: float) -> int:
@@ -109,6 +122,10 @@ class PPGPreprocessor:
         self._resampler = StreamingResampler(self.input_rate, MODEL_FS)
         self._acc_resampler = StreamingResampler(self.input_rate, MODEL_FS)
         self._bandpass = PPGBandpass(MODEL_FS)
+        self._extra_resampler: StreamingResampler | None = None
+        self._extra_bandpass: PPGBandpass | None = None
+        self._n_channels: int | None = None
+        self._extra = np.empty((0, 0))  # band-passed channels 1.., (n, channels - 1)
         self._has_acc: bool | None = None
         self._filtered = np.empty(0)
         self._acc = np.empty((0, 3))
@@ -128,27 +145,40 @@ class PPGPreprocessor:
         A chunk that fails validation leaves the stream state untouched.
 
         Args:
-            samples: raw PPG at ``input_rate``, shape (n,).
+            samples: raw PPG at ``input_rate``, shape (n,), or (n, channels) from a sensor with
+                several channels (the same number in every chunk; channel 0 feeds the model).
             acc: optional accelerometer (n, 3) at the same rate; given with every chunk or never.
 
         Returns:
             The windows completed by this chunk, in order (often none).
 
         Raises:
-            InvalidSignalError: wrong dtype/shape, NaN/inf, or acc given for some chunks only.
+            InvalidSignalError: wrong dtype/shape, NaN/inf, acc given for some chunks only, or a
+                channel count other than the stream's first chunk's.
         """
-        x = as_signal(samples, name="PPG chunk", min_samples=0)
+        x = as_signal(samples, name="PPG chunk", min_samples=0, allow_2d=True)
         a = None if acc is None else as_acc(acc, len(x), name="acc chunk")
         if self._has_acc is not None and self._has_acc != (a is not None):
             have = "with" if self._has_acc else "without"
             raise InvalidSignalError(f"this stream started {have} acc; give acc with every chunk or never")
+        channels = 1 if x.ndim == 1 else x.shape[1]
+        if self._n_channels is not None and channels != self._n_channels:
+            raise InvalidSignalError(
+                f"PPG chunk has {channels} channel(s); this stream started with {self._n_channels}"
+            )
+        if channels == 0:
+            raise InvalidSignalError(f"PPG chunk has shape {x.shape}: no channel")
         if len(x) == 0:
             return []
         self._has_acc = a is not None
+        self._n_channels = channels
         self.samples_in += len(x)
 
-        filtered = self._bandpass._process_valid(self._resampler._process_valid(x))
+        x0 = x if x.ndim == 1 else np.ascontiguousarray(x[:, 0])
+        filtered = self._bandpass._process_valid(self._resampler._process_valid(x0))
         self._filtered = np.concatenate([self._filtered, filtered])
+        if channels > 1:
+            self._push_extra(x[:, 1:])
         if a is not None:
             self._acc = np.concatenate([self._acc, self._acc_resampler._process_valid(a)])
         self._n_out += len(filtered)
@@ -168,6 +198,7 @@ class PPGPreprocessor:
                     ppg=zscore(seg).astype(np.float32),
                     filtered=seg.astype(np.float32),
                     acc=self._acc[lo : lo + WINDOW_SAMPLES].astype(np.float32) if a is not None else None,
+                    channels=self._channels_at(lo, seg),
                 )
             )
             self._next_window += 1
@@ -178,8 +209,27 @@ class PPGPreprocessor:
             self._filtered = self._filtered[drop:]
             if self._has_acc:
                 self._acc = self._acc[drop:]
+            if self._n_channels and self._n_channels > 1:
+                self._extra = self._extra[drop:]
             self._buf_start += drop
         return out
+
+    def _push_extra(self, x: np.ndarray) -> None:
+        """Resample and band-pass channels 1.. alongside channel 0 (same rates, their own state)."""
+        if self._extra_resampler is None:
+            self._extra_resampler = StreamingResampler(self.input_rate, MODEL_FS)
+            self._extra_bandpass = PPGBandpass(MODEL_FS)
+            self._extra = np.empty((0, x.shape[1]))
+        assert self._extra_bandpass is not None
+        out = self._extra_bandpass._process_valid(self._extra_resampler._process_valid(x))
+        self._extra = np.concatenate([self._extra, out])
+
+    def _channels_at(self, lo: int, channel0: np.ndarray) -> np.ndarray | None:
+        """``(channels, 1250)`` float32 of all channels of the window starting at buffer index ``lo``."""
+        if not self._n_channels or self._n_channels == 1:
+            return None
+        extra = self._extra[lo : lo + WINDOW_SAMPLES].T
+        return np.concatenate([channel0[None, :], extra]).astype(np.float32)
 
 
 def preprocess_recording(
@@ -196,7 +246,7 @@ def preprocess_recording(
     implementation (and the output equals pushing the same samples in any chunk sizes).
 
     Args:
-        ppg: raw PPG, shape (n,), at ``fs``.
+        ppg: raw PPG, shape (n,) or (n, channels), at ``fs`` (see :meth:`PPGPreprocessor.push`).
         fs: its rate (Hz), at least 10 Hz.
         acc: optional accelerometer (n, 3) at ``fs``.
         hop_s: step between window starts (s).
@@ -217,7 +267,7 @@ def preprocess_recording(
         (24, 2.0, 58.0)
     """
     pre = PPGPreprocessor(fs, hop_s=hop_s, settle_s=settle_s)
-    x = as_signal(ppg, name="PPG recording", min_samples=1)
+    x = as_signal(ppg, name="PPG recording", min_samples=1, allow_2d=True)
     result = pre.push(x, acc)
     if not result:
         need = pre.settle_s + WINDOW_S + pre.latency_s
