@@ -464,6 +464,7 @@ class Timeline:
                 None if block.acc is None else block.acc[start:stop],
                 seq=block.seq,
                 arrival=block.arrival,
+                acc_in_g=block.acc_in_g,
             )
             if start > 0:  # the hole before this run holds dropped samples
                 self._pending_reason, self._hole_known = "invalid", True
@@ -525,14 +526,18 @@ class Timeline:
             acc = start + (after.acc[0] - start) * frac[:, None]
         self.acc.filled += missing
 
-        return SampleBlock(self._valid_end, rate, ppg, acc, seq=None, arrival=after.arrival)
+        return SampleBlock(
+            self._valid_end, rate, ppg, acc, seq=None, arrival=after.arrival, acc_in_g=after.acc_in_g
+        )
 
     def _repair_acc(self, block: SampleBlock) -> SampleBlock:
-        """Interpolate accelerometer values that are not finite or absurdly large, per axis."""
+        """Interpolate accelerometer values that are not finite or absurdly large (in g), per axis;
+        raw values of unknown unit (``acc_in_g`` False) only when they are not finite."""
         acc = block.acc
-        if acc is None or np.abs(acc).max() <= ACC_ABS_LIMIT_G:  # NaN compares False
+        limit = ACC_ABS_LIMIT_G if block.acc_in_g else np.inf
+        if acc is None or np.abs(acc).max() <= limit:  # NaN compares False
             return block
-        bad = ~(np.abs(acc) <= ACC_ABS_LIMIT_G)
+        bad = ~(np.abs(acc) <= limit) | ~np.isfinite(acc)
         repaired = np.array(acc, dtype=np.float64)
         idx = np.arange(len(block))
         for axis in range(repaired.shape[1]):

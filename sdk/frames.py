@@ -39,7 +39,8 @@ def block_from_frame(
 
     * no PPG channel in the frame: an empty block (``no_ppg_channel``), so the frame is counted but
       does not enter the PPG time line;
-    * an accelerometer unit that is not known: the block has no acc (``unknown_acc_unit``);
+    * an accelerometer unit that is not known: the block carries the accelerometer as sent, marked
+      ``acc_in_g=False`` (``unknown_acc_unit``); the pipeline calibrates it on gravity;
     * ``units`` given as a sequence that does not match the frame's channels: default units are
       used (``units_mismatch``).
 
@@ -66,12 +67,12 @@ def block_from_frame(
     if Channel.PPG_AMBIENT in channels:
         ppg = ppg - values[:, channels.index(Channel.PPG_AMBIENT)]
     acc = None
+    factor: float | None = 1.0
     if all(c in channels for c in _ACC):
         factor = _ACC_TO_G.get(unit_of(Channel.ACC_X))
+        acc = values[:, [channels.index(c) for c in _ACC]] * (1.0 if factor is None else factor)
         if factor is None:
             issues.append("unknown_acc_unit")
-        else:
-            acc = values[:, [channels.index(c) for c in _ACC]] * factor
     return SampleBlock(
         t0=t0,
         rate=frame.sample_rate_hz,
@@ -80,6 +81,7 @@ def block_from_frame(
         seq=frame.seq,
         arrival=arrived,
         issues=tuple(issues),
+        acc_in_g=factor is not None,
     )
 
 

@@ -12,6 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -22,6 +23,7 @@ from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock
 from anyppg.signal import HeartRateTracker, PPGPreprocessor, heart_rate, ppg_quality
 from anyppg.signal.constants import MODEL_FS, WINDOW_SAMPLES
+from anyppg.signal.gravity import GravityCalibrator
 from anyppg.signal.quality import USABLE_SQI
 from anyppg.signal.segment import PPGSegment
 
@@ -102,6 +104,7 @@ class Pipeline:
         self._tracker: HeartRateTracker | None = None
         self._segment_t0 = 0.0
         self._level = 0.0  # recent peak |raw PPG|, to tell a flat line from a weak pulse
+        self._gravity: GravityCalibrator | None = None  # for an accelerometer of unknown unit
         #: set by a gateway while this stream is behind real time; copied into each result.
         self.lagging = False
 
@@ -110,8 +113,12 @@ class Pipeline:
         self.timeline.mark_disconnect()
 
     def push(self, block: SampleBlock) -> list[Result]:
-        """Account for one block and return the results of the windows it completes."""
-        return self._run(self.timeline.push(block), block.arrival)
+        """Account for one block and return the results of the windows it completes.
+
+        An accelerometer in raw units (``block.acc_in_g`` False) is first brought to g by gravity
+        calibration (:class:`anyppg.signal.gravity.GravityCalibrator`, one per stream).
+        """
+        return self._run(self.timeline.push(self._in_g(block)), block.arrival)
 
     def push_many(self, blocks: Sequence[SampleBlock]) -> list[Result]:
         """:meth:`push` for several received blocks at once (a gateway draining a queue).
@@ -123,7 +130,7 @@ class Pipeline:
         """
         if not blocks:
             return []
-        deliveries = [d for b in blocks for d in self.timeline.push(b)]
+        deliveries = [d for b in blocks for d in self.timeline.push(self._in_g(b))]
         return self._run(_joined(deliveries), blocks[0].arrival)
 
     def flush(self) -> list[Result]:
@@ -142,6 +149,15 @@ class Pipeline:
         return results
 
     # --- internals ----------------------------------------------------------------------------------
+
+    def _in_g(self, block: SampleBlock) -> SampleBlock:
+        """The block with its accelerometer in g (raw units are calibrated on gravity)."""
+        if block.acc_in_g or block.acc is None or len(block) == 0:
+            return block
+        if self._gravity is None or self._gravity.sampling_rate != block.rate:
+            self._gravity = GravityCalibrator(block.rate)
+        acc = self._gravity.push(np.nan_to_num(block.acc, nan=0.0, posinf=0.0, neginf=0.0))
+        return replace(block, acc=np.where(np.isfinite(block.acc), acc, block.acc), acc_in_g=True)
 
     def _start_segment(self, block: SampleBlock) -> None:
         self._pre = PPGPreprocessor(block.rate, hop_s=self.hop_s)
@@ -255,7 +271,9 @@ def _joined(deliveries: list[Delivery]) -> list[Delivery]:
             first = blocks[0]
             ppg = np.concatenate([b.ppg for b in blocks])
             acc = None if first.acc is None else np.concatenate([b.acc for b in blocks])  # type: ignore[misc]
-            merged = SampleBlock(first.t0, first.rate, ppg, acc, seq=first.seq, arrival=first.arrival)
+            merged = SampleBlock(
+                first.t0, first.rate, ppg, acc, seq=first.seq, arrival=first.arrival, acc_in_g=first.acc_in_g
+            )
             out.append(Delivery(merged, run[0].restart, all(d.fill for d in run)))
         else:
             out.extend(run)

@@ -10,7 +10,9 @@ A device with several PPG channels keeps them all: NPZ ``ppg`` of shape ``(n, ch
 ``ppg_0 .. ppg_{c-1}``, WFDB signals ``PPG, PPG_1, ..``, journal rows ``t, ppg_0, acc_x, acc_y, acc_z,
 ppg_1 ..`` after a header row (:func:`anyppg.sdk.replay_files.journal_header`). The channel count is the
 first block's; a later block with another count is recorded with its first channels (NaN where it
-has fewer) and a warning. A journal left behind by a crash replays as it is (``replay:<out>`` finds it).
+has fewer) and a warning. An accelerometer of unknown unit (``SampleBlock.acc_in_g`` False) is kept
+as sent and marked raw (NPZ ``acc_unit="raw"``, CSV ``acc_raw_x..z``, WFDB unit ``raw``), so its replay
+is calibrated on gravity like the live stream. A journal left behind by a crash replays as it is (``replay:<out>`` finds it).
 
 A new recording never touches an old one: the output and the journal are created exclusively, so a
 journal left by a killed recording makes :class:`Recorder` refuse with :class:`StaleJournalError`
@@ -151,6 +153,7 @@ class Recorder:
         self.rate: float | None = None
         self.has_acc = False
         self.channels: int | None = None  # PPG channels, from the first block
+        self.acc_raw: bool | None = None  # accelerometer in raw units, from the first block with one
         self._rows: list[np.ndarray] = []
         self._buffered = 0
         self._target = self.path if self.format == "csv" else self.journal_path
@@ -212,6 +215,10 @@ class Recorder:
         if block.acc is not None:  # acc stays NaN without one
             rows[:, 2:5] = block.acc
             self.has_acc = True
+            if self.acc_raw is None:
+                self.acc_raw = not block.acc_in_g
+            elif self.acc_raw != (not block.acc_in_g):
+                log.warning("%s: the accelerometer's unit changed mid-recording; kept as sent", self.path)
         self.rate = self.rate or block.rate
         self._rows.append(rows)
         self._buffered += n
@@ -234,15 +241,16 @@ class Recorder:
         if self.format == "csv":
             header = b""
             if self._csv_columns is None:
-                names, self._csv_columns = _csv_layout(self.channels or 1, self.has_acc)
+                names, self._csv_columns = _csv_layout(self.channels or 1, self.has_acc, bool(self.acc_raw))
                 header = (",".join(names) + "\n").encode()
             cut = rows[:, self._csv_columns]
             text = "\n".join(",".join(repr(float(v)) for v in row) for row in cut) + "\n"
             data = header + text.encode()
         else:
             data = rows.tobytes()
-            if first and (self.channels or 1) > 1:
-                data = journal_header(self.channels or 1).astype("<f8").tobytes() + data
+            if first and ((self.channels or 1) > 1 or self.acc_raw):
+                header = journal_header(self.channels or 1, acc_raw=bool(self.acc_raw))
+                data = header.astype("<f8").tobytes() + data
         try:
             self._file.write(data)
             self._sync()
@@ -370,6 +378,8 @@ def _finalise(path: Path, fmt: RecordingFormat, data: ReplayData, rate: float | 
             arrays = {"t": data.t, "ppg": data.ppg, "fs": np.float64(rate or data.rate)}
             if data.acc is not None:
                 arrays["acc"] = data.acc
+                if not data.acc_in_g:
+                    arrays["acc_unit"] = np.str_("raw")
             try:
                 with tmp.open("wb") as f:
                     np.savez(f, **arrays)
@@ -388,7 +398,7 @@ def _finalise(path: Path, fmt: RecordingFormat, data: ReplayData, rate: float | 
     journal.unlink()
 
 
-def _csv_layout(channels: int, has_acc: bool) -> tuple[list[str], list[int]]:
+def _csv_layout(channels: int, has_acc: bool, acc_raw: bool) -> tuple[list[str], list[int]]:
     """CSV column names and the journal-row columns they come from."""
     base = len(JOURNAL_COLUMNS)
     if channels == 1:
@@ -397,7 +407,7 @@ def _csv_layout(channels: int, has_acc: bool) -> tuple[list[str], list[int]]:
         names = ["t", *(f"ppg_{k}" for k in range(channels))]
         columns = [0, 1, *range(base, base + channels - 1)]
     if has_acc:
-        names += list(JOURNAL_COLUMNS[2:])
+        names += ["acc_raw_x", "acc_raw_y", "acc_raw_z"] if acc_raw else list(JOURNAL_COLUMNS[2:])
         columns += [2, 3, 4]
     return names, columns
 
@@ -434,7 +444,7 @@ def _write_wfdb(path: Path, data: ReplayData, rate: float) -> None:
     wfdb.wrsamp(
         path.name or "recording",
         fs=rate,
-        units=["au"] * c + ["g"] * (len(names) - c),
+        units=["au"] * c + ["g" if data.acc_in_g else "raw"] * (len(names) - c),
         sig_name=names,
         p_signal=signal,
         fmt=["32"] * len(names),

@@ -6,13 +6,16 @@ Formats (the recorder writes all of them; anything else that follows them replay
   allowed); optional ``acc`` at the same rate, optional ``ecg`` with ``ecg_fs``. ``ppg`` is ``(n,)``
   or, from a sensor with several PPG channels, ``(n, channels)`` or ``(channels, n)`` (the data
   folder's convention): the longer axis is time, and at most :data:`MAX_PPG_CHANNELS` channels. ``acc``
-  is ``(n, 3)`` or ``(3, n)``. Every channel is replayed (channel 0 feeds the model).
+  is ``(n, 3)`` or ``(3, n)``, in g unless ``acc_unit`` says otherwise (``mg``, ``m/s^2``, or ``raw``:
+  unknown scale, calibrated on gravity by the pipeline). Every channel is replayed (channel 0 feeds
+  the model).
 - **CSV**: a header ``t,ppg`` (or ``t,ppg_0,ppg_1,...`` for several channels) and optionally all three
-  of ``acc_x,acc_y,acc_z``; ``t`` in seconds. A last line cut short (a recording killed mid-write) is
+  of ``acc_x,acc_y,acc_z`` (g) or of ``acc_raw_x,acc_raw_y,acc_raw_z`` (unknown scale); ``t`` in
+  seconds. A last line cut short (a recording killed mid-write) is
   left out with a warning; every complete row is kept.
 - **WFDB**: a directory holding one record (``*.hea`` + data) with a ``PPG`` signal (further channels
-  ``PPG_1``, ``PPG_2``, ...) and optionally ``ACC_X``, ``ACC_Y``, ``ACC_Z``; missing samples are NaN
-  (needs ``pip install "anyppg[data]"``).
+  ``PPG_1``, ``PPG_2``, ...) and optionally ``ACC_X``, ``ACC_Y``, ``ACC_Z`` (unit ``g``, ``mg``,
+  ``m/s^2`` or ``raw``); missing samples are NaN (needs ``pip install "anyppg[data]"``).
 - **Journal** (``*.journal``): what :mod:`anyppg.sdk.recorder` appends while recording, readable
   even after a crash (a row cut short at the end is left out).
 
@@ -46,9 +49,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: columns of a recorder journal: float64 rows, acc NaN when the device has none. A recording with
-#: ``c > 1`` PPG channels appends ``ppg_1 .. ppg_{c-1}`` to each row and starts with one header row
-#: (:func:`journal_header`: NaN, then ``c``), which a single-channel journal never has (its ``t`` is
-#: finite).
+#: ``c > 1`` PPG channels appends ``ppg_1 .. ppg_{c-1}`` to each row; it, and one whose accelerometer
+#: is in raw units, starts with one header row (:func:`journal_header`: NaN, ``c``, 1.0 for a raw
+#: accelerometer), which a plain journal never has (its ``t`` is finite).
 JOURNAL_COLUMNS = ("t", "ppg", "acc_x", "acc_y", "acc_z")
 
 #: most PPG channels a recording may have (multi-wavelength and multi-photodiode sensors have 2-8).
@@ -59,6 +62,18 @@ MAX_PPG_CHANNELS = 16
 RATE_RANGE_HZ = (1.0, 10_000.0)
 
 _ACC_COLUMNS = ("acc_x", "acc_y", "acc_z")
+_RAW_ACC_COLUMNS = ("acc_raw_x", "acc_raw_y", "acc_raw_z")
+
+#: accelerometer units a recording may name, and their factor to g (None: raw, unknown scale).
+ACC_UNITS: dict[str, float | None] = {
+    "g": 1.0,
+    "mg": 1e-3,
+    "m/s^2": 1 / 9.80665,
+    "m/s2": 1 / 9.80665,
+    "raw": None,
+    "unknown": None,
+    "counts": None,
+}
 
 
 @dataclass
@@ -73,6 +88,8 @@ class ReplayData:
         path: where it came from.
         ppg_channels: PPG channels in the file (all are replayed; channel 0 feeds the model).
         torn_rows: incomplete rows left out at the end of the file (a recording killed mid-write).
+        acc_in_g: False when ``acc`` is in raw units of unknown scale (replayed as such, calibrated
+            on gravity by the pipeline).
     """
 
     t: np.ndarray
@@ -82,6 +99,7 @@ class ReplayData:
     path: str
     ppg_channels: int = 1
     torn_rows: int = 0
+    acc_in_g: bool = True
 
     @property
     def ppg0(self) -> np.ndarray:
@@ -89,10 +107,12 @@ class ReplayData:
         return self.ppg if self.ppg.ndim == 1 else self.ppg[:, 0]
 
 
-def journal_header(channels: int) -> np.ndarray:
-    """The first row of a journal with ``channels > 1`` PPG channels: float64 ``(4 + channels,)``."""
+def journal_header(channels: int, *, acc_raw: bool = False) -> np.ndarray:
+    """The first row of a journal with ``channels > 1`` PPG channels or a raw accelerometer: float64
+    ``(4 + channels,)``: NaN, ``channels``, 1.0 if the accelerometer is raw else 0.0, then NaN."""
     row = np.full(len(JOURNAL_COLUMNS) - 1 + channels, np.nan)
     row[1] = channels
+    row[2] = 1.0 if acc_raw else 0.0
     return row
 
 
@@ -170,6 +190,7 @@ def _finish(
     *,
     channels: int = 1,
     torn_rows: int = 0,
+    acc_in_g: bool = True,
 ) -> ReplayData:
     n = ppg.shape[0]
     if n < 2:
@@ -198,8 +219,23 @@ def _finish(
         if np.all(np.isnan(acc)):
             acc = None
     return ReplayData(
-        t=t, ppg=ppg, rate=rate, acc=acc, path=str(path), ppg_channels=channels, torn_rows=torn_rows
+        t=t,
+        ppg=ppg,
+        rate=rate,
+        acc=acc,
+        path=str(path),
+        ppg_channels=channels,
+        torn_rows=torn_rows,
+        acc_in_g=acc_in_g or acc is None,
     )
+
+
+def _acc_factor(path: Path, unit: str) -> float | None:
+    """g per unit of a named accelerometer unit (None: raw); an unknown name is refused."""
+    key = unit.strip().lower().replace(" ", "")
+    if key not in ACC_UNITS:
+        raise DataFormatError(str(path), f"accelerometer unit {unit!r} is not one of {', '.join(ACC_UNITS)}")
+    return ACC_UNITS[key]
 
 
 def _real(path: Path, name: str, values: Any) -> np.ndarray:
@@ -231,7 +267,16 @@ def _load_npz(path: Path) -> ReplayData:
         fs = _npz_scalar(path, z, "fs") if "fs" in keys else None
         t = z["t"] if "t" in keys else None
         ppg, channels = _ppg_channels(path, z["ppg"])
-        return _finish(path, t, ppg, fs, z["acc"] if "acc" in keys else None, channels=channels)
+        acc = z["acc"] if "acc" in keys else None
+        factor: float | None = 1.0
+        if "acc_unit" in keys:
+            unit = np.asarray(z["acc_unit"])
+            if unit.dtype.kind not in "US" or unit.size != 1:
+                raise DataFormatError(str(path), f"'acc_unit' must be one string; it has dtype {unit.dtype}")
+            factor = _acc_factor(path, str(unit.reshape(())))
+        if acc is not None and factor not in (None, 1.0):
+            acc = _real(path, "acc", acc) * factor
+        return _finish(path, t, ppg, fs, acc, channels=channels, acc_in_g=factor is not None)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -262,18 +307,22 @@ def _load_csv(path: Path) -> ReplayData:
         raise DataFormatError(
             str(path), f"CSV header must start with 't,ppg' (or 't,ppg_0,ppg_1,...'); it is {shown!r}"
         )
-    present = [c for c in _ACC_COLUMNS if c in header]
+    acc_columns = _RAW_ACC_COLUMNS if any(c in header for c in _RAW_ACC_COLUMNS) else _ACC_COLUMNS
+    present = [c for c in acc_columns if c in header]
     if present and len(present) < 3:
-        missing = [c for c in _ACC_COLUMNS if c not in header]
+        missing = [c for c in acc_columns if c not in header]
         raise DataFormatError(
             str(path),
-            f"CSV has {','.join(present)} but not {','.join(missing)}; acc needs all of acc_x,acc_y,acc_z",
+            f"CSV has {','.join(present)} but not {','.join(missing)}; acc needs all of {','.join(acc_columns)}",
         )
     data, torn = _csv_rows(path, header, complete_last)
     cols = {name: i for i, name in enumerate(header)}
-    acc = data[:, [cols[c] for c in _ACC_COLUMNS]] if present else None
+    acc = data[:, [cols[c] for c in acc_columns]] if present else None
     ppg = data[:, ppg_columns[0]] if len(ppg_columns) == 1 else data[:, ppg_columns]
-    return _finish(path, data[:, 0], ppg, None, acc, channels=len(ppg_columns), torn_rows=torn)
+    raw = acc_columns is _RAW_ACC_COLUMNS
+    return _finish(
+        path, data[:, 0], ppg, None, acc, channels=len(ppg_columns), torn_rows=torn, acc_in_g=not raw
+    )
 
 
 def _csv_ppg_columns(header: list[str]) -> list[int]:
@@ -354,7 +403,7 @@ def _count_rows(path: Path) -> int:
 
 def _load_journal(path: Path) -> ReplayData:
     raw = np.fromfile(path, dtype=np.uint8)
-    channels, start = _journal_channels(path, raw)
+    channels, start, acc_raw = _journal_header(path, raw)
     columns = len(JOURNAL_COLUMNS) - 1 + channels
     width = 8 * columns
     body = raw[start:]
@@ -366,23 +415,25 @@ def _load_journal(path: Path) -> ReplayData:
             "%s: the last row is incomplete (%d of %d bytes); left out", path, body.size - whole, width
         )
     ppg = rows[:, 1].copy() if channels == 1 else np.column_stack([rows[:, 1], rows[:, 5:]])
-    return _finish(path, rows[:, 0], ppg, None, rows[:, 2:5], channels=channels, torn_rows=torn)
+    return _finish(
+        path, rows[:, 0], ppg, None, rows[:, 2:5], channels=channels, torn_rows=torn, acc_in_g=not acc_raw
+    )
 
 
-def _journal_channels(path: Path, raw: np.ndarray) -> tuple[int, int]:
-    """PPG channels of a journal and the byte offset of its first sample row (see
-    :func:`journal_header`)."""
-    if raw.size < 16:
-        return 1, 0
-    t0, channels = raw[:16].view("<f8")
+def _journal_header(path: Path, raw: np.ndarray) -> tuple[int, int, bool]:
+    """PPG channels of a journal, the byte offset of its first sample row and whether its
+    accelerometer is raw (see :func:`journal_header`)."""
+    if raw.size < 24:
+        return 1, 0, False
+    t0, channels, acc_raw = raw[:24].view("<f8")
     if np.isfinite(t0):
-        return 1, 0
-    if not (np.isfinite(channels) and channels == int(channels) and 2 <= channels <= MAX_PPG_CHANNELS):
+        return 1, 0, False
+    if not (np.isfinite(channels) and channels == int(channels) and 1 <= channels <= MAX_PPG_CHANNELS):
         raise DataFormatError(
-            str(path), f"journal header names {channels!r} PPG channels; expected 2-{MAX_PPG_CHANNELS}"
+            str(path), f"journal header names {channels!r} PPG channels; expected 1-{MAX_PPG_CHANNELS}"
         )
     c = int(channels)
-    return c, 8 * (len(JOURNAL_COLUMNS) - 1 + c)
+    return c, 8 * (len(JOURNAL_COLUMNS) - 1 + c), bool(acc_raw == 1.0)
 
 
 _WFDB_ERRORS = (
@@ -453,12 +504,26 @@ def _load_wfdb(path: Path) -> ReplayData:
     if sig is None or sig.ndim != 2:
         raise DataFormatError(str(headers[0]), "WFDB record has no physical signal (p_signal)")
     acc = None
+    factor: float | None = 1.0
     if {"ACC_X", "ACC_Y", "ACC_Z"} <= set(names):
         acc = sig[:, [names.index("ACC_X"), names.index("ACC_Y"), names.index("ACC_Z")]]
+        units = list(record.units or [])
+        unit = str(units[names.index("ACC_X")]) if len(units) == len(names) else "g"
+        factor = _acc_factor(headers[0], unit)
+        if factor not in (None, 1.0):
+            acc = acc * factor
     fs = _check_rate(headers[0], float(record.fs or 0.0), "the header's fs")
     # Missing samples (gaps in a recording) are stored as NaN, WFDB's "invalid sample" value.
     ppg = np.asarray(sig[:, [names.index("PPG"), *extra]], dtype=np.float64)
     keep = np.isfinite(ppg).all(axis=1)
     t = np.arange(ppg.shape[0])[keep] / fs
     kept = ppg[keep, 0] if not extra else ppg[keep]
-    return _finish(path, t, kept, fs, None if acc is None else acc[keep], channels=1 + len(extra))
+    return _finish(
+        path,
+        t,
+        kept,
+        fs,
+        None if acc is None else acc[keep],
+        channels=1 + len(extra),
+        acc_in_g=factor is not None,
+    )

@@ -19,13 +19,18 @@ class SampleBlock:
         ppg: PPG samples, float64 ``(n,)``, or ``(n, channels)`` from a sensor with several PPG
             channels (samples along axis 0, like ``acc``; channel 0 feeds the model). Accounting
             counts time points: ``len(block)`` is ``n`` whatever the channel count.
-        acc: accelerometer on the same time base, float64 ``(n, 3)`` in g, or None.
+        acc: accelerometer on the same time base, float64 ``(n, 3)`` in g (raw units when
+            ``acc_in_g`` is False), or None.
         seq: the transport's frame sequence number, when it has one (duplicate detection).
         arrival: ``time.perf_counter()`` when the block reached the SDK (latency measurement).
         issues: problems the transport met and handled in the frame this block came from (e.g.
             ``unknown_acc_unit``: the accelerometer was left out); the timeline counts them in
             ``Accounting.issues``. A frame that carries no usable PPG at all becomes an empty block
             with its issue, so it is counted without entering the time line.
+        acc_in_g: False when ``acc`` is in raw units of unknown scale (a device that does not say
+            its accelerometer's unit): :class:`anyppg.sdk.pipeline.Pipeline` brings it to g by
+            gravity calibration (:class:`anyppg.signal.gravity.GravityCalibrator`) before anything
+            else sees it.
     """
 
     t0: float
@@ -35,6 +40,7 @@ class SampleBlock:
     seq: int | None = None
     arrival: float = 0.0
     issues: tuple[str, ...] = ()
+    acc_in_g: bool = True
 
     def __len__(self) -> int:
         return int(self.ppg.shape[0])

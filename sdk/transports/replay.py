@@ -94,4 +94,6 @@ class ReplayTransport(Transport):
         for t0, sl in blocks_from_arrays(d.t, d.ppg, d.rate, d.acc, block):
             await pacer.wait_until(t0 + (sl.stop - sl.start) / d.rate)
             acc = None if d.acc is None else d.acc[sl]
-            yield SampleBlock(t0, d.rate, d.ppg[sl], acc, arrival=time.perf_counter())
+            yield SampleBlock(
+                t0, d.rate, d.ppg[sl], acc, arrival=time.perf_counter(), acc_in_g=d.acc_in_g or acc is None
+            )

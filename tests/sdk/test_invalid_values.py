@@ -113,11 +113,12 @@ def test_a_frame_without_ppg_is_counted_not_fatal():
     assert acc.issues == {"no_ppg_channel": 1} and acc.received == 0
 
 
-def test_an_unknown_acc_unit_keeps_the_ppg():
+def test_an_unknown_acc_unit_keeps_the_ppg_and_the_raw_acc():
     chans = [Channel.PPG_GREEN, Channel.ACC_X, Channel.ACC_Y, Channel.ACC_Z]
     frame = _frame(chans, np.arange(64))
     block = block_from_frame(frame, "dev", {Channel.ACC_X: "furlongs/fortnight^2"})
-    assert block.acc is None and block.issues == ("unknown_acc_unit",)
+    assert not block.acc_in_g and block.issues == ("unknown_acc_unit",)  # calibrated by the pipeline
+    np.testing.assert_array_equal(block.acc, np.arange(64).reshape(16, 4)[:, 1:])
     np.testing.assert_array_equal(block.ppg, np.arange(64).reshape(16, 4)[:, 0])
 
 
