@@ -1,0 +1,665 @@
+"""Real-data benchmark: heart rate, AF and signal quality of the SDK and its models on real recordings.
+
+For each dataset of the data folder (the converted public sets; see the folder's README.md) and each
+method, one number with a 95 % confidence interval from a bootstrap over **subjects** (1,000
+resamples of the subjects, windows of a drawn subject kept together; windows of one person are
+correlated, so resampling windows would give falsely narrow intervals):
+
+- **Heart rate**, MAE in bpm against the ECG, per 10 s window of :func:`anyppg.analyze` (the
+  stream's windows: every 2 s). BIDMC and MIMIC-DB (ICU finger PPG): the reference is
+  ``60 / mean(RR)`` of the ECG R-peaks inside the window (:mod:`anyppg.datasets.clinical` detects
+  them; monitor numerics are not used); windows with fewer than 5 R-peaks, an RR interval outside
+  0.25-2.5 s or missing ECG have no reference. TROIKA and BAMI-I (wrist PPG + accelerometer while
+  running): the datasets' ECG heart rate per 8 s window (2 s step), averaged over the 8 s windows
+  inside the 10 s window. Methods: the SDK's classical ``tracker`` (``heart_rate_tracker``), the
+  model's ``heart_rate`` head (every model file given, fp32 and int8), the reported (``fused``)
+  ``heart_rate`` with each model, and **NeuroKit2** 0.3.0 as an established peer
+  (``ppg_clean`` + ``ppg_findpeaks``, Elgendi, on the same raw window: ``60 / mean`` beat interval).
+  A method that gives no value for a window is scored on the windows it answers, and its
+  ``coverage`` (answered / labelled windows) is reported beside it.
+- **AF** (Liu et al. 2022, 10 s finger segments at 100 Hz, one row per segment): AUROC of the model's
+  ``af_probability`` for AF against the five other rhythms, and six-class accuracy where the model
+  has a rhythm head.
+- **Quality**: AUROC of the quality index (``quality``, signal processing) and of the model's quality
+  head (``quality_model``) against windows labelled by ECG/PPG heart-rate agreement: usable when the
+  window's own PPG beat-interval rate (``heart_rate_peaks``) is within 5 bpm of the ECG reference, not
+  usable when it is 15 bpm or more away or cannot be read; the windows in between are left out.
+
+Subjects: the held-out subjects the model cards name (``held_out`` / ``heldout`` lists), else those of
+``--heldout FILE.json`` (``{"bidmc": ["bidmc01", ...], ...}``, names as the readers give them), else
+every subject (the report then says so: numbers on subjects a model was trained on are optimistic).
+
+Usage::
+
+    python benchmarks/bench_real.py --data ../shared/data                 # the full run
+    python benchmarks/bench_real.py --data ../shared/data --quick         # 6 subjects per set, 200 resamples
+    python benchmarks/bench_real.py --data DIR --models a_q8.tflite a_fp32.tflite --datasets bidmc,liu
+
+Writes ``benchmarks/results/real.json`` and ``benchmarks/results/real.md`` (``--out`` elsewhere).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse
+import json
+import logging
+import math
+import platform
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import anyppg
+from anyppg.sdk.analyze import MAX_FILL_S, Analysis, analyze, resolve_model
+
+log = logging.getLogger("bench_real")
+RESULTS = Path(__file__).resolve().parent / "results"
+ASSETS = Path(anyppg.__file__).resolve().parent / "assets"
+
+HR_DATASETS = ("bidmc", "mimicdb", "troika", "bami")
+ALL_DATASETS = (*HR_DATASETS, "liu")
+#: ECG reference of a clinical window: at least this many R-peaks, every RR interval in this range (s).
+MIN_R_PEAKS = 5
+RR_RANGE_S = (0.25, 2.5)
+#: quality labels from ECG/PPG heart-rate agreement (bpm): usable within, unusable from.
+AGREE_BPM, DISAGREE_BPM = 5.0, 15.0
+QUICK_SUBJECTS = 6
+
+
+# --- metrics (tested on synthetic numbers in tests/test_bench_real.py) ---------------------------------
+
+
+def mae(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """Mean absolute error (same units as the inputs); NaN for no pairs."""
+    if len(reference) == 0:
+        return float("nan")
+    return float(np.mean(np.abs(np.asarray(estimate, float) - np.asarray(reference, float))))
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U; ties count half); NaN unless both classes are present."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(labels) == 1
+    n_pos = int(y.sum())
+    n_neg = y.shape[0] - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(scores, dtype=np.float64))
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
+    """Fraction of equal entries; NaN for none."""
+    return float(np.mean(np.asarray(labels) == np.asarray(predicted))) if len(labels) else float("nan")
+
+
+def subject_bootstrap(
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    y: np.ndarray,
+    p: np.ndarray,
+    subjects: np.ndarray,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``metric(y, p)`` resampling whole subjects with replacement.
+
+    Draws where the metric is undefined (AUROC with one class) are left out; with fewer than two
+    subjects the interval is ``(nan, nan)``: one person says nothing about the next.
+    """
+    uniq, inverse = np.unique(np.asarray(subjects), return_inverse=True)
+    if uniq.shape[0] < 2:
+        return float("nan"), float("nan")
+    members = [np.flatnonzero(inverse == g) for g in range(uniq.shape[0])]
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        idx = np.concatenate([members[g] for g in rng.integers(0, uniq.shape[0], uniq.shape[0])])
+        v = metric(y[idx], p[idx])
+        if math.isfinite(v):
+            values.append(v)
+    if not values:
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def score(
+    metric_name: str,
+    y: np.ndarray,
+    p: np.ndarray,
+    subjects: np.ndarray,
+    *,
+    labelled: int | None = None,
+    n_boot: int = 1000,
+) -> dict[str, Any]:
+    """One table cell: the metric on the pairs where ``p`` is finite, its subject-bootstrap CI, counts.
+
+    Args:
+        metric_name: ``mae_bpm``, ``auroc`` or ``accuracy``.
+        y, p: reference and estimate per window (``p`` NaN where the method gave no value).
+        subjects: the subject of each window.
+        labelled: windows with a reference (the denominator of ``coverage``; default ``len(y)``).
+        n_boot: bootstrap resamples.
+    """
+    fn = {"mae_bpm": mae, "auroc": auroc, "accuracy": accuracy}[metric_name]
+    y, p, subjects = np.asarray(y), np.asarray(p), np.asarray(subjects)
+    ok = np.isfinite(p.astype(np.float64)) if p.dtype.kind == "f" else np.ones(p.shape[0], bool)
+    value = fn(y[ok], p[ok])
+    lo, hi = subject_bootstrap(fn, y[ok], p[ok], subjects[ok], n_boot=n_boot)
+    total = len(y) if labelled is None else labelled
+    return {
+        "metric": metric_name,
+        "value": _r(value),
+        "ci": [_r(lo), _r(hi)],
+        "windows": int(ok.sum()),
+        "subjects": int(np.unique(subjects[ok]).shape[0]),
+        "coverage": _r(float(ok.sum()) / total if total else float("nan")),
+    }
+
+
+def _r(x: float, nd: int = 4) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), nd)
+
+
+# --- references ----------------------------------------------------------------------------------
+
+
+def ecg_window_hr(r_peaks_s: np.ndarray, t_start: np.ndarray, t_end: np.ndarray) -> np.ndarray:
+    """ECG heart rate per window: ``60 / mean(RR)`` of the R-peaks in ``[t_start, t_end)``, bpm; NaN
+    with fewer than :data:`MIN_R_PEAKS` peaks or an RR interval outside :data:`RR_RANGE_S`."""
+    peaks = np.sort(np.asarray(r_peaks_s, dtype=np.float64))
+    out = np.full(len(t_start), np.nan)
+    lo = np.searchsorted(peaks, t_start, side="left")
+    hi = np.searchsorted(peaks, t_end, side="left")
+    for i, (a, b) in enumerate(zip(lo, hi, strict=True)):
+        if b - a < MIN_R_PEAKS:
+            continue
+        rr = np.diff(peaks[a:b])
+        if rr.min() < RR_RANGE_S[0] or rr.max() > RR_RANGE_S[1]:
+            continue
+        out[i] = 60.0 / float(rr.mean())
+    return out
+
+
+def reference_window_hr(
+    ref_start_s: np.ndarray, ref_bpm: np.ndarray, ref_window_s: float, t_start: np.ndarray, t_end: np.ndarray
+) -> np.ndarray:
+    """Mean of the reference heart rates whose windows lie inside ``[t_start, t_end)``, bpm (NaN: none)."""
+    starts = np.asarray(ref_start_s, dtype=np.float64)
+    bpm = np.asarray(ref_bpm, dtype=np.float64)
+    out = np.full(len(t_start), np.nan)
+    for i, (a, b) in enumerate(zip(t_start, t_end, strict=True)):
+        inside = (starts >= a - 1e-6) & (starts + ref_window_s <= b + 1e-6) & np.isfinite(bpm)
+        if inside.any():
+            out[i] = float(bpm[inside].mean())
+    return out
+
+
+def quality_labels(ppg_hr: np.ndarray, ecg_hr: np.ndarray) -> np.ndarray:
+    """1 (usable) where the PPG beat-interval rate is within :data:`AGREE_BPM` of the ECG's, 0 where it
+    is :data:`DISAGREE_BPM` or more away or missing, -1 (left out) in between or without an ECG rate."""
+    d = np.abs(np.asarray(ppg_hr, float) - np.asarray(ecg_hr, float))
+    out = np.full(d.shape[0], -1, dtype=np.int8)
+    has_ecg = np.isfinite(ecg_hr)
+    out[has_ecg & (d <= AGREE_BPM)] = 1
+    out[has_ecg & ((d >= DISAGREE_BPM) | ~np.isfinite(ppg_hr))] = 0
+    return out
+
+
+def neurokit_window_hr(ppg: np.ndarray, fs: float, t_start: np.ndarray, t_end: np.ndarray) -> np.ndarray:
+    """NeuroKit2's heart rate per window of the raw PPG (``ppg_clean`` + ``ppg_findpeaks``), bpm."""
+    import neurokit2 as nk
+
+    out = np.full(len(t_start), np.nan)
+    for i, (a, b) in enumerate(zip(t_start, t_end, strict=True)):
+        x = ppg[max(0, round(a * fs)) : round(b * fs)]
+        if x.shape[0] < fs * 5 or not np.isfinite(x).all() or np.ptp(x) == 0:
+            continue
+        try:
+            peaks = nk.ppg_findpeaks(nk.ppg_clean(x, sampling_rate=fs), sampling_rate=fs)["PPG_Peaks"]
+        except (ValueError, IndexError, ZeroDivisionError):  # what neurokit raises on odd windows
+            continue
+        if len(peaks) >= 3:
+            out[i] = 60.0 * fs / float(np.mean(np.diff(peaks)))
+    return out
+
+
+# --- models and subjects ---------------------------------------------------------------------------
+
+
+@dataclass
+class ModelSpec:
+    """A model file under test: ``label`` (name and precision), its path and the loaded model."""
+
+    label: str
+    path: Path
+    model: Any
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+def default_model_paths() -> list[Path]:
+    """The shipped LiteRT students (``student-*.tflite`` beside the package), every precision."""
+    return sorted(ASSETS.glob("student-*.tflite"))
+
+
+def load_models(paths: Sequence[str | Path]) -> list[ModelSpec]:
+    """Load each model file once (one thread), labelled ``<card name> <precision>``."""
+    out = []
+    for p in paths:
+        path = Path(p)
+        model = resolve_model(str(path))
+        card_path = path.with_suffix(".json")
+        card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+        precision = {"q8": "int8"}.get(str(card.get("precision", "")), str(card.get("precision", "?")))
+        out.append(ModelSpec(f"{card.get('name', path.stem)} {precision}", path, model, card))
+    return out
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def heldout_from_cards(cards: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
+    """Held-out subjects the model cards name: ``{dataset: {normalised subject}}`` (empty: none named).
+
+    Any object under a key containing ``held`` (``held_out``, ``heldout``) is read: a mapping of
+    dataset -> list of subjects, or a ``subjects`` entry holding such a mapping or ``dataset:subject``
+    strings.
+    """
+    found: dict[str, set[str]] = {}
+
+    def add(dataset: str, subjects: Any) -> None:
+        if isinstance(subjects, dict):
+            subjects = subjects.get("test", subjects.get("subjects", []))
+        if isinstance(subjects, list | tuple):
+            found.setdefault(_dataset_key(dataset), set()).update(
+                _norm(str(s).split(":")[-1]) for s in subjects
+            )
+
+    def visit(node: Any, held: bool) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                inside = held or "held" in str(key).lower()
+                if inside and _dataset_key(str(key)) in ALL_DATASETS:
+                    add(str(key), value)
+                elif inside and key == "subjects" and isinstance(value, list | tuple):
+                    for s in value:
+                        if ":" in str(s):
+                            add(str(s).split(":")[0], [s])
+                else:
+                    visit(value, inside)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value, held)
+
+    for card in cards:
+        visit(card, False)
+    return found
+
+
+def _dataset_key(name: str) -> str:
+    n = _norm(name)
+    return {"bami1": "bami", "mimic": "mimicdb", "liuarrhythmia": "liu"}.get(n, n)
+
+
+def pick_subjects(
+    dataset: str, subjects: Sequence[str], heldout: dict[str, set[str]], limit: int | None
+) -> tuple[list[str], str]:
+    """The subjects to evaluate and where the choice came from (``held-out`` or ``all``)."""
+    names = sorted(set(subjects))
+    chosen = heldout.get(dataset)
+    if chosen:
+        picked = [s for s in names if _norm(s) in chosen or _norm(s.split(":")[-1]) in chosen]
+        source = "held-out"
+    else:
+        picked, source = names, "all"
+    return (picked[:limit] if limit else picked), source
+
+
+# --- running the SDK over the datasets -------------------------------------------------------------
+
+
+def finite_parts(ppg: np.ndarray, fs: float) -> list[tuple[int, int]]:
+    """``(start, stop)`` sample ranges between runs of missing samples longer than the SDK bridges."""
+    bad = ~np.isfinite(ppg)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], bad.view(np.int8), [0]))))
+    cuts = [
+        (int(s), int(e)) for s, e in zip(edges[0::2], edges[1::2], strict=True) if (e - s) / fs > MAX_FILL_S
+    ]
+    parts, start = [], 0
+    for s, e in cuts:
+        if s > start:
+            parts.append((start, s))
+        start = e
+    if start < ppg.shape[0]:
+        parts.append((start, ppg.shape[0]))
+    return [(a, b) for a, b in parts if (b - a) / fs >= 13.0]
+
+
+_COLUMNS = (
+    "t_start",
+    "t_end",
+    "heart_rate",
+    "heart_rate_tracker",
+    "heart_rate_model",
+    "heart_rate_peaks",
+    "quality",
+    "quality_model",
+    "af_probability",
+)
+
+
+def analyze_recording(
+    ppg: np.ndarray, fs: float, acc: np.ndarray | None, model: Any
+) -> dict[str, np.ndarray]:
+    """:func:`anyppg.analyze` over the parts of a recording between long gaps; times from its start."""
+    cols: dict[str, list[np.ndarray]] = {c: [] for c in _COLUMNS}
+    for a, b in finite_parts(ppg, fs):
+        part: Analysis = analyze(ppg[a:b], fs, acc=None if acc is None else acc[a:b], model=model)
+        for c in _COLUMNS:
+            v = getattr(part, c)
+            cols[c].append(v + a / fs if c in ("t_start", "t_end") else v)
+    return {c: np.concatenate(v) if v else np.empty(0) for c, v in cols.items()}
+
+
+@dataclass
+class Windows:
+    """The windows of one dataset: per window its subject, reference and every method's values."""
+
+    subject: list[np.ndarray] = field(default_factory=list)
+    reference: list[np.ndarray] = field(default_factory=list)
+    columns: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def add(self, subject: str, reference: np.ndarray, values: dict[str, np.ndarray]) -> None:
+        self.subject.append(np.full(reference.shape[0], subject, dtype=object))
+        self.reference.append(reference)
+        for k, v in values.items():
+            self.columns.setdefault(k, []).append(v)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """``(subject, reference, {method: values})``, one entry per window of the dataset."""
+        return _cat(self.subject), _cat(self.reference), {k: _cat(v) for k, v in self.columns.items()}
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _recordings(dataset: str, root: Path) -> list[tuple[str, np.ndarray, float, np.ndarray | None, Any]]:
+    """``(subject, ppg channel 0, fs, acc (n, 3) or None, reference source)`` per recording."""
+    from anyppg import datasets
+
+    out = []
+    for rec in datasets.read(dataset, root):
+        if dataset in ("bidmc", "mimicdb"):
+            out.append((rec.subject, np.asarray(rec.ppg, float), float(rec.ppg_fs), None, rec))
+        else:
+            ppg = np.asarray(rec.ppg, float)
+            ppg0 = ppg if ppg.ndim == 1 else ppg[0]
+            out.append((rec.subject, ppg0, float(rec.fs), np.asarray(rec.acc, float).T, rec))
+    return out
+
+
+def run_hr_dataset(
+    dataset: str,
+    root: Path,
+    models: list[ModelSpec],
+    subjects_limit: int | None,
+    heldout: dict[str, set[str]],
+) -> tuple[Windows, dict[str, Any]]:
+    """Analyse every chosen recording of one heart-rate dataset with every model (and none)."""
+    recs = _recordings(dataset, root)
+    chosen, source = pick_subjects(dataset, [r[0] for r in recs], heldout, subjects_limit)
+    windows = Windows()
+    t0 = time.perf_counter()
+    for subject, ppg, fs, acc, rec in recs:
+        if subject not in chosen:
+            continue
+        runs = {m.label: analyze_recording(ppg, fs, acc, m.model) for m in models}
+        base = next(iter(runs.values())) if runs else analyze_recording(ppg, fs, acc, None)
+        ts, te = base["t_start"], base["t_end"]
+        if dataset in ("bidmc", "mimicdb"):
+            ref = ecg_window_hr(rec.r_peaks_s, ts, te)
+        else:
+            ref = reference_window_hr(rec.ref_start_s, rec.ref_bpm, rec.ref_window_s, ts, te)
+        values = {
+            "tracker": base["heart_rate_tracker"],
+            "peaks": base["heart_rate_peaks"],
+            "quality": base["quality"],
+            "neurokit2": neurokit_window_hr(ppg, fs, ts, te),
+        }
+        for label, cols in runs.items():
+            values[f"model head: {label}"] = cols["heart_rate_model"]
+            values[f"fused: {label}"] = cols["heart_rate"]
+            values[f"quality head: {label}"] = cols["quality_model"]
+        windows.add(subject, ref, values)
+        log.info("%s %s: %d windows", dataset, subject, ts.shape[0])
+    info = {"subjects": chosen, "subject_source": source, "seconds": round(time.perf_counter() - t0, 1)}
+    return windows, info
+
+
+def hr_table(windows: Windows, n_boot: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Heart-rate MAE rows and quality AUROC rows of one dataset."""
+    subjects, ref, cols = windows.arrays()
+    has_ref = np.isfinite(ref)
+    hr_rows, q_rows = [], []
+    methods = [
+        "tracker",
+        *[k for k in cols if k.startswith("fused: ")],
+        *[k for k in cols if k.startswith("model head: ")],
+    ]
+    methods += ["neurokit2"]
+    for m in methods:
+        row = score("mae_bpm", ref[has_ref], cols[m][has_ref], subjects[has_ref], n_boot=n_boot)
+        hr_rows.append({"method": m, **row})
+    labels = quality_labels(cols["peaks"], ref)
+    keep = labels >= 0
+    for m in ["quality", *[k for k in cols if k.startswith("quality head: ")]]:
+        row = score("auroc", labels[keep], cols[m][keep], subjects[keep], n_boot=n_boot)
+        q_rows.append(
+            {
+                "method": m,
+                "usable": int(labels[keep].sum()),
+                "unusable": int((labels[keep] == 0).sum()),
+                **row,
+            }
+        )
+    return hr_rows, q_rows
+
+
+def run_liu(
+    root: Path, models: list[ModelSpec], subjects_limit: int | None, heldout: dict[str, set[str]], n_boot: int
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """AF AUROC and six-class accuracy on the Liu segments, one row per model."""
+    from anyppg import datasets
+
+    patients = datasets.read("liu", root)
+    chosen, source = pick_subjects("liu", [p.subject for p in patients], heldout, subjects_limit)
+    t0 = time.perf_counter()
+    subj, labels, per_model = [], [], {m.label: ([], []) for m in models}
+    for p in patients:
+        if p.subject not in chosen:
+            continue
+        subj.append(np.full(p.labels.shape[0], p.subject, dtype=object))
+        labels.append(np.asarray(p.labels))
+        for m in models:
+            a = analyze(p.segments, p.fs, model=m.model)
+            af, rhythm = per_model[m.label]
+            af.append(a.af_probability)
+            names = list(a.rhythm_classes)
+            pred = np.full(len(a), -1)
+            if names == list(p.classes):
+                pred = np.where(
+                    np.isfinite(a.rhythm_probabilities).all(axis=1),
+                    np.argmax(np.nan_to_num(a.rhythm_probabilities), axis=1),
+                    -1,
+                )
+            rhythm.append(pred)
+        log.info("liu %s: %d segments", p.subject, p.labels.shape[0])
+    s, y = np.concatenate(subj), np.concatenate(labels)
+    rows = []
+    for m in models:
+        af, rhythm = (np.concatenate(v) for v in per_model[m.label])
+        rows.append(
+            {
+                "method": m.label,
+                "task": "AF vs rest",
+                **score("auroc", (y == 5).astype(int), af, s, n_boot=n_boot),
+            }
+        )
+        if (rhythm >= 0).any():
+            rows.append(
+                {"method": m.label, "task": "six-class", **score("accuracy", y, rhythm, s, n_boot=n_boot)}
+            )
+    info = {
+        "subjects": chosen,
+        "subject_source": source,
+        "segments": int(y.shape[0]),
+        "af_segments": int((y == 5).sum()),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    return rows, info
+
+
+# --- report ----------------------------------------------------------------------------------------
+
+
+def _cell(row: dict[str, Any]) -> str:
+    v, (lo, hi) = row["value"], row["ci"]
+    if v is None:
+        return "n/a"
+    nd = 2 if row["metric"] == "mae_bpm" else 3
+    ci = f" [{lo:.{nd}f}, {hi:.{nd}f}]" if lo is not None and hi is not None else ""
+    return f"{v:.{nd}f}{ci}"
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    """The report: one table per dataset and task."""
+    lines = [
+        "# Real-data benchmark",
+        "",
+        f"`{result['command']}`: {result['seconds']:.0f} s on {result['machine']}. Values are "
+        "`point [95 % CI]`, CI from 1,000 bootstrap resamples of subjects"
+        + (" (200 with --quick)" if result["quick"] else "")
+        + ". Method definitions: `benchmarks/bench_real.py` docstring and docs/evaluation.md.",
+        "",
+    ]
+    for name, ds in result["heart_rate"].items():
+        info = ds["info"]
+        lines += [
+            f"## {name}: heart rate (MAE vs ECG, bpm)",
+            "",
+            f"{len(info['subjects'])} subjects ({info['subject_source']}), {ds['labelled_windows']} windows with an "
+            f"ECG reference.",
+            "",
+            "| method | MAE bpm [95 % CI] | windows | coverage |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['method']} | {_cell(r)} | {r['windows']} | {r['coverage']:.2f} |" for r in ds["rows"]
+        ]
+        lines += ["", f"Quality ({name}): AUROC vs ECG/PPG heart-rate agreement", ""]
+        lines += ["| score | AUROC [95 % CI] | usable / unusable windows |", "|---|---|---|"]
+        lines += [f"| {r['method']} | {_cell(r)} | {r['usable']} / {r['unusable']} |" for r in ds["quality"]]
+        lines.append("")
+    if result.get("liu"):
+        info = result["liu"]["info"]
+        lines += [
+            "## Liu 2022: rhythm from one 10 s finger segment",
+            "",
+            f"{len(info['subjects'])} patients ({info['subject_source']}), {info['segments']} segments, "
+            f"{info['af_segments']} AF.",
+            "",
+            "| model | task | value [95 % CI] | segments |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['method']} | {r['task']} ({r['metric']}) | {_cell(r)} | {r['windows']} |"
+            for r in result["liu"]["rows"]
+        ]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--data", default=os.environ.get("ANYPPG_DATA"), help="the data folder (or ANYPPG_DATA)"
+    )
+    parser.add_argument(
+        "--models", nargs="*", default=None, help="model files (default: the shipped students)"
+    )
+    parser.add_argument("--datasets", default=",".join(ALL_DATASETS), help="comma-separated subset")
+    parser.add_argument("--heldout", default=None, help="JSON {dataset: [subjects]} when the cards name none")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK_SUBJECTS} subjects per dataset, 200 resamples"
+    )
+    parser.add_argument("--out", default=str(RESULTS), help="folder for real.json and real.md")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if not args.data:
+        parser.error("--data DIR (or ANYPPG_DATA) is required: the folder holding bidmc/, mimicdb/, ...")
+    root = Path(args.data)
+    wanted = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    unknown = sorted(set(wanted) - set(ALL_DATASETS))
+    if unknown:
+        parser.error(f"unknown datasets {unknown}; choose from {', '.join(ALL_DATASETS)}")
+    models = load_models(args.models if args.models is not None else default_model_paths())
+    heldout = heldout_from_cards(m.card for m in models)
+    heldout_source = "model cards" if heldout else None
+    if not heldout and args.heldout:
+        heldout = {
+            _dataset_key(k): {_norm(str(s).split(":")[-1]) for s in v}
+            for k, v in json.loads(Path(args.heldout).read_text()).items()
+        }
+        heldout_source = args.heldout
+    limit = QUICK_SUBJECTS if args.quick else None
+    n_boot = 200 if args.quick else 1000
+    start = time.perf_counter()
+    result: dict[str, Any] = {
+        "command": "python benchmarks/bench_real.py --data DATA"
+        + "".join(f" {a}" for a in (argv or sys.argv[1:]) if a != args.data and a != "--data"),
+        "quick": args.quick,
+        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores, 1 thread",
+        "models": [{"label": m.label, "file": m.path.name} for m in models],
+        "heldout_source": heldout_source or "none named: every subject evaluated",
+        "anyppg": anyppg.__version__,
+        "heart_rate": {},
+    }
+    for dataset in [d for d in wanted if d in HR_DATASETS]:
+        windows, info = run_hr_dataset(dataset, root, models, limit, heldout)
+        rows, q_rows = hr_table(windows, n_boot)
+        labelled = int(np.isfinite(windows.arrays()[1]).sum())
+        result["heart_rate"][dataset] = {
+            "info": info,
+            "labelled_windows": labelled,
+            "rows": rows,
+            "quality": q_rows,
+        }
+    if "liu" in wanted and models:
+        rows, info = run_liu(root, models, limit, heldout, n_boot)
+        result["liu"] = {"info": info, "rows": rows}
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "real.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / "real.md").write_text(to_markdown(result) + "\n")
+    print(to_markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

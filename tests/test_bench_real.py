@@ -1,0 +1,103 @@
+"""benchmarks/bench_real.py: its metrics, references and subject choice on synthetic numbers (no data folder)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_real.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_real", _PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_real"] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("bench_real", None)
+
+
+def test_auroc_matches_sklearn_with_ties(bench) -> None:
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    p = np.round(rng.normal(size=300) + y, 1)  # rounded: many ties
+    assert bench.auroc(y, p) == pytest.approx(metrics.roc_auc_score(y, p), abs=1e-12)
+    assert np.isnan(bench.auroc(np.ones(5), np.arange(5.0)))
+
+
+def test_bootstrap_resamples_subjects_not_windows(bench) -> None:
+    # subject a: 1,000 windows off by 1 bpm; subject b: 10 windows off by 5 bpm. Drawing subjects gives
+    # a, a (MAE 1) and b, b (MAE 5) a quarter of the time each, so the 95 % interval spans 1 to 5;
+    # resampling windows would put it tightly around the pooled 1.04.
+    y = np.zeros(1010)
+    p = np.concatenate([np.full(1000, 1.0), np.full(10, 5.0)])
+    subjects = np.array(["a"] * 1000 + ["b"] * 10)
+    lo, hi = bench.subject_bootstrap(bench.mae, y, p, subjects, n_boot=1000, seed=0)
+    assert (lo, hi) == (pytest.approx(1.0), pytest.approx(5.0))
+    assert bench.mae(y, p) == pytest.approx(1.0396, abs=1e-4)
+    assert all(np.isnan(bench.subject_bootstrap(bench.mae, y, p, np.array(["a"] * 1010))))
+
+
+def test_score_counts_coverage_and_skips_missing_estimates(bench) -> None:
+    y = np.array([60.0, 70.0, 80.0, 90.0])
+    p = np.array([61.0, np.nan, 83.0, 90.0])
+    row = bench.score("mae_bpm", y, p, np.array(["a", "a", "b", "c"]), n_boot=100)
+    assert row["value"] == pytest.approx(4.0 / 3.0, abs=1e-4)
+    assert (row["windows"], row["subjects"], row["coverage"]) == (3, 3, 0.75)
+    assert row["ci"][0] <= row["value"] <= row["ci"][1]
+
+
+def test_ecg_window_heart_rate(bench) -> None:
+    peaks = np.arange(0.0, 30.0, 0.75)  # 80 bpm
+    peaks = np.delete(peaks, 30)  # one missed beat at 22.5 s: an RR of 1.5 s is still allowed
+    hr = bench.ecg_window_hr(peaks, np.array([0.0, 14.0, 27.0]), np.array([10.0, 24.0, 37.0]))
+    assert hr[0] == pytest.approx(80.0)
+    # in [14, 24): beats 14.25 ... 23.25 s without 22.5: 11 intervals over 9 s
+    assert hr[1] == pytest.approx(60.0 * 11 / 9.0, rel=1e-9)
+    assert np.isnan(hr[2])  # 4 beats left: too few
+    wild = bench.ecg_window_hr(np.array([0.0, 0.1, 1.0, 2.0, 3.0, 4.0]), np.array([0.0]), np.array([10.0]))
+    assert np.isnan(wild[0])  # a 0.1 s RR interval is a detector error, not a heart beat
+
+
+def test_reference_windows_inside_the_analysis_window_are_averaged(bench) -> None:
+    starts = np.arange(0.0, 20.0, 2.0)
+    bpm = 100.0 + starts
+    hr = bench.reference_window_hr(starts, bpm, 8.0, np.array([2.0, 30.0]), np.array([12.0, 40.0]))
+    assert hr[0] == pytest.approx((102.0 + 104.0) / 2)  # [2, 10) and [4, 12) lie inside [2, 12)
+    assert np.isnan(hr[1])
+
+
+def test_quality_labels_from_heart_rate_agreement(bench) -> None:
+    ppg = np.array([70.0, 78.0, 90.0, np.nan, 70.0])
+    ecg = np.array([72.0, 70.0, 70.0, 70.0, np.nan])
+    np.testing.assert_array_equal(bench.quality_labels(ppg, ecg), [1, -1, 0, 0, -1])
+
+
+def test_finite_parts_cut_at_gaps_the_sdk_does_not_bridge(bench) -> None:
+    fs = 100.0
+    x = np.ones(6000)
+    x[1000:1020] = np.nan  # 0.2 s: bridged, no cut
+    x[3000:3100] = np.nan  # 1 s: cut
+    assert bench.finite_parts(x, fs) == [(0, 3000), (3100, 6000)]
+    x[5000:5100] = np.nan
+    assert bench.finite_parts(x, fs) == [(0, 3000), (3100, 5000)]  # (5100, 6000) is 9 s: too short
+
+
+def test_heldout_subjects_from_model_cards(bench) -> None:
+    card = {
+        "training_data": {
+            "held_out": {"bidmc": ["bidmc04", "bidmc10"], "liu_arrhythmia": {"test": ["MPA_1"]}},
+            "other": {"subjects": ["bidmc:99"]},
+        }
+    }
+    found = bench.heldout_from_cards([card, {"heldout": {"subjects": ["troika:03"]}}])
+    assert found == {"bidmc": {"bidmc04", "bidmc10"}, "liu": {"mpa1"}, "troika": {"03"}}
+    picked, source = bench.pick_subjects("bidmc", ["bidmc10", "bidmc01", "bidmc04"], found, None)
+    assert (picked, source) == (["bidmc04", "bidmc10"], "held-out")
+    assert bench.pick_subjects("bami", ["S02", "S01"], found, 1) == (["S01"], "all")
