@@ -219,21 +219,37 @@ def quality_labels(ppg_hr: np.ndarray, ecg_hr: np.ndarray) -> np.ndarray:
     return out
 
 
-def neurokit_window_hr(ppg: np.ndarray, fs: float, t_start: np.ndarray, t_end: np.ndarray) -> np.ndarray:
-    """NeuroKit2's heart rate per window of the raw PPG (``ppg_clean`` + ``ppg_findpeaks``), bpm."""
+def neurokit_intervals(x: np.ndarray, fs: float) -> np.ndarray | None:
+    """Beat intervals (s) NeuroKit2 finds in one raw PPG window (``ppg_clean`` + ``ppg_findpeaks``,
+    Elgendi); None when it finds fewer than 3 beats or cannot read the window."""
     import neurokit2 as nk
 
+    if x.shape[0] < fs * 5 or not np.isfinite(x).all() or np.ptp(x) == 0:
+        return None
+    try:
+        peaks = nk.ppg_findpeaks(nk.ppg_clean(x, sampling_rate=fs), sampling_rate=fs)["PPG_Peaks"]
+    except (ValueError, IndexError, ZeroDivisionError):  # what neurokit raises on odd windows
+        return None
+    return np.diff(np.asarray(peaks, dtype=np.float64)) / fs if len(peaks) >= 3 else None
+
+
+def neurokit_window_hr(ppg: np.ndarray, fs: float, t_start: np.ndarray, t_end: np.ndarray) -> np.ndarray:
+    """NeuroKit2's heart rate per window of the raw PPG: ``60 / mean`` beat interval, bpm (NaN: none)."""
     out = np.full(len(t_start), np.nan)
     for i, (a, b) in enumerate(zip(t_start, t_end, strict=True)):
-        x = ppg[max(0, round(a * fs)) : round(b * fs)]
-        if x.shape[0] < fs * 5 or not np.isfinite(x).all() or np.ptp(x) == 0:
-            continue
-        try:
-            peaks = nk.ppg_findpeaks(nk.ppg_clean(x, sampling_rate=fs), sampling_rate=fs)["PPG_Peaks"]
-        except (ValueError, IndexError, ZeroDivisionError):  # what neurokit raises on odd windows
-            continue
-        if len(peaks) >= 3:
-            out[i] = 60.0 * fs / float(np.mean(np.diff(peaks)))
+        rr = neurokit_intervals(ppg[max(0, round(a * fs)) : round(b * fs)], fs)
+        if rr is not None:
+            out[i] = 60.0 / float(rr.mean())
+    return out
+
+
+def neurokit_irregularity(segments: np.ndarray, fs: float) -> np.ndarray:
+    """A classical AF score per segment: coefficient of variation of NeuroKit2's beat intervals."""
+    out = np.full(segments.shape[0], np.nan)
+    for i, x in enumerate(segments):
+        rr = neurokit_intervals(x, fs)
+        if rr is not None:
+            out[i] = float(rr.std() / rr.mean())
     return out
 
 
@@ -465,18 +481,20 @@ def hr_table(windows: Windows, n_boot: int) -> tuple[list[dict[str, Any]], list[
     for m in methods:
         row = score("mae_bpm", ref[has_ref], cols[m][has_ref], subjects[has_ref], n_boot=n_boot)
         hr_rows.append({"method": m, **row})
-    labels = quality_labels(cols["peaks"], ref)
-    keep = labels >= 0
-    for m in ["quality", *[k for k in cols if k.startswith("quality head: ")]]:
-        row = score("auroc", labels[keep], cols[m][keep], subjects[keep], n_boot=n_boot)
-        q_rows.append(
-            {
-                "method": m,
-                "usable": int(labels[keep].sum()),
-                "unusable": int((labels[keep] == 0).sum()),
-                **row,
-            }
-        )
+    for source, ppg_hr in (("SDK peaks", cols["peaks"]), ("NeuroKit2 peaks", cols["neurokit2"])):
+        labels = quality_labels(ppg_hr, ref)
+        keep = labels >= 0
+        for m in ["quality", *[k for k in cols if k.startswith("quality head: ")]]:
+            row = score("auroc", labels[keep], cols[m][keep], subjects[keep], n_boot=n_boot)
+            q_rows.append(
+                {
+                    "method": m,
+                    "labels_from": source,
+                    "usable": int(labels[keep].sum()),
+                    "unusable": int((labels[keep] == 0).sum()),
+                    **row,
+                }
+            )
     return hr_rows, q_rows
 
 
@@ -485,16 +503,18 @@ def run_liu(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """AF AUROC and six-class accuracy on the Liu segments, one row per model."""
     from anyppg import datasets
+    from anyppg.datasets.rhythm import RHYTHM_CLASSES
 
     patients = datasets.read("liu", root)
     chosen, source = pick_subjects("liu", [p.subject for p in patients], heldout, subjects_limit)
     t0 = time.perf_counter()
-    subj, labels, per_model = [], [], {m.label: ([], []) for m in models}
+    subj, labels, irregularity, per_model = [], [], [], {m.label: ([], []) for m in models}
     for p in patients:
         if p.subject not in chosen:
             continue
         subj.append(np.full(p.labels.shape[0], p.subject, dtype=object))
         labels.append(np.asarray(p.labels))
+        irregularity.append(neurokit_irregularity(p.segments, p.fs))
         for m in models:
             a = analyze(p.segments, p.fs, model=m.model)
             af, rhythm = per_model[m.label]
@@ -510,14 +530,16 @@ def run_liu(
             rhythm.append(pred)
         log.info("liu %s: %d segments", p.subject, p.labels.shape[0])
     s, y = np.concatenate(subj), np.concatenate(labels)
-    rows = []
+    is_af = (y == RHYTHM_CLASSES.index("AF")).astype(int)
+    peer = score("auroc", is_af, np.concatenate(irregularity), s, labelled=y.shape[0], n_boot=n_boot)
+    rows = [{"method": "neurokit2 beat-interval CV (peer)", "task": "AF vs rest", **peer}]
     for m in models:
         af, rhythm = (np.concatenate(v) for v in per_model[m.label])
         rows.append(
             {
                 "method": m.label,
                 "task": "AF vs rest",
-                **score("auroc", (y == 5).astype(int), af, s, n_boot=n_boot),
+                **score("auroc", is_af, af, s, n_boot=n_boot),
             }
         )
         if (rhythm >= 0).any():
@@ -528,7 +550,7 @@ def run_liu(
         "subjects": chosen,
         "subject_source": source,
         "segments": int(y.shape[0]),
-        "af_segments": int((y == 5).sum()),
+        "af_segments": int(is_af.sum()),
         "seconds": round(time.perf_counter() - t0, 1),
     }
     return rows, info
@@ -572,8 +594,12 @@ def to_markdown(result: dict[str, Any]) -> str:
             f"| {r['method']} | {_cell(r)} | {r['windows']} | {r['coverage']:.2f} |" for r in ds["rows"]
         ]
         lines += ["", f"Quality ({name}): AUROC vs ECG/PPG heart-rate agreement", ""]
-        lines += ["| score | AUROC [95 % CI] | usable / unusable windows |", "|---|---|---|"]
-        lines += [f"| {r['method']} | {_cell(r)} | {r['usable']} / {r['unusable']} |" for r in ds["quality"]]
+        lines += ["| score | PPG side of the labels | AUROC [95 % CI] | usable / unusable windows |"]
+        lines += ["|---|---|---|---|"]
+        lines += [
+            f"| {r['method']} | {r['labels_from']} | {_cell(r)} | {r['usable']} / {r['unusable']} |"
+            for r in ds["quality"]
+        ]
         lines.append("")
     if result.get("liu"):
         info = result["liu"]["info"]
@@ -649,7 +675,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "rows": rows,
             "quality": q_rows,
         }
-    if "liu" in wanted and models:
+    if "liu" in wanted:
         rows, info = run_liu(root, models, limit, heldout, n_boot)
         result["liu"] = {"info": info, "rows": rows}
     result["seconds"] = round(time.perf_counter() - start, 1)
