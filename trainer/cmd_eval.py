@@ -6,6 +6,7 @@ Examples::
     anyppg eval --store runs/eval-store --checkpoint runs/demo/checkpoint.pt --out runs/eval
     anyppg eval --store runs/eval-store --model student-s_xnnpack_q8.pte --no-random-init
     anyppg eval --store runs/eval-store --embedder mine=my_package.embed:embed_windows --json
+    anyppg eval --preset real --data ../shared/data --checkpoint runs/real-teacher/checkpoint.pt --out runs/real-eval
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", required=True, type=Path, help="window store (anyppg prepare)")
+    parser.add_argument(
+        "--preset",
+        choices=("store", "real"),
+        default="store",
+        help="store: probes on --store's splits (default); real: retrieval + probes on the real held-out "
+        "subjects of --data (BIDMC, MIMIC-DB, TROIKA; AF on Liu 2022), needs --checkpoint",
+    )
+    parser.add_argument(
+        "--store", type=Path, help="window store (anyppg prepare); real: default runs/real/store"
+    )
+    parser.add_argument("--data", type=Path, help="real-data folder (preset real; default $ANYPPG_DATA)")
     parser.add_argument("--checkpoint", type=Path, help="pretraining checkpoint or official AnyPPG file")
     parser.add_argument(
         "--model", type=Path, action="append", default=[], help="deployed .pte/.tflite model (repeatable)"
@@ -63,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from anyppg.cli import UsageError
+
+    if args.preset == "real":
+        return _run_real(args)
+    if args.store is None:
+        raise UsageError("anyppg eval", "--store is required (or use --preset real --data DIR)")
     from anyppg.trainer.evaluate import (
         Embedder,
         checkpoint_embedder,
@@ -113,6 +129,42 @@ def run(args: argparse.Namespace) -> int:
         from anyppg.trainer.eval_plot import plot_eval
 
         plot_eval(report, args.plot)
+    if args.json:
+        print(json.dumps(report.to_dict(), default=float))
+    else:
+        print(report.to_markdown(), end="")
+    return 0
+
+
+def _run_real(args: argparse.Namespace) -> int:
+    """``--preset real``: retrieval and probes on the fixed held-out real subjects."""
+    import torch
+
+    from anyppg.cli import UsageError
+    from anyppg.trainer.config import preset
+    from anyppg.trainer.real_corpus import ensure_real_store
+    from anyppg.trainer.real_eval import evaluate_real, write_report
+
+    if args.checkpoint is None:
+        raise UsageError(
+            "anyppg eval", "--preset real needs --checkpoint (from anyppg pretrain --preset real)"
+        )
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    cfg = preset("real")
+    if args.store is not None:
+        cfg.data.store = str(args.store)
+    cfg.data.real_data = None if args.data is None else str(args.data)
+    ensure_real_store(cfg)
+    report = evaluate_real(
+        args.checkpoint,
+        cfg.data.store,
+        cfg.data.real_data,
+        max_windows=args.max_windows,
+        n_boot=args.n_boot,
+        seed=args.seed,
+    )
+    if args.out is not None:
+        write_report(report, args.out)
     if args.json:
         print(json.dumps(report.to_dict(), default=float))
     else:

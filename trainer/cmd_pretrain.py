@@ -4,6 +4,7 @@ Examples::
 
     anyppg pretrain --preset demo --store runs/store-sim   # 2-core CPU, writes runs/demo/
     anyppg pretrain --preset debug --out runs/dbg # seconds, toy data
+    anyppg pretrain --preset real --data ../shared/data  # real PPG+ECG pairs, 1 CPU core, writes runs/real-teacher/
     torchrun --nproc_per_node=8 -m anyppg pretrain --preset anyppg --store /data/store \\
         --ecg-checkpoint ecgfounder.pth
 """
@@ -17,7 +18,7 @@ import os
 
 log = logging.getLogger(__name__)
 
-PRESET_NAMES = ("debug", "demo", "anyppg")
+PRESET_NAMES = ("debug", "demo", "real", "anyppg")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--preset", choices=PRESET_NAMES, default="demo", help="recipe (default: demo)")
     parser.add_argument("--store", help="window store from `anyppg prepare` (default: the preset's)")
+    parser.add_argument(
+        "--data",
+        help="real-data folder with bidmc/, mimicdb/, troika/ (preset real; default $ANYPPG_DATA): "
+        "its store is built on first use",
+    )
     parser.add_argument("--out", help="output folder for checkpoint, metrics, curve (default: runs/<preset>)")
     parser.add_argument("--steps", type=int, help="stage 2 optimiser steps")
     parser.add_argument("--batch-size", type=int, help="global stage 2 batch (split over ranks)")
@@ -47,6 +53,7 @@ def build_config(args: argparse.Namespace):  # -> PretrainConfig
     cfg = preset(args.preset)
     overrides = {
         ("data", "store"): args.store,
+        ("data", "real_data"): getattr(args, "data", None),
         ("train", "out_dir"): args.out,
         ("train", "steps"): args.steps,
         ("train", "batch_size"): args.batch_size,
@@ -68,10 +75,13 @@ def run(args: argparse.Namespace) -> int:
     from .demo_data import ensure_demo_store
     from .distributed import shutdown_distributed
     from .pretrain import pretrain
+    from .real_corpus import ensure_real_store
 
     cfg = build_config(args)
     if cfg.name == "demo" and args.store is None:
         ensure_demo_store(cfg.data.store)
+    if cfg.name == "real" and int(os.environ.get("RANK", "0")) == 0:
+        ensure_real_store(cfg)
     try:
         result = pretrain(cfg, resume=args.resume, stop_after=args.stop_after)
     finally:

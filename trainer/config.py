@@ -9,6 +9,7 @@ preset    PPG encoder                      ECG encoder                  meant fo
 ========= ================================ ============================ ==========================
 debug     Net1D 8→32 ch, 6.6 k params      Net1D 8→32 ch, 21.7 k        tests: reference loss curve
 demo      AnyPPG Net1D, 4.04 M params      Net1D 16→128 ch, 117 k       2-core CPU, ≤ 15 min idle
+real      Net1D 32→512 ch, 0.87 M params   Net1D 16→256 ch, 0.32 M      real pairs, 1 CPU core ~30 min
 anyppg    AnyPPG Net1D, 4.04 M params      ECGFounder 30.7 M (frozen)   GPUs, paper-scale recipe
 ========= ================================ ============================ ==========================
 """
@@ -109,6 +110,13 @@ class DataConfig:
     """DataLoader worker processes per rank; 0 reads in the training process (CPU demo)."""
     max_val_windows: int = 512
     """Cap on validation windows so the final evaluation stays short."""
+    real_data: str | None = None
+    """Data folder with ``bidmc/``, ``mimicdb/``, ``troika/`` (``real`` preset): the store is built from it
+    (:mod:`anyppg.trainer.real_corpus`, fixed held-out subjects) when ``store`` does not exist yet."""
+    sim_hours: float = 0.0
+    """Simulated hours added to the real store's training split: AF and ectopic beats for stage 1."""
+    hop_s: float = 5.0
+    """Step between window starts when the real store is built (s); 5 s doubles the pairs of 10 s windows."""
 
 
 @dataclass
@@ -131,6 +139,9 @@ class TrainConfig:
     """Checkpoint, metrics.csv, metrics.json, curve PNG and TensorBoard events go here."""
     progress: bool = True
     """Show a tqdm bar (rank 0 only)."""
+    cache_ecg_features: bool = False
+    """Run the frozen ECG encoder once per training window and reuse its features at every step
+    (:mod:`anyppg.trainer.ecg_cache`); costs C floats of memory per window on every rank."""
 
 
 @dataclass
@@ -230,7 +241,53 @@ def anyppg() -> PretrainConfig:
     )
 
 
-PRESETS: dict[str, Callable[[], PretrainConfig]] = {"debug": debug, "demo": demo, "anyppg": anyppg}
+# The real preset's encoders: chosen by training windows/s at torch.set_num_threads(1) (docs/training.md):
+# the AnyPPG PPG encoder trains at 14 windows/s on one idle core, this one at 126 with the same 512-d
+# output (what the students distil into); the ECG encoder adds a 7th stage to the demo's (256-d).
+REAL_PPG_ENCODER: dict[str, Any] = {
+    **_anyppg_ppg(),
+    "base_filters": 32,
+    "filter_list": [32, 64, 64, 128, 128, 512],
+    "m_blocks_list": [1, 1, 1, 2, 2, 1],
+}
+REAL_ECG_ENCODER: dict[str, Any] = {
+    **_ecgfounder_ecg(),
+    "base_filters": 16,
+    "filter_list": [16, 32, 32, 64, 64, 128, 256],
+    "m_blocks_list": [1, 1, 1, 1, 1, 1, 1],
+    "groups_width": 8,
+}
+
+
+def real() -> PretrainConfig:
+    """Real paired PPG+ECG (BIDMC + MIMIC-DB + TROIKA, fixed held-out subjects) + 2 simulated hours, on
+    one CPU core in about 30 min: a 0.87 M-parameter Net1D PPG encoder (512-d), a 0.32 M ECG encoder
+    trained on R-peak heart rate (and simulated AF / ectopic beats), ECG features cached for stage 2."""
+    return PretrainConfig(
+        name="real",
+        model=ModelConfig(
+            ppg_encoder=copy.deepcopy(REAL_PPG_ENCODER), ecg_encoder=copy.deepcopy(REAL_ECG_ENCODER)
+        ),
+        ecg_stage=ECGStageConfig(steps=300, batch_size=64),
+        optim=OptimConfig(lr=1e-3, warmup_steps=50),  # 0.87 M params, batch 128: a higher lr than AnyPPG's
+        data=DataConfig(store="runs/real/store", sim_hours=2.0, hop_s=5.0, max_val_windows=1024),
+        train=TrainConfig(
+            steps=800,
+            batch_size=128,
+            log_every=10,
+            checkpoint_every=100,
+            out_dir="runs/real-teacher",
+            cache_ecg_features=True,
+        ),
+    )
+
+
+PRESETS: dict[str, Callable[[], PretrainConfig]] = {
+    "debug": debug,
+    "demo": demo,
+    "anyppg": anyppg,
+    "real": real,
+}
 
 
 def preset(name: str) -> PretrainConfig:

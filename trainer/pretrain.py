@@ -6,7 +6,9 @@ asked → loop: mask bad windows, embed PPG (trained) and ECG (frozen), all-gath
 clip gradients, step → rank 0 logs and checkpoints → validate → write metrics and the curve.
 
 Outputs (rank 0, in ``cfg.train.out_dir``): ``checkpoint.pt`` (see :mod:`anyppg.trainer.checkpoints`),
-``ecg_stage.pt``, ``metrics.csv``, ``metrics.json``, ``curve.png``, ``tb/`` (TensorBoard).
+``ecg_stage.pt``, ``metrics.csv``, ``metrics.json``, ``curve.png``, ``tb/`` (TensorBoard), ``splits.json``
+(which subject trained, validated or was held out) and, once the last step is done, ``READY`` (naming the
+checkpoint file, for jobs that wait on a finished teacher).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from .distributed import (
     rng_state,
     set_rng_state,
 )
+from .ecg_cache import CachedECGFeatures
 from .ecg_stage import _progress, prepare_ecg_encoder
 from .encoders import Net1D
 from .optim import param_groups, warmup_cosine
@@ -45,6 +48,8 @@ from .run_log import RunLog, plot_curves
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
+READY_FILE = "READY"  # written when the run reached its last step; holds the checkpoint's file name
+SPLITS_FILE = "splits.json"  # the store's subject -> split map (and fixed held-out lists), saved with the run
 
 
 @dataclass
@@ -67,12 +72,20 @@ def _step_batch(
     batch: dict[str, Any], model: torch.nn.Module, ecg_encoder: Net1D, cfg: PretrainConfig, ctx: DistContext
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Loss and top-1 accuracy of one (local) batch, and its validity mask."""
-    valid = valid_windows(batch).to(ctx.device)  # (B,)
-    ppg = batch["ppg"].to(ctx.device, non_blocking=True)  # (B, 1, 1250)
-    ecg = batch["ecg"].to(ctx.device, non_blocking=True)  # (B, 1, 5000)
-    with _autocast(cfg, ctx):
-        with torch.no_grad():
+    if "ecg_features" in batch:  # CachedECGFeatures: the frozen encoder already ran on these windows
+        ppg = batch["ppg"]
+        valid = batch["ecg_valid"] & torch.isfinite(ppg).flatten(1).all(1)  # (B,)
+        ppg[~valid] = 0.0
+        valid = valid.to(ctx.device)
+        ecg_features = batch["ecg_features"].to(ctx.device, non_blocking=True)  # (B, C_ecg)
+        ppg = ppg.to(ctx.device, non_blocking=True)  # (B, 1, 1250)
+    else:
+        valid = valid_windows(batch).to(ctx.device)  # (B,)
+        ppg = batch["ppg"].to(ctx.device, non_blocking=True)  # (B, 1, 1250)
+        ecg = batch["ecg"].to(ctx.device, non_blocking=True)  # (B, 1, 5000)
+        with torch.no_grad(), _autocast(cfg, ctx):
             ecg_features = ecg_encoder(ecg).float()  # (B, C_ecg), frozen
+    with _autocast(cfg, ctx):
         z_ppg, z_ecg, scale = model(ppg, ecg_features)  # (B, D), (B, D), ()
     loss, acc = clip_loss(z_ppg, z_ecg, scale, valid)
     return loss, acc, valid
@@ -110,6 +123,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, stop_after: int | None =
 
     # -- stage 1: a frozen ECG encoder ---------------------------------------------------------------
     ecg_encoder, ecg_summary = prepare_ecg_encoder(cfg, train, ctx, runlog, resume=ckpt is not None, val=val)
+    if tc.cache_ecg_features:
+        train = CachedECGFeatures(train, ecg_encoder, ctx.device)
+        ecg_summary = {**ecg_summary, "feature_cache_seconds": round(train.seconds, 2)}
 
     # -- stage 2: the CLIP model, optimiser and schedule ---------------------------------------------
     torch.manual_seed(tc.seed + 2)
@@ -209,6 +225,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, stop_after: int | None =
     result.metrics = metrics
     if ctx.is_main:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        _write_splits(cfg, out)
+        if result.step == tc.steps:
+            (out / READY_FILE).write_text(CHECKPOINT_FILE + "\n")  # downstream jobs (distil) wait on it
         runlog.close()
         plot_curves(out / "metrics.csv", out / "curve.png", f"anyppg pretrain --preset {cfg.name}")
         log.info("pretraining summary: %s", metrics)
@@ -328,6 +347,20 @@ def _clip_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
     for part in ("ppg_encoder", "ppg_projector", "ecg_projector"):
         state.update({f"{part}.{k}": v for k, v in ckpt[part].items()})
     return state
+
+
+def _write_splits(cfg: PretrainConfig, out: Path) -> None:
+    """Copy the store's subject -> split map (and its fixed ``held_out`` lists) next to the checkpoint."""
+    if cfg.data.store is None:
+        return
+    index_path = Path(cfg.data.store) / "index.json"
+    index = json.loads(index_path.read_text())
+    splits = {
+        "store": str(cfg.data.store),
+        "subject_split": index.get("subject_split", {}),
+        "held_out": index.get("held_out"),
+    }
+    (out / SPLITS_FILE).write_text(json.dumps(splits, indent=1) + "\n")
 
 
 def _median(xs: list[float]) -> float | None:
