@@ -13,11 +13,13 @@ Two shapes of input, one result type (:class:`Analysis`, equal-length numpy arra
   ``usable`` and the fused ``heart_rate`` of such a window may then include the model's head.
 - **2-D** ``ppg`` ``(n_segments, n_samples)``: independent segments (e.g. 10 s at 100 Hz, the Liu
   et al. arrhythmia format): exactly one window per segment, in order: its **last 10 s**. A fresh
-  pipeline analyses each one; the 2 s the band-pass needs before the window are the segment's own
-  samples when it is at least 12 s long, else a point reflection of its first samples (odd
-  extension, continuous in value and slope), and the resampler's look-ahead at the end is a
-  reflection of its last samples. ``t_start`` / ``t_end`` are then seconds from the segment's
-  first sample (``0`` and ``10`` for a 10 s segment).
+  pipeline analyses each one. The 2 s the band-pass settles on before the window are the segment's
+  own samples when it is at least 12 s long; a shorter segment is held at its first value before it
+  (the band-pass starts at rest, as a stream starts), so the window of a 10 s segment is the whole
+  segment filtered from rest: the model input ``anyppg.trainer.heads.segment_window`` trains the
+  heads on (equal to 0.003 after z-scoring, on Liu segments). The resampler's look-ahead after the
+  last sample holds the last value. ``t_start`` / ``t_end`` are seconds from the segment's first
+  sample (``0`` and ``10`` for a 10 s segment).
 
 Missing samples (NaN/inf) are handled as the stream handles them: runs up to
 :data:`MAX_FILL_S` are bridged by linear interpolation; a longer run is refused with an error that
@@ -369,15 +371,16 @@ def _segment(x: np.ndarray, fs: float, acc: np.ndarray | None, model: Any | None
     x = _bridge(x, starts, stops)
     if acc is not None:  # the timeline would repair these too; the reflections below must not copy them
         acc = np.stack([_bridge(acc[:, k], *_missing_runs(acc[:, k])) for k in range(3)], axis=1)
-    # the last 12 s: 2 s for the band-pass to settle, then the window; an odd reflection where short
+    # the last 12 s: 2 s for the band-pass to settle, then the window; held at the first value where
+    # shorter (a filter at rest), and at the last value for the resampler's look-ahead
     n_used = min(n, round((WINDOW_S + DEFAULT_SETTLE_S) * fs))
     n_pre = max(0, round((WINDOW_S + DEFAULT_SETTLE_S) * fs) - n_used)
     pipe = _pipeline(model)
     n_post = math.ceil(_resampler_latency_s(fs) * fs) + 2
-    padded = _reflect(x[n - n_used :], n_pre, n_post)
+    padded = _hold(x[n - n_used :], n_pre, n_post)
     padded_acc = None
     if acc is not None:
-        padded_acc = np.stack([_reflect(acc[n - n_used :, k], n_pre, n_post) for k in range(3)], axis=1)
+        padded_acc = np.stack([_hold(acc[n - n_used :, k], n_pre, n_post) for k in range(3)], axis=1)
     t0 = (n - n_used - n_pre) / fs
     results = pipe.push(SampleBlock(t0, fs, padded, padded_acc)) + pipe.flush()
     if len(results) != 1:  # pragma: no cover - the padding above makes exactly one window
@@ -398,15 +401,9 @@ def _bridge(x: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
     return out
 
 
-def _reflect(x: np.ndarray, before: int, after: int) -> np.ndarray:
-    """``x`` with odd (point) reflections of ``before`` samples in front and ``after`` at the end."""
-    parts = []
-    if before:
-        parts.append(2.0 * x[0] - x[1 : before + 1][::-1])
-    parts.append(x)
-    if after:
-        parts.append(2.0 * x[-1] - x[-after - 1 : -1][::-1])
-    return np.concatenate(parts)
+def _hold(x: np.ndarray, before: int, after: int) -> np.ndarray:
+    """``x`` with its first value repeated ``before`` times in front and its last ``after`` times after."""
+    return np.concatenate([np.full(before, x[0]), x, np.full(after, x[-1])])
 
 
 def _resampler_latency_s(fs: float) -> float:

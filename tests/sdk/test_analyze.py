@@ -10,6 +10,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -87,6 +88,39 @@ def test_segments_at_100_hz_give_one_result_each_in_order(model) -> None:
     one = analyze(segs[2:3], fs, model=model)
     assert one.heart_rate[0] == a.heart_rate[2]
     np.testing.assert_array_equal(one.embedding[0], a.embedding[2])
+
+
+class _InputRecorder:
+    """Stands in for a deployed model to capture the exact windows analyze feeds it."""
+
+    input_shape = (1, 1, 1250)
+    path = "recorder"
+
+    card = SimpleNamespace(preprocessing=SimpleNamespace(sampling_rate_hz=125.0))  # a ModelCard's layout
+
+    def __init__(self) -> None:
+        self.inputs: list[np.ndarray] = []
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        self.inputs.append(np.array(x, dtype=np.float32).reshape(-1))
+        return {"embedding": np.zeros((1, 4), np.float32), "heart_rate": np.full((1, 1), 70.0, np.float32)}
+
+
+def test_a_10_s_segment_is_the_model_input_of_a_stream_starting_at_rest() -> None:
+    """The training contract: a segment's window is the segment itself, band-passed from rest (the
+    preprocessor's start state) with nothing discarded, as the heads are trained on Liu segments."""
+    from anyppg.signal import PPGPreprocessor
+
+    fs = 100.0
+    seg = anyppg.simulate(10.0, ppg_rate=fs, heart_rate=88.0, seed=11).ppg
+    recorder = _InputRecorder()
+    analyze(seg[None, :], fs, model=recorder)
+    tail = np.full(50, seg[-1])  # the resampler's look-ahead past the last sample
+    expected = PPGPreprocessor(fs, settle_s=0.0).push(np.concatenate([seg, tail]))[0].ppg
+    assert len(recorder.inputs) == 1
+    # equal but for the resampler's start (its own start state vs the held first value), which the
+    # recursive band-pass carries on at the 1e-4 level in these z-scored units
+    np.testing.assert_allclose(recorder.inputs[0], expected, atol=2e-3)
 
 
 def test_a_longer_segment_is_read_on_its_last_10_s() -> None:
