@@ -149,13 +149,16 @@ class Analysis:
         return out
 
     def columns(self) -> list[str]:
-        """The table's column names: :data:`SCALAR_COLUMNS`, then ``rhythm`` and ``p_<class>`` per class."""
+        """The table's column names: ``segment`` (the row's segment index, for 2-D input), then
+        :data:`SCALAR_COLUMNS`, then ``rhythm`` and ``p_<class>`` per rhythm class."""
+        head = ["segment"] if self.segments else []
         extra = ["rhythm", *(f"p_{c}" for c in self.rhythm_classes)] if self.rhythm_classes else []
-        return [*SCALAR_COLUMNS, *extra]
+        return [*head, *SCALAR_COLUMNS, *extra]
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Column name -> array of one cell per row (the columns of :meth:`columns`; no embedding)."""
-        out = {name: getattr(self, name) for name in SCALAR_COLUMNS}
+        out = {"segment": np.arange(len(self))} if self.segments else {}
+        out.update({name: getattr(self, name) for name in SCALAR_COLUMNS})
         if self.rhythm_classes:
             out["rhythm"] = self.rhythm
             for i, c in enumerate(self.rhythm_classes):
@@ -190,6 +193,8 @@ def _json_cell(name: str, value: Any) -> Any:
         return value
     if isinstance(value, np.bool_ | bool):
         return bool(value)
+    if isinstance(value, np.integer | int):
+        return int(value)
     x = float(value)
     if not math.isfinite(x):
         return None

@@ -227,6 +227,7 @@ def test_cli_segments_from_a_2d_npz_and_from_a_csv(
     assert main(["analyze", str(seg_path), "--segments", "--json", "--model", "none"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["rows"] == 3 and out["segments"] and [r["t_end"] for r in out["results"]] == [10.0] * 3
+    assert [r["segment"] for r in out["results"]] == [0, 1, 2] and out["columns"][0] == "segment"
 
     csv_path = tmp_path / "rec.csv"
     t = np.arange(ppg.shape[0]) / fs
