@@ -14,10 +14,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import anyppg
 from anyppg.cli import main
-from anyppg.errors import InvalidSignalError, UnsupportedRateError
+from anyppg.errors import AnyPPGError, InvalidSignalError, UnsupportedRateError
 from anyppg.sdk.analyze import MAX_FILL_S, Analysis, analyze, resolve_model
 
 
@@ -160,6 +162,36 @@ def test_bad_input_is_one_clear_error(ppg, rate, error, words) -> None:
     with pytest.raises(error) as info:
         analyze(ppg, rate, model="none")
     assert words in str(info.value) and "\n" not in str(info.value)
+
+
+_VALUES = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.sampled_from([0.0, 1.0, np.nan, np.inf, -np.inf, 1e12]),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    shape=st.sampled_from([(1300,), (1, 1000), (2, 1200), (3,), (1000, 2), (0, 1000)]),
+    fill=_VALUES,
+    holes=st.lists(st.tuples(st.integers(0, 1299), st.integers(1, 200), _VALUES), max_size=4),
+    rate=st.sampled_from([100.0, 9.0, 0.0, -100.0, float("nan"), 2e4, 25.6]),
+)
+def test_fuzz_any_input_gives_rows_or_one_line_error(shape, fill, holes, rate) -> None:
+    rng = np.random.default_rng(0)
+    ppg = np.sin(np.arange(int(np.prod(shape))) / 13.0) + 0.1 * rng.normal(size=int(np.prod(shape)))
+    ppg = ppg.reshape(shape) if ppg.size else np.zeros(shape)
+    flat = ppg.reshape(-1)
+    for start, length, value in holes:
+        flat[start : start + length] = value
+    if not holes:
+        flat[:: max(1, flat.size // 3 or 1)] = fill
+    try:
+        a = analyze(ppg, rate, model="none")
+    except AnyPPGError as exc:
+        assert "\n" not in str(exc) and str(exc)
+    else:
+        assert len(a) > 0 if ppg.ndim == 1 else len(a) == ppg.shape[0]  # never an empty result
 
 
 def test_a_long_nan_run_is_refused_where_it_is() -> None:
