@@ -15,6 +15,9 @@ Model I/O (every anyppg student and teacher export):
         ``heart_rate`` float32 ``(1, 1)``: beats per minute
         ``quality``    float32 ``(1, 1)``: logit of P(signal usable)
         ``af``         float32 ``(1, 1)``: logit of P(atrial fibrillation)
+        ``rhythm``     float32 ``(1, 6)``: logits of the rhythm classes listed in the card's
+                       ``rhythm_classes`` (Liu 2022 order: sinus_rhythm, PVC, PAC, VT, SVT, AF);
+                       files made before the rhythm head have only the first four outputs.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from typing import Any
 from anyppg.errors import ModelLoadError
 
 SCHEMA_VERSION = 1
-OUTPUT_NAMES = ("embedding", "heart_rate", "quality", "af")
+OUTPUT_NAMES = ("embedding", "heart_rate", "quality", "af", "rhythm")
+RHYTHM_CLASSES = ("sinus_rhythm", "PVC", "PAC", "VT", "SVT", "AF")
+"""The rhythm head's classes, in output order (Liu et al. 2022 label order)."""
 
 
 @dataclass
@@ -60,6 +65,9 @@ class ModelCard:
         training_data: what trained the model, and whether it was simulated or real.
         metrics: measured numbers (fidelity to teacher, downstream metrics), each key documented.
         size_bytes / latency_ms: measured on the machine named in ``measured_on``.
+        rhythm_classes: the classes of the ``rhythm`` output, in order (empty when it has none).
+        license_note: the terms of use the training data impose (``research use`` when a training
+            set is research-only).
     """
 
     name: str
@@ -77,6 +85,8 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     quantization: dict[str, Any] = field(default_factory=dict)
     created_by: str = ""
+    rhythm_classes: list[str] = field(default_factory=list)
+    license_note: str = ""
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -171,5 +181,6 @@ def default_io() -> tuple[list[TensorSpec], list[TensorSpec]]:
         TensorSpec("heart_rate", [1, 1], description="heart rate, beats per minute"),
         TensorSpec("quality", [1, 1], description="logit of P(signal usable)"),
         TensorSpec("af", [1, 1], description="logit of P(atrial fibrillation)"),
+        TensorSpec("rhythm", [1, len(RHYTHM_CLASSES)], description="logits of the rhythm_classes"),
     ]
     return inputs, outputs

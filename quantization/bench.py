@@ -1,5 +1,9 @@
 """Benchmark the teacher and the students in every deployable format: size, MACs, load time, latency, RSS.
 
+Latency is measured in interleaved rounds inside one process (:func:`measure_interleaved`): every
+round runs each case once, so load changes on the machine hit all cases alike and the speed-up ratios
+stay fair. Load time and peak memory come from a fresh process per case.
+
 For each model (``teacher``, ``student-s``, ``student-xs``) the benchmark measures
 
 - ``eager`` fp32 (torch, eval mode; its size is the saved state dict),
@@ -8,9 +12,9 @@ For each model (``teacher``, ``student-s``, ``student-xs``) the benchmark measur
 
 (the teacher has no int8 export: its grouped convolutions do not lower to XNNPACK int8), each at every
 requested thread count: parameters, MACs, file size, load time, latency p50 / p90 / p99 over ``runs``
-timed single-window inferences after ``warmup`` untimed ones, and the peak resident memory of a fresh
-process that loaded and ran the model. Every case runs in its own subprocess so that peak RSS is the
-case's own and ``.tflite`` cases run without torch, as on a phone gateway.
+timed single-window inferences after ``warmup`` untimed ones (interleaved), and the peak resident
+memory of a fresh process that loaded and ran the model alone (so peak RSS is the case's own and
+``.tflite`` cases run without torch, as on a phone gateway).
 
 Artifacts come from, in order: ``artifacts_dir`` (``{model}_{backend}_{fp32|q8}.{pte|tflite}``), the
 shipped assets (:mod:`anyppg.assets`), or a fresh export with :mod:`anyppg.quantization.export` into
@@ -66,6 +70,7 @@ DEFAULT_MODELS: tuple[str, ...] = ("teacher", "student-s", "student-xs")
 _BACKEND = {"pte": "xnnpack", "tflite": "litert"}
 _FILE_PRECISION = {"fp32": "fp32", "int8": "q8"}  # file names say q8 (model_card naming)
 _WORKER_TIMEOUT_S = 900
+_RSS_RUNS = 10  # runs of the per-case worker that measures load time and peak memory
 
 
 class BenchError(AnyPPGError, RuntimeError):
@@ -415,6 +420,84 @@ def measure_in_process(
     return rows
 
 
+def _infer_fn(case: BenchCase, threads: int) -> Callable[[], Any]:
+    """Load ``case`` at ``threads`` and return a function that runs one window through it."""
+    x = np.random.default_rng(0).standard_normal((1, 1, 1250)).astype(np.float32)
+    if case.format == "eager":
+        import torch
+
+        torch.set_num_threads(threads)
+        model = _eager_model(case.model)
+        model.load_state_dict(torch.load(case.path, map_location="cpu", weights_only=True))
+        xt = torch.from_numpy(x)
+
+        def infer() -> Any:
+            with torch.no_grad():
+                return model(xt)
+
+        return infer
+    from anyppg.sdk.runtime import load_model
+
+    deployed = load_model(case.path, threads=threads)
+    return lambda: deployed.run(x)
+
+
+def measure_interleaved(
+    cases: Sequence[BenchCase], threads: Sequence[int], runs: int, warmup: int
+) -> dict[tuple[str, int], dict[str, float]]:
+    """Latency of every case measured in interleaved rounds in this one process.
+
+    All cases are loaded side by side; each round times one inference of every case, the order
+    rotating from round to round, so a change of machine load (other processes, frequency scaling)
+    falls on every case alike and the ratios between cases stay fair. Sequential per-case runs let a
+    busy minute inflate one case only.
+
+    Returns:
+        ``{(case label, threads): latency percentiles in ms}``.
+    """
+    import torch
+
+    out: dict[tuple[str, int], dict[str, float]] = {}
+    for n in threads:
+        torch.set_num_threads(n)
+        fns = [_infer_fn(case, n) for case in cases]
+        for fn in fns:
+            for _ in range(warmup):
+                fn()
+        times: list[list[float]] = [[] for _ in cases]
+        for r in range(runs):
+            for k in range(len(cases)):
+                i = (k + r) % len(cases)
+                t0 = time.perf_counter()
+                fns[i]()
+                times[i].append((time.perf_counter() - t0) * 1e3)
+        for case, t in zip(cases, times, strict=True):
+            out[case.label, n] = _percentiles(t)
+    return out
+
+
+def _interleaved_in_worker(
+    cases: Sequence[BenchCase], threads: Sequence[int], runs: int, warmup: int
+) -> dict[tuple[str, int], dict[str, float]]:
+    spec = json.dumps(
+        {"interleaved": [asdict(c) for c in cases], "threads": list(threads), "runs": runs, "warmup": warmup}
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "anyppg.quantization.bench", spec],
+            capture_output=True, text=True, timeout=_WORKER_TIMEOUT_S * 2, env=env, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError("interleaved", f"worker timed out after {_WORKER_TIMEOUT_S * 2} s") from exc
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = proc.stderr.strip().splitlines()[-3:]
+        raise BenchError("interleaved", f"worker exited with {proc.returncode}: {' | '.join(tail)}")
+    rows = json.loads(lines[-1])["latency"]
+    return {(r["label"], r["threads"]): r["latency_ms"] for r in rows}
+
+
 def _measure_in_worker(case: BenchCase, threads: Sequence[int], runs: int, warmup: int) -> list[BenchResult]:
     spec = json.dumps({"case": asdict(case), "threads": list(threads), "runs": runs, "warmup": warmup})
     env = dict(os.environ)
@@ -510,13 +593,24 @@ def run_benchmark(
     machine = machine_info()
     cases = plan_cases(models, artifacts_dir, formats, precisions, progress=say)
     results: list[BenchResult] = []
+    # Load time and peak memory: each case alone in a fresh process (a few runs suffice for both).
     for i, case in enumerate(cases, 1):
-        say(f"[{i}/{len(cases)}] {case.label}: {runs} runs x threads {threads} ...")
-        rows = _measure_in_worker(case, threads, runs, warmup)
-        for r in rows:
-            say(f"    threads={r.threads}: p50 {r.latency_ms['p50']:.3f} ms, {r.size_bytes / 1e6:.3f} MB")
-        results.extend(rows)
-    settings = {"runs": runs, "warmup": warmup, "threads": threads, "input_shape": [1, 1, 1250]}
+        say(f"[{i}/{len(cases)}] {case.label}: load time and peak memory, threads {threads} ...")
+        results.extend(_measure_in_worker(case, threads, min(runs, _RSS_RUNS), min(warmup, 2)))
+    # Latency: every case in one process, interleaved round by round (see measure_interleaved).
+    say(f"latency: {runs} interleaved rounds of {len(cases)} cases x threads {threads} ...")
+    latency = _interleaved_in_worker(cases, threads, runs, warmup)
+    for r in results:
+        r.latency_ms = latency[f"{r.model}/{r.format}/{r.precision}", r.threads]
+        r.runs = runs
+        say(f"    {r.model}/{r.format}/{r.precision} threads={r.threads}: p50 {r.latency_ms['p50']:.3f} ms")
+    settings = {
+        "runs": runs,
+        "warmup": warmup,
+        "threads": threads,
+        "input_shape": [1, 1, 1250],
+        "latency": "interleaved rounds in one process (each round runs every case once, rotating order)",
+    }
     return BenchReport(results, machine, settings)
 
 
@@ -581,6 +675,12 @@ def to_markdown(report: BenchReport) -> str:
 
 def _worker_main(argv: Sequence[str]) -> int:
     spec = json.loads(argv[0])
+    if "interleaved" in spec:
+        cases = [BenchCase(**c) for c in spec["interleaved"]]
+        latency = measure_interleaved(cases, spec["threads"], spec["runs"], spec["warmup"])
+        rows = [{"label": label, "threads": n, "latency_ms": v} for (label, n), v in latency.items()]
+        sys.stdout.write(json.dumps({"latency": rows}) + "\n")
+        return 0
     case = BenchCase(**spec["case"])
     rows = measure_in_process(case, spec["threads"], spec["runs"], spec["warmup"])
     sys.stdout.write(json.dumps({"rows": rows}) + "\n")

@@ -132,6 +132,11 @@ class BrevitasStudent(nn.Module):
         """
         folded = student.fold_batchnorm()
         cfg = folded.config
+        if getattr(cfg, "separable", False) or getattr(cfg, "stem_stride", 2) != 2:
+            raise QuantizationError(
+                "BrevitasStudent mirrors the plain-convolution layout (students.PLAIN_STUDENT_XS_CONFIG); "
+                "this student has separable stages or a stem stride other than 2"
+            )
         if not cfg.residual:
             raise QuantizationError("BrevitasStudent mirrors residual students only (config.residual=True)")
         model = cls(cfg, weight_bits, act_bits)
@@ -206,7 +211,7 @@ def brevitas_qat(
     for step in range(steps):
         idx = torch.randint(0, len(x), (min(batch_size, len(x)),), generator=g)
         emb, hr, quality, af = model(x[idx])
-        t_emb, t_hr, t_q, t_af = (t[idx] for t in targets)
+        t_emb, t_hr, t_q, t_af = (t[idx] for t in targets[:4])  # the rhythm head is not mirrored
         loss = (
             (1 - F.cosine_similarity(emb, t_emb, dim=1).mean())
             + F.mse_loss(emb, t_emb) / t_emb.pow(2).mean().clamp_min(1e-8)

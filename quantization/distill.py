@@ -41,6 +41,7 @@ from anyppg.quantization.students import (
     HR_CENTER_BPM,
     HR_SCALE_BPM,
     INPUT_SAMPLES,
+    OUTPUT_NAMES,
     Student,
     build_student,
 )
@@ -326,14 +327,15 @@ def _auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
 def predict(
     model: Callable[[torch.Tensor], Any], ppg: np.ndarray, batch_size: int = EMBED_BATCH
 ) -> dict[str, np.ndarray]:
-    """All four outputs of a contract model on ``(N, 1250)`` windows, as arrays keyed by output name."""
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("embedding", "heart_rate", "quality", "af")}
+    """All outputs of a contract model on ``(N, 1250)`` windows, as arrays keyed by output name
+    (four for a teacher with heads, five for a student with its rhythm head)."""
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in OUTPUT_NAMES}
     with torch.no_grad():
         for start in range(0, len(ppg), batch_size):
             x = torch.from_numpy(np.ascontiguousarray(ppg[start : start + batch_size]))[:, None, :]
-            for key, y in zip(parts, model(x), strict=True):
+            for key, y in zip(OUTPUT_NAMES, model(x), strict=False):  # teachers have no rhythm head
                 parts[key].append(y.float().numpy())
-    return {k: np.concatenate(v) for k, v in parts.items()}
+    return {k: np.concatenate(v) for k, v in parts.items() if v}
 
 
 def downstream_metrics(outputs: Mapping[str, np.ndarray], windows: WindowSet) -> dict[str, float | None]:
@@ -536,7 +538,7 @@ def distill(
             x = x_all[idx]
             if cfg.augment:
                 x = _augment(x, g)
-            emb, hr_bpm, q_logit, af_logit = student(x)
+            emb, hr_bpm, q_logit, af_logit, _rhythm = student(x)
             hr = (hr_bpm[:, 0] - HR_CENTER_BPM) / HR_SCALE_BPM
             parts = embedding_losses(emb, t_all[idx], t_power)
             hr_known = torch.isfinite(hr_all[idx])

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Iterable
-from typing import Literal
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -64,6 +64,40 @@ def _quantizer(backend: str):  # -> torchao Quantizer
     raise QuantizationError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
 
 
+def with_fixed_outputs(base: Any, fixed: Mapping[int, tuple[float, int]]) -> Any:
+    """``base`` quantizer, except that graph outputs ``fixed`` (output index -> (scale, zero point))
+    get those int8 parameters instead of calibrated ones.
+
+    Calibration sets an output's range from what the calibration windows produce: a heart-rate head
+    calibrated on resting windows (60-100 bpm) then saturates at exercise rates. A fixed range covers
+    the whole physiological range whatever the calibration data.
+    """
+    from torchao.quantization.pt2e.quantizer import FixedQParamsQuantizationSpec, Quantizer
+
+    class _FixedOutputs(Quantizer):
+        def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+            model = base.annotate(model)
+            (output,) = [n for n in model.graph.nodes if n.op == "output"]
+            produced = output.args[0]
+            for index, (scale, zero_point) in fixed.items():
+                node = produced[index]
+                annotation = node.meta.get("quantization_annotation")
+                if annotation is None:
+                    raise QuantizationError(
+                        f"output {index} ({node.name}) is not quantized; cannot fix its range"
+                    )
+                annotation.output_qspec = FixedQParamsQuantizationSpec(
+                    dtype=torch.int8, scale=float(scale), zero_point=int(zero_point),
+                    quant_min=-128, quant_max=127, qscheme=torch.per_tensor_affine,
+                )  # fmt: skip
+            return model
+
+        def validate(self, model: torch.fx.GraphModule) -> None:
+            base.validate(model)
+
+    return _FixedOutputs()
+
+
 def export_for_quantization(model: nn.Module) -> torch.fx.GraphModule:
     """``torch.export`` ``model`` with a dynamic batch dimension and return the graph module.
 
@@ -97,6 +131,7 @@ def quantize_pt2e(
     calibration: torch.Tensor | np.ndarray | Iterable[torch.Tensor],
     backend: Backend = "xnnpack",
     batch_size: int = 64,
+    fixed_outputs: Mapping[int, tuple[float, int]] | None = None,
 ) -> torch.fx.GraphModule:
     """Static int8 PT2E quantization of ``model`` calibrated on ``calibration`` windows.
 
@@ -105,6 +140,9 @@ def quantize_pt2e(
         calibration: ``(N, 1, 1250)`` (or ``(N, 1250)``) preprocessed windows, or an iterable of batches.
         backend: ``"xnnpack"`` (ExecuTorch) or ``"litert"`` (litert-torch): which quantizer annotates.
         batch_size: windows per calibration forward pass.
+        fixed_outputs: output index -> int8 ``(scale, zero point)`` fixed instead of calibrated
+            (default: ``model.fixed_output_qparams`` when the model has it, as students do for
+            heart rate; see :func:`with_fixed_outputs`).
 
     Returns:
         The converted graph module (int8 simulated in torch), ready to be exported and lowered.
@@ -118,6 +156,9 @@ def quantize_pt2e(
     if not batches:
         raise QuantizationError("calibration needs at least one window; got 0")
     quantizer = _quantizer(backend)
+    fixed = fixed_outputs if fixed_outputs is not None else getattr(model, "fixed_output_qparams", None)
+    if fixed:
+        quantizer = with_fixed_outputs(quantizer, fixed)
     with warnings.catch_warnings():  # torch.export's own Future/DeprecationWarnings (see export.py)
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)

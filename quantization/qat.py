@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 
 QATBackend = Literal["xnnpack", "litert"]
 INPUT_SAMPLES = 1250  # 10 s at 125 Hz
-OUTPUT_NAMES = ("embedding", "heart_rate", "quality", "af")
+OUTPUT_NAMES = ("embedding", "heart_rate", "quality", "af", "rhythm")  # students; teachers stop at af
 HR_SCALE_BPM = 25.0  # heart-rate error is measured in units of 25 bpm in the loss
 _BN_OPS = (torch.ops.aten.batch_norm.default, torch.ops.aten._native_batch_norm_legit.default)
 _BN_TRAINING_ARG = 5  # (input, weight, bias, running_mean, running_var, training, momentum, eps, ...)
@@ -208,15 +208,15 @@ def _reference_targets(model: nn.Module, x: torch.Tensor, batch: int = 128) -> d
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in OUTPUT_NAMES}
     with torch.no_grad():
         for chunk in x.split(batch):
-            for key, y in zip(OUTPUT_NAMES, ref(chunk), strict=True):
+            for key, y in zip(OUTPUT_NAMES, ref(chunk), strict=False):
                 parts[key].append(y)
-    return {k: torch.cat(v) for k, v in parts.items()}
+    return {k: torch.cat(v) for k, v in parts.items() if v}
 
 
 def _loss(
     out: tuple[torch.Tensor, ...], tgt: Mapping[str, torch.Tensor], cfg: QATConfig
 ) -> dict[str, torch.Tensor]:
-    emb, hr, quality, af = out
+    emb, hr, quality, af = out[:4]
     t = tgt["embedding"]
     cos = 1.0 - F.cosine_similarity(emb, t, dim=1).mean()
     mse = F.mse_loss(emb, t) / t.pow(2).mean().clamp_min(1e-8)
@@ -224,6 +224,7 @@ def _loss(
         F.smooth_l1_loss(hr / HR_SCALE_BPM, tgt["heart_rate"] / HR_SCALE_BPM)
         + F.mse_loss(quality, tgt["quality"])
         + F.mse_loss(af, tgt["af"])
+        + (F.mse_loss(out[4], tgt["rhythm"]) if len(out) > 4 and "rhythm" in tgt else 0.0)
     )
     total = cfg.w_cos * cos + cfg.w_mse * mse + cfg.w_heads * heads
     return {"loss": total, "cos": cos, "mse": mse, "heads": heads}
@@ -260,7 +261,11 @@ def qat_finetune(
     if targets is None:
         tgt = _reference_targets(model, x)
     else:
-        tgt = {k: torch.as_tensor(np.asarray(targets[k], dtype=np.float32)) for k in OUTPUT_NAMES}
+        tgt = {
+            k: torch.as_tensor(np.asarray(targets[k], dtype=np.float32))
+            for k in OUTPUT_NAMES
+            if k != "rhythm" or k in targets
+        }
         bad = {k: len(v) for k, v in tgt.items() if len(v) != len(x)}
         if bad:
             raise QuantizationError(f"QAT targets have {bad} rows; expected {len(x)} (one per window)")

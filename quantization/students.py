@@ -1,18 +1,24 @@
 """Student encoders: small CNNs distilled from the AnyPPG teacher, built for XNNPACK and LiteRT.
 
 Every student takes the teacher's input, ``(B, 1, 1250)`` float32 (10 s of PPG at 125 Hz, band-passed
-and z-scored by :mod:`anyppg.signal`), and returns the four outputs of the model I/O contract
+and z-scored by :mod:`anyppg.signal`), and returns the five outputs of the model I/O contract
 (:mod:`anyppg.model_card`), in order:
 
 - ``embedding``  ``(B, 512)``: the teacher's embedding space (distillation target)
 - ``heart_rate`` ``(B, 1)``: beats per minute
 - ``quality``    ``(B, 1)``: logit of P(signal usable)
 - ``af``         ``(B, 1)``: logit of P(atrial fibrillation)
+- ``rhythm``     ``(B, 6)``: logits of the six rhythm classes (:data:`RHYTHM_CLASSES`, Liu 2022 order)
 
-Only ops the delegates run natively are used: ``Conv1d`` + ``BatchNorm1d`` (folded into the
-convolution at export), ``ReLU``, residual ``add``, global average pooling, ``Linear``. No squeeze-
-excitation, no Swish, no grouped convolutions: the teacher's blocks do not lower to XNNPACK int8
-(see ``docs/quantization.md``).
+Architecture (``separable=True``, the shipped students): a stride-4 stem convolution, then stages of
+depthwise-separable convolutions (a depthwise ``Conv1d`` with ``groups == channels`` followed by a
+pointwise 1x1 ``Conv1d``), each stage halving time; global average pooling; ``Linear`` heads. The
+early stride and the separable stages cost about 1/20 of the older plain-convolution design's MACs.
+
+Only ops the delegates run natively are used: ``Conv1d`` (plain or depthwise) + ``BatchNorm1d``
+(folded into the convolution at export), ``ReLU``, residual ``add``, global average pooling,
+``Linear``. No squeeze-excitation, no Swish, no grouped convolutions other than depthwise: the
+teacher's grouped blocks do not lower to XNNPACK int8, depthwise ones do (``docs/quantization.md``).
 
 The registry follows the ExecuTorch examples: each :class:`StudentSpec` gives an eager model and its
 example inputs::
@@ -41,12 +47,20 @@ log = logging.getLogger(__name__)
 
 INPUT_SAMPLES = 1250  # 10 s at 125 Hz
 EMBEDDING_DIM = 512  # the teacher's embedding size
-OUTPUT_NAMES = ("embedding", "heart_rate", "quality", "af")
+OUTPUT_NAMES = ("embedding", "heart_rate", "quality", "af", "rhythm")
+RHYTHM_CLASSES = ("sinus_rhythm", "PVC", "PAC", "VT", "SVT", "AF")  # Liu et al. 2022 label order
+AF_CLASS = RHYTHM_CLASSES.index("AF")
 
-# Heart-rate head works in normalised units: bpm = HR_CENTER_BPM + HR_SCALE_BPM * raw. Centring keeps
-# the head's raw output near zero, which helps both training and int8 output scales.
-HR_CENTER_BPM = 75.0
-HR_SCALE_BPM = 25.0
+# Heart-rate head works in normalised units: bpm = HR_CENTER_BPM + HR_SCALE_BPM * raw, so the
+# supported range 30-220 bpm is raw -1.9 to 1.9. Centring keeps the head's raw output near zero,
+# which helps training; the int8 output range is fixed to HR_OUTPUT_RANGE_BPM at quantization
+# (anyppg.quantization.ptq.with_fixed_outputs), never calibrated, so 30-220 bpm never saturates.
+# (An int8 affine range must contain 0, hence 0-229.5 bpm in 0.9 bpm steps.)
+HR_CENTER_BPM = 125.0
+HR_SCALE_BPM = 50.0
+HR_RANGE_BPM = (30.0, 220.0)
+HR_OUTPUT_QPARAMS = (0.9, -128)  # int8 scale (bpm per step), zero point: 0 to 229.5 bpm
+HR_OUTPUT_RANGE_BPM = (0.0, 0.9 * 255)
 
 
 @dataclass(frozen=True)
@@ -54,13 +68,16 @@ class StudentConfig:
     """Shape of a student network.
 
     Attributes:
-        stem_channels: channels of the first convolution (stride 2, kernel ``stem_kernel``).
+        stem_channels: channels of the first convolution (stride ``stem_stride``, kernel ``stem_kernel``).
         stem_kernel: kernel of the stem convolution, in samples (7 samples = 56 ms at 125 Hz).
         stage_channels: output channels of each stage; every stage halves the time axis.
         kernel_size: kernel of the stage convolutions, in samples.
         residual: add an identity shortcut around each stage's second convolution.
-        head_hidden: hidden width shared by the heart-rate / quality / AF heads.
+        head_hidden: hidden width shared by the heart-rate / quality / AF / rhythm heads.
         embedding_dim: size of the embedding output (the teacher's, 512).
+        stem_stride: stride of the stem convolution (4 = 31.25 Hz feature rate after the stem).
+        separable: depthwise-separable stage convolutions (depthwise k, then pointwise 1x1).
+        rhythm_classes: logits of the rhythm head (6: :data:`RHYTHM_CLASSES`).
     """
 
     stem_channels: int = 32
@@ -70,6 +87,9 @@ class StudentConfig:
     residual: bool = True
     head_hidden: int = 64
     embedding_dim: int = EMBEDDING_DIM
+    stem_stride: int = 2
+    separable: bool = False
+    rhythm_classes: int = len(RHYTHM_CLASSES)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -86,9 +106,13 @@ class StudentConfig:
 class ConvBNReLU(nn.Module):
     """``Conv1d`` -> ``BatchNorm1d`` -> optional ``ReLU``: the pattern XNNPACK fuses into one kernel."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, relu: bool = True) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, stride: int = 1, relu: bool = True, groups: int = 1
+    ) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=False)
+        self.conv = nn.Conv1d(
+            c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False
+        )
         self.bn: nn.Module = nn.BatchNorm1d(c_out)
         self.act: nn.Module = nn.ReLU() if relu else nn.Identity()
 
@@ -119,6 +143,38 @@ class Stage(nn.Module):
         return self.conv(x)
 
 
+class SeparableConv(nn.Module):
+    """Depthwise ``Conv1d`` (``groups == c_in``, kernel ``kernel``, ``stride``) + BN + ReLU, then a
+    pointwise 1x1 ``Conv1d`` + BN (+ ReLU): ``c_in * kernel + c_in * c_out`` weights instead of
+    ``c_in * c_out * kernel``."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, relu: bool = True) -> None:
+        super().__init__()
+        self.depthwise = ConvBNReLU(c_in, c_in, kernel, stride=stride, groups=c_in)
+        self.pointwise = ConvBNReLU(c_in, c_out, 1, relu=relu)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
+class SeparableStage(nn.Module):
+    """:class:`Stage` with depthwise-separable convolutions: a strided separable convolution that
+    halves time, then a separable convolution with an identity shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, residual: bool) -> None:
+        super().__init__()
+        self.down = SeparableConv(c_in, c_out, kernel, stride=2)
+        self.conv = SeparableConv(c_out, c_out, kernel, relu=not residual)
+        self.residual = residual
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.down(x)  # (B, C_out, T/2)
+        if self.residual:
+            return self.act(x + self.conv(x))
+        return self.conv(x)
+
+
 class GlobalAvgPool(nn.Module):
     """Mean over time, ``(B, C, T) -> (B, C)``, written as a 4-D mean so XNNPACK delegates it.
 
@@ -136,10 +192,13 @@ class Student(nn.Module):
     def __init__(self, config: StudentConfig) -> None:
         super().__init__()
         self.config = config
-        layers: list[nn.Module] = [ConvBNReLU(1, config.stem_channels, config.stem_kernel, stride=2)]
+        layers: list[nn.Module] = [
+            ConvBNReLU(1, config.stem_channels, config.stem_kernel, stride=config.stem_stride)
+        ]
         c = config.stem_channels
+        stage = SeparableStage if config.separable else Stage
         for c_out in config.stage_channels:
-            layers.append(Stage(c, c_out, config.kernel_size, config.residual))
+            layers.append(stage(c, c_out, config.kernel_size, config.residual))
             c = c_out
         self.features = nn.Sequential(*layers)
         self.pool = GlobalAvgPool()
@@ -148,26 +207,33 @@ class Student(nn.Module):
         self.heart_rate = nn.Linear(config.head_hidden, 1)
         self.quality = nn.Linear(config.head_hidden, 1)
         self.af = nn.Linear(config.head_hidden, 1)
+        self.rhythm = nn.Linear(config.head_hidden, config.rhythm_classes)
         # Training form: the heart-rate Linear outputs normalised units, mapped to bpm in forward().
         # fold_batchnorm() folds this affine map into the Linear so the exported graph ends in a
         # plain Linear (no float tail after the int8 region).
         self.hr_affine = True
+        # int8 (scale, zero point) of the heart-rate output, fixed at quantization instead of
+        # calibrated (anyppg.quantization.ptq.with_fixed_outputs): 0.9 bpm steps from 0 to 229.5 bpm.
+        self.fixed_output_qparams = {OUTPUT_NAMES.index("heart_rate"): HR_OUTPUT_QPARAMS}
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Encode PPG windows.
 
         Args:
             x: ``(B, 1, 1250)`` float32, preprocessed PPG (10 s at 125 Hz).
 
         Returns:
-            ``(embedding (B, 512), heart_rate (B, 1) bpm, quality (B, 1) logit, af (B, 1) logit)``.
+            ``(embedding (B, 512), heart_rate (B, 1) bpm, quality (B, 1) logit, af (B, 1) logit,
+            rhythm (B, 6) logits)``.
         """
         h = self.pool(self.features(x))  # (B, C)
         z = self.head_hidden(h)  # (B, head_hidden)
         heart_rate = self.heart_rate(z)  # (B, 1)
         if self.hr_affine:
             heart_rate = heart_rate * HR_SCALE_BPM + HR_CENTER_BPM
-        return self.embed(h), heart_rate, self.quality(z), self.af(z)
+        return self.embed(h), heart_rate, self.quality(z), self.af(z), self.rhythm(z)
 
     def fold_batchnorm(self) -> Student:
         """The deployment form: a copy in eval mode with every BatchNorm folded into its convolution
@@ -222,23 +288,39 @@ class StudentSpec:
 STUDENTS: dict[str, StudentSpec] = {
     "student-s": StudentSpec(
         name="student-s",
-        config=StudentConfig(),
+        config=StudentConfig(
+            stem_channels=32,
+            stem_kernel=9,
+            stem_stride=4,
+            stage_channels=(64, 96, 128, 160),
+            kernel_size=7,
+            head_hidden=64,
+            separable=True,
+        ),
         target="phone / Raspberry Pi class (XNNPACK, LiteRT)",
     ),
     "student-xs": StudentSpec(
         name="student-xs",
         config=StudentConfig(
-            stem_channels=8,
-            stem_kernel=7,
-            stage_channels=(16, 24, 32, 32),
-            kernel_size=5,
+            stem_channels=16,
+            stem_kernel=9,
+            stem_stride=4,
+            stage_channels=(24, 32, 48, 64),
+            kernel_size=7,
             head_hidden=32,
+            separable=True,
         ),
         target="microcontroller class (<= 64 KB of int8 weights)",
     ),
 }
 
 DEFAULT_STUDENT = "student-s"
+
+PLAIN_STUDENT_XS_CONFIG = StudentConfig(
+    stem_channels=8, stem_kernel=7, stage_channels=(16, 24, 32, 32), kernel_size=5, head_hidden=32
+)
+"""The earlier plain-convolution student-xs layout (stride-2 stem, no depthwise convolutions): the
+one the brevitas 4-bit microcontroller path (:mod:`anyppg.quantization.brevitas_qat`) mirrors."""
 
 
 def get_spec(name: str) -> StudentSpec:

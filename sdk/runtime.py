@@ -347,8 +347,8 @@ def _derive_card(path: Path, fmt: str, engine: _Engine) -> ModelCard:
     precision = match["precision"] if match else ("q8" if getattr(engine, "quantized_io", False) else "fp32")
     inputs = [TensorSpec("ppg", list(engine.input_shape), description="derived from the model file")]
     shapes = engine.output_shapes
-    if len(shapes) == len(OUTPUT_NAMES):
-        names = list(OUTPUT_NAMES)
+    if len(shapes) in (len(OUTPUT_NAMES) - 1, len(OUTPUT_NAMES)):  # with or without the rhythm head
+        names = list(OUTPUT_NAMES[: len(shapes)])
     elif engine.output_names:
         names = list(engine.output_names)
     else:

@@ -32,10 +32,10 @@ def _windows(n: int, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def qat():
-    from anyppg.quantization.students import build_student
+    from anyppg.quantization.students import PLAIN_STUDENT_XS_CONFIG, Student
 
     torch.set_num_threads(1)
-    student = build_student("student-xs")
+    student = Student(PLAIN_STUDENT_XS_CONFIG).eval()
     result = brevitas_qat(student, _windows(32, 0), weight_bits=4, steps=8, batch_size=8)
     return student, result, extract_integer_model(result.model)
 
@@ -125,3 +125,5 @@ def test_bad_qat_inputs():
         brevitas_qat(student, _windows(4, 0), weight_bits=1)
     with pytest.raises(QuantizationError, match=r"expected \(N >= 2, 1, 1250\)"):
         brevitas_qat(student, np.zeros((4, 1250), np.float32))
+    with pytest.raises(QuantizationError, match="mirrors the plain-convolution layout"):
+        brevitas_qat(student, _windows(4, 0), steps=1)  # the shipped student-xs is separable

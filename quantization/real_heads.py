@@ -1,0 +1,303 @@
+"""Train a student's heads on real labels (heart rate, quality, rhythm/AF) and score it per dataset.
+
+One multitask loss over windows from :mod:`anyppg.trainer.heads` (each term only where its label is
+known):
+
+- heart rate: Huber on ``(bpm - 125) / 50`` (the student's normalised units) against the ECG heart rate;
+- quality: binary cross-entropy, positives weighted down to balance the rare unusable windows;
+- rhythm: six-class cross-entropy on the Liu 2022 labels;
+- ``af``: binary cross-entropy of AF against every other rhythm, on the same hidden layer, plus a
+  consistency term pulling it to the log-odds of P(AF) from the rhythm head's softmax, so ``af`` and
+  ``softmax(rhythm)[AF]`` tell the same story;
+- embedding (optional): cosine + scale-free MSE to a frozen teacher's cached embeddings
+  (:func:`anyppg.quantization.distill.embedding_losses`).
+
+:func:`head_metrics` scores any model's outputs (eager, or an exported file run through its runtime)
+the same way, so the model card's numbers are those of the file it describes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from anyppg.quantization.students import (
+    AF_CLASS,
+    HR_CENTER_BPM,
+    HR_SCALE_BPM,
+    RHYTHM_CLASSES,
+    Student,
+    build_student,
+)
+from anyppg.trainer.heads import HeadWindows
+
+log = logging.getLogger(__name__)
+
+CLINICAL = ("bidmc", "mimicdb")
+
+
+@dataclass
+class HeadTrainConfig:
+    """Hyper-parameters of :func:`train_heads` (defaults fit a shared 2-core CPU in minutes).
+
+    Attributes:
+        student: registry name.
+        epochs: passes over the training windows.
+        batch_size: windows per step.
+        lr / weight_decay: AdamW, cosine decay to 5 % of ``lr``.
+        w_hr / w_quality / w_rhythm / w_af / w_consistency / w_embed: loss weights.
+        max_seconds: stop after the epoch that crosses this wall-clock budget.
+        seed: weights, batch order and augmentation follow from it.
+    """
+
+    student: str = "student-s"
+    epochs: int = 12
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    w_hr: float = 2.0
+    w_quality: float = 0.5
+    w_rhythm: float = 1.0
+    w_af: float = 0.5
+    w_consistency: float = 0.1
+    w_embed: float = 1.0
+    max_seconds: float = 1200.0
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Random circular shift (up to 1 s) and 2 % noise; the input stays z-scored."""
+    shift = int(torch.randint(-125, 126, (), generator=g))
+    return torch.roll(x, shift, dims=-1) + 0.02 * torch.randn(x.shape, generator=g)
+
+
+def af_log_odds(rhythm_logits: torch.Tensor) -> torch.Tensor:
+    """log P(AF) - log P(not AF) from six-class logits ``(B, 6)`` -> ``(B,)``."""
+    others = torch.cat([rhythm_logits[:, :AF_CLASS], rhythm_logits[:, AF_CLASS + 1 :]], dim=1)
+    return rhythm_logits[:, AF_CLASS] - torch.logsumexp(others, dim=1)
+
+
+def train_heads(
+    windows: HeadWindows,
+    config: HeadTrainConfig | None = None,
+    teacher_embeddings: np.ndarray | None = None,
+    progress: Callable[[int, dict[str, float]], None] | None = None,
+) -> tuple[Student, list[dict[str, float]]]:
+    """Train a fresh student on ``windows`` (the training subjects only).
+
+    Args:
+        windows: labelled training windows.
+        config: hyper-parameters.
+        teacher_embeddings: ``(N, 512)`` teacher embeddings of ``windows`` for the embedding term, or
+            None to train without a teacher (the embedding output is then the pooled features'
+            fixed random projection).
+        progress: called after each epoch with ``(epoch, mean losses)``.
+
+    Returns:
+        ``(student in eval mode, per-epoch mean losses)``.
+
+    Raises:
+        ValueError: no windows, or teacher embeddings of the wrong length.
+    """
+    from anyppg.quantization.distill import embedding_losses
+
+    cfg = config or HeadTrainConfig()
+    if len(windows) == 0:
+        raise ValueError("head training needs windows; got 0")
+    if teacher_embeddings is not None and len(teacher_embeddings) != len(windows):
+        raise ValueError(f"{len(teacher_embeddings)} teacher embeddings for {len(windows)} windows")
+    torch.manual_seed(cfg.seed)
+    student = build_student(cfg.student, seed=cfg.seed)
+    x_all = torch.from_numpy(np.ascontiguousarray(windows.ppg, np.float32))[:, None, :]
+    hr_all = torch.from_numpy((windows.hr - HR_CENTER_BPM) / HR_SCALE_BPM)
+    q_all = torch.from_numpy(windows.quality.astype(np.int64))
+    r_all = torch.from_numpy(windows.rhythm.astype(np.int64))
+    t_all = None if teacher_embeddings is None else torch.from_numpy(teacher_embeddings.astype(np.float32))
+    t_power = 1.0 if t_all is None else float(t_all.pow(2).sum(1).mean().clamp_min(1e-12))
+    q_known = windows.quality[windows.quality >= 0]
+    pos_weight = torch.tensor(
+        float((q_known == 0).sum()) / max(float((q_known == 1).sum()), 1.0) if len(q_known) else 1.0
+    )
+    steps = math.ceil(len(windows) / cfg.batch_size) * cfg.epochs
+    opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(i / max(steps, 1), 1.0)))
+    )
+    g = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict[str, float]] = []
+    t0 = time.perf_counter()
+    student.train()
+    for epoch in range(cfg.epochs):
+        sums: dict[str, float] = {}
+        order = torch.randperm(len(windows), generator=g)
+        for start in range(0, len(windows), cfg.batch_size):
+            idx = order[start : start + cfg.batch_size]
+            if len(idx) < 2:
+                continue
+            emb, hr_bpm, q_logit, af_logit, rhythm = student(_augment(x_all[idx], g))
+            parts = _losses(
+                hr_bpm, q_logit, af_logit, rhythm, hr_all[idx], q_all[idx], r_all[idx], pos_weight
+            )
+            loss = (
+                cfg.w_hr * parts["hr"] + cfg.w_quality * parts["quality"] + cfg.w_rhythm * parts["rhythm"]
+                + cfg.w_af * parts["af"] + cfg.w_consistency * parts["consistency"]
+            )  # fmt: skip
+            if t_all is not None:
+                e = embedding_losses(emb, t_all[idx], t_power)
+                parts["embed"] = e["cos"] + e["mse"]
+                loss = loss + cfg.w_embed * parts["embed"]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            for k, v in {"loss": loss, **parts}.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
+        means = {k: v / len(windows) for k, v in sums.items()}
+        means["seconds"] = time.perf_counter() - t0
+        history.append(means)
+        log.info("epoch %d/%d %s", epoch + 1, cfg.epochs, " ".join(f"{k}={v:.4f}" for k, v in means.items()))
+        if progress is not None:
+            progress(epoch + 1, means)
+        if means["seconds"] > cfg.max_seconds:
+            log.warning("stopping after epoch %d: %.0f s > max_seconds", epoch + 1, means["seconds"])
+            break
+    return student.eval(), history
+
+
+def _losses(
+    hr_bpm: torch.Tensor,
+    q_logit: torch.Tensor,
+    af_logit: torch.Tensor,
+    rhythm: torch.Tensor,
+    hr: torch.Tensor,
+    quality: torch.Tensor,
+    label: torch.Tensor,
+    pos_weight: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    zero = hr_bpm.sum() * 0.0
+    hr_pred = (hr_bpm[:, 0] - HR_CENTER_BPM) / HR_SCALE_BPM
+    hr_known = torch.isfinite(hr)
+    q_known = quality >= 0
+    r_known = label >= 0
+    out = {
+        "hr": F.huber_loss(hr_pred[hr_known], hr[hr_known], delta=0.1) if hr_known.any() else zero,
+        "quality": F.binary_cross_entropy_with_logits(
+            q_logit[q_known, 0], quality[q_known].float(), pos_weight=pos_weight
+        )
+        if q_known.any()
+        else zero,
+        "rhythm": F.cross_entropy(rhythm[r_known], label[r_known]) if r_known.any() else zero,
+        "af": F.binary_cross_entropy_with_logits(af_logit[r_known, 0], (label[r_known] == AF_CLASS).float())
+        if r_known.any()
+        else zero,
+    }
+    out["consistency"] = F.mse_loss(af_logit[:, 0], af_log_odds(rhythm).detach())
+    return out
+
+
+# --- scoring -----------------------------------------------------------------------------------
+
+
+def _auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    if len(labels) < 2 or len(np.unique(labels)) < 2:
+        return None
+    return float(roc_auc_score(labels, scores))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _subject_ci(
+    values: np.ndarray, subjects: np.ndarray, stat: Callable[[np.ndarray], float | None], n_boot: int = 200
+) -> list[float] | None:
+    """95 % bootstrap interval of ``stat`` over subjects (resampled with replacement)."""
+    names = np.unique(subjects)
+    if len(names) < 2:
+        return None
+    rng = np.random.default_rng(0)
+    groups = [np.flatnonzero(subjects == s) for s in names]
+    stats = []
+    for _ in range(n_boot):
+        idx = np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])
+        v = stat(idx)
+        if v is not None:
+            stats.append(v)
+    return [float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))] if stats else None
+
+
+def head_metrics(outputs: Mapping[str, np.ndarray], windows: HeadWindows) -> dict[str, Any]:
+    """Heart-rate MAE per dataset, quality AUROC, AF and six-class rhythm scores, with 95 % bootstrap
+    intervals over subjects.
+
+    Args:
+        outputs: ``heart_rate (N, 1)``, ``quality (N, 1)``, ``af (N, 1)``, ``rhythm (N, 6)``.
+        windows: the labelled windows they were computed on (held-out subjects).
+
+    Returns:
+        A JSON-ready dict; a metric without labels to score is None.
+    """
+    hr = outputs["heart_rate"].reshape(-1)
+    out: dict[str, Any] = {"windows": len(windows), "subjects": len(np.unique(windows.subject))}
+
+    def mae(mask: np.ndarray) -> dict[str, Any] | None:
+        idx = np.flatnonzero(mask & np.isfinite(windows.hr))
+        if not len(idx):
+            return None
+        err = np.abs(hr[idx] - windows.hr[idx])
+        ci = _subject_ci(err, windows.subject[idx], lambda i: float(err[i].mean()))
+        return {"mae_bpm": float(err.mean()), "ci95": ci, "windows": len(idx),
+                "subjects": len(np.unique(windows.subject[idx]))}  # fmt: skip
+
+    clinical = np.isin(windows.dataset, CLINICAL)
+    out["heart_rate"] = {
+        "clinical_finger": mae(clinical),
+        **{name: mae(windows.dataset == name) for name in sorted(set(windows.dataset.tolist()))},
+        "predictions_min_bpm": float(hr.min()) if len(hr) else None,
+        "predictions_max_bpm": float(hr.max()) if len(hr) else None,
+    }
+    q = np.flatnonzero(windows.quality >= 0)
+    q_lab, q_score = windows.quality[q], outputs["quality"].reshape(-1)[q]
+    out["quality"] = {
+        "auroc": _auroc(q_lab, q_score),
+        "ci95": _subject_ci(q_lab, windows.subject[q], lambda i: _auroc(q_lab[i], q_score[i])),
+        "usable": int((q_lab == 1).sum()),
+        "unusable": int((q_lab == 0).sum()),
+    }
+    r = np.flatnonzero(windows.rhythm >= 0)
+    if len(r) and "rhythm" in outputs:
+        label = windows.rhythm[r].astype(int)
+        prob = _softmax(outputs["rhythm"][r])
+        is_af = (label == AF_CLASS).astype(int)
+        p_af = prob[:, AF_CLASS]
+        af_logit = outputs["af"].reshape(-1)[r]
+        out["rhythm"] = {
+            "classes": list(RHYTHM_CLASSES),
+            "af_auroc": _auroc(is_af, p_af),
+            "af_auroc_ci95": _subject_ci(is_af, windows.subject[r], lambda i: _auroc(is_af[i], p_af[i])),
+            "af_auroc_from_af_output": _auroc(is_af, af_logit),
+            "six_class_accuracy": float((prob.argmax(1) == label).mean()),
+            "per_class_recall": {
+                c: float((prob.argmax(1)[label == k] == k).mean()) if (label == k).any() else None
+                for k, c in enumerate(RHYTHM_CLASSES)
+            },
+            "windows": len(r),
+        }
+    else:
+        out["rhythm"] = None
+    return out

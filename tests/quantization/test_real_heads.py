@@ -1,0 +1,123 @@
+"""Real-label head training and scoring; the heart-rate output's fixed int8 range.
+
+Windows are simulated with known labels (the real data folder is never needed); scoring is checked
+against hand-computed values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import anyppg  # noqa: E402
+from anyppg.quantization.real_heads import HeadTrainConfig, af_log_odds, head_metrics, train_heads  # noqa: E402
+from anyppg.quantization.students import AF_CLASS, HR_OUTPUT_QPARAMS  # noqa: E402
+from anyppg.trainer.heads import HeadWindows, segment_window  # noqa: E402
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:(open_text|read_text) is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated:FutureWarning"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def windows() -> HeadWindows:
+    return _windows(16)
+
+
+def _windows(n: int) -> HeadWindows:
+    """Simulated 10-s windows: half sinus at 60-150 bpm with HR and quality labels, half rhythm-only."""
+    ppg, hr, quality, rhythm, subject = [], [], [], [], []
+    for i in range(n):
+        bpm = 60.0 + 90.0 * i / (n - 1)
+        af = i % 2 == 1
+        sim = anyppg.simulate(12, heart_rate=bpm, rhythm="af" if af else "sinus", ppg_rate=100.0, seed=i)
+        ppg.append(segment_window(sim.ppg[:1000], 100.0))
+        hr.append(bpm if not af else np.nan)
+        quality.append(1 if i % 4 == 0 else (0 if i % 4 == 2 else -1))
+        rhythm.append(AF_CLASS if af else 0)
+        subject.append(f"sim/{i % 6}")
+    n_ = len(ppg)
+    return HeadWindows(
+        np.stack(ppg), np.asarray(hr, np.float32), np.asarray(quality, np.int8), np.asarray(rhythm, np.int8),
+        np.array(["bidmc"] * n_, dtype=object), np.array(subject, dtype=object),
+    )  # fmt: skip
+
+
+def test_af_log_odds_is_the_softmax_log_odds():
+    logits = torch.randn(5, 6, generator=torch.Generator().manual_seed(0))
+    p = torch.softmax(logits, dim=1)[:, AF_CLASS]
+    torch.testing.assert_close(af_log_odds(logits), torch.log(p / (1 - p)), atol=1e-5, rtol=1e-5)
+
+
+def test_head_metrics_against_hand_computed_values(windows):
+    w = windows
+    n = len(w)
+    rhythm = np.zeros((n, 6), np.float32)
+    rhythm[np.arange(n), w.rhythm] = 5.0  # confident and right
+    hr = np.where(np.isfinite(w.hr), w.hr + 2.0, 100.0)[:, None]  # 2 bpm off where labelled
+    outputs = {"heart_rate": hr, "quality": (w.quality == 1).astype(np.float32)[:, None],
+               "af": (w.rhythm == AF_CLASS).astype(np.float32)[:, None], "rhythm": rhythm}  # fmt: skip
+    m = head_metrics(outputs, w)
+    assert m["heart_rate"]["clinical_finger"]["mae_bpm"] == pytest.approx(2.0, abs=1e-4)
+    assert m["heart_rate"]["predictions_max_bpm"] == pytest.approx(float(np.nanmax(w.hr)) + 2.0, abs=1e-4)
+    assert m["quality"]["auroc"] == 1.0
+    assert m["rhythm"]["af_auroc"] == 1.0 and m["rhythm"]["six_class_accuracy"] == 1.0
+    assert m["rhythm"]["af_auroc_from_af_output"] == 1.0
+    lo, hi = m["heart_rate"]["clinical_finger"]["ci95"]
+    assert lo == pytest.approx(2.0, abs=1e-4) and hi == pytest.approx(2.0, abs=1e-4)
+
+
+def test_training_on_real_style_labels_lowers_the_losses(windows):
+    w = windows
+    cfg = HeadTrainConfig(student="student-xs", epochs=8, batch_size=8, lr=3e-3)
+    model, history = train_heads(w, cfg)
+    first, last = history[0], history[-1]
+    for term in ("loss", "hr", "rhythm"):
+        assert last[term] < first[term], (term, first[term], last[term])
+    assert not model.training
+    with pytest.raises(ValueError, match="teacher embeddings"):
+        train_heads(w, cfg, teacher_embeddings=np.zeros((3, 512), np.float32))
+
+
+class _LinearHR(torch.nn.Module):
+    """bpm = 125 + 50 * x[..., 0]: the output moves with one input sample, so a calibration that
+    only sees small values of it observes a narrow output range."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = torch.nn.Linear(1250, 1)
+        with torch.no_grad():
+            self.head.weight.zero_()
+            self.head.weight[0, 0] = 50.0
+            self.head.bias.fill_(125.0)
+        self.fixed_output_qparams = {0: HR_OUTPUT_QPARAMS}
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        return (self.head(x[:, 0, :]),)
+
+
+@pytest.mark.slow  # two PT2E exports and calibrations (about 20 s each on a shared 2-core machine)
+def test_heart_rate_int8_range_is_fixed_not_calibrated():
+    from anyppg.quantization.ptq import quantize_pt2e
+
+    rng = np.random.default_rng(0)
+    calibration = rng.uniform(-4, 4, (32, 1, 1250)).astype(np.float32)
+    calibration[:, 0, 0] = rng.uniform(-0.2, 0.2, 32)  # calibrated output range: 115-135 bpm
+    x = np.zeros((5, 1, 1250), np.float32)
+    x[:, 0, 0] = (np.array([30.0, 60.0, 125.0, 180.0, 220.0]) - 125.0) / 50.0
+    expected = torch.tensor([30.0, 60.0, 125.0, 180.0, 220.0])[:, None]
+    fixed = quantize_pt2e(_LinearHR(), calibration)(torch.from_numpy(x))[0]
+    torch.testing.assert_close(fixed, expected, atol=1.2, rtol=0)  # 0.9 bpm steps, no saturation
+    calibrated = quantize_pt2e(_LinearHR(), calibration, fixed_outputs={})(torch.from_numpy(x))[0]
+    assert float(calibrated.max()) < 140.0  # what the fixed range prevents: 180 and 220 saturate

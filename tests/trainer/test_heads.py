@@ -1,0 +1,108 @@
+"""Real-label head windows: labels from ECG R-peaks and PPG/ECG agreement, Liu segments, subject split.
+
+Fixtures are NPZ files the tests write in the data-folder layout (simulated PPG + ECG with known heart
+rates), never the real data folder.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import anyppg
+from anyppg.trainer import heads
+from anyppg.trainer.heads import HeadDataError, HeadWindows, beats_bpm, quality_label, split_subjects
+
+
+def _clinical_npz(path, heart_rate: float, seed: int, noise: float = 0.02) -> None:
+    sim = anyppg.simulate(
+        40, heart_rate=heart_rate, hrv=0.01, ppg_rate=125.0, ecg_rate=125.0, noise=noise, seed=seed
+    )
+    np.savez(path, ppg=sim.ppg.astype(np.float32), ecg=sim.ecg.astype(np.float32), fs_ppg=125, fs_ecg=125)
+
+
+@pytest.fixture(scope="module")
+def data_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    (root / "bidmc").mkdir()
+    for i, bpm in enumerate((55.0, 90.0, 140.0)):
+        _clinical_npz(root / "bidmc" / f"bidmc_{i:02d}.npz", bpm, seed=i)
+    (root / "liu_arrhythmia").mkdir()
+    for i, rhythm in enumerate(("sinus", "af")):
+        sim = anyppg.simulate(30, heart_rate=80, rhythm=rhythm, ppg_rate=100.0, seed=10 + i)
+        segs = sim.ppg[: 3 * 1000].reshape(3, 1000).astype(np.float32)
+        labels = np.full(3, 0 if rhythm == "sinus" else 5, np.uint8)
+        np.savez(root / "liu_arrhythmia" / f"MPA_{i}.npz", ppg_segments=segs, labels=labels, fs_ppg=100)
+    return root
+
+
+def test_beats_bpm_is_60_over_the_median_interval_and_refuses_doubtful_windows():
+    beats = np.arange(0, 12, 0.8)  # 75 bpm
+    assert beats_bpm(beats, 1.0, 11.0) == pytest.approx(75.0)
+    assert np.isnan(beats_bpm(beats, 0.0, 2.0))  # fewer than 4 beats
+    missed = np.delete(beats, 6)  # one missed R-peak doubles an interval
+    assert np.isnan(beats_bpm(missed, 0.0, 10.0))
+
+
+def test_quality_label_thresholds():
+    assert quality_label(72.0, 75.0) == 1
+    assert quality_label(85.0, 75.0) == -1  # between 5 and 15 bpm: unknown
+    assert quality_label(95.0, 75.0) == 0
+    assert quality_label(float("nan"), 75.0) == 0  # no PPG heart rate at all
+    assert quality_label(75.0, float("nan")) == -1
+
+
+def test_clinical_windows_carry_the_ecg_heart_rate_and_agree_with_the_ppg(data_folder):
+    w = heads.read_clinical(data_folder / "bidmc", "bidmc")
+    assert w.ppg.shape[1] == 1250 and w.ppg.dtype == np.float32
+    np.testing.assert_allclose(w.ppg.mean(axis=1), 0.0, atol=1e-4)  # z-scored model inputs
+    for subject, bpm in zip(
+        ("bidmc/bidmc_00", "bidmc/bidmc_01", "bidmc/bidmc_02"), (55, 90, 140), strict=True
+    ):
+        rows = w.subject == subject
+        assert rows.sum() >= 4
+        assert np.nanmedian(np.abs(w.hr[rows] - bpm)) < 3.0
+        assert (w.quality[rows] == 1).mean() > 0.7  # clean simulated PPG agrees with its ECG
+    assert (w.rhythm == -1).all()
+
+
+def test_liu_segments_become_one_window_each_with_their_rhythm(data_folder):
+    w = heads.read_liu(data_folder / "liu_arrhythmia")
+    assert len(w) == 6 and w.ppg.shape == (6, 1250)
+    assert w.rhythm.tolist() == [0, 0, 0, 5, 5, 5]
+    assert np.isnan(w.hr).all() and (w.quality == -1).all()
+    np.testing.assert_allclose(w.ppg.std(axis=1), 1.0, atol=1e-3)
+
+
+def test_split_is_by_subject_per_dataset_and_seeded(data_folder):
+    w = heads.read_all(data_folder)
+    test = split_subjects(w, fraction=0.34, seed=0)
+    held, kept = set(w.subject[test]), set(w.subject[~test])
+    assert held and kept and not held & kept
+    assert {s.split("/")[0] for s in held} == {"bidmc", "liu_arrhythmia"}  # every dataset contributes
+    np.testing.assert_array_equal(test, split_subjects(w, fraction=0.34, seed=0))
+
+
+def test_cache_round_trip_and_summary(data_folder, tmp_path):
+    w = heads.read_all(data_folder)
+    w.save(tmp_path / "w.npz")
+    back = HeadWindows.load(tmp_path / "w.npz")
+    np.testing.assert_allclose(back.ppg, w.ppg, atol=5e-3)  # float16 on disk
+    np.testing.assert_array_equal(back.rhythm, w.rhythm)
+    assert back.subject.tolist() == w.subject.tolist()
+    summary = back.summary()
+    assert summary["liu_arrhythmia"]["rhythm_counts"] == [3, 0, 0, 0, 0, 3]
+    assert "research use" in summary["liu_arrhythmia"]["licence"]
+    assert len(summary["bidmc"]["subjects"]) == 3
+
+
+def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("ANYPPG_DATA", raising=False)
+    with pytest.raises(HeadDataError, match="no data folder given"):
+        heads.data_root(None)
+    with pytest.raises(HeadDataError, match="does not exist"):
+        heads.data_root(tmp_path / "nope")
+    with pytest.raises(HeadDataError, match="none of bidmc"):
+        heads.read_all(tmp_path)
+    with pytest.raises(HeadDataError, match="window cache does not exist"):
+        HeadWindows.load(tmp_path / "missing.npz")

@@ -1,0 +1,342 @@
+"""Real-label training windows for the student's heads: heart rate, signal quality and rhythm.
+
+Every window is a model input exactly as the SDK makes it: 10 s at 125 Hz, band-passed 0.5-8 Hz and
+z-scored by :mod:`anyppg.signal` (:func:`anyppg.signal.preprocess_recording` for continuous
+recordings, :func:`segment_window` for stand-alone 10-s segments). Labels come from the data, never
+from the model:
+
+- **heart rate** (bpm): ECG R-peaks (:func:`anyppg.signal.ecg_findpeaks`) inside the window, 60 /
+  median RR (BIDMC, MIMIC-DB); TROIKA's ECG heart rate of the reference window nearest the centre.
+- **quality** (1 usable, 0 not, -1 unknown): PPG peak heart rate (:func:`anyppg.signal.ppg_findpeaks`
+  on the window) against the ECG heart rate: within 5 bpm is usable, 15 bpm or more apart is not.
+- **rhythm** (0-5, -1 unknown): the Liu et al. 2022 segment label (sinus, PVC, PAC, VT, SVT, AF).
+
+Datasets are read from the data folder (``--data`` / ``ANYPPG_DATA``; see ``docs/quantization.md``):
+``bidmc/``, ``mimicdb/``, ``troika/``, ``liu_arrhythmia/``. Subjects are split per dataset with a fixed
+seed (:func:`split_subjects`); nothing is split by window.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from anyppg.errors import AnyPPGError
+
+log = logging.getLogger(__name__)
+
+WINDOW_SAMPLES = 1250
+MODEL_FS = 125.0
+HOP_S = 5.0  # step between windows of a continuous recording
+USABLE_WITHIN_BPM = 5.0
+UNUSABLE_FROM_BPM = 15.0
+HR_LABEL_RANGE_BPM = (30.0, 220.0)
+DATASETS = ("bidmc", "mimicdb", "troika", "liu_arrhythmia")
+RESEARCH_ONLY = ("troika", "liu_arrhythmia")
+LICENCES = {
+    "bidmc": "ODC-BY 1.0 (PhysioNet)",
+    "mimicdb": "PhysioNet open access (ODC-BY 1.0)",
+    "troika": "research use with citation (IEEE SPC 2015)",
+    "liu_arrhythmia": "none stated; research use with citation (Liu et al. 2022)",
+}
+
+
+class HeadDataError(AnyPPGError, ValueError):
+    """The data folder cannot give head-training windows.
+
+    Attributes:
+        path: the folder or file.
+        reason: what is wrong, in words.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass
+class HeadWindows:
+    """Preprocessed windows with real labels (NaN / -1 = unknown).
+
+    Attributes:
+        ppg: ``(N, 1250)`` float32 model inputs.
+        hr: ``(N,)`` float32 ECG heart rate (bpm) or NaN.
+        quality: ``(N,)`` int8: 1 usable, 0 not, -1 unknown.
+        rhythm: ``(N,)`` int8: Liu class 0-5, -1 unknown.
+        dataset: ``(N,)`` str, the dataset folder name.
+        subject: ``(N,)`` str, the subject (``dataset/subject``; TROIKA's two DATA_04 files are one).
+    """
+
+    ppg: np.ndarray
+    hr: np.ndarray
+    quality: np.ndarray
+    rhythm: np.ndarray
+    dataset: np.ndarray
+    subject: np.ndarray
+
+    FIELDS = ("ppg", "hr", "quality", "rhythm", "dataset", "subject")
+
+    def __len__(self) -> int:
+        return len(self.ppg)
+
+    def take(self, index: np.ndarray) -> HeadWindows:
+        return HeadWindows(*(getattr(self, f)[index] for f in self.FIELDS))
+
+    @staticmethod
+    def concat(parts: Sequence[HeadWindows]) -> HeadWindows:
+        return HeadWindows(*(np.concatenate([getattr(p, f) for p in parts]) for f in HeadWindows.FIELDS))
+
+    def save(self, path: str | Path) -> None:
+        """Write the windows to an ``.npz`` cache (ppg as float16: z-scored values need no more)."""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        arrays = {f: getattr(self, f) for f in self.FIELDS}
+        arrays["ppg"] = self.ppg.astype(np.float16)
+        arrays["dataset"] = self.dataset.astype(str)
+        arrays["subject"] = self.subject.astype(str)
+        np.savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> HeadWindows:
+        """Read a cache written by :meth:`save`.
+
+        Raises:
+            HeadDataError: the file is missing or lacks a field.
+        """
+        if not Path(path).is_file():
+            raise HeadDataError(str(path), "window cache does not exist")
+        with np.load(path, allow_pickle=False) as data:
+            missing = [f for f in cls.FIELDS if f not in data]
+            if missing:
+                raise HeadDataError(str(path), f"window cache lacks {', '.join(missing)}")
+            return cls(
+                data["ppg"].astype(np.float32),
+                data["hr"].astype(np.float32),
+                data["quality"].astype(np.int8),
+                data["rhythm"].astype(np.int8),
+                data["dataset"].astype(object),
+                data["subject"].astype(object),
+            )
+
+    def summary(self) -> dict[str, Any]:
+        """Windows, subjects and hours per dataset, and label counts: for model cards."""
+        out: dict[str, Any] = {}
+        for name in sorted(set(self.dataset.tolist())):
+            m = self.dataset == name
+            out[name] = {
+                "windows": int(m.sum()),
+                "subjects": sorted(set(self.subject[m].tolist())),
+                "hours_of_windows": round(float(m.sum()) * 10.0 / 3600.0, 2),
+                "hr_labels": int(np.isfinite(self.hr[m]).sum()),
+                "quality_usable": int((self.quality[m] == 1).sum()),
+                "quality_unusable": int((self.quality[m] == 0).sum()),
+                "rhythm_counts": np.bincount(self.rhythm[m][self.rhythm[m] >= 0], minlength=6).tolist(),
+                "licence": LICENCES.get(name, "unknown"),
+            }
+        return out
+
+
+# --- labels ------------------------------------------------------------------------------------
+
+
+def beats_bpm(beat_s: np.ndarray, start_s: float, end_s: float) -> float:
+    """Heart rate (bpm) from beat times (s) inside ``[start_s, end_s)``: 60 / median interval.
+
+    NaN when fewer than 4 beats fall inside, or when the intervals disagree by more than a factor of
+    two (a missed or doubled beat: the window's label would be wrong either way).
+    """
+    inside = beat_s[(beat_s >= start_s) & (beat_s < end_s)]
+    if len(inside) < 4:
+        return float("nan")
+    rr = np.diff(inside)
+    if rr.max() > 2.0 * rr.min():
+        return float("nan")
+    bpm = 60.0 / float(np.median(rr))
+    lo, hi = HR_LABEL_RANGE_BPM
+    return bpm if lo <= bpm <= hi else float("nan")
+
+
+def quality_label(ppg_bpm: float, ecg_bpm: float) -> int:
+    """1 when PPG and ECG heart rate agree within 5 bpm, 0 when 15 bpm or more apart (or the PPG
+    gives no heart rate), -1 in between or without an ECG heart rate."""
+    if not np.isfinite(ecg_bpm):
+        return -1
+    if not np.isfinite(ppg_bpm):
+        return 0
+    gap = abs(ppg_bpm - ecg_bpm)
+    if gap <= USABLE_WITHIN_BPM:
+        return 1
+    return 0 if gap >= UNUSABLE_FROM_BPM else -1
+
+
+def _ppg_peak_bpm(filtered: np.ndarray) -> float:
+    from anyppg.signal import ppg_findpeaks
+
+    peaks = ppg_findpeaks(np.asarray(filtered, np.float64), MODEL_FS, clean=False)
+    if len(peaks) < 3:
+        return float("nan")
+    return 60.0 / float(np.median(np.diff(peaks))) * MODEL_FS
+
+
+def segment_window(segment: np.ndarray, fs: float) -> np.ndarray:
+    """One stand-alone 10-s segment as a model input: resampled to 125 Hz, causal 0.5-8 Hz band-pass
+    (the streaming filter, started at rest), z-scored, cut or edge-padded to 1250 samples.
+
+    Raises:
+        InvalidSignalError: NaN/inf or too few samples (from :mod:`anyppg.signal`).
+    """
+    from anyppg.signal import ppg_clean, resample
+    from anyppg.signal.windowing import zscore
+
+    x = resample(np.asarray(segment, np.float64), float(fs), MODEL_FS) if fs != MODEL_FS else segment
+    x = np.asarray(x, np.float64)[:WINDOW_SAMPLES]
+    if len(x) < WINDOW_SAMPLES:
+        x = np.pad(x, (0, WINDOW_SAMPLES - len(x)), mode="edge")
+    return zscore(ppg_clean(x - x[0], MODEL_FS, method="causal")).astype(np.float32)
+
+
+# --- readers -----------------------------------------------------------------------------------
+
+
+def _finite_stretches(x: np.ndarray, min_len: int) -> list[tuple[int, int]]:
+    finite = np.isfinite(x).astype(np.int8)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], finite, [0]]))).reshape(-1, 2)
+    return [(int(a), int(b)) for a, b in edges if b - a >= min_len]
+
+
+def _continuous(
+    ppg: np.ndarray, fs: float, beat_s: Callable[[float, float], float], dataset: str, subject: str
+) -> HeadWindows:
+    """Windows of one continuous recording; ``beat_s(start, end)`` gives the ECG heart rate."""
+    from anyppg.signal import preprocess_recording
+
+    parts_ppg, hr, qual = [], [], []
+    for a, b in _finite_stretches(ppg, int(14 * fs)):
+        for w in preprocess_recording(ppg[a:b], fs, hop_s=HOP_S):
+            start = a / fs + w.start_s
+            ecg_bpm = beat_s(start, start + 10.0)
+            parts_ppg.append(w.ppg)
+            hr.append(ecg_bpm)
+            qual.append(quality_label(_ppg_peak_bpm(w.filtered), ecg_bpm))
+    n = len(parts_ppg)
+    return HeadWindows(
+        np.stack(parts_ppg) if n else np.zeros((0, WINDOW_SAMPLES), np.float32),
+        np.asarray(hr, np.float32),
+        np.asarray(qual, np.int8),
+        np.full(n, -1, np.int8),
+        np.array([dataset] * n, dtype=object),
+        np.array([f"{dataset}/{subject}"] * n, dtype=object),
+    )
+
+
+def read_clinical(folder: Path, dataset: str) -> HeadWindows:
+    """BIDMC or MIMIC-DB: finger PPG with ECG; heart rate from the ECG's R-peaks."""
+    from anyppg.signal import ecg_findpeaks
+
+    parts = []
+    for path in sorted(folder.glob("*.npz")):
+        with np.load(path) as d:
+            ppg, ecg, fs = d["ppg"].astype(np.float64), d["ecg"].astype(np.float64), float(d["fs_ppg"])
+        ecg = np.where(np.isfinite(ecg), ecg, 0.0)
+        r_s = ecg_findpeaks(ecg, fs) / fs
+        parts.append(_continuous(ppg, fs, lambda s, e, r_s=r_s: beats_bpm(r_s, s, e), dataset, path.stem))
+        log.info("%s: %d windows", path.stem, len(parts[-1]))
+    return HeadWindows.concat(parts)
+
+
+def read_troika(folder: Path) -> HeadWindows:
+    """TROIKA wrist PPG (first channel) while running; heart rate from the dataset's ECG reference
+    (8-s windows every 2 s: the one whose centre is nearest the 10-s window's centre)."""
+    parts = []
+    for path in sorted(folder.glob("*.npz")):
+        with np.load(path) as d:
+            ppg, fs, ref = d["ppg"][0].astype(np.float64), float(d["fs_ppg"]), d["hr_ref"].astype(np.float64)
+        ref = ref.reshape(-1)
+
+        def ref_bpm(start: float, _end: float, ref: np.ndarray = ref) -> float:
+            i = round((start + 5.0 - 4.0) / 2.0)
+            return float(ref[i]) if 0 <= i < len(ref) else float("nan")
+
+        subject = path.stem.split("_TYPE")[0]  # DATA_04_TYPE01 and DATA_04_TYPE02 are one runner
+        parts.append(_continuous(ppg, fs, ref_bpm, "troika", subject))
+    return HeadWindows.concat(parts)
+
+
+def read_liu(folder: Path) -> HeadWindows:
+    """Liu et al. 2022: one window per 10-s finger PPG segment at 100 Hz, with its rhythm label."""
+    parts = []
+    for path in sorted(folder.glob("*.npz")):
+        with np.load(path) as d:
+            segs, labels, fs = d["ppg_segments"], d["labels"].reshape(-1), float(d["fs_ppg"])
+        ok = np.isfinite(segs).all(axis=1)
+        windows = np.stack([segment_window(s, fs) for s in segs[ok]])
+        n = len(windows)
+        parts.append(
+            HeadWindows(
+                windows,
+                np.full(n, np.nan, np.float32),
+                np.full(n, -1, np.int8),
+                labels[ok].astype(np.int8),
+                np.array(["liu_arrhythmia"] * n, dtype=object),
+                np.array([f"liu_arrhythmia/{path.stem}"] * n, dtype=object),
+            )
+        )
+    return HeadWindows.concat(parts)
+
+
+def data_root(path: str | Path | None) -> Path:
+    """The data folder: ``path``, else ``$ANYPPG_DATA``.
+
+    Raises:
+        HeadDataError: neither is given, or the folder does not exist.
+    """
+    chosen = path or os.environ.get("ANYPPG_DATA")
+    if not chosen:
+        raise HeadDataError("--data", "no data folder given (pass --data or set ANYPPG_DATA)")
+    root = Path(chosen)
+    if not root.is_dir():
+        raise HeadDataError(str(root), "data folder does not exist")
+    return root
+
+
+def read_all(root: Path, datasets: Sequence[str] = DATASETS) -> HeadWindows:
+    """Windows of every dataset present under ``root`` (missing folders are logged and skipped).
+
+    Raises:
+        HeadDataError: none of ``datasets`` is present.
+    """
+    parts = []
+    for name in datasets:
+        folder = root / name
+        if not folder.is_dir():
+            log.warning("%s: not present, skipped", folder)
+            continue
+        if name in ("bidmc", "mimicdb"):
+            parts.append(read_clinical(folder, name))
+        elif name == "troika":
+            parts.append(read_troika(folder))
+        elif name == "liu_arrhythmia":
+            parts.append(read_liu(folder))
+        log.info("%s: %d windows", name, len(parts[-1]))
+    if not parts:
+        raise HeadDataError(str(root), f"none of {', '.join(datasets)} is in the data folder")
+    return HeadWindows.concat(parts)
+
+
+def split_subjects(windows: HeadWindows, fraction: float = 0.2, seed: int = 0) -> np.ndarray:
+    """Boolean mask of held-out windows: ``fraction`` of each dataset's subjects (at least one),
+    chosen by a seeded permutation of the sorted subject names."""
+    test = np.zeros(len(windows), dtype=bool)
+    for name in sorted(set(windows.dataset.tolist())):
+        subjects = sorted(set(windows.subject[windows.dataset == name].tolist()))
+        rng = np.random.default_rng(seed)
+        k = max(1, round(fraction * len(subjects)))
+        held = {subjects[i] for i in rng.permutation(len(subjects))[:k]}
+        test |= np.isin(windows.subject, list(held))
+    return test
