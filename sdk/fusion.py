@@ -11,16 +11,19 @@ The streaming pipeline has up to three heart-rate estimates per 10 s window:
 data it is scored on):
 
 1. Each estimate has a confidence in 0..1: the tracker's from its agreement with the window's own
-   beat-interval rate and the window's quality index (:func:`tracker_confidence`); the motion model's
-   from the model; the encoder head's is the window's quality index, scaled down by motion (the head
-   saw no running).
-2. The tracker is the anchor. A learned estimate joins with weight ``confidence * exp(-d^2 / 2s^2)``
-   where ``d`` is its distance to the anchor and ``s`` = ``agree_bpm`` (default 3 bpm): an estimate
-   that disagrees by 2 s or more has almost no weight, so a wrong model cannot pull the reported rate
-   away (today's student head is off by tens of bpm on real wrist data and is ignored this way).
-3. The fused rate is the weighted mean; its confidence is ``1 - prod(1 - c_i * a_i)`` over the
-   estimates that agree (``a_i`` the agreement weight; independent agreeing estimates raise it), lowered
-   by confident estimates that disagree.
+   beat-interval rate, the window's quality index, and whether it sits on a movement frequency of the
+   accelerometer (:func:`tracker_confidence`); the motion model's from the model; the encoder head's
+   is the window's quality index, scaled down by motion (the head saw no running).
+2. The tracker is the anchor, weighing its confidence ``c_t``. A learned estimate joins with weight
+   ``c * exp(-d^2 / 2s^2) * (1 - c_t)``, where ``d`` is its distance to the anchor and ``s`` =
+   ``agree_bpm`` (default 3 bpm): an estimate that disagrees by 2 s or more has almost no weight, so a
+   wrong model cannot pull the reported rate away (today's student head is off by tens of bpm on real
+   wrist data and is ignored this way), and a confident tracker is left alone (on clean finger PPG the
+   tracker is within about 1 bpm of the ECG; averaging in a head that agrees only to within a few bpm
+   made it worse, measured in docs/sdk.md). Learned estimates fill in the tracker's doubt.
+3. The fused rate is the weighted mean; its confidence is ``1 - (1 - c_t) prod(1 - w_i)`` over the
+   learned weights ``w_i`` (independent agreeing estimates raise it), lowered by confident estimates
+   that disagree.
 4. Without a tracker value (no track yet, broken window), the most confident learned estimate is
    reported if its confidence is at least ``min_alone``, with half its confidence.
 
@@ -38,6 +41,11 @@ __all__ = ["Estimate", "FusedHeartRate", "HeartRateFusion", "encoder_confidence"
 #: tracker-vs-beat-interval disagreement (bpm) at which the agreement term of the tracker's
 #: confidence falls to exp(-1/2).
 TRACKER_AGREE_BPM = 5.0
+#: distance (bpm) between the track and a movement frequency (or its second harmonic) at which the
+#: motion-lock penalty of the tracker's confidence falls to exp(-1/2) of its full size.
+MOTION_LOCK_BPM = 1.5
+#: largest share of the tracker's confidence taken away when its rate sits on a movement frequency.
+MOTION_LOCK_PENALTY = 0.6
 #: motion level (g, RMS of the band-passed accelerometer magnitude) at which the encoder head's
 #: confidence is halved: it was trained on windows without running.
 ENCODER_MOTION_HALF_G = 0.05
@@ -78,19 +86,29 @@ def _clip01(x: float) -> float:
 
 
 def tracker_confidence(
-    tracked: float, single_window: float | None, quality: float, *, held: int = 0
+    tracked: float,
+    single_window: float | None,
+    quality: float,
+    *,
+    held: int = 0,
+    motion_bpm: Sequence[float] = (),
 ) -> float:
     """Confidence (0..1) of a tracker value from what the window itself says.
 
     Half from the window's quality index, half from the agreement of the track with the window's
     own beat-interval rate (``exp(-d^2 / 2 / 5^2)``, d in bpm; 0.5 when the window has too few beats
-    to tell); halved for each window in a row the tracker held its value without a clear peak.
+    to tell); halved for each window in a row the tracker held its value without a clear peak; and
+    lowered by up to :data:`MOTION_LOCK_PENALTY` when the track sits on a movement frequency or its
+    second harmonic (``exp(-d^2 / 2 / 1.5^2)``): a track locked onto the arm swing or the cadence
+    looks like a clean pulse to the other checks.
 
     Args:
         tracked: the tracker's heart rate, bpm.
         single_window: the window's own beat-interval heart rate, bpm, or None.
         quality: the window's quality index, 0..1.
         held: windows in a row the tracker held its value (``HeartRateTracker.held``).
+        motion_bpm: the accelerometer's dominant movement frequencies in the window, in beats per
+            minute (``60 * anyppg.signal.heart_rate.motion_frequencies(...)[0]``); empty at rest.
 
     Returns:
         The confidence, 0..1.
@@ -99,7 +117,12 @@ def tracker_confidence(
         agree = 0.5
     else:
         agree = math.exp(-0.5 * ((tracked - single_window) / TRACKER_AGREE_BPM) ** 2)
-    return _clip01((0.5 * _clip01(quality) + 0.5 * agree) * 0.5 ** max(0, held))
+    on_motion = max(
+        (math.exp(-0.5 * ((tracked - k * f) / MOTION_LOCK_BPM) ** 2) for f in motion_bpm for k in (1, 2)),
+        default=0.0,
+    )
+    base = (0.5 * _clip01(quality) + 0.5 * agree) * 0.5 ** max(0, held)
+    return _clip01(base * (1.0 - MOTION_LOCK_PENALTY * on_motion))
 
 
 def encoder_confidence(quality: float, motion: float | None) -> float:
@@ -156,7 +179,7 @@ class HeartRateFusion:
         for e in others:
             c = _clip01(e.confidence)
             agree = math.exp(-0.5 * ((e.bpm - tracker.bpm) / self.agree_bpm) ** 2)
-            w = c * agree
+            w = c * agree * (1.0 - c0)
             total_w += w
             total += w * e.bpm
             keep_missing *= 1.0 - w

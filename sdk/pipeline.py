@@ -24,6 +24,7 @@ from anyppg.sdk.samples import SampleBlock
 from anyppg.signal import HeartRateTracker, PPGPreprocessor, heart_rate, ppg_quality
 from anyppg.signal.constants import MODEL_FS, WINDOW_SAMPLES
 from anyppg.signal.gravity import GravityCalibrator
+from anyppg.signal.heart_rate import motion_frequencies
 from anyppg.signal.quality import USABLE_SQI
 from anyppg.signal.segment import PPGSegment
 
@@ -65,6 +66,11 @@ class Pipeline:
             :func:`anyppg.analyze` does.
         fusion: how the heart-rate estimates of a window are combined (default
             :class:`anyppg.sdk.fusion.HeartRateFusion` with its defaults).
+        motion_model: a learned PPG + accelerometer heart-rate model (``anyppg.sdk.motion_runtime.
+            MotionModel``), given each readable window's band-passed channels and accelerometer at
+            125 Hz (zeros without one): through its causal ``tracker()`` when it has one (one per
+            segment), else ``estimate(ppg (channels, n), acc (3, n) in g, fs) -> (bpm, confidence)``
+            per window; its estimate joins the fusion. None (default): no such model.
 
     Raises:
         ModelInputError: the model does not take ``(1, 1, 1250)`` windows.
@@ -83,6 +89,7 @@ class Pipeline:
         use_acc: Literal["auto", "always", "never"] = "auto",
         run_model: Literal["usable", "always"] = "usable",
         fusion: HeartRateFusion | None = None,
+        motion_model: Any | None = None,
     ) -> None:
         self.device = device
         self.model = model
@@ -97,6 +104,9 @@ class Pipeline:
             raise ValueError(f"run_model must be 'usable' or 'always', got {run_model!r}")
         self.run_model = run_model
         self.fusion = fusion if fusion is not None else HeartRateFusion()
+        self.motion_model = motion_model
+        self._motion_tracker: Any | None = None
+        self._motion_dt = 0.0
         self._rhythm_classes = _rhythm_classes(model) if model is not None else None
         self.accounting = accounting if accounting is not None else Accounting()
         self.timeline = Timeline(self.accounting, max_fill_s=max_fill_s)
@@ -163,6 +173,9 @@ class Pipeline:
         self._pre = PPGPreprocessor(block.rate, hop_s=self.hop_s)
         self._tracker = HeartRateTracker(MODEL_FS)
         self._segment_t0 = block.t0
+        make = getattr(self.motion_model, "tracker", None)
+        self._motion_tracker = make() if callable(make) else None
+        self._motion_dt = 0.0
 
     def _analyse(self, w: Any, arrival: float) -> Result:
         acc = self.accounting
@@ -204,11 +217,18 @@ class Pipeline:
             give_acc = self.use_acc == "always" or (self.use_acc == "auto" and q.motion)
             tracked = _finite(self._tracker.update(seg if give_acc else seg.without_acc(), dt_s=self.hop_s))
             if tracked is not None:
-                conf = tracker_confidence(tracked, hr_peaks, q.sqi, held=self._tracker.held)
+                moving = (
+                    () if seg.acc is None or not q.motion else 60.0 * motion_frequencies(seg.acc, MODEL_FS)[0]
+                )
+                conf = tracker_confidence(
+                    tracked, hr_peaks, q.sqi, held=self._tracker.held, motion_bpm=moving
+                )
                 tracker_est = Estimate("tracker", tracked, conf)
         learned = []
         if hr_model is not None and not broken:
             learned.append(Estimate("encoder", hr_model, encoder_confidence(q.sqi, motion)))
+        if self.motion_model is not None and not broken:
+            learned.append(self._motion_estimate(w))
         fused = self.fusion.fuse(tracker_est, learned)
         return Result(
             device=self.device,
@@ -233,6 +253,18 @@ class Pipeline:
             rhythm_probabilities=rhythm,
             rhythm_classes=None if rhythm is None else self._classes_for(rhythm),
         )
+
+    def _motion_estimate(self, w: Any) -> Estimate:
+        """The learned motion model's estimate of a window (its band-passed channels and acc)."""
+        ppg = w.channels if w.channels is not None else w.filtered[None, :]
+        acc = np.zeros((3, ppg.shape[1]), dtype=np.float32) if w.acc is None else w.acc.T
+        if self._motion_tracker is not None:
+            bpm, confidence = self._motion_tracker.update(ppg, acc, MODEL_FS, dt_s=self._motion_dt)
+            self._motion_dt = self.hop_s
+        else:
+            bpm, confidence = self.motion_model.estimate(ppg, acc, MODEL_FS)  # type: ignore[union-attr]
+        bpm = _finite(float(bpm))
+        return Estimate("motion_model", math.nan if bpm is None else bpm, float(confidence))
 
     def _classes_for(self, rhythm: np.ndarray) -> tuple[str, ...]:
         classes = self._rhythm_classes or ()

@@ -153,3 +153,47 @@ def test_results_report_the_tracker_and_a_confidence():
 def test_run_model_is_checked():
     with pytest.raises(ValueError, match="run_model"):
         Pipeline("x", run_model="sometimes")  # type: ignore[arg-type]
+
+
+class _SteadyMotionModel:
+    """A motion model that always reads ``bpm`` with ``confidence`` and records what it was given."""
+
+    def __init__(self, bpm: float, confidence: float) -> None:
+        self.bpm, self.confidence = bpm, confidence
+        self.seen: list[tuple[tuple[int, ...], tuple[int, ...], float]] = []
+
+    def estimate(self, ppg: np.ndarray, acc: np.ndarray, fs: float) -> tuple[float, float]:
+        self.seen.append((ppg.shape, acc.shape, fs))
+        return self.bpm, self.confidence
+
+
+def test_a_motion_model_gets_every_channel_and_joins_the_fusion():
+    sim = anyppg.simulate(40, heart_rate=90, ppg_rate=64.0, motion=0.6, seed=5)
+    ppg = np.column_stack([sim.ppg, 0.5 * sim.ppg])
+    motion = _SteadyMotionModel(92.0, 0.9)
+    results = _push(Pipeline("mm", motion_model=motion), ppg, 64.0, sim.acc)
+    assert motion.seen and all(s == ((2, 1250), (3, 1250), 125.0) for s in motion.seen)
+    pulled = 0
+    for r in results:
+        if r.heart_rate_tracker is None:
+            continue
+        lo, hi = sorted((r.heart_rate_tracker, 92.0))
+        assert lo - 1e-9 <= r.heart_rate <= hi + 1e-9
+        pulled += r.heart_rate != r.heart_rate_tracker
+    assert pulled > 0
+
+
+def test_the_shipped_motion_model_runs_in_the_pipeline():
+    from anyppg.errors import ModelLoadError
+
+    try:
+        from anyppg.sdk.motion_runtime import MotionModel
+
+        model = MotionModel.load()
+    except (ImportError, ModelLoadError) as exc:
+        pytest.skip(f"no shipped motion model yet: {exc}")
+    sim = anyppg.simulate(40, heart_rate=100, ppg_rate=64.0, motion=0.6, seed=5)
+    results = _push(Pipeline("mm", motion_model=model), sim.ppg, 64.0, sim.acc)
+    assert results and all(
+        r.heart_rate is not None and 0 <= r.heart_rate_confidence <= 1 for r in results[3:]
+    )
