@@ -12,7 +12,8 @@ from anyppg.sdk.samples import SampleBlock
 
 __all__ = ["PPG_PREFERENCE", "block_from_frame"]
 
-#: which optical channel feeds the model, best first (green is the wrist-PPG workhorse).
+#: the optical channels a block carries, in this order: the first present feeds the model (green is the
+#: wrist-PPG workhorse); a frame with several gives a block of shape (n, channels).
 PPG_PREFERENCE = (
     Channel.PPG_GREEN,
     Channel.PPG_GREEN_2,
@@ -33,6 +34,9 @@ def block_from_frame(
     arrival: float | None = None,
 ) -> SampleBlock:
     """PPG (ambient-subtracted when the frame carries ambient light) and acc in g from one frame.
+
+    Every PPG channel of the frame is kept, in :data:`PPG_PREFERENCE` order: one gives ``ppg`` of shape
+    ``(n,)``, several ``(n, channels)`` with the model's channel first.
 
     Never raises on what a device sends: a problem costs only what it touches and is named in the
     block's ``issues`` (the timeline counts each kind and logs it once):
@@ -57,15 +61,17 @@ def block_from_frame(
     unit_of = _units(channels, units, issues)
     arrived = time.perf_counter() if arrival is None else arrival
     t0 = frame.timestamp_us / 1e6
-    ppg_channel = next((c for c in PPG_PREFERENCE if c in channels), None)
-    if ppg_channel is None:
+    ppg_channels = [c for c in PPG_PREFERENCE if c in channels]
+    if not ppg_channels:
         return SampleBlock(
             t0, frame.sample_rate_hz, np.empty(0), seq=frame.seq, arrival=arrived, issues=("no_ppg_channel",)
         )
     values = frame.values  # (n, C) float64 in physical units
-    ppg = values[:, channels.index(ppg_channel)]
+    ppg = values[:, [channels.index(c) for c in ppg_channels]]
     if Channel.PPG_AMBIENT in channels:
-        ppg = ppg - values[:, channels.index(Channel.PPG_AMBIENT)]
+        ppg = ppg - values[:, [channels.index(Channel.PPG_AMBIENT)]]
+    if len(ppg_channels) == 1:
+        ppg = ppg[:, 0]
     acc = None
     factor: float | None = 1.0
     if all(c in channels for c in _ACC):

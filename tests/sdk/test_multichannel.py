@@ -162,3 +162,25 @@ def test_a_multichannel_csv_names_its_columns(tmp_path: Path):
     (tmp_path / "skip.csv").write_text("t,ppg_0,ppg_2\n0,1,2\n0.1,2,3\n")
     with pytest.raises(AnyPPGError, match="ppg_0,ppg_1"):
         load_replay(tmp_path / "skip.csv")
+
+
+def test_a_frame_with_several_optical_channels_gives_a_multichannel_block():
+    from anyppg.firmware_bridge.protocol import Channel, DataFrame, FrameEncoder, SampleFormat
+    from anyppg.sdk.frames import block_from_frame
+
+    chans = (
+        Channel.PPG_IR,
+        Channel.PPG_AMBIENT,
+        Channel.PPG_GREEN,
+        Channel.ACC_X,
+        Channel.ACC_Y,
+        Channel.ACC_Z,
+    )
+    samples = np.column_stack([np.arange(16) + 500, np.full(16, 7), np.arange(16) + 900, np.zeros((16, 3))])
+    (raw,) = FrameEncoder(RATE, chans, SampleFormat.INT24, max_samples=16).encode(
+        samples.astype(np.int64), timestamp_us=0
+    )
+    block = block_from_frame(DataFrame.from_bytes(raw), "dev")
+    assert block.channels == 2
+    np.testing.assert_array_equal(block.ppg0, np.arange(16) + 900 - 7)  # green first, ambient removed
+    np.testing.assert_array_equal(block.ppg[:, 1], np.arange(16) + 500 - 7)
