@@ -1,0 +1,216 @@
+"""Per-window labels from reference beats: ECG heart rate, PPG usability by agreement, rhythm.
+
+:func:`window_labels` cuts a recording into windows (10 s, at a hop) and gives each one
+
+- ``hr_ecg_bpm``: 60 / median RR of the reference beats (ECG R-peaks) inside the window; robust to
+  one missed or one extra beat, NaN when the beats do not cover the window;
+- ``hr_ppg_bpm``: the same from the PPG's own systolic peaks (:func:`anyppg.signal.ppg_findpeaks`,
+  zero-phase, on the whole recording);
+- ``usable``: whether the PPG shows the heartbeat the ECG shows. 1 when the two rates agree within
+  ``agree_bpm`` (5) and the beat counts within one; 0 when they differ by ``disagree_bpm`` (15) or
+  more, or by three beats or more, or the PPG shows no beats; -1 (unlabelled) in between, where the
+  ECG has no rate, or the PPG has missing samples;
+- ``rhythm`` / ``af``: the record's rhythm class where one is known (-1 otherwise).
+
+These are the labels the quality head is trained and scored on; they come from the ECG, not from a
+PPG quality index, so a head that learns them learns what a clean pulse is, not what an SQI likes.
+
+Example:
+    >>> import anyppg
+    >>> sim = anyppg.simulate(60, heart_rate=72, seed=1)
+    >>> lab = window_labels(sim.ppg, sim.ppg_rate, sim.r_peaks)
+    >>> len(lab), bool(abs(lab.hr_ecg_bpm - 72).max() < 6), lab.usable.tolist()
+    (6, True, [1, 1, 1, 1, 1, 1])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from anyppg.signal._checks import InvalidParameterError, check_rate
+from anyppg.signal.peaks import ppg_findpeaks
+
+__all__ = [
+    "AGREE_BPM",
+    "DISAGREE_BPM",
+    "WindowLabels",
+    "beat_rate",
+    "ppg_peak_times",
+    "window_labels",
+]
+
+AGREE_BPM = 5.0
+"""PPG and ECG heart rates this close (bpm) label a window usable."""
+
+DISAGREE_BPM = 15.0
+"""PPG and ECG heart rates this far apart (bpm) label a window unusable."""
+
+RR_RANGE_S = (0.25, 2.4)
+"""RR intervals outside this range (s) (240-25 bpm) are gaps or double detections, not beats."""
+
+MIN_COVER = 0.5
+"""The beats of a window must span at least this fraction of it for a rate to be given."""
+
+
+@dataclass(frozen=True)
+class WindowLabels:
+    """Labels of consecutive windows; every array has one entry per window.
+
+    Attributes:
+        start_s: window start (s from the first sample).
+        window_s: window length (s).
+        hr_ecg_bpm: heart rate from the reference beats (bpm), NaN where unknown.
+        hr_ppg_bpm: heart rate from the PPG peaks (bpm), NaN where unknown.
+        ecg_beats: reference beats inside the window.
+        ppg_beats: PPG peaks inside the window.
+        usable: 1 usable, 0 not, -1 unlabelled (int8).
+        rhythm: rhythm class (see :data:`anyppg.datasets.rhythm.RHYTHM_CLASSES`), -1 unknown (int8).
+        af: 1 atrial fibrillation, 0 another known rhythm, -1 unknown (int8).
+    """
+
+    start_s: np.ndarray
+    window_s: float
+    hr_ecg_bpm: np.ndarray
+    hr_ppg_bpm: np.ndarray
+    ecg_beats: np.ndarray
+    ppg_beats: np.ndarray
+    usable: np.ndarray
+    rhythm: np.ndarray
+    af: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.start_s)
+
+
+def beat_rate(beats_s: np.ndarray, start_s: float, window_s: float) -> tuple[float, int]:
+    """Heart rate (bpm) of the beats inside ``[start_s, start_s + window_s)`` and how many there are.
+
+    The rate is 60 / median of the RR intervals within :data:`RR_RANGE_S`; NaN with fewer than two
+    such intervals or when the beats span less than :data:`MIN_COVER` of the window.
+
+    Args:
+        beats_s: sorted beat times (s).
+        start_s: window start (s).
+        window_s: window length (s).
+    """
+    b = np.asarray(beats_s, dtype=np.float64)
+    inside = b[np.searchsorted(b, start_s, "left") : np.searchsorted(b, start_s + window_s, "left")]
+    if len(inside) < 3 or inside[-1] - inside[0] < MIN_COVER * window_s:
+        return float("nan"), len(inside)
+    rr = np.diff(inside)
+    rr = rr[(rr >= RR_RANGE_S[0]) & (rr <= RR_RANGE_S[1])]
+    if len(rr) < 2:
+        return float("nan"), len(inside)
+    return 60.0 / float(np.median(rr)), len(inside)
+
+
+def ppg_peak_times(ppg: np.ndarray, sampling_rate: float, *, min_stretch_s: float = 4.0) -> np.ndarray:
+    """Systolic peak times (s) of a PPG with possible NaN gaps, each finite stretch searched alone.
+
+    Raises:
+        InvalidSignalError: ``ppg`` is not 1-D numeric.
+        UnsupportedRateError: a bad rate.
+    """
+    fs = check_rate(sampling_rate, what="PPG")
+    x = np.asarray(ppg, dtype=np.float64)
+    if x.ndim != 1:
+        from anyppg.errors import InvalidSignalError
+
+        raise InvalidSignalError(f"PPG must have shape (n,); got {x.shape}")
+    ok = np.isfinite(x).astype(np.int8)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], ok, [0]]))).reshape(-1, 2)
+    found = [(a + ppg_findpeaks(x[a:b], fs)) / fs for a, b in edges if (b - a) / fs >= min_stretch_s]
+    return np.concatenate(found).astype(np.float64) if found else np.zeros(0)
+
+
+def window_labels(
+    ppg: np.ndarray,
+    ppg_fs: float,
+    reference_beats_s: np.ndarray,
+    *,
+    window_s: float = 10.0,
+    hop_s: float = 10.0,
+    starts_s: np.ndarray | None = None,
+    rhythm: int | None = None,
+    af_class: int = 5,
+    agree_bpm: float = AGREE_BPM,
+    disagree_bpm: float = DISAGREE_BPM,
+    ppg_peaks_s: np.ndarray | None = None,
+) -> WindowLabels:
+    """Label each window of a recording from its reference (ECG) beats and its PPG.
+
+    Args:
+        ppg: PPG, shape (n,), raw; NaN marks missing samples.
+        ppg_fs: its rate (Hz).
+        reference_beats_s: reference beat times (s from the PPG's first sample), e.g. ECG R-peaks.
+        window_s: window length (s).
+        hop_s: step between window starts (s).
+        starts_s: explicit window starts (s) instead of ``0, hop_s, ...``.
+        rhythm: the record's rhythm class, or None when unknown.
+        af_class: the class index of atrial fibrillation (Liu's order: 5).
+        agree_bpm: rates this close label usable.
+        disagree_bpm: rates this far apart label unusable.
+        ppg_peaks_s: PPG peak times (s) when already found; else :func:`ppg_peak_times`.
+
+    Returns:
+        The labels, one entry per window that fits inside the recording.
+
+    Raises:
+        InvalidSignalError: ``ppg`` is not 1-D numeric.
+        UnsupportedRateError: a bad rate.
+        InvalidParameterError: non-positive ``window_s`` / ``hop_s``, or ``agree_bpm`` above
+            ``disagree_bpm``.
+    """
+    fs = check_rate(ppg_fs, what="PPG")
+    if not (window_s > 0 and hop_s > 0):
+        raise InvalidParameterError("window_s/hop_s", (window_s, hop_s), "two positive numbers of seconds")
+    if not 0 < agree_bpm <= disagree_bpm:
+        raise InvalidParameterError(
+            "agree_bpm", agree_bpm, f"a number of bpm in (0, disagree_bpm={disagree_bpm}]"
+        )
+    x = np.asarray(ppg, dtype=np.float64)
+    peaks = (
+        ppg_peak_times(x, fs) if ppg_peaks_s is None else np.sort(np.asarray(ppg_peaks_s, dtype=np.float64))
+    )
+    ref = np.sort(np.asarray(reference_beats_s, dtype=np.float64))
+    duration = len(x) / fs
+    if starts_s is None:
+        n = int(np.floor((duration - window_s) / hop_s + 1e-9)) + 1 if duration >= window_s else 0
+        starts = hop_s * np.arange(max(n, 0), dtype=np.float64)
+    else:
+        starts = np.asarray(starts_s, dtype=np.float64)
+    nan_csum = np.concatenate([[0], np.cumsum(~np.isfinite(x))])
+    k = len(starts)
+    hr_ecg, hr_ppg = np.full(k, np.nan), np.full(k, np.nan)
+    n_ecg, n_ppg = np.zeros(k, np.int64), np.zeros(k, np.int64)
+    usable = np.full(k, -1, np.int8)
+    for i, t0 in enumerate(starts):
+        hr_ecg[i], n_ecg[i] = beat_rate(ref, t0, window_s)
+        hr_ppg[i], n_ppg[i] = beat_rate(peaks, t0, window_s)
+        a, b = max(0, round(t0 * fs)), min(len(x), round((t0 + window_s) * fs))
+        if b <= a or nan_csum[b] - nan_csum[a] > 0 or not np.isfinite(hr_ecg[i]):
+            continue
+        count_gap = abs(int(n_ppg[i]) - int(n_ecg[i]))
+        if not np.isfinite(hr_ppg[i]):
+            usable[i] = 0
+            continue
+        gap = abs(hr_ppg[i] - hr_ecg[i])
+        if gap <= agree_bpm and count_gap <= 1:
+            usable[i] = 1
+        elif gap >= disagree_bpm or count_gap >= 3:
+            usable[i] = 0
+    rhythm_arr = np.full(k, -1 if rhythm is None else int(rhythm), np.int8)
+    af = np.full(k, -1, np.int8) if rhythm is None else np.full(k, int(rhythm == af_class), np.int8)
+    return WindowLabels(
+        start_s=starts,
+        window_s=float(window_s),
+        hr_ecg_bpm=hr_ecg,
+        hr_ppg_bpm=hr_ppg,
+        ecg_beats=n_ecg,
+        ppg_beats=n_ppg,
+        usable=usable,
+        rhythm=rhythm_arr,
+        af=af,
+    )

@@ -1,0 +1,64 @@
+"""Per-window labels from reference beats, with the simulator's exact R-peaks as the oracle."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+
+import anyppg
+from anyppg.datasets import labels as labels_module
+from anyppg.datasets.labels import beat_rate, window_labels
+from anyppg.signal._checks import InvalidParameterError
+
+
+def test_ecg_rate_is_robust_to_one_missed_and_one_extra_beat():
+    beats = np.arange(0.0, 10.0, 0.8)  # 75 bpm
+    assert beat_rate(beats, 0.0, 10.0) == (pytest.approx(75.0), 13)
+    missed = np.delete(beats, 6)
+    extra = np.sort(np.append(beats, 4.1))
+    assert beat_rate(missed, 0.0, 10.0)[0] == pytest.approx(75.0)
+    assert beat_rate(extra, 0.0, 10.0)[0] == pytest.approx(75.0)
+    assert np.isnan(beat_rate(beats[:3], 0.0, 10.0)[0])  # 1.6 s of beats do not cover a window
+
+
+def test_clean_ppg_is_usable_and_af_comes_from_the_rhythm():
+    sim = anyppg.simulate(40, heart_rate=96, rhythm="af", noise=0.01, seed=3)
+    lab = window_labels(sim.ppg, sim.ppg_rate, sim.r_peaks, rhythm=5)
+    assert len(lab) == 4 and lab.start_s.tolist() == [0.0, 10.0, 20.0, 30.0]
+    assert lab.usable.tolist() == [1, 1, 1, 1]
+    assert lab.af.tolist() == [1, 1, 1, 1] and lab.rhythm.tolist() == [5, 5, 5, 5]
+    assert np.all(np.abs(lab.hr_ppg_bpm - lab.hr_ecg_bpm) <= 5)
+
+
+def test_ppg_of_another_heart_is_unusable_and_gaps_are_unlabelled():
+    ecg_side = anyppg.simulate(30, heart_rate=60, seed=1)
+    ppg_side = anyppg.simulate(30, heart_rate=110, seed=2)  # a PPG that does not follow this ECG
+    lab = window_labels(ppg_side.ppg, ppg_side.ppg_rate, ecg_side.r_peaks)
+    assert lab.usable.tolist() == [0, 0, 0]
+    ppg = ecg_side.ppg.copy()
+    ppg[int(12 * ecg_side.ppg_rate) : int(13 * ecg_side.ppg_rate)] = np.nan
+    gap = window_labels(ppg, ecg_side.ppg_rate, ecg_side.r_peaks, hop_s=5.0)
+    assert gap.usable.tolist() == [1, -1, -1, 1, 1]  # windows 5-15 s and 10-20 s hold the gap
+    no_ecg = window_labels(ecg_side.ppg, ecg_side.ppg_rate, np.zeros(0))
+    assert no_ecg.usable.tolist() == [-1, -1, -1] and np.isnan(no_ecg.hr_ecg_bpm).all()
+    assert no_ecg.af.tolist() == [-1, -1, -1]
+
+
+def test_flat_ppg_is_unusable():
+    sim = anyppg.simulate(20, heart_rate=70, seed=4)
+    lab = window_labels(np.full(len(sim.ppg), 3.0), sim.ppg_rate, sim.r_peaks)
+    assert lab.usable.tolist() == [0, 0]
+
+
+def test_bad_parameters_are_typed_errors():
+    with pytest.raises(InvalidParameterError, match="window_s/hop_s"):
+        window_labels(np.zeros(1000), 100.0, np.zeros(0), hop_s=0)
+    with pytest.raises(InvalidParameterError, match="agree_bpm"):
+        window_labels(np.zeros(1000), 100.0, np.zeros(0), agree_bpm=20)
+
+
+def test_docstring_example():
+    result = doctest.testmod(labels_module)
+    assert result.attempted > 0 and result.failed == 0
