@@ -6,24 +6,27 @@ resamples of the subjects, windows of a drawn subject kept together; windows of 
 correlated, so resampling windows would give falsely narrow intervals):
 
 - **Heart rate**, MAE in bpm against the ECG, per 10 s window of :func:`anyppg.analyze` (the
-  stream's windows: every 2 s). BIDMC and MIMIC-DB (ICU finger PPG): the reference is
-  ``60 / mean(RR)`` of the ECG R-peaks inside the window (:mod:`anyppg.datasets.clinical` detects
-  them; monitor numerics are not used); windows with fewer than 5 R-peaks, an RR interval outside
-  0.25-2.5 s or missing ECG have no reference. TROIKA and BAMI-I (wrist PPG + accelerometer while
-  running): the datasets' ECG heart rate per 8 s window (2 s step), averaged over the 8 s windows
-  inside the 10 s window. Methods: the SDK's classical ``tracker`` (``heart_rate_tracker``), the
-  model's ``heart_rate`` head (every model file given, fp32 and int8), the reported (``fused``)
-  ``heart_rate`` with each model, and **NeuroKit2** 0.3.0 as an established peer
-  (``ppg_clean`` + ``ppg_findpeaks``, Elgendi, on the same raw window: ``60 / mean`` beat interval).
-  A method that gives no value for a window is scored on the windows it answers, and its
+  stream's windows: every 2 s). BIDMC and MIMIC-DB (ICU finger PPG): the reference is the label the
+  heads are trained on, :func:`anyppg.datasets.labels.window_labels`: ``60 / median RR`` of the ECG
+  R-peaks inside the window (:mod:`anyppg.datasets.clinical` detects them; monitor numerics are not
+  used), NaN where the beats span less than half the window. TROIKA and BAMI-I (wrist PPG +
+  accelerometer while running): the datasets' ECG heart rate per 8 s window (2 s step), averaged over
+  the 8 s windows inside the 10 s window. Methods: the SDK's classical ``tracker``
+  (``heart_rate_tracker``), the model's ``heart_rate`` head (every model file given, fp32 and int8),
+  the reported (``fused``) ``heart_rate`` with each model, and **NeuroKit2** 0.3.0 as an established
+  peer (``ppg_clean`` + ``ppg_findpeaks``, Elgendi, on the same raw window: ``60 / mean`` beat
+  interval). A method that gives no value for a window is scored on the windows it answers, and its
   ``coverage`` (answered / labelled windows) is reported beside it.
 - **AF** (Liu et al. 2022, 10 s finger segments at 100 Hz, one row per segment): AUROC of the model's
   ``af_probability`` for AF against the five other rhythms, and six-class accuracy where the model
-  has a rhythm head.
+  has a rhythm head; the peer is the coefficient of variation of NeuroKit2's beat intervals.
 - **Quality**: AUROC of the quality index (``quality``, signal processing) and of the model's quality
   head (``quality_model``) against windows labelled by ECG/PPG heart-rate agreement: usable when the
-  window's own PPG beat-interval rate (``heart_rate_peaks``) is within 5 bpm of the ECG reference, not
-  usable when it is 15 bpm or more away or cannot be read; the windows in between are left out.
+  PPG's beat rate is within 5 bpm of the ECG's, not usable at 15 bpm or more or with no PPG beats,
+  left out in between. Two PPG sides: the labels the head is trained on (clinical sets:
+  ``window_labels``, the SDK's peak detector on the whole recording, beat counts within one; wrist
+  sets: the window's ``heart_rate_peaks``), and NeuroKit2's beat rate, a detector independent of the
+  SDK's quality index (which shares the SDK's peak detector).
 
 Subjects: the held-out subjects the model cards name (``held_out`` / ``heldout`` lists), else those of
 ``--heldout FILE.json`` (``{"bidmc": ["bidmc01", ...], ...}``, names as the readers give them), else
@@ -61,6 +64,7 @@ import numpy as np
 
 import anyppg
 from anyppg.sdk.analyze import MAX_FILL_S, Analysis, analyze, resolve_model
+from anyppg.signal.constants import WINDOW_S
 
 log = logging.getLogger("bench_real")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -68,12 +72,10 @@ ASSETS = Path(anyppg.__file__).resolve().parent / "assets"
 
 HR_DATASETS = ("bidmc", "mimicdb", "troika", "bami")
 ALL_DATASETS = (*HR_DATASETS, "liu")
-#: ECG reference of a clinical window: at least this many R-peaks, every RR interval in this range (s).
-MIN_R_PEAKS = 5
-RR_RANGE_S = (0.25, 2.5)
-#: quality labels from ECG/PPG heart-rate agreement (bpm): usable within, unusable from.
-AGREE_BPM, DISAGREE_BPM = 5.0, 15.0
 QUICK_SUBJECTS = 6
+#: quality labels from ECG/PPG heart-rate agreement (bpm), as ``anyppg.datasets.labels``: usable
+#: within, not usable from.
+AGREE_BPM, DISAGREE_BPM = 5.0, 15.0
 
 
 # --- metrics (tested on synthetic numbers in tests/test_bench_real.py) ---------------------------------
@@ -175,23 +177,6 @@ def _r(x: float, nd: int = 4) -> float | None:
 
 
 # --- references ----------------------------------------------------------------------------------
-
-
-def ecg_window_hr(r_peaks_s: np.ndarray, t_start: np.ndarray, t_end: np.ndarray) -> np.ndarray:
-    """ECG heart rate per window: ``60 / mean(RR)`` of the R-peaks in ``[t_start, t_end)``, bpm; NaN
-    with fewer than :data:`MIN_R_PEAKS` peaks or an RR interval outside :data:`RR_RANGE_S`."""
-    peaks = np.sort(np.asarray(r_peaks_s, dtype=np.float64))
-    out = np.full(len(t_start), np.nan)
-    lo = np.searchsorted(peaks, t_start, side="left")
-    hi = np.searchsorted(peaks, t_end, side="left")
-    for i, (a, b) in enumerate(zip(lo, hi, strict=True)):
-        if b - a < MIN_R_PEAKS:
-            continue
-        rr = np.diff(peaks[a:b])
-        if rr.min() < RR_RANGE_S[0] or rr.max() > RR_RANGE_S[1]:
-            continue
-        out[i] = 60.0 / float(rr.mean())
-    return out
 
 
 def reference_window_hr(
@@ -437,6 +422,8 @@ def run_hr_dataset(
     heldout: dict[str, set[str]],
 ) -> tuple[Windows, dict[str, Any]]:
     """Analyse every chosen recording of one heart-rate dataset with every model (and none)."""
+    from anyppg.datasets.labels import window_labels
+
     recs = _recordings(dataset, root)
     chosen, source = pick_subjects(dataset, [r[0] for r in recs], heldout, subjects_limit)
     windows = Windows()
@@ -447,15 +434,19 @@ def run_hr_dataset(
         runs = {m.label: analyze_recording(ppg, fs, acc, m.model) for m in models}
         base = next(iter(runs.values())) if runs else analyze_recording(ppg, fs, acc, None)
         ts, te = base["t_start"], base["t_end"]
-        if dataset in ("bidmc", "mimicdb"):
-            ref = ecg_window_hr(rec.r_peaks_s, ts, te)
+        nk_hr = neurokit_window_hr(ppg, fs, ts, te)
+        if dataset in ("bidmc", "mimicdb"):  # the labels the heads are trained on
+            labels = window_labels(ppg, fs, rec.r_peaks_s, window_s=WINDOW_S, starts_s=ts)
+            ref, usable = labels.hr_ecg_bpm, labels.usable
         else:
             ref = reference_window_hr(rec.ref_start_s, rec.ref_bpm, rec.ref_window_s, ts, te)
+            usable = quality_labels(base["heart_rate_peaks"], ref)
         values = {
             "tracker": base["heart_rate_tracker"],
-            "peaks": base["heart_rate_peaks"],
             "quality": base["quality"],
-            "neurokit2": neurokit_window_hr(ppg, fs, ts, te),
+            "neurokit2": nk_hr,
+            "label: PPG peaks": usable,
+            "label: NeuroKit2 peaks": quality_labels(nk_hr, ref),
         }
         for label, cols in runs.items():
             values[f"model head: {label}"] = cols["heart_rate_model"]
@@ -481,8 +472,8 @@ def hr_table(windows: Windows, n_boot: int) -> tuple[list[dict[str, Any]], list[
     for m in methods:
         row = score("mae_bpm", ref[has_ref], cols[m][has_ref], subjects[has_ref], n_boot=n_boot)
         hr_rows.append({"method": m, **row})
-    for source, ppg_hr in (("SDK peaks", cols["peaks"]), ("NeuroKit2 peaks", cols["neurokit2"])):
-        labels = quality_labels(ppg_hr, ref)
+    for source in ("PPG peaks", "NeuroKit2 peaks"):
+        labels = cols[f"label: {source}"].astype(np.int8)
         keep = labels >= 0
         for m in ["quality", *[k for k in cols if k.startswith("quality head: ")]]:
             row = score("auroc", labels[keep], cols[m][keep], subjects[keep], n_boot=n_boot)

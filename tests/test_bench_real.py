@@ -53,18 +53,6 @@ def test_score_counts_coverage_and_skips_missing_estimates(bench) -> None:
     assert row["ci"][0] <= row["value"] <= row["ci"][1]
 
 
-def test_ecg_window_heart_rate(bench) -> None:
-    peaks = np.arange(0.0, 30.0, 0.75)  # 80 bpm
-    peaks = np.delete(peaks, 30)  # one missed beat at 22.5 s: an RR of 1.5 s is still allowed
-    hr = bench.ecg_window_hr(peaks, np.array([0.0, 14.0, 27.0]), np.array([10.0, 24.0, 37.0]))
-    assert hr[0] == pytest.approx(80.0)
-    # in [14, 24): beats 14.25 ... 23.25 s without 22.5: 11 intervals over 9 s
-    assert hr[1] == pytest.approx(60.0 * 11 / 9.0, rel=1e-9)
-    assert np.isnan(hr[2])  # 4 beats left: too few
-    wild = bench.ecg_window_hr(np.array([0.0, 0.1, 1.0, 2.0, 3.0, 4.0]), np.array([0.0]), np.array([10.0]))
-    assert np.isnan(wild[0])  # a 0.1 s RR interval is a detector error, not a heart beat
-
-
 def test_reference_windows_inside_the_analysis_window_are_averaged(bench) -> None:
     starts = np.arange(0.0, 20.0, 2.0)
     bpm = 100.0 + starts
