@@ -273,22 +273,53 @@ def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def heldout_from_cards(cards: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
-    """Held-out subjects the model cards name: ``{dataset: {normalised subject}}`` (empty: none named).
+_DATASET_PREFIX = re.compile(
+    r"^(liu_arrhythmia|liu|bidmc|mimicdb|mimic|troika|bami1|bami)[_:/ -]?", re.IGNORECASE
+)
+
+
+def _dataset_key(name: str) -> str:
+    n = _norm(name)
+    return {"bami1": "bami", "mimic": "mimicdb", "liuarrhythmia": "liu"}.get(n, n)
+
+
+def _split(entry: str) -> tuple[str | None, str]:
+    """``"bidmc:04"`` / ``"bidmc/bidmc_04"`` -> ``("bidmc", "bidmc_04")``; a bare name has no dataset."""
+    for sep in (":", "/"):
+        if sep in entry:
+            head, _, tail = entry.rpartition(sep)
+            return _dataset_key(head.split(sep)[0]), tail
+    return None, entry
+
+
+def record_numbers(name: str) -> set[int]:
+    """The record numbers in a subject or record name, without its dataset prefix: ``bidmc_04`` ->
+    {4}, ``mimic208-209`` -> {208, 209}, ``DATA_03_TYPE02`` -> {3, 2}, ``S05`` -> {5}. Every dataset
+    here numbers its subjects, so numbers match names across the readers' and the cards' spellings."""
+    return {int(n) for n in re.findall(r"\d+", _DATASET_PREFIX.sub("", name.strip()))}
+
+
+def _held_number(name: str) -> int | None:
+    """The number a held-out entry names: the first number after its dataset prefix."""
+    found = re.findall(r"\d+", _DATASET_PREFIX.sub("", name.strip()))
+    return int(found[0]) if found else None
+
+
+def heldout_from_cards(cards: Iterable[dict[str, Any]]) -> dict[str, set[int]]:
+    """Held-out subjects the model cards name, as ``{dataset: {record number}}`` (empty: none named).
 
     Any object under a key containing ``held`` (``held_out``, ``heldout``) is read: a mapping of
-    dataset -> list of subjects, or a ``subjects`` entry holding such a mapping or ``dataset:subject``
-    strings.
+    dataset -> subjects (a list, or ``{"test": [...]}``), or a ``subjects`` list of
+    ``dataset:subject`` / ``dataset/subject`` strings.
     """
-    found: dict[str, set[str]] = {}
+    found: dict[str, set[int]] = {}
 
     def add(dataset: str, subjects: Any) -> None:
         if isinstance(subjects, dict):
             subjects = subjects.get("test", subjects.get("subjects", []))
         if isinstance(subjects, list | tuple):
-            found.setdefault(_dataset_key(dataset), set()).update(
-                _norm(str(s).split(":")[-1]) for s in subjects
-            )
+            numbers = {_held_number(_split(str(x))[1]) for x in subjects}
+            found.setdefault(_dataset_key(dataset), set()).update(n for n in numbers if n is not None)
 
     def visit(node: Any, held: bool) -> None:
         if isinstance(node, dict):
@@ -297,9 +328,10 @@ def heldout_from_cards(cards: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
                 if inside and _dataset_key(str(key)) in ALL_DATASETS:
                     add(str(key), value)
                 elif inside and key == "subjects" and isinstance(value, list | tuple):
-                    for s in value:
-                        if ":" in str(s):
-                            add(str(s).split(":")[0], [s])
+                    for x in value:
+                        dataset, name = _split(str(x))
+                        if dataset in ALL_DATASETS:
+                            add(dataset, [name])
                 else:
                     visit(value, inside)
         elif isinstance(node, list):
@@ -311,20 +343,15 @@ def heldout_from_cards(cards: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
     return found
 
 
-def _dataset_key(name: str) -> str:
-    n = _norm(name)
-    return {"bami1": "bami", "mimic": "mimicdb", "liuarrhythmia": "liu"}.get(n, n)
-
-
 def pick_subjects(
-    dataset: str, subjects: Sequence[str], heldout: dict[str, set[str]], limit: int | None
+    dataset: str, subjects: Sequence[str], heldout: dict[str, set[int]], limit: int | None
 ) -> tuple[list[str], str]:
-    """The subjects to evaluate and where the choice came from (``held-out`` or ``all``)."""
+    """The subjects to evaluate (sorted; the first ``limit``) and where the choice came from:
+    ``held-out`` (a subject sharing a record number with the held-out list) or ``all``."""
     names = sorted(set(subjects))
     chosen = heldout.get(dataset)
     if chosen:
-        picked = [s for s in names if _norm(s) in chosen or _norm(s.split(":")[-1]) in chosen]
-        source = "held-out"
+        picked, source = [x for x in names if record_numbers(x) & chosen], "held-out"
     else:
         picked, source = names, "all"
     return (picked[:limit] if limit else picked), source
@@ -638,10 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     heldout = heldout_from_cards(m.card for m in models)
     heldout_source = "model cards" if heldout else None
     if not heldout and args.heldout:
-        heldout = {
-            _dataset_key(k): {_norm(str(s).split(":")[-1]) for s in v}
-            for k, v in json.loads(Path(args.heldout).read_text()).items()
-        }
+        heldout = heldout_from_cards([{"held_out": json.loads(Path(args.heldout).read_text())}])
         heldout_source = args.heldout
     limit = QUICK_SUBJECTS if args.quick else None
     n_boot = 200 if args.quick else 1000

@@ -77,15 +77,25 @@ def test_finite_parts_cut_at_gaps_the_sdk_does_not_bridge(bench) -> None:
     assert bench.finite_parts(x, fs) == [(0, 3000), (3100, 5000)]  # (5100, 6000) is 9 s: too short
 
 
-def test_heldout_subjects_from_model_cards(bench) -> None:
+def test_heldout_subjects_from_model_cards_in_any_spelling(bench) -> None:
     card = {
         "training_data": {
-            "held_out": {"bidmc": ["bidmc04", "bidmc10"], "liu_arrhythmia": {"test": ["MPA_1"]}},
-            "other": {"subjects": ["bidmc:99"]},
+            "held_out": {"bidmc": ["bidmc_04", "bidmc:10"], "liu_arrhythmia": {"test": ["MPA_181220181216"]}},
+            "other": {"subjects": ["bidmc:99"]},  # not under a held-out key
         }
     }
-    found = bench.heldout_from_cards([card, {"heldout": {"subjects": ["troika:03"]}}])
-    assert found == {"bidmc": {"bidmc04", "bidmc10"}, "liu": {"mpa1"}, "troika": {"03"}}
-    picked, source = bench.pick_subjects("bidmc", ["bidmc10", "bidmc01", "bidmc04"], found, None)
-    assert (picked, source) == (["bidmc04", "bidmc10"], "held-out")
-    assert bench.pick_subjects("bami", ["S02", "S01"], found, 1) == (["S01"], "all")
+    other = {"heldout": {"subjects": ["troika:DATA_03_TYPE02", "mimicdb/mimicdb_209", "bami1/S05"]}}
+    found = bench.heldout_from_cards([card, other])
+    assert found == {"bidmc": {4, 10}, "liu": {181220181216}, "troika": {3}, "mimicdb": {209}, "bami": {5}}
+    # the readers' names: H1's bidmcNN / mimicNNN-MMM groups, H2's TROIKA numbers and BAMI Sxx
+    assert bench.pick_subjects("bidmc", ["bidmc10", "bidmc01", "bidmc04"], found, None) == (
+        ["bidmc04", "bidmc10"],
+        "held-out",
+    )
+    assert bench.pick_subjects("mimicdb", ["mimic208-209", "mimic211-212"], found, None)[0] == [
+        "mimic208-209"
+    ]
+    assert bench.pick_subjects("troika", ["03", "13"], found, None)[0] == ["03"]
+    assert bench.pick_subjects("bami", ["S05", "S15"], found, None)[0] == ["S05"]
+    assert bench.pick_subjects("liu", ["MPA_181220181216", "MPA_2"], found, None)[0] == ["MPA_181220181216"]
+    assert bench.pick_subjects("bami", ["S02", "S01"], {}, 1) == (["S01"], "all")
