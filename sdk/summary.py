@@ -35,6 +35,8 @@ class StreamSummary:
         lagging_windows: results made while the stream was behind real time (``Result.lagging``).
         max_lag_s: the largest lag behind real time a gateway measured, s (None: not measured).
         lagging_episodes: how many times a gateway saw the stream fall behind real time.
+        heart_rate_windows: results that reported a heart rate.
+        confidences: ``heart_rate_confidence`` of those results (0..1).
     """
 
     device: str
@@ -47,12 +49,18 @@ class StreamSummary:
     lagging_windows: int = 0
     max_lag_s: float | None = None
     lagging_episodes: int = 0
+    heart_rate_windows: int = 0
+    confidences: list[float] = field(default_factory=list)
 
     def add(self, result: Result) -> None:
         self.results += 1
         self.usable += int(result.usable)
         self.latencies_ms.append(result.latency_ms)
         self.lagging_windows += int(result.lagging)
+        if result.heart_rate is not None:
+            self.heart_rate_windows += 1
+            if result.heart_rate_confidence is not None:
+                self.confidences.append(result.heart_rate_confidence)
 
     def to_dict(self) -> dict[str, Any]:
         acc = (self.accounting or Accounting()).to_dict()
@@ -80,4 +88,6 @@ class StreamSummary:
             "lagging_windows": self.lagging_windows,
             "max_lag_s": None if self.max_lag_s is None else round(self.max_lag_s, 3),
             "lagging_episodes": self.lagging_episodes,
+            "heart_rate_windows": self.heart_rate_windows,
+            "heart_rate_confidence": percentiles(self.confidences, (10, 50)),
         }

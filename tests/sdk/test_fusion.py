@@ -197,3 +197,17 @@ def test_the_shipped_motion_model_runs_in_the_pipeline():
     assert results and all(
         r.heart_rate is not None and 0 <= r.heart_rate_confidence <= 1 for r in results[3:]
     )
+
+
+def test_the_stream_summary_counts_heart_rates_and_their_confidence():
+    from anyppg.sdk.summary import StreamSummary
+
+    sim = anyppg.simulate(40, heart_rate=66, ppg_rate=64.0, seed=1)
+    results = _push(Pipeline("sig"), sim.ppg, 64.0, sim.acc)
+    summary = StreamSummary("sig")
+    for r in results:
+        summary.add(r)
+    line = summary.to_dict()
+    assert line["heart_rate_windows"] == sum(r.heart_rate is not None for r in results) > 5
+    want = np.median([r.heart_rate_confidence for r in results if r.heart_rate_confidence is not None])
+    assert line["heart_rate_confidence"]["p50"] == pytest.approx(want, abs=1e-3)
