@@ -67,7 +67,8 @@ class DatasetInfo:
         research_only: True when the terms allow research / academic use only (a model trained on it
             must say "research use" in its model card).
         citation: what to cite.
-        subjects: subjects in the copy this project was built with.
+        subjects: subjects in the copy this project was built with (MIMIC-DB: 50 records grouped
+            into 17 subjects, see :func:`anyppg.datasets.clinical.mimicdb_subjects`).
         hours: hours of recording in that copy.
         labels: the labels the reader returns, in words.
     """
@@ -114,7 +115,7 @@ LICENCES: dict[str, DatasetInfo] = {
             "Moody G.B., Mark R.G., A database to support development and evaluation of intelligent "
             "intensive care monitoring, Computers in Cardiology 23:657-660, 1996; Goldberger A. et al., "
             "PhysioNet, Circulation 101(23):e215-e220, 2000",
-            36,
+            17,
             12.5,
             "finger PPG + one ECG lead at 125 Hz; R-peaks detected from the ECG; shipped beat positions",
         ),

@@ -10,9 +10,10 @@ ECG truth: they sit about 0.2 s before the exported ECG's R-peaks, and where the
 they follow the PPG (record 454 at 90 s: PPG 37 bpm, these beats 48 bpm, ECG 72 bpm). They are what
 the ECG detector is checked against (``docs/data.md``), with that caveat.
 
-Subjects: BIDMC has one record per adult. MIMIC-DB records are grouped into subjects by run of
-consecutive record numbers (208 and 209 are one subject), because the database splits one patient's
-stay into consecutive records and the files do not say which records share a patient; grouping too
+Subjects (named ``<dataset>:<id>``, unique across datasets): BIDMC has one record per adult
+(``bidmc:01``). MIMIC-DB records whose numbers are at most 3 apart are one subject
+(``mimicdb:g208`` holds 208, 209, 211 and 212), because the database splits a patient's stay into
+records with nearby numbers and the files do not say which records share a patient; grouping too
 much only costs split granularity, grouping too little would leak a patient across splits.
 """
 
@@ -31,6 +32,7 @@ from anyppg.signal.ecg import ecg_rpeak_times
 __all__ = [
     "BIDMC_PATTERN",
     "MIMICDB_PATTERN",
+    "MIMIC_GROUP_GAP",
     "PairedRecording",
     "mimicdb_subjects",
     "read_bidmc",
@@ -40,6 +42,8 @@ __all__ = [
 ]
 
 BIDMC_PATTERN = r"bidmc_(\d+)\.npz"
+MIMIC_GROUP_GAP = 3
+"""MIMIC-DB record numbers at most this far apart are taken to be one patient."""
 MIMICDB_PATTERN = r"mimicdb_(\d+)\.npz"
 
 
@@ -49,7 +53,7 @@ class PairedRecording:
 
     Attributes:
         dataset: ``"bidmc"`` or ``"mimicdb"``.
-        subject: the person; split by it (see the module docstring for MIMIC-DB).
+        subject: the person (``"bidmc:01"``, ``"mimicdb:g208"``); split by it.
         record: the recording's name (``"bidmc_01"``, ``"mimicdb_208"``).
         ppg: finger PPG, shape (n,), float64 in the monitor's units; NaN where samples are missing.
         ppg_fs: PPG rate (Hz).
@@ -103,7 +107,7 @@ def read_bidmc_file(path: str | Path) -> PairedRecording:
     number = p.stem.rsplit("_", 1)[-1]
     return PairedRecording(
         dataset="bidmc",
-        subject=f"bidmc{number}",
+        subject=f"bidmc:{number}",
         record=p.stem,
         ppg=ppg,
         ppg_fs=ppg_fs,
@@ -121,7 +125,7 @@ def read_bidmc(root: str | Path) -> list[PairedRecording]:
         root: the folder holding ``bidmc_NN.npz``.
 
     Returns:
-        The recordings sorted by name; ``subject`` is ``"bidmcNN"``.
+        The recordings sorted by name; ``subject`` is ``"bidmc:NN"``.
 
     Raises:
         DataFormatError: ``root`` is not a folder, holds no BIDMC file, or a file is broken.
@@ -130,28 +134,25 @@ def read_bidmc(root: str | Path) -> list[PairedRecording]:
 
 
 def mimicdb_subjects(records: list[str]) -> dict[str, str]:
-    """Group MIMIC-DB record numbers into subjects by runs of consecutive numbers.
+    """Group MIMIC-DB record numbers into subjects: runs of numbers at most :data:`MIMIC_GROUP_GAP` apart.
+
+    The grouping (and the ``mimicdb:gNNN`` names) are the ones the ``real`` training preset
+    (:mod:`anyppg.trainer.real_corpus`) freezes its held-out subjects with, so splits agree.
 
     Args:
         records: record numbers as strings (``"208"``).
 
     Returns:
-        record -> subject, the subject named by the run's first and last record (``"mimic208-209"``)
-        or by the record alone.
+        record -> subject, named after the group's first record (``"mimicdb:g208"``).
     """
-    numbers = sorted({int(r) for r in records})
-    runs: list[list[int]] = []
-    for n in numbers:
-        if runs and n == runs[-1][-1] + 1:
-            runs[-1].append(n)
-        else:
-            runs.append([n])
-    out = {}
-    for run in runs:
-        name = f"mimic{run[0]:03d}" if len(run) == 1 else f"mimic{run[0]:03d}-{run[-1]:03d}"
-        for n in run:
-            out[f"{n:03d}"] = name
-    return {r: out[f"{int(r):03d}"] for r in records}
+    first_of: dict[int, int] = {}
+    first = prev = None
+    for n in sorted({int(r) for r in records}):
+        if prev is None or n - prev > MIMIC_GROUP_GAP:
+            first = n
+        first_of[n] = first  # type: ignore[assignment]
+        prev = n
+    return {r: f"mimicdb:g{first_of[int(r)]:03d}" for r in records}
 
 
 def read_mimicdb_file(path: str | Path, subject: str | None = None) -> PairedRecording:
@@ -179,7 +180,7 @@ def read_mimicdb_file(path: str | Path, subject: str | None = None) -> PairedRec
     number = p.stem.rsplit("_", 1)[-1]
     return PairedRecording(
         dataset="mimicdb",
-        subject=subject or f"mimic{number}",
+        subject=subject or mimicdb_subjects([number])[number],
         record=p.stem,
         ppg=ppg,
         ppg_fs=ppg_fs,

@@ -30,7 +30,7 @@ class BeatRecording:
 
     Attributes:
         dataset: ``"husm"``.
-        subject: the person (``"health_0000001"``, ``"dpoc_0680298"``); three recordings each.
+        subject: the person (``"husm:health_0000001"``, ``"husm:dpoc_0680298"``); three recordings each.
         record: the file's stem.
         fs: sampling rate (Hz), 200.
         ppg: red and infrared PPG, shape (2, n), float64 as stored.
@@ -79,7 +79,7 @@ def read_husm_file(path: str | Path) -> BeatRecording:
         raise DataFormatError(str(p), f"'beat_peak_idx' holds indices outside 0..{len(red) - 1}")
     return BeatRecording(
         dataset="husm",
-        subject=f"{m.group(1)}_{m.group(2)}",
+        subject=f"husm:{m.group(1)}_{m.group(2)}",
         record=p.stem,
         fs=fs,
         ppg=np.stack([red, ir]),

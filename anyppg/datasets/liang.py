@@ -33,7 +33,7 @@ class BPRecording:
 
     Attributes:
         dataset: ``"liang"``.
-        subject: ``"liangNNN"``.
+        subject: ``"liang:NNN"``.
         record: the file's stem.
         fs: sampling rate (Hz), 200.
         ppg: PPG, shape (3, n), float64 (raw ADC counts).
@@ -100,7 +100,7 @@ def read_liang_file(path: str | Path) -> BPRecording:
             raise DataFormatError(str(p), f"{key!r} is {value:g}; expected 40-300 mmHg")
     return BPRecording(
         dataset="liang",
-        subject=f"liang{p.stem.rsplit('_', 1)[-1]}",
+        subject=f"liang:{p.stem.rsplit('_', 1)[-1]}",
         record=p.stem,
         fs=fs,
         ppg=x[:PPG_CHANNELS],

@@ -44,7 +44,7 @@ class RhythmRecording:
 
     Attributes:
         dataset: ``"liu"``.
-        subject: the patient (the file's ``MPA_...`` identifier); split by it.
+        subject: the patient, ``"liu:<id>"`` from the file's ``MPA_<id>``; split by it.
         record: the file's stem.
         fs: sampling rate (Hz), 100.
         segment_s: length of one segment (s), 10.
@@ -103,7 +103,7 @@ def read_liu_file(path: str | Path) -> RhythmRecording:
         )
     return RhythmRecording(
         dataset="liu",
-        subject=p.stem,
+        subject=f"liu:{p.stem.removeprefix('MPA_')}",
         record=p.stem,
         fs=fs,
         segment_s=segment_s,

@@ -38,7 +38,7 @@ class CameraRecording:
 
     Attributes:
         dataset: ``"welltory"``.
-        subject: the recording's number as ``"welltoryNN"`` (people are not identified; see above).
+        subject: the recording's number as ``"welltory:NN"`` (people are not identified; see above).
         record: the file's stem.
         fs: rate of ``ppg_rgb`` after resampling (Hz), the camera's nominal frame rate.
         ppg_rgb: mean red, green, blue per frame on a uniform grid, shape (3, n), float64 (0-255).
@@ -100,7 +100,7 @@ def read_welltory_file(path: str | Path) -> CameraRecording:
     number = p.stem.rsplit("_", 1)[-1]
     return CameraRecording(
         dataset="welltory",
-        subject=f"welltory{number}",
+        subject=f"welltory:{number}",
         record=p.stem,
         fs=fs,
         ppg_rgb=np.ascontiguousarray(uniform),

@@ -58,7 +58,7 @@ def write_mimic(path, sim, first=112501, **override):
 def test_bidmc_r_peaks_are_detected_from_the_ecg(tmp_path, sim):
     write_bidmc(tmp_path / "bidmc_07.npz", sim)
     (rec,) = read_bidmc(tmp_path)
-    assert (rec.dataset, rec.subject, rec.record, rec.ecg_lead) == ("bidmc", "bidmc07", "bidmc_07", "II")
+    assert (rec.dataset, rec.subject, rec.record, rec.ecg_lead) == ("bidmc", "bidmc:07", "bidmc_07", "II")
     assert rec.ppg.shape == (len(sim.ppg),) and rec.ppg.dtype == np.float64
     assert rec.duration_s == pytest.approx(24.0, abs=0.01)
     assert_same_beats(rec.r_peaks_s, sim.r_peaks, 24.0)
@@ -82,22 +82,23 @@ def test_mimic_reference_beats_are_shifted_to_the_excerpt(tmp_path, sim):
     write_mimic(tmp_path / "mimicdb_209.npz", sim)
     write_mimic(tmp_path / "mimicdb_401.npz", sim)
     recs = read_mimicdb(tmp_path)
-    assert [r.subject for r in recs] == ["mimic208-209", "mimic208-209", "mimic401"]
+    assert [r.subject for r in recs] == ["mimicdb:g208", "mimicdb:g208", "mimicdb:g401"]
     rec = recs[0]
     assert rec.ecg_lead == "II"
     np.testing.assert_allclose(rec.reference_beats_s, np.round(sim.r_peaks * FS) / FS)
     assert_same_beats(rec.r_peaks_s, sim.r_peaks, 24.0)
 
 
-def test_mimicdb_subjects_group_consecutive_records():
-    got = mimicdb_subjects(["039", "041", "208", "209", "210", "212"])
+def test_mimicdb_subjects_group_records_at_most_3_apart():
+    got = mimicdb_subjects(["039", "041", "208", "209", "212", "216", "401"])
     assert got == {
-        "039": "mimic039",
-        "041": "mimic041",
-        "208": "mimic208-210",
-        "209": "mimic208-210",
-        "210": "mimic208-210",
-        "212": "mimic212",
+        "039": "mimicdb:g039",
+        "041": "mimicdb:g039",
+        "208": "mimicdb:g208",
+        "209": "mimicdb:g208",
+        "212": "mimicdb:g208",
+        "216": "mimicdb:g216",
+        "401": "mimicdb:g401",
     }
 
 

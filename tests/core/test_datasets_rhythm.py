@@ -37,7 +37,7 @@ def test_segments_and_labels_per_patient(tmp_path):
     write_liu(tmp_path / "MPA_190103190940.npz")
     write_liu(tmp_path / "MPA_181220181216.npz", k=2)
     (first, second) = read_liu(tmp_path)
-    assert (first.dataset, first.subject) == ("liu", "MPA_181220181216")
+    assert (first.dataset, first.subject) == ("liu", "liu:181220181216")
     assert second.segments.shape == (4, 1000) and second.segments.dtype == np.float64
     assert (second.fs, second.segment_s) == (100.0, 10.0)
     assert second.labels.tolist() == [5, 0, 1, 5]
