@@ -496,9 +496,11 @@ def hr_table(windows: Windows, n_boot: int) -> tuple[list[dict[str, Any]], list[
         *[k for k in cols if k.startswith("model head: ")],
     ]
     methods += ["neurokit2"]
+    common = has_ref & np.all([np.isfinite(cols[m]) for m in methods], axis=0)  # every method answers
     for m in methods:
         row = score("mae_bpm", ref[has_ref], cols[m][has_ref], subjects[has_ref], n_boot=n_boot)
-        hr_rows.append({"method": m, **row})
+        same = score("mae_bpm", ref[common], cols[m][common], subjects[common], n_boot=n_boot)
+        hr_rows.append({"method": m, **row, "common": same})
     for source in ("PPG peaks", "NeuroKit2 peaks"):
         labels = cols[f"label: {source}"].astype(np.int8)
         keep = labels >= 0
@@ -605,11 +607,12 @@ def to_markdown(result: dict[str, Any]) -> str:
             f"{len(info['subjects'])} subjects ({info['subject_source']}), {ds['labelled_windows']} windows with an "
             f"ECG reference.",
             "",
-            "| method | MAE bpm [95 % CI] | windows | coverage |",
-            "|---|---|---|---|",
+            "| method | MAE bpm [95 % CI] | windows | coverage | MAE on the windows every method answers |",
+            "|---|---|---|---|---|",
         ]
         lines += [
-            f"| {r['method']} | {_cell(r)} | {r['windows']} | {r['coverage']:.2f} |" for r in ds["rows"]
+            f"| {r['method']} | {_cell(r)} | {r['windows']} | {r['coverage']:.2f} | {_cell(r['common'])} |"
+            for r in ds["rows"]
         ]
         lines += ["", f"Quality ({name}): AUROC vs ECG/PPG heart-rate agreement", ""]
         lines += ["| score | PPG side of the labels | AUROC [95 % CI] | usable / unusable windows |"]
