@@ -427,17 +427,54 @@ def _cat(parts: list[np.ndarray]) -> np.ndarray:
 
 
 def _recordings(dataset: str, root: Path) -> list[tuple[str, np.ndarray, float, np.ndarray | None, Any]]:
-    """``(subject, ppg channel 0, fs, acc (n, 3) or None, reference source)`` per recording."""
+    """``(subject, ppg (channels, n), fs, acc (n, 3) or None, the reader's record)`` per recording."""
     from anyppg import datasets
 
     out = []
     for rec in datasets.read(dataset, root):
         if dataset in ("bidmc", "mimicdb"):
-            out.append((rec.subject, np.asarray(rec.ppg, float), float(rec.ppg_fs), None, rec))
+            out.append((rec.subject, np.asarray(rec.ppg, float)[None, :], float(rec.ppg_fs), None, rec))
         else:
             ppg = np.asarray(rec.ppg, float)
-            ppg0 = ppg if ppg.ndim == 1 else ppg[0]
-            out.append((rec.subject, ppg0, float(rec.fs), np.asarray(rec.acc, float).T, rec))
+            out.append(
+                (
+                    rec.subject,
+                    ppg.reshape(-1, ppg.shape[-1]),
+                    float(rec.fs),
+                    np.asarray(rec.acc, float).T,
+                    rec,
+                )
+            )
+    return out
+
+
+def motion_tracker_hr(ppg: np.ndarray, fs: float, acc: np.ndarray | None, t_end: np.ndarray) -> np.ndarray:
+    """:class:`anyppg.signal.motion_hr.MotionHeartRateTracker` over every PPG channel and the
+    accelerometer, as a stream runs it (a window every 2 s, each part between long gaps on its own);
+    its value at each analysis window's end, bpm (NaN: no window ends there)."""
+    from anyppg.signal.motion_hr import track_heart_rate
+
+    out = np.full(t_end.shape[0], np.nan)
+    ends_ms = np.round(t_end * 1000).astype(np.int64)
+    for a, b in finite_parts(ppg[0], fs):
+        x = ppg[:, a:b]
+        if not np.isfinite(x).all():  # short holes: bridged as the SDK bridges them
+            x = np.stack([_bridge_nan(c) for c in x])
+        track = track_heart_rate(x, fs, None if acc is None else acc[a:b].T)
+        at = {round((e + a / fs) * 1000): v for e, v in zip(track.t_end_s, track.bpm, strict=True)}
+        for i, e in enumerate(ends_ms):
+            if int(e) in at:
+                out[i] = at[int(e)]
+    return out
+
+
+def _bridge_nan(x: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(x)
+    if ok.all() or not ok.any():
+        return x
+    idx = np.arange(x.shape[0])
+    out = x.copy()
+    out[~ok] = np.interp(idx[~ok], idx[ok], x[ok])
     return out
 
 
@@ -458,6 +495,7 @@ def run_hr_dataset(
     for subject, ppg, fs, acc, rec in recs:
         if subject not in chosen:
             continue
+        channels, ppg = ppg, ppg[0]  # the model and the SDK's tracker read channel 0
         runs = {m.label: analyze_recording(ppg, fs, acc, m.model) for m in models}
         base = next(iter(runs.values())) if runs else analyze_recording(ppg, fs, acc, None)
         ts, te = base["t_start"], base["t_end"]
@@ -470,6 +508,7 @@ def run_hr_dataset(
             usable = quality_labels(base["heart_rate_peaks"], ref)
         values = {
             "tracker": base["heart_rate_tracker"],
+            "motion tracker": motion_tracker_hr(channels, fs, acc, te),
             "quality": base["quality"],
             "neurokit2": nk_hr,
             "label: PPG peaks": usable,
@@ -492,6 +531,7 @@ def hr_table(windows: Windows, n_boot: int) -> tuple[list[dict[str, Any]], list[
     hr_rows, q_rows = [], []
     methods = [
         "tracker",
+        "motion tracker",
         *[k for k in cols if k.startswith("fused: ")],
         *[k for k in cols if k.startswith("model head: ")],
     ]
