@@ -5,6 +5,8 @@ Examples::
     anyppg prepare --source sim --hours 2 --out runs/store-sim
     anyppg prepare --source wfdb:/data/mimic3wdb-matched --out runs/store-mimic --workers 8
     anyppg prepare --source npz:recordings/ --out runs/store-mine --json
+    anyppg prepare --source bidmc:../shared/data --out runs/store-bidmc
+    anyppg prepare --source liu:../shared/data/liu_arrhythmia --out runs/store-liu
 
 The store is what ``anyppg pretrain`` and ``anyppg eval`` read (see :mod:`anyppg.trainer.store`).
 """
@@ -28,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--source",
         required=True,
-        help="sim, or SCHEME:PATH with SCHEME one of wfdb, vitaldb, pulsedb, edf, csv, npz",
+        help="sim, SCHEME:PATH with SCHEME a format (wfdb, vitaldb, pulsedb, edf, csv, npz), or a published "
+        "dataset DATASET:DIR (bidmc, mimicdb, liu, troika, bami; DIR is its folder or the data folder)",
     )
     parser.add_argument("--out", required=True, type=Path, help="store folder to create")
     parser.add_argument("--hours", type=float, default=1.0, help="simulated hours (--source sim)")
@@ -104,8 +107,10 @@ def build_store(
         "ppg": "anyppg.signal.preprocess_recording: resample to 125 Hz, causal 0.5-8 Hz band-pass, "
         "z-score per 10 s window (the SDK's streaming code)",
         "ecg": "anyppg.signal.ecg_clean (0.5 Hz high-pass, 50 Hz notch), resample to 500 Hz, z-score per window",
-        "hr": "60 * (beats - 1) / (last - first R-peak) in the window; exact R-peaks for simulated data",
-        "quality": "simulator: mean per-second pulse power fraction >= 0.8; else anyppg.signal.ppg_quality",
+        "hr": "exact R-peaks (simulated): 60 * (beats - 1) / (last - first); detected R-peaks: 60 / median RR; "
+        "a per-window ECG reference (TROIKA, BAMI-I): its mean over the window",
+        "quality": "simulator: mean per-second pulse power fraction >= 0.8; with an ECG heart rate: PPG-peak "
+        "vs ECG heart rate agreement (<= 5 bpm usable, >= 15 bpm not, else -1); else anyppg.signal.ppg_quality",
         "hop_s": hop_s,
         "settle_s": DEFAULT_SETTLE_S if settle_s is None else settle_s,
     }

@@ -19,6 +19,9 @@ scheme       format                                                       channe
 ``npz``      ``ppg`` + ``fs`` or ``t``, optional ``acc``, ``ecg``, ``ecg_fs``   PPG (+ acc, ECG)
 ===========  ===========================================================  ============================
 
+Published datasets read by :mod:`anyppg.datasets` have their own schemes (``bidmc``, ``mimicdb``, ``liu``,
+``troika``, ``bami``): see :mod:`anyppg.trainer.dataset_sources`.
+
 A file that cannot be read is logged, counted in ``source.skipped`` and left out; everything else goes on.
 """
 
@@ -85,6 +88,13 @@ class SourceRecord:
         af_intervals: AF episodes as (start_s, end_s) when annotated; overrides ``af`` per window.
         quality_s: per-second PPG usability (1/0) when known (the simulator); else computed.
         start_offset_s: where this record starts within its original recording (s).
+        hr_reference: a reference heart rate given per window instead of beats, as ``(start_s (k,),
+            window_s, bpm (k,))`` (TROIKA, BAMI-I: ECG heart rate per 8-s window). When present it is
+            the window's ``hr`` label (the mean over the reference windows inside it), before any
+            R-peaks.
+        rhythm: rhythm class of the whole record (Liu's six classes,
+            :data:`anyppg.datasets.rhythm.RHYTHM_CLASSES`), -1 unknown. The store keeps ``af`` from
+            it; the class itself is for readers that need it.
     """
 
     subject: str
@@ -100,6 +110,8 @@ class SourceRecord:
     af_intervals: list[tuple[float, float]] | None = None
     quality_s: np.ndarray | None = None
     start_offset_s: float = 0.0
+    hr_reference: tuple[np.ndarray, float, np.ndarray] | None = None
+    rhythm: int = -1
 
     def check(self, path: str = "") -> None:
         """Refuse records whose PPG and ECG do not describe the same stretch of time.
@@ -185,12 +197,17 @@ def record_windows(rec: SourceRecord, *, hop_s: float = 10.0, settle_s: float | 
     PPG: :func:`anyppg.signal.preprocess_recording` (resample to 125 Hz, causal 0.5-8 Hz band-pass,
     z-score) on each NaN-free stretch. ECG: :func:`anyppg.signal.ecg_clean` (0.5 Hz high-pass, notch),
     resampled to 500 Hz, cut at the PPG window's time and z-scored. Labels: HR (bpm) from R-peaks in the
-    window (exact ones when the record has them), AF from the record's annotations, quality from the
-    record (simulator) or :func:`anyppg.signal.ppg_quality`.
+    window: exact R-peaks (the simulator) give ``60 * (beats - 1) / (last - first)``; R-peaks detected
+    in the ECG give 60 / median RR (robust to a missed or an extra beat); a per-window reference
+    (``hr_reference``) gives its mean. AF from the record's annotations. Quality: the simulator's
+    truth; else, where there is an ECG-derived heart rate, whether the PPG's own beats agree with it
+    (:func:`anyppg.datasets.labels.agreement`: within 5 bpm usable, 15 bpm or more not, -1 between);
+    else :func:`anyppg.signal.ppg_quality`.
 
     Windows are skipped, and counted by reason, when they contain NaN (``nan``), the PPG or ECG is flat
     (``flat_ppg``, ``flat_ecg``), the ECG gives fewer than 3 R-peaks or an HR outside 25-250 bpm
-    (``ecg_no_beats``), or a NaN-free stretch is too short for one window (``short_segment``).
+    (``ecg_no_beats``), a per-window reference covers none of the window (``no_reference``), or a
+    NaN-free stretch is too short for one window (``short_segment``).
 
     Args:
         rec: the record.
@@ -238,7 +255,10 @@ def record_windows(rec: SourceRecord, *, hop_s: float = 10.0, settle_s: float | 
         ecg500 = _ecg_at_500(
             np.asarray(rec.ecg, dtype=np.float64), float(rec.ecg_fs), round(duration * ECG_FS)
         )
+    from anyppg.datasets.labels import agreement, beat_rate, ppg_peak_times
+
     r_peaks = None
+    exact_peaks = rec.r_peaks_s is not None
     if rec.r_peaks_s is not None:
         r_peaks = np.asarray(rec.r_peaks_s, dtype=np.float64)
     elif ecg500 is not None:
@@ -247,6 +267,8 @@ def record_windows(rec: SourceRecord, *, hop_s: float = 10.0, settle_s: float | 
             if b - a >= 2 * ECG_FS:
                 found.append((a + ecg_findpeaks(ecg500[a:b], ECG_FS, clean=False)) / ECG_FS)
         r_peaks = np.concatenate(found) if found else np.zeros(0)
+    has_reference = rec.hr_reference is not None or (r_peaks is not None and not exact_peaks)
+    ppg_peaks = ppg_peak_times(ppg, fs) if has_reference and rec.quality_s is None else None
 
     out_ppg, out_ecg, out_labels = [], [], []
     for a, b in _finite_runs(ppg):
@@ -281,9 +303,19 @@ def record_windows(rec: SourceRecord, *, hop_s: float = 10.0, settle_s: float | 
                     skip("flat_ecg")
                     continue
                 ecg_win = zscore(ecg_win).astype(np.float32)
-            if r_peaks is not None:
-                inside = r_peaks[(r_peaks >= t0) & (r_peaks < t0 + WINDOW_S)]
-                hr = 60.0 * (len(inside) - 1) / (inside[-1] - inside[0]) if len(inside) >= 3 else np.nan
+            ref_beats = None
+            if rec.hr_reference is not None:
+                hr = _reference_hr(rec.hr_reference, t0)
+                if not HR_RANGE_BPM[0] <= hr <= HR_RANGE_BPM[1]:
+                    skip("no_reference")
+                    continue
+                labels["hr"] = hr
+            elif r_peaks is not None:
+                if exact_peaks:
+                    inside = r_peaks[(r_peaks >= t0) & (r_peaks < t0 + WINDOW_S)]
+                    hr = 60.0 * (len(inside) - 1) / (inside[-1] - inside[0]) if len(inside) >= 3 else np.nan
+                else:
+                    hr, ref_beats = beat_rate(r_peaks, t0, WINDOW_S)
                 if not HR_RANGE_BPM[0] <= hr <= HR_RANGE_BPM[1]:
                     skip("ecg_no_beats")
                     continue
@@ -295,6 +327,9 @@ def record_windows(rec: SourceRecord, *, hop_s: float = 10.0, settle_s: float | 
             if rec.quality_s is not None:
                 q = rec.quality_s[int(t0) : int(np.ceil(t0 + WINDOW_S))]
                 labels["quality"] = int(len(q) > 0 and np.mean(q) >= SIM_QUALITY_THRESHOLD)
+            elif ppg_peaks is not None:
+                hr_ppg, n_ppg = beat_rate(ppg_peaks, t0, WINDOW_S)
+                labels["quality"] = agreement(hr_ppg, float(labels["hr"][0]), n_ppg, ref_beats)
             else:
                 labels["quality"] = int(ppg_quality(w.filtered, 125.0, acc=w.acc).usable)
             out_ppg.append(w.ppg)
@@ -307,6 +342,17 @@ def record_windows(rec: SourceRecord, *, hop_s: float = 10.0, settle_s: float | 
         ecg_arr = np.stack(out_ecg) if n else np.zeros((0, ECG_SAMPLES), np.float32)
     labels = np.concatenate(out_labels) if n else empty_labels(0)
     return WindowBatch(ppg_arr, ecg_arr, labels, skipped)
+
+
+def _reference_hr(reference: tuple[np.ndarray, float, np.ndarray], t0: float) -> float:
+    """Mean reference heart rate (bpm) over the reference windows that lie inside [t0, t0 + 10 s)."""
+    from anyppg.signal import WINDOW_S
+
+    starts, length, bpm = reference
+    starts = np.asarray(starts, dtype=np.float64)
+    bpm = np.asarray(bpm, dtype=np.float64)
+    inside = (starts >= t0 - 1e-9) & (starts + length <= t0 + WINDOW_S + 1e-9) & np.isfinite(bpm)
+    return float(np.mean(bpm[inside])) if inside.any() else float("nan")
 
 
 def _af_label(rec: SourceRecord, t0: float) -> int:
@@ -1004,20 +1050,28 @@ class UnknownSourceError(AnyPPGError, ValueError):
         self.known = list(known)
 
 
-def open_source(spec: str, **sim_options: Any) -> SimSource | _FileSource:
-    """A source from a ``--source`` string: ``sim``, ``wfdb:DIR``, ``vitaldb:DIR``, ``pulsedb:DIR``,
-    ``edf:DIR``, ``csv:PATH``, ``npz:PATH``.
+def open_source(spec: str, **sim_options: Any) -> Any:
+    """A source from a ``--source`` string: ``sim``, a format (``wfdb:DIR``, ``vitaldb:DIR``,
+    ``pulsedb:DIR``, ``edf:DIR``, ``csv:PATH``, ``npz:PATH``) or a published dataset (``bidmc:DIR``,
+    ``mimicdb:DIR``, ``liu:DIR``, ``troika:DIR``, ``bami:DIR``; DIR is the dataset's folder or the data
+    folder holding it, see :mod:`anyppg.trainer.dataset_sources`).
 
     Raises:
         UnknownSourceError: the scheme is not one of those.
-        DataFormatError: the path does not exist.
+        DataFormatError: the path does not exist, or holds none of the dataset's files.
     """
+    from anyppg.trainer.dataset_sources import DATASET_SOURCES
+
     if spec == "sim":
         return SimSource(**sim_options)
     scheme, sep, rest = spec.partition(":")
-    if not sep or scheme not in _READERS or not rest:
-        raise UnknownSourceError(spec, list(_READERS))
+    if not sep or scheme not in (*_READERS, *DATASET_SOURCES) or not rest:
+        raise UnknownSourceError(spec, [*_READERS, *DATASET_SOURCES])
     path = Path(rest).expanduser()
     if not path.exists():
         raise DataFormatError(str(path), "no such file or folder")
+    if scheme in DATASET_SOURCES:
+        from anyppg.datasets import dataset_folder
+
+        return DATASET_SOURCES[scheme](dataset_folder(scheme, path))
     return _READERS[scheme](path)

@@ -36,6 +36,7 @@ __all__ = [
     "AGREE_BPM",
     "DISAGREE_BPM",
     "WindowLabels",
+    "agreement",
     "beat_rate",
     "ppg_peak_times",
     "window_labels",
@@ -104,6 +105,42 @@ def beat_rate(beats_s: np.ndarray, start_s: float, window_s: float) -> tuple[flo
     if len(rr) < 2:
         return float("nan"), len(inside)
     return 60.0 / float(np.median(rr)), len(inside)
+
+
+def agreement(
+    hr_ppg: float,
+    hr_reference: float,
+    n_ppg: int | None = None,
+    n_reference: int | None = None,
+    *,
+    agree_bpm: float = AGREE_BPM,
+    disagree_bpm: float = DISAGREE_BPM,
+) -> int:
+    """The usability label of one window from its PPG and reference heart rates.
+
+    Args:
+        hr_ppg: heart rate from the PPG's peaks (bpm); NaN when the PPG shows no regular beats.
+        hr_reference: heart rate from the ECG (bpm); NaN when unknown.
+        n_ppg: PPG peaks in the window, or None to skip the beat-count check.
+        n_reference: reference beats in the window, or None to skip the beat-count check.
+        agree_bpm: rates this close (and counts within one) give 1.
+        disagree_bpm: rates this far apart (or counts three or more apart) give 0.
+
+    Returns:
+        1 usable, 0 unusable, -1 unlabelled (no reference, or in between).
+    """
+    if not np.isfinite(hr_reference):
+        return -1
+    if not np.isfinite(hr_ppg):
+        return 0
+    counts = n_ppg is not None and n_reference is not None
+    count_gap = abs(int(n_ppg) - int(n_reference)) if counts else 0  # type: ignore[arg-type]
+    gap = abs(hr_ppg - hr_reference)
+    if gap <= agree_bpm and count_gap <= 1:
+        return 1
+    if gap >= disagree_bpm or count_gap >= 3:
+        return 0
+    return -1
 
 
 def ppg_peak_times(ppg: np.ndarray, sampling_rate: float, *, min_stretch_s: float = 4.0) -> np.ndarray:
@@ -190,17 +227,11 @@ def window_labels(
         hr_ecg[i], n_ecg[i] = beat_rate(ref, t0, window_s)
         hr_ppg[i], n_ppg[i] = beat_rate(peaks, t0, window_s)
         a, b = max(0, round(t0 * fs)), min(len(x), round((t0 + window_s) * fs))
-        if b <= a or nan_csum[b] - nan_csum[a] > 0 or not np.isfinite(hr_ecg[i]):
+        if b <= a or nan_csum[b] - nan_csum[a] > 0:
             continue
-        count_gap = abs(int(n_ppg[i]) - int(n_ecg[i]))
-        if not np.isfinite(hr_ppg[i]):
-            usable[i] = 0
-            continue
-        gap = abs(hr_ppg[i] - hr_ecg[i])
-        if gap <= agree_bpm and count_gap <= 1:
-            usable[i] = 1
-        elif gap >= disagree_bpm or count_gap >= 3:
-            usable[i] = 0
+        usable[i] = agreement(
+            hr_ppg[i], hr_ecg[i], int(n_ppg[i]), int(n_ecg[i]), agree_bpm=agree_bpm, disagree_bpm=disagree_bpm
+        )
     rhythm_arr = np.full(k, -1 if rhythm is None else int(rhythm), np.int8)
     af = np.full(k, -1, np.int8) if rhythm is None else np.full(k, int(rhythm == af_class), np.int8)
     return WindowLabels(
