@@ -1,0 +1,372 @@
+"""Motion-robust heart rate on real wrist PPG + accelerometer (TROIKA, BAMI-I): the SDK as it is, the
+classical :class:`anyppg.signal.motion_hr.MotionHeartRateTracker`, NeuroKit2 as the PPG-only peer,
+and the learned model / the SDK's fused value from their own benchmarks' result files.
+
+Every estimate is causal and scored against the ECG heart rate of the 8-s reference window that ends
+where the estimate's input ends (reference window ``i`` covers ``[2i, 2i + 8)`` s):
+
+- ``sdk``: :class:`anyppg.sdk.pipeline.Pipeline` without a model, fed PPG channel 0 and the
+  accelerometer (g) in 0.25 s blocks, as ``anyppg stream replay:FILE --speed max`` would; its
+  ``heart_rate_tracker`` (the tracker inside the SDK at the time of the run);
+- ``tracker_ch0`` / ``tracker``: the motion tracker (default parameters) on channel 0 / on all PPG
+  channels, each window the 10 s ending at the reference window's end (8 s analysed);
+- ``tracker_loso``: the tracker on all channels with parameters picked leave-one-subject-out from a
+  small grid (for each held-out subject, the grid point with the lowest mean MAE over all other
+  subjects of both datasets);
+- ``neurokit2``: ``nk.ppg_clean`` + ``nk.ppg_findpeaks`` (Elgendi) on channel 0 of the same 10-s
+  window, 60 / median beat interval of the beats in its last 8 s;
+- ``learned``: from ``benchmarks/results/motion_learned_loso.json`` (the learned PPG + ACC model,
+  leave-one-subject-out), when that file exists; ``fused``: from ``benchmarks/results/fusion.json``
+  (the SDK's fused heart rate), when it exists.
+
+Per recording: MAE (bpm) over the windows a method reports and its coverage; per dataset: the mean over
+recordings (TROIKA: 13 recordings of 12 subjects; BAMI-I: 24 subjects). The tracker's cost is CPU time
+per window (``time.process_time``, one thread). The tracker's confidence is checked by band.
+
+Writes ``benchmarks/results/motion.json`` and ``motion.md``. Run (a few minutes on one core):
+``python benchmarks/bench_motion.py --data ../shared/data`` (or set ``ANYPPG_DATA``); ``--quick``
+skips the LOSO grid and NeuroKit2.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, as on a wearable gateway
+
+import argparse
+import dataclasses
+import itertools
+import json
+import logging
+import platform
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import anyppg
+from anyppg.datasets.wrist import WristRecording, read_bami, read_troika
+from anyppg.signal.motion_hr import MotionHeartRateTracker, MotionTrackerConfig
+
+log = logging.getLogger("bench_motion")
+RESULTS = Path(__file__).resolve().parent / "results"
+READERS: dict[str, Callable[[Path], list[WristRecording]]] = {"troika": read_troika, "bami1": read_bami}
+CONTEXT_S = 2.0  # signal before the analysed 8 s (the SDK's window is 10 s)
+#: the LOSO grid: the two parameters the results are most sensitive to (docs/signal.md).
+GRID = {"spectral_tilt": (1.0, 1.5, 2.0), "emission_floor": (0.05, 0.1, 0.2)}
+BANDS = (0.0, 0.25, 0.5, 0.75)
+PUBLISHED = {
+    "troika": "TROIKA (Zhang 2015) 2.34, JOSS 1.28, WFPV 1.02 (12-subject set)",
+    "bami1": "BAMI authors 2.7 (their held-out treadmill set, BAMI-II)",
+}
+
+
+def _windows(rec: WristRecording) -> Iterator[tuple[int, int]]:
+    """Sample ranges of the input of each reference window: up to 10 s ending at its end."""
+    for start_s in rec.ref_start_s:
+        stop = round((start_s + rec.ref_window_s) * rec.fs)
+        yield max(0, stop - round((rec.ref_window_s + CONTEXT_S) * rec.fs)), stop
+
+
+def run_tracker(
+    rec: WristRecording, config: MotionTrackerConfig, channels: slice = slice(None)
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The tracker over a recording's reference windows: ``(bpm, confidence, cpu_s)``."""
+    tracker = MotionHeartRateTracker(rec.fs, config=config)
+    bpm, conf = np.empty(len(rec.ref_bpm)), np.empty(len(rec.ref_bpm))
+    ppg = rec.ppg[channels]
+    cpu = 0.0
+    previous = None
+    for i, (a, b) in enumerate(_windows(rec)):
+        dt = 2.0 if previous is None else rec.ref_start_s[i] - previous
+        previous = rec.ref_start_s[i]
+        t0 = time.process_time()
+        est = tracker.update(ppg[:, a:b], rec.acc[:, a:b], dt_s=dt)
+        cpu += time.process_time() - t0
+        bpm[i], conf[i] = est.bpm, est.confidence
+    return bpm, conf, cpu
+
+
+def run_sdk(rec: WristRecording) -> np.ndarray:
+    """The SDK's pipeline (no model) on channel 0 + acc, per reference window (NaN: no result)."""
+    from anyppg.sdk.pipeline import Pipeline
+    from anyppg.sdk.samples import SampleBlock
+
+    pipeline = Pipeline("bench")
+    samples, acc = rec.ppg[0], rec.acc.T
+    block = max(1, round(rec.fs / 4))
+    results = []
+    for i in range(0, len(samples), block):
+        results += pipeline.push(SampleBlock(i / rec.fs, rec.fs, samples[i : i + block], acc[i : i + block]))
+    results += pipeline.flush()
+    out = np.full(len(rec.ref_bpm), np.nan)
+    index = {round(s * 2): i for i, s in enumerate(rec.ref_start_s)}
+    for r in results:
+        value = getattr(r, "heart_rate_tracker", r.heart_rate)
+        i = index.get(round((r.t_end - rec.ref_window_s) * 2))
+        if i is not None and value is not None:
+            out[i] = value
+    return out
+
+
+def run_neurokit(rec: WristRecording) -> np.ndarray:
+    """NeuroKit2's PPG peak rate on channel 0 per reference window (NaN: under two beats)."""
+    import neurokit2 as nk
+
+    out = np.full(len(rec.ref_bpm), np.nan)
+    analysed = round(rec.ref_window_s * rec.fs)
+    for i, (a, b) in enumerate(_windows(rec)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                cleaned = nk.ppg_clean(rec.ppg[0, a:b], sampling_rate=rec.fs)
+                peaks = np.asarray(nk.ppg_findpeaks(cleaned, sampling_rate=rec.fs)["PPG_Peaks"])
+            except (ValueError, IndexError):
+                continue
+        peaks = peaks[peaks >= (b - a) - analysed]
+        if len(peaks) >= 3:
+            out[i] = 60.0 * rec.fs / float(np.median(np.diff(peaks)))
+    return out
+
+
+def mae(est: np.ndarray, ref: np.ndarray) -> tuple[float | None, float]:
+    """MAE over the windows with an estimate, and the share of windows with one."""
+    ok = np.isfinite(est)
+    return (float(np.mean(np.abs(est[ok] - ref[ok]))) if ok.any() else None), float(ok.mean())
+
+
+def _external(path: Path, key_names: tuple[str, ...]) -> dict[tuple[str, str], float]:
+    """Per-recording MAEs from another benchmark's JSON: ``{(dataset, record): mae}``.
+
+    Reads ``{"datasets": {name: {"per_recording": [{"record": ..., <key>: mae}, ...]}}}`` (the
+    layout of bench_fusion and bench_motion), taking the first of ``key_names`` present."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        out = {}
+        for dataset, body in data.get("datasets", {}).items():
+            for row in body.get("per_recording", []):
+                for key in key_names:
+                    if isinstance(row.get(key), int | float):
+                        out[(dataset, str(row["record"]))] = float(row[key])
+                        break
+        return out
+    except (ValueError, AttributeError, KeyError, TypeError) as exc:
+        log.warning("%s: cannot read per-recording MAEs (%s); column left empty", path, exc)
+        return {}
+
+
+def loso(
+    recs: dict[str, list[WristRecording]], per_config: dict[tuple[float, ...], dict[tuple[str, str], float]]
+) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], dict[str, float]]]:
+    """Leave-one-subject-out scores: for each subject, the grid point best on all other subjects."""
+    subject_of = {(d, r.record): (d, r.subject) for d, rs in recs.items() for r in rs}
+    out, picked = {}, {}
+    for key, subject in subject_of.items():
+        others = [k for k, s in subject_of.items() if s != subject]
+
+        def score(cfg: tuple[float, ...], others: list[tuple[str, str]] = others) -> float:
+            return float(np.mean([per_config[cfg][k] for k in others]))
+
+        best = min(per_config, key=score)
+        out[key] = per_config[best][key]
+        picked[key] = dict(zip(GRID, best, strict=True))
+    return out, picked
+
+
+def confidence_bands(
+    ests: list[np.ndarray], confs: list[np.ndarray], refs: list[np.ndarray]
+) -> list[dict[str, Any]]:
+    est, conf, ref = np.concatenate(ests), np.concatenate(confs), np.concatenate(refs)
+    rows = []
+    for lo, hi in itertools.pairwise((*BANDS, 1.0001)):
+        sel = (conf >= lo) & (conf < hi) & np.isfinite(est)
+        err = np.abs(est[sel] - ref[sel])
+        rows.append(
+            {
+                "confidence": f"{lo:.2f}-{min(hi, 1.0):.2f}",
+                "windows": int(sel.sum()),
+                "share": float(sel.mean()),
+                "mae": float(err.mean()) if sel.any() else None,
+                "within_5_bpm": float(np.mean(err <= 5)) if sel.any() else None,
+            }
+        )
+    return rows
+
+
+def _fmt(v: float | None, digits: int = 2) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    methods = report["methods"]
+    lines = [
+        "# Motion-robust heart rate on real wrist recordings (bench_motion.py)",
+        "",
+        f"Command: `{report['command']}`; {report['machine']}. MAE in bpm against the ECG heart rate of",
+        "each 8-s reference window (2-s step), causal estimates; per dataset the mean over recordings.",
+        "",
+        "| dataset | " + " | ".join(methods) + " | published |",
+        "|---|" + "---|" * (len(methods) + 1),
+    ]
+    for name, body in report["datasets"].items():
+        cells = [_fmt(body["summary"].get(f"{m}_mae")) for m in methods]
+        lines.append(
+            f"| {name} ({body['summary']['recordings']} rec.) | "
+            + " | ".join(cells)
+            + f" | {PUBLISHED[name]} |"
+        )
+    lines += [
+        "",
+        "Tracker cost (CPU per window, one thread): "
+        + ", ".join(
+            f"{n}: {b['summary']['tracker_cpu_ms_per_window']:.2f} ms" for n, b in report["datasets"].items()
+        ),
+        "",
+    ]
+    for name, body in report["datasets"].items():
+        lines += [
+            f"## {name}",
+            "",
+            "| record | subject | windows | " + " | ".join(methods) + " | sdk coverage |",
+        ]
+        lines.append("|---|---|---|" + "---|" * (len(methods) + 1))
+        for row in body["per_recording"]:
+            cells = [_fmt(row.get(f"{m}_mae"), 1) for m in methods]
+            lines.append(
+                f"| {row['record']} | {row['subject']} | {row['windows']} | "
+                + " | ".join(cells)
+                + f" | {row['sdk_coverage']:.2f} |"
+            )
+        lines += [
+            "",
+            "Tracker (all channels) by confidence:",
+            "",
+            "| confidence | windows | share | MAE | within 5 bpm |",
+        ]
+        lines.append("|---|---|---|---|---|")
+        for b in body["confidence_bands"]:
+            lines.append(
+                f"| {b['confidence']} | {b['windows']} | {b['share']:.2f} | {_fmt(b['mae'])} | {_fmt(b['within_5_bpm'])} |"
+            )
+        lines.append("")
+    if report.get("loso_grid"):
+        lines += [f"LOSO grid: {report['loso_grid']}; the picks per held-out subject are in motion.json.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=os.environ.get("ANYPPG_DATA"),
+        help="the data folder (holds troika/, bami1/)",
+    )
+    parser.add_argument("--datasets", default="troika,bami1", help="comma-separated: troika, bami1")
+    parser.add_argument("--limit", type=int, default=0, help="first N recordings per dataset (0: all)")
+    parser.add_argument("--quick", action="store_true", help="skip the LOSO grid and NeuroKit2")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.data is None:
+        parser.error("give --data DIR or set ANYPPG_DATA (the folder holding troika/ and bami1/)")
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(READERS))
+    if unknown:
+        parser.error(f"unknown dataset(s) {unknown}; expected some of {sorted(READERS)}")
+    recs = {}
+    for n in names:
+        recs[n] = READERS[n](Path(args.data) / n)[: args.limit or None]
+    default = MotionTrackerConfig()
+    grid = [tuple(v) for v in itertools.product(*GRID.values())]
+    per_config: dict[tuple[float, ...], dict[tuple[str, str], float]] = {g: {} for g in grid}
+    learned = _external(args.out / "motion_learned_loso.json", ("learned_mae", "model_mae", "mae"))
+    fused = _external(args.out / "fusion.json", ("fused_mae",))
+    methods = ["sdk", "tracker_ch0", "tracker"]
+    if not args.quick:
+        methods += ["tracker_loso", "neurokit2"]
+    if learned:
+        methods.append("learned")
+    if fused:
+        methods.append("fused")
+    report: dict[str, Any] = {
+        "command": "python benchmarks/bench_motion.py --data DATA"
+        + (f" --datasets {args.datasets}" if args.datasets != "troika,bami1" else "")
+        + (f" --limit {args.limit}" if args.limit else "")
+        + (" --quick" if args.quick else ""),
+        "machine": f"{platform.machine()} {platform.python_version()}, anyppg {anyppg.__version__}",
+        "tracker_config": dataclasses.asdict(default),
+        "methods": methods,
+        "datasets": {},
+    }
+    rows: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    band_data: dict[str, tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]] = {
+        n: ([], [], []) for n in names
+    }
+    cpu: dict[str, list[float]] = {n: [0.0, 0.0] for n in names}
+    for name, rs in recs.items():
+        for rec in rs:
+            t_start = time.perf_counter()
+            ref = rec.ref_bpm
+            row: dict[str, Any] = {"record": rec.record, "subject": rec.subject, "windows": len(ref)}
+            bpm, conf, cpu_s = run_tracker(rec, default)
+            cpu[name][0] += cpu_s
+            cpu[name][1] += len(ref)
+            row["tracker_mae"], _ = mae(bpm, ref)
+            row["tracker_ch0_mae"], _ = mae(run_tracker(rec, default, slice(0, 1))[0], ref)
+            row["sdk_mae"], row["sdk_coverage"] = mae(run_sdk(rec), ref)
+            for bucket, values in zip(band_data[name], (bpm, conf, ref), strict=True):
+                bucket.append(values)
+            if not args.quick:
+                row["neurokit2_mae"], row["neurokit2_coverage"] = mae(run_neurokit(rec), ref)
+                for g in grid:
+                    cfg = dataclasses.replace(default, **dict(zip(GRID, g, strict=True)))
+                    per_config[g][(name, rec.record)] = mae(run_tracker(rec, cfg)[0], ref)[0] or 0.0
+            if (name, rec.record) in learned:
+                row["learned_mae"] = learned[(name, rec.record)]
+            if (name, rec.record) in fused:
+                row["fused_mae"] = fused[(name, rec.record)]
+            rows[name].append(row)
+            log.info(
+                "%s %s: sdk %s, tracker %.2f (ch0 %.2f) bpm in %.0f s",
+                name,
+                rec.record,
+                _fmt(row["sdk_mae"]),
+                row["tracker_mae"],
+                row["tracker_ch0_mae"],
+                time.perf_counter() - t_start,
+            )
+    if not args.quick:
+        scores, picked = loso(recs, per_config)
+        for name in names:
+            for row in rows[name]:
+                row["tracker_loso_mae"] = scores[(name, row["record"])]
+                row["loso_params"] = picked[(name, row["record"])]
+        report["loso_grid"] = {k: list(v) for k, v in GRID.items()}
+    for name in names:
+        summary: dict[str, Any] = {"recordings": len(rows[name])}
+        for m in methods:
+            values = [r[f"{m}_mae"] for r in rows[name] if r.get(f"{m}_mae") is not None]
+            summary[f"{m}_mae"] = float(np.mean(values)) if len(values) == len(rows[name]) else None
+            summary[f"{m}_worst"] = float(np.max(values)) if values else None
+        summary["tracker_cpu_ms_per_window"] = 1e3 * cpu[name][0] / max(1, cpu[name][1])
+        report["datasets"][name] = {
+            "summary": summary,
+            "per_recording": rows[name],
+            "confidence_bands": confidence_bands(*band_data[name]),
+        }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "motion.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.out / "motion.md").write_text(markdown(report))
+    log.info("wrote %s and %s", args.out / "motion.json", args.out / "motion.md")
+    return report
+
+
+if __name__ == "__main__":
+    main()
