@@ -107,7 +107,7 @@ def build_store(
         "ppg": "anyppg.signal.preprocess_recording: resample to 125 Hz, causal 0.5-8 Hz band-pass, "
         "z-score per 10 s window (the SDK's streaming code)",
         "ecg": "anyppg.signal.ecg_clean (0.5 Hz high-pass, 50 Hz notch), resample to 500 Hz, z-score per window",
-        "hr": "exact R-peaks (simulated): 60 * (beats - 1) / (last - first); detected R-peaks: 60 / median RR; "
+        "hr": "exact R-peaks (simulated): 60 * (beats - 1) / (last - first); detected R-peaks: 60 / mean RR without gaps; "
         "a per-window ECG reference (TROIKA, BAMI-I): its mean over the window",
         "quality": "simulator: mean per-second pulse power fraction >= 0.8; with an ECG heart rate: PPG-peak "
         "vs ECG heart rate agreement (<= 5 bpm usable, >= 15 bpm not, else -1); else anyppg.signal.ppg_quality",

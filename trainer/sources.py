@@ -198,7 +198,7 @@ def record_windows(rec: SourceRecord, *, hop_s: float = 10.0, settle_s: float | 
     z-score) on each NaN-free stretch. ECG: :func:`anyppg.signal.ecg_clean` (0.5 Hz high-pass, notch),
     resampled to 500 Hz, cut at the PPG window's time and z-scored. Labels: HR (bpm) from R-peaks in the
     window: exact R-peaks (the simulator) give ``60 * (beats - 1) / (last - first)``; R-peaks detected
-    in the ECG give 60 / median RR (robust to a missed or an extra beat); a per-window reference
+    in the ECG give 60 / mean RR without gaps (:func:`anyppg.datasets.labels.beat_rate`); a per-window reference
     (``hr_reference``) gives its mean. AF from the record's annotations. Quality: the simulator's
     truth; else, where there is an ECG-derived heart rate, whether the PPG's own beats agree with it
     (:func:`anyppg.datasets.labels.agreement`: within 5 bpm usable, 15 bpm or more not, -1 between);

@@ -2,8 +2,9 @@
 
 :func:`window_labels` cuts a recording into windows (10 s, at a hop) and gives each one
 
-- ``hr_ecg_bpm``: 60 / median RR of the reference beats (ECG R-peaks) inside the window; robust to
-  one missed or one extra beat, NaN when the beats do not cover the window;
+- ``hr_ecg_bpm``: 60 / mean RR of the reference beats (ECG R-peaks) inside the window, i.e. beats
+  per minute (right under ectopy and AF: a median RR reads bigeminy at 80 bpm as 132), leaving out
+  intervals outside 0.25-2.4 s (gaps); NaN when the beats do not cover the window;
 - ``hr_ppg_bpm``: the same from the PPG's own systolic peaks (:func:`anyppg.signal.ppg_findpeaks`,
   zero-phase, on the whole recording);
 - ``usable``: whether the PPG shows the heartbeat the ECG shows. 1 when the two rates agree within
@@ -88,8 +89,9 @@ class WindowLabels:
 def beat_rate(beats_s: np.ndarray, start_s: float, window_s: float) -> tuple[float, int]:
     """Heart rate (bpm) of the beats inside ``[start_s, start_s + window_s)`` and how many there are.
 
-    The rate is 60 / median of the RR intervals within :data:`RR_RANGE_S`; NaN with fewer than two
-    such intervals or when the beats span less than :data:`MIN_COVER` of the window.
+    The rate is 60 / mean of the RR intervals within :data:`RR_RANGE_S` (beats per minute; a missed
+    beat lowers it, which is why the R-peak detector is validated, see ``docs/data.md``); NaN with
+    fewer than two such intervals or when the beats span less than :data:`MIN_COVER` of the window.
 
     Args:
         beats_s: sorted beat times (s).
@@ -104,7 +106,7 @@ def beat_rate(beats_s: np.ndarray, start_s: float, window_s: float) -> tuple[flo
     rr = rr[(rr >= RR_RANGE_S[0]) & (rr <= RR_RANGE_S[1])]
     if len(rr) < 2:
         return float("nan"), len(inside)
-    return 60.0 / float(np.median(rr)), len(inside)
+    return 60.0 / float(np.mean(rr)), len(inside)
 
 
 def agreement(
