@@ -343,18 +343,29 @@ def heldout_from_cards(cards: Iterable[dict[str, Any]]) -> dict[str, set[int]]:
     return found
 
 
-def pick_subjects(
-    dataset: str, subjects: Sequence[str], heldout: dict[str, set[int]], limit: int | None
-) -> tuple[list[str], str]:
-    """The subjects to evaluate (sorted; the first ``limit``) and where the choice came from:
-    ``held-out`` (a subject sharing a record number with the held-out list) or ``all``."""
-    names = sorted(set(subjects))
+def pick_recordings(
+    dataset: str, recordings: Sequence[tuple[str, str]], heldout: dict[str, set[int]], limit: int | None
+) -> tuple[list[int], str]:
+    """Which ``(subject, record)`` recordings to evaluate, and where the choice came from.
+
+    ``held-out`` when the cards name the dataset: a recording whose record number (``mimicdb_209``
+    -> 209, ``DATA_03_TYPE02`` -> 3) or one of whose subject's numbers (``mimicdb:g208`` -> 208) is
+    held out; else ``all``. ``limit`` keeps the recordings of the first ``limit`` subjects (sorted).
+    """
     chosen = heldout.get(dataset)
     if chosen:
-        picked, source = [x for x in names if record_numbers(x) & chosen], "held-out"
+        keep = [
+            i
+            for i, (subject, record) in enumerate(recordings)
+            if _held_number(record) in chosen or record_numbers(subject) & chosen
+        ]
+        source = "held-out"
     else:
-        picked, source = names, "all"
-    return (picked[:limit] if limit else picked), source
+        keep, source = list(range(len(recordings))), "all"
+    if limit:
+        first = set(sorted({recordings[i][0] for i in keep})[:limit])
+        keep = [i for i in keep if recordings[i][0] in first]
+    return keep, source
 
 
 # --- running the SDK over the datasets -------------------------------------------------------------
@@ -489,11 +500,11 @@ def run_hr_dataset(
     from anyppg.datasets.labels import window_labels
 
     recs = _recordings(dataset, root)
-    chosen, source = pick_subjects(dataset, [r[0] for r in recs], heldout, subjects_limit)
+    chosen, source = pick_recordings(dataset, [(r[0], r[4].record) for r in recs], heldout, subjects_limit)
     windows = Windows()
     t0 = time.perf_counter()
-    for subject, ppg, fs, acc, rec in recs:
-        if subject not in chosen:
+    for index, (subject, ppg, fs, acc, rec) in enumerate(recs):
+        if index not in chosen:
             continue
         channels, ppg = ppg, ppg[0]  # the model and the SDK's tracker read channel 0
         runs = {m.label: analyze_recording(ppg, fs, acc, m.model) for m in models}
@@ -520,7 +531,12 @@ def run_hr_dataset(
             values[f"quality head: {label}"] = cols["quality_model"]
         windows.add(subject, ref, values)
         log.info("%s %s: %d windows", dataset, subject, ts.shape[0])
-    info = {"subjects": chosen, "subject_source": source, "seconds": round(time.perf_counter() - t0, 1)}
+    info = {
+        "subjects": sorted({recs[i][0] for i in chosen}),
+        "recordings": [recs[i][4].record for i in chosen],
+        "subject_source": source,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     return windows, info
 
 
@@ -566,11 +582,13 @@ def run_liu(
     from anyppg.datasets.rhythm import RHYTHM_CLASSES
 
     patients = datasets.read("liu", root)
-    chosen, source = pick_subjects("liu", [p.subject for p in patients], heldout, subjects_limit)
+    chosen, source = pick_recordings(
+        "liu", [(p.subject, p.record) for p in patients], heldout, subjects_limit
+    )
     t0 = time.perf_counter()
     subj, labels, irregularity, per_model = [], [], [], {m.label: ([], []) for m in models}
-    for p in patients:
-        if p.subject not in chosen:
+    for index, p in enumerate(patients):
+        if index not in chosen:
             continue
         subj.append(np.full(p.labels.shape[0], p.subject, dtype=object))
         labels.append(np.asarray(p.labels))
@@ -607,7 +625,7 @@ def run_liu(
                 {"method": m.label, "task": "six-class", **score("accuracy", y, rhythm, s, n_boot=n_boot)}
             )
     info = {
-        "subjects": chosen,
+        "subjects": sorted({patients[i].subject for i in chosen}),
         "subject_source": source,
         "segments": int(y.shape[0]),
         "af_segments": int(is_af.sum()),
@@ -628,6 +646,14 @@ def _cell(row: dict[str, Any]) -> str:
     return f"{v:.{nd}f}{ci}"
 
 
+def _source(info: dict[str, Any]) -> str:
+    """``held-out: a, b, c`` (the names, when few) or ``all``."""
+    if info["subject_source"] != "held-out":
+        return "all subjects: the model cards name no held-out ones here"
+    names = info["subjects"]
+    return "held-out: " + (", ".join(names) if len(names) <= 12 else f"{', '.join(names[:12])}, ...")
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     """The report: one table per dataset and task."""
     lines = [
@@ -644,7 +670,7 @@ def to_markdown(result: dict[str, Any]) -> str:
         lines += [
             f"## {name}: heart rate (MAE vs ECG, bpm)",
             "",
-            f"{len(info['subjects'])} subjects ({info['subject_source']}), {ds['labelled_windows']} windows with an "
+            f"{len(info['subjects'])} subjects ({_source(info)}), {ds['labelled_windows']} windows with an "
             f"ECG reference.",
             "",
             "| method | MAE bpm [95 % CI] | windows | coverage | MAE on the windows every method answers |",
@@ -667,7 +693,7 @@ def to_markdown(result: dict[str, Any]) -> str:
         lines += [
             "## Liu 2022: rhythm from one 10 s finger segment",
             "",
-            f"{len(info['subjects'])} patients ({info['subject_source']}), {info['segments']} segments, "
+            f"{len(info['subjects'])} patients ({_source(info)}), {info['segments']} segments, "
             f"{info['af_segments']} AF.",
             "",
             "| model | task | value [95 % CI] | segments |",

@@ -87,15 +87,19 @@ def test_heldout_subjects_from_model_cards_in_any_spelling(bench) -> None:
     other = {"heldout": {"subjects": ["troika:DATA_03_TYPE02", "mimicdb/mimicdb_209", "bami1/S05"]}}
     found = bench.heldout_from_cards([card, other])
     assert found == {"bidmc": {4, 10}, "liu": {181220181216}, "troika": {3}, "mimicdb": {209}, "bami": {5}}
-    # the readers' names: H1's bidmcNN / mimicNNN-MMM groups, H2's TROIKA numbers and BAMI Sxx
-    assert bench.pick_subjects("bidmc", ["bidmc10", "bidmc01", "bidmc04"], found, None) == (
-        ["bidmc04", "bidmc10"],
-        "held-out",
-    )
-    assert bench.pick_subjects("mimicdb", ["mimic208-209", "mimic211-212"], found, None)[0] == [
-        "mimic208-209"
+    # the readers' (subject, record) names: bidmc:NN, MIMIC groups of records, TROIKA numbers, BAMI Sxx
+    pick = bench.pick_recordings
+    bidmc = [("bidmc:10", "bidmc_10"), ("bidmc:01", "bidmc_01"), ("bidmc:04", "bidmc_04")]
+    assert pick("bidmc", bidmc, found, None) == ([0, 2], "held-out")
+    mimic = [
+        ("mimicdb:g208", "mimicdb_208"),
+        ("mimicdb:g208", "mimicdb_209"),
+        ("mimicdb:g211", "mimicdb_211"),
     ]
-    assert bench.pick_subjects("troika", ["03", "13"], found, None)[0] == ["03"]
-    assert bench.pick_subjects("bami", ["S05", "S15"], found, None)[0] == ["S05"]
-    assert bench.pick_subjects("liu", ["MPA_181220181216", "MPA_2"], found, None)[0] == ["MPA_181220181216"]
-    assert bench.pick_subjects("bami", ["S02", "S01"], {}, 1) == (["S01"], "all")
+    assert pick("mimicdb", mimic, found, None)[0] == [1]  # the held-out record, not its whole group
+    troika = [("02", "DATA_02_TYPE02"), ("03", "DATA_03_TYPE02"), ("13", "DATA_13_TYPE01")]
+    assert pick("troika", troika, found, None)[0] == [1]
+    assert pick("bami", [("S05", "S05"), ("S15", "S15")], found, None)[0] == [0]
+    liu = [("liu:181220181216", "MPA_181220181216"), ("liu:2", "MPA_2")]
+    assert pick("liu", liu, found, None)[0] == [0]
+    assert pick("bami", [("S02", "S02"), ("S01", "S01"), ("S01", "S01b")], {}, 1) == ([1, 2], "all")
