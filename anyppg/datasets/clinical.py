@@ -6,7 +6,7 @@ window's heart-rate label comes from the same detector on both datasets.
 
 MIMIC's files also carry beat positions (``rri_point``, samples of the original record; subtract
 ``sample_index[0]``). They are kept as :attr:`PairedRecording.reference_beats_s`, but they are not an
-ECG truth: they sit about 0.2 s before the exported ECG's R-peaks, and where the PPG is disturbed
+ECG truth: they sit 0.1-0.25 s after the exported ECG's R-peaks, and where the PPG is disturbed
 they follow the PPG (record 454 at 90 s: PPG 37 bpm, these beats 48 bpm, ECG 72 bpm). They are what
 the ECG detector is checked against (``docs/data.md``), with that caveat.
 

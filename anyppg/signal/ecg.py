@@ -104,7 +104,7 @@ def estimate_lag(detected_s: np.ndarray, reference_s: np.ndarray, *, max_lag_s: 
 
     The mode (8 ms bins, refined by the median inside the modal bin and its neighbours) of all
     differences detected - reference within ``max_lag_s``. Two time bases of one recording can differ
-    by a fixed delay (MIMIC's beat annotations and its exported ECG do, by about 0.2 s); heart rate
+    by a fixed delay (MIMIC's shipped beats lag its exported ECG by 0.1-0.25 s); heart rate
     does not depend on it, beat matching does. When the lag is close to half an RR interval, the
     lag to the previous or the next beat can win: both line the sequences up.
 

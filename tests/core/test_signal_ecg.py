@@ -34,12 +34,12 @@ def test_detector_finds_every_simulated_r_peak(rhythm, heart_rate, ecg_rate, ect
 
 def test_lag_between_time_bases_is_found_and_removed():
     sim = anyppg.simulate(60, heart_rate=80, seed=5)
-    annotated = sim.r_peaks - 0.2  # annotations 0.2 s early, as MIMIC's are
+    annotated = sim.r_peaks + 0.2  # beats 0.2 s late, as MIMIC's shipped beats are
     found = ecg_rpeak_times(sim.ecg, sim.ecg_rate)
-    assert estimate_lag(found, annotated) == pytest.approx(0.2, abs=0.01)
+    assert estimate_lag(found, annotated) == pytest.approx(-0.2, abs=0.01)
     assert match_beats(found, annotated).true_positives == 0
     aligned = match_beats(found, annotated, align=True)
-    assert aligned.lag_s == pytest.approx(0.2, abs=0.01)
+    assert aligned.lag_s == pytest.approx(-0.2, abs=0.01)
     assert aligned.sensitivity > 0.98 and aligned.ppv > 0.98
 
 
