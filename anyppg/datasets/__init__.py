@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from anyppg.datasets.splits import split_subjects
 from anyppg.errors import AnyPPGError, DataFormatError
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "data_root",
     "dataset_folder",
     "read",
+    "split_subjects",
 ]
 
 DATA_ENV = "ANYPPG_DATA"
