@@ -252,8 +252,17 @@ class ModelSpec:
 
 
 def default_model_paths() -> list[Path]:
-    """The shipped LiteRT students (``student-*.tflite`` beside the package), every precision."""
-    return sorted(ASSETS.glob("student-*.tflite"))
+    """The shipped students, one file each (``student-s``, ``student-xs``, ...): the LiteRT
+    ``.tflite`` where there is one, else the ExecuTorch ``.pte`` (the same weights either way)."""
+    chosen: dict[tuple[str, str], Path] = {}
+    for path in sorted(ASSETS.glob("student-*_*.*")):
+        if path.suffix not in (".tflite", ".pte"):
+            continue
+        name, _, rest = path.stem.partition("_")
+        key = (name, rest.rsplit("_", 1)[-1])  # (student, precision)
+        if key not in chosen or path.suffix == ".tflite":
+            chosen[key] = path
+    return [chosen[k] for k in sorted(chosen)]
 
 
 def load_models(paths: Sequence[str | Path]) -> list[ModelSpec]:
