@@ -27,7 +27,23 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["add_arguments", "load_segments", "run"]
+from anyppg.errors import AnyPPGError
+
+__all__ = ["AnalysisWriteError", "add_arguments", "load_recording", "load_segments", "run"]
+
+
+class AnalysisWriteError(AnyPPGError, OSError):
+    """The table cannot be written to ``--out`` (missing folder, no permission, full disk).
+
+    Attributes:
+        path: the output path.
+        reason: what the operating system said.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -189,7 +205,10 @@ def run(args: argparse.Namespace) -> int:
         label = "segment" if analysis.segments else "window"
         text = "".join(f"{_text_line(r, f'{label} {i:4d}')}\n" for i, r in enumerate(rows))
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise AnalysisWriteError(str(args.out), exc.strerror or type(exc).__name__) from None
         if args.json:  # stdout stays one JSON object: where the table went
             print(dumps({"type": "written", "file": str(args.file), "rows": len(rows), "out": str(args.out)}))
         elif not args.quiet:

@@ -273,6 +273,15 @@ def test_cli_segments_from_a_2d_npz_and_from_a_csv(
     assert len(list(csv.DictReader(io.StringIO(table.read_text())))) == 3
 
 
+def test_cli_unwritable_out_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "rec.npz"
+    np.savez(path, ppg=anyppg.simulate(20.0, ppg_rate=100.0, seed=1).ppg, fs=100.0)
+    out = tmp_path / "missing-folder" / "table.csv"
+    assert main(["analyze", str(path), "--csv", "--out", str(out), "--model", "none"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"anyppg analyze: error: cannot write {out}: No such file or directory"]
+
+
 def test_cli_error_is_one_json_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "short.npz"
     np.savez(path, ppg=np.ones(500), fs=100.0)
