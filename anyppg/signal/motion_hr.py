@@ -9,9 +9,11 @@ the PPG spectrum these peaks are often stronger than the pulse and may sit on to
    window) on the three accelerometer axes and their copies shifted by up to ±0.2 s, and the fit is
    subtracted. This removes whatever of the PPG the movement explains linearly, at any phase and at
    every motion harmonic the accelerometer sees, and keeps the pulse, which the accelerometer does
-   not see. It runs only while the arm moves (dynamic acceleration above ``motion_rms_g``).
+   not see. Where the optical coupling is clearly not linear (the products of the axes, x², xy, ...,
+   remove a further 20 % of what is left) they join the regressors for that channel. It runs only
+   while the arm moves (dynamic acceleration above ``motion_rms_g``).
 3. **Spectrum**: Hann-windowed, zero-padded periodogram of each cleaned channel, tilted by
-   ``f ** spectral_tilt`` (the pulse's fundamental over slow baseline and posture drift), normalised
+   ``f ** spectral_tilt`` up to 120 bpm (the pulse over slow baseline and posture drift), normalised
    per channel and averaged over channels, plus ``harmonic_weight`` times its value at twice the
    frequency (a pulse has a second harmonic, most residual artefacts do not).
 4. **Decoding**: a hidden Markov model over a 1-bpm heart-rate grid. The transition prior is a
@@ -91,12 +93,17 @@ class MotionTrackerConfig:
         bpm_range: heart rates the decoder considers (bpm).
         anc_lag_s: largest shift of the accelerometer in the cancellation (s); covers the delay
             between wrist movement and its effect on the optical signal.
+        anc_quadratic_gain: the products of the axes (x², xy, ...) join the cancellation for a
+            channel when they remove at least this share of what the linear fit left (a wrist
+            whose optical coupling is clearly not linear); 1 turns them off.
         anc_ridge: ridge penalty of the cancellation, in units of the (unit-variance) window;
             keeps the fit from absorbing the pulse with too many regressors.
         motion_rms_g: dynamic acceleration (g, RMS over axes, 0.4-4 Hz) above which the window is
             treated as moving (cancellation and ``motion_hold`` on).
         spectral_tilt: power spectra are multiplied by ``f ** spectral_tilt``: slow drift and
             arm swing below the heart rate are down-weighted.
+        tilt_max_bpm: the tilt stays flat above this rate (bpm): it is there to push down drift
+            below the heart rate, not to favour fast residue of the movement.
         harmonic_weight: weight of the spectrum at twice the frequency in the emission.
         sigma_bpm_per_s: standard deviation of the heart-rate change per second (bpm/s).
         jump_probability: prior probability per window of a jump anywhere in ``bpm_range``.
@@ -112,8 +119,10 @@ class MotionTrackerConfig:
     bpm_range: tuple[float, float] = (40.0, 210.0)
     anc_lag_s: float = 0.2
     anc_ridge: float = 1.0
+    anc_quadratic_gain: float = 0.2
     motion_rms_g: float = 0.03
     spectral_tilt: float = 1.5
+    tilt_max_bpm: float = 120.0
     harmonic_weight: float = 0.5
     sigma_bpm_per_s: float = 1.5
     jump_probability: float = 1e-8
@@ -125,11 +134,20 @@ class MotionTrackerConfig:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if isinstance(value, bool):
+                continue
             if isinstance(value, tuple):
                 lo, hi = value
                 if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
                     raise InvalidParameterError(f.name, value, "(low, high) with 0 < low < high")
-            elif f.name in ("anc_ridge", "motion_rms_g", "spectral_tilt", "harmonic_weight", "motion_hold"):
+            elif f.name in (
+                "anc_ridge",
+                "anc_quadratic_gain",
+                "motion_rms_g",
+                "spectral_tilt",
+                "harmonic_weight",
+                "motion_hold",
+            ):
                 check_positive(f.name, value, allow_zero=True)
             else:
                 check_positive(f.name, value)
@@ -233,7 +251,7 @@ class MotionHeartRateTracker:
         self._freqs_bpm = np.fft.rfftfreq(_NFFT, 1 / self._fs_int) * 60
         lo, hi = cfg.bpm_range
         self.grid_bpm = np.arange(math.ceil(lo), math.floor(hi) + 1, 1.0)
-        self._tilt = (self.grid_bpm / 60) ** cfg.spectral_tilt
+        self._tilt = (np.minimum(self.grid_bpm, cfg.tilt_max_bpm) / 60) ** cfg.spectral_tilt
         self._transitions: dict[float, np.ndarray] = {}
         self.reset()
 
@@ -250,16 +268,27 @@ class MotionHeartRateTracker:
         return np.ascontiguousarray(y[:: self._step].T)
 
     def _cancel(self, ppg: np.ndarray, acc: np.ndarray) -> np.ndarray:
-        """Subtract the part of each PPG row that shifted copies of the acc axes explain (ridge LS)."""
+        """Subtract the part of each PPG row that shifted copies of the acc axes explain (ridge LS).
+
+        The products of the axes join the regressors, per channel, only where they remove at least
+        ``anc_quadratic_gain`` of what the linear fit left (a clearly non-linear coupling): added
+        everywhere, they also take away part of the pulse."""
+        cfg = self.config
         lags, n = self._lags, ppg.shape[1]
         keep = slice(lags, n - lags)
         shifted = np.lib.stride_tricks.sliding_window_view(acc, 2 * lags + 1, axis=1)  # (3, n - 2 lags, taps)
-        x = shifted.transpose(1, 0, 2).reshape(
-            n - 2 * lags, -1
-        )  # (n - 2 lags, 3 taps): acc around each sample
-        gram = x.T @ x + self.config.anc_ridge * np.eye(x.shape[1])
-        weights = np.linalg.solve(gram, x.T @ ppg[:, keep].T)  # (regressors, channels)
-        return ppg[:, keep] - (x @ weights).T
+        x = shifted.transpose(1, 0, 2).reshape(n - 2 * lags, -1)  # (n - 2 lags, 3 taps)
+        y = ppg[:, keep].T  # (n - 2 lags, channels)
+        residual = y - x @ np.linalg.solve(x.T @ x + cfg.anc_ridge * np.eye(x.shape[1]), x.T @ y)
+        if cfg.anc_quadratic_gain < 1:
+            a = acc[:, keep]
+            products = np.stack([a[i] * a[j] for i in range(3) for j in range(i, 3)], axis=1)
+            xq = np.concatenate([x, products - products.mean(axis=0)], axis=1)
+            wq = np.linalg.solve(xq.T @ xq + cfg.anc_ridge * np.eye(xq.shape[1]), xq.T @ y)
+            residual_q = y - xq @ wq
+            better = (residual_q**2).sum(axis=0) < (1 - cfg.anc_quadratic_gain) * (residual**2).sum(axis=0)
+            residual[:, better] = residual_q[:, better]
+        return np.ascontiguousarray(residual.T)
 
     def _grid_power(self, x: np.ndarray, *, tilt: bool = True) -> np.ndarray:
         """Hann periodogram of each row on the bpm grid, tilted or not, each row normalised to max 1."""
