@@ -7,7 +7,9 @@ where the estimate's input ends (reference window ``i`` covers ``[2i, 2i + 8)`` 
 
 - ``sdk``: :class:`anyppg.sdk.pipeline.Pipeline` without a model, fed PPG channel 0 and the
   accelerometer (g) in 0.25 s blocks, as ``anyppg stream replay:FILE --speed max`` would; its
-  ``heart_rate_tracker`` (the tracker inside the SDK at the time of the run);
+  ``heart_rate_tracker`` (the tracker inside the SDK at the time of the run); ``sdk_classic``: the
+  same with ``Pipeline(tracker="classic")``, the SDK's tracker before this work (when the pipeline
+  offers that choice);
 - ``tracker_ch0`` / ``tracker``: the motion tracker (default parameters) on channel 0 / on all PPG
   channels, each window the 10 s ending at the reference window's end (8 s analysed);
 - ``tracker_loso``: the tracker on all channels with parameters picked leave-one-subject-out from a
@@ -36,6 +38,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, as on a wearable gate
 
 import argparse
 import dataclasses
+import inspect
 import itertools
 import json
 import logging
@@ -91,12 +94,17 @@ def run_tracker(
     return bpm, conf, cpu
 
 
-def run_sdk(rec: WristRecording) -> np.ndarray:
-    """The SDK's pipeline (no model) on channel 0 + acc, per reference window (NaN: no result)."""
+def run_sdk(rec: WristRecording, tracker: str | None = None) -> np.ndarray:
+    """The SDK's pipeline (no model) on channel 0 + acc, per reference window (NaN: no result).
+
+    ``tracker``: the pipeline's ``tracker=`` choice (``"classic"``: the tracker it shipped before
+    the motion tracker); None: its default. NaN throughout when the pipeline has no such choice."""
     from anyppg.sdk.pipeline import Pipeline
     from anyppg.sdk.samples import SampleBlock
 
-    pipeline = Pipeline("bench")
+    if tracker is not None and "tracker" not in inspect.signature(Pipeline).parameters:
+        return np.full(len(rec.ref_bpm), np.nan)
+    pipeline = Pipeline("bench") if tracker is None else Pipeline("bench", tracker=tracker)
     samples, acc = rec.ppg[0], rec.acc.T
     block = max(1, round(rec.fs / 4))
     results = []
@@ -288,7 +296,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     per_config: dict[tuple[float, ...], dict[tuple[str, str], float]] = {g: {} for g in grid}
     learned = _external(args.out / "motion_learned_loso.json", ("learned_mae", "model_mae", "mae"))
     fused = _external(args.out / "fusion.json", ("fused_mae",))
-    methods = ["sdk", "tracker_ch0", "tracker"]
+    methods = ["sdk_classic", "sdk", "tracker_ch0", "tracker"]
     if not args.quick:
         methods += ["tracker_loso", "neurokit2"]
     if learned:
@@ -321,6 +329,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             row["tracker_mae"], _ = mae(bpm, ref)
             row["tracker_ch0_mae"], _ = mae(run_tracker(rec, default, slice(0, 1))[0], ref)
             row["sdk_mae"], row["sdk_coverage"] = mae(run_sdk(rec), ref)
+            row["sdk_classic_mae"], row["sdk_classic_coverage"] = mae(run_sdk(rec, "classic"), ref)
             for bucket, values in zip(band_data[name], (bpm, conf, ref), strict=True):
                 bucket.append(values)
             if not args.quick:
@@ -334,9 +343,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 row["fused_mae"] = fused[(name, rec.record)]
             rows[name].append(row)
             log.info(
-                "%s %s: sdk %s, tracker %.2f (ch0 %.2f) bpm in %.0f s",
+                "%s %s: sdk classic %s, sdk %s, tracker %.2f (ch0 %.2f) bpm in %.0f s",
                 name,
                 rec.record,
+                _fmt(row["sdk_classic_mae"]),
                 _fmt(row["sdk_mae"]),
                 row["tracker_mae"],
                 row["tracker_ch0_mae"],
