@@ -27,7 +27,8 @@ per window (``time.process_time``, one thread). The tracker's confidence is chec
 
 Writes ``benchmarks/results/motion.json`` and ``motion.md``. Run (a few minutes on one core):
 ``python benchmarks/bench_motion.py --data ../shared/data`` (or set ``ANYPPG_DATA``); ``--quick``
-skips the LOSO grid and NeuroKit2.
+skips the LOSO grid and NeuroKit2; ``--refresh`` only re-reads the learned / fused columns into an
+existing ``motion.json`` (after those benchmarks ran again).
 """
 
 from __future__ import annotations
@@ -151,22 +152,57 @@ def _external(path: Path, key_names: tuple[str, ...]) -> dict[tuple[str, str], f
     """Per-recording MAEs from another benchmark's JSON: ``{(dataset, record): mae}``.
 
     Reads ``{"datasets": {name: {"per_recording": [{"record": ..., <key>: mae}, ...]}}}`` (the
-    layout of bench_fusion and bench_motion), taking the first of ``key_names`` present."""
+    layout of bench_fusion) or ``{"records": {record: {"dataset": ..., <key>: mae}}}`` (the learned
+    model's LOSO result), taking the first of ``key_names`` present in each row."""
     if not path.exists():
         return {}
     try:
         data = json.loads(path.read_text())
+        rows = [
+            (d, row) for d, body in data.get("datasets", {}).items() for row in body.get("per_recording", [])
+        ]
+        rows += [(row.get("dataset"), {"record": k, **row}) for k, row in data.get("records", {}).items()]
         out = {}
-        for dataset, body in data.get("datasets", {}).items():
-            for row in body.get("per_recording", []):
-                for key in key_names:
-                    if isinstance(row.get(key), int | float):
-                        out[(dataset, str(row["record"]))] = float(row[key])
-                        break
+        for dataset, row in rows:
+            for key in key_names:
+                if isinstance(row.get(key), int | float):
+                    out[(str(dataset), str(row.get("record")))] = float(row[key])
+                    break
         return out
     except (ValueError, AttributeError, KeyError, TypeError) as exc:
         log.warning("%s: cannot read per-recording MAEs (%s); column left empty", path, exc)
         return {}
+
+
+#: the columns filled from other benchmarks' result files: (file, keys tried in order).
+EXTERNAL = {
+    "learned": ("motion_learned_loso.json", ("int8_mae_tracked", "fp32_mae_tracked", "learned_mae")),
+    "fused": ("fusion.json", ("fused_mae",)),
+}
+
+
+def add_external(report: dict[str, Any], results: Path) -> None:
+    """Fill the ``learned`` and ``fused`` columns of a report from their result files (in place)."""
+    for method, (file, keys) in EXTERNAL.items():
+        values = _external(results / file, keys)
+        if not values:
+            continue
+        if method not in report["methods"]:
+            report["methods"].append(method)
+        for name, body in report["datasets"].items():
+            for row in body["per_recording"]:
+                row[f"{method}_mae"] = values.get((name, row["record"]))
+
+
+def summarise(report: dict[str, Any]) -> None:
+    """Per-dataset means and worst recordings of every method (in place; None: a recording lacks it)."""
+    for body in report["datasets"].values():
+        rows, summary = body["per_recording"], body["summary"]
+        summary["recordings"] = len(rows)
+        for m in report["methods"]:
+            values = [r[f"{m}_mae"] for r in rows if r.get(f"{m}_mae") is not None]
+            summary[f"{m}_mae"] = float(np.mean(values)) if len(values) == len(rows) else None
+            summary[f"{m}_worst"] = float(np.max(values)) if values else None
 
 
 def loso(
@@ -263,6 +299,9 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {b['confidence']} | {b['windows']} | {b['share']:.2f} | {_fmt(b['mae'])} | {_fmt(b['within_5_bpm'])} |"
             )
         lines.append("")
+    external = [f"`{m}` from `{EXTERNAL[m][0]}`" for m in methods if m in EXTERNAL]
+    if external:
+        lines += ["Columns copied from other benchmarks' last runs: " + ", ".join(external) + ".", ""]
     if report.get("loso_grid"):
         lines += [f"LOSO grid: {report['loso_grid']}; the picks per held-out subject are in motion.json.", ""]
     return "\n".join(lines)
@@ -280,8 +319,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--limit", type=int, default=0, help="first N recordings per dataset (0: all)")
     parser.add_argument("--quick", action="store_true", help="skip the LOSO grid and NeuroKit2")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="only re-read the learned / fused columns into an existing motion.json (no data needed)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.refresh:
+        return _write(json.loads((args.out / "motion.json").read_text()), args.out)
     if args.data is None:
         parser.error("give --data DIR or set ANYPPG_DATA (the folder holding troika/ and bami1/)")
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
@@ -294,15 +340,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     default = MotionTrackerConfig()
     grid = [tuple(v) for v in itertools.product(*GRID.values())]
     per_config: dict[tuple[float, ...], dict[tuple[str, str], float]] = {g: {} for g in grid}
-    learned = _external(args.out / "motion_learned_loso.json", ("learned_mae", "model_mae", "mae"))
-    fused = _external(args.out / "fusion.json", ("fused_mae",))
     methods = ["sdk_classic", "sdk", "tracker_ch0", "tracker"]
     if not args.quick:
         methods += ["tracker_loso", "neurokit2"]
-    if learned:
-        methods.append("learned")
-    if fused:
-        methods.append("fused")
     report: dict[str, Any] = {
         "command": "python benchmarks/bench_motion.py --data DATA"
         + (f" --datasets {args.datasets}" if args.datasets != "troika,bami1" else "")
@@ -337,10 +377,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 for g in grid:
                     cfg = dataclasses.replace(default, **dict(zip(GRID, g, strict=True)))
                     per_config[g][(name, rec.record)] = mae(run_tracker(rec, cfg)[0], ref)[0] or 0.0
-            if (name, rec.record) in learned:
-                row["learned_mae"] = learned[(name, rec.record)]
-            if (name, rec.record) in fused:
-                row["fused_mae"] = fused[(name, rec.record)]
             rows[name].append(row)
             log.info(
                 "%s %s: sdk classic %s, sdk %s, tracker %.2f (ch0 %.2f) bpm in %.0f s",
@@ -360,21 +396,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 row["loso_params"] = picked[(name, row["record"])]
         report["loso_grid"] = {k: list(v) for k, v in GRID.items()}
     for name in names:
-        summary: dict[str, Any] = {"recordings": len(rows[name])}
-        for m in methods:
-            values = [r[f"{m}_mae"] for r in rows[name] if r.get(f"{m}_mae") is not None]
-            summary[f"{m}_mae"] = float(np.mean(values)) if len(values) == len(rows[name]) else None
-            summary[f"{m}_worst"] = float(np.max(values)) if values else None
-        summary["tracker_cpu_ms_per_window"] = 1e3 * cpu[name][0] / max(1, cpu[name][1])
         report["datasets"][name] = {
-            "summary": summary,
+            "summary": {"tracker_cpu_ms_per_window": 1e3 * cpu[name][0] / max(1, cpu[name][1])},
             "per_recording": rows[name],
             "confidence_bands": confidence_bands(*band_data[name]),
         }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "motion.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / "motion.md").write_text(markdown(report))
-    log.info("wrote %s and %s", args.out / "motion.json", args.out / "motion.md")
+    return _write(report, args.out)
+
+
+def _write(report: dict[str, Any], out: Path) -> dict[str, Any]:
+    add_external(report, out)
+    summarise(report)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "motion.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "motion.md").write_text(markdown(report))
+    log.info("wrote %s and %s", out / "motion.json", out / "motion.md")
     return report
 
 
