@@ -106,6 +106,17 @@ def accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.mean(np.asarray(labels) == np.asarray(predicted))) if len(labels) else float("nan")
 
 
+def mae_by_subject(
+    reference: np.ndarray, estimate: np.ndarray, subjects: np.ndarray
+) -> dict[str, float | None]:
+    """MAE per subject over the windows with both values (what drives a pooled MAE), bpm."""
+    ok = np.isfinite(reference) & np.isfinite(estimate)
+    return {
+        str(name): _r(mae(reference[ok & (subjects == name)], estimate[ok & (subjects == name)]), 2)
+        for name in np.unique(subjects)
+    }
+
+
 def subject_bootstrap(
     metric: Callable[[np.ndarray, np.ndarray], float],
     y: np.ndarray,
@@ -565,7 +576,9 @@ def hr_table(windows: Windows, n_boot: int) -> tuple[list[dict[str, Any]], list[
     for m in methods:
         row = score("mae_bpm", ref[has_ref], cols[m][has_ref], subjects[has_ref], n_boot=n_boot)
         same = score("mae_bpm", ref[common], cols[m][common], subjects[common], n_boot=n_boot)
-        hr_rows.append({"method": m, **row, "common": same})
+        hr_rows.append(
+            {"method": m, **row, "common": same, "by_subject": mae_by_subject(ref, cols[m], subjects)}
+        )
     for source in ("PPG peaks", "NeuroKit2 peaks"):
         labels = cols[f"label: {source}"].astype(np.int8)
         keep = labels >= 0

@@ -44,6 +44,13 @@ def test_bootstrap_resamples_subjects_not_windows(bench) -> None:
     assert all(np.isnan(bench.subject_bootstrap(bench.mae, y, p, np.array(["a"] * 1010))))
 
 
+def test_mae_by_subject_ignores_missing_pairs(bench) -> None:
+    ref = np.array([60.0, 70.0, np.nan, 90.0])
+    est = np.array([62.0, np.nan, 80.0, 99.0])
+    got = bench.mae_by_subject(ref, est, np.array(["a", "a", "b", "b"], dtype=object))
+    assert got == {"a": 2.0, "b": 9.0}
+
+
 def test_score_counts_coverage_and_skips_missing_estimates(bench) -> None:
     y = np.array([60.0, 70.0, 80.0, 90.0])
     p = np.array([61.0, np.nan, 83.0, 90.0])
