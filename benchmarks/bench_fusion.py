@@ -55,12 +55,17 @@ def _model(spec: str) -> Any | None:
 
 
 def stream(
-    ppg: np.ndarray, acc: np.ndarray | None, fs: float, model: Any | None, motion_model: Any | None
+    ppg: np.ndarray,
+    acc: np.ndarray | None,
+    fs: float,
+    model: Any | None,
+    motion_model: Any | None,
+    tracker: str = "auto",
 ) -> list[Any]:
     """Push a recording (``ppg`` (channels, n) or (n,), ``acc`` (3, n) in g) through a pipeline."""
     samples = ppg.T if ppg.ndim == 2 else ppg
     acc_t = None if acc is None else acc.T
-    pipeline = Pipeline("bench", model, motion_model=motion_model)
+    pipeline = Pipeline("bench", model, motion_model=motion_model, tracker=tracker)  # type: ignore[arg-type]
     block = max(1, round(fs / 4))
     out = []
     for i in range(0, samples.shape[0], block):
@@ -150,16 +155,22 @@ def _datasets(root: Path, names: list[str]) -> dict[str, tuple[Callable[[], list
 
 
 def run_dataset(
-    name: str, recordings: list[Any], kind: str, model: Any, motion_model: Any, limit: int
+    name: str,
+    recordings: list[Any],
+    kind: str,
+    model: Any,
+    motion_model: Any,
+    limit: int,
+    tracker: str = "auto",
 ) -> dict[str, Any]:
     rows, all_v = [], []
     for rec in recordings[: limit or None]:
         t0 = time.perf_counter()
         if kind == "wrist":
-            results = stream(rec.ppg, rec.acc, rec.fs, model, motion_model)
+            results = stream(rec.ppg, rec.acc, rec.fs, model, motion_model, tracker)
             refs = wrist_refs(results, rec)
         else:
-            results = stream(rec.ppg, None, rec.ppg_fs, model, motion_model)
+            results = stream(rec.ppg, None, rec.ppg_fs, model, motion_model, tracker)
             refs = bidmc_refs(results, rec)
         v = _values(results, refs)
         row = {
@@ -221,7 +232,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> None:
     lines = [
         "# Tracker vs fused heart rate on real recordings",
         "",
-        f"Command: `{report['command']}`; model `{report['model']}`, motion model `{report['motion_model']}`; "
+        f"Command: `{report['command']}`; model `{report['model']}`, motion model `{report['motion_model']}`, tracker `{report['tracker']}`; "
         f"{report['machine']}. Fusion: {report['fusion_cost_us']:.1f} µs per window.",
         "",
         "MAE in bpm against the ECG (mean over recordings); coverage = share of reference windows with a value.",
@@ -278,6 +289,9 @@ def main() -> None:
     parser.add_argument(
         "--limit", type=int, default=0, help="at most this many recordings per dataset (0: all)"
     )
+    parser.add_argument(
+        "--tracker", default="auto", choices=("auto", "motion", "classic"), help="the pipeline's tracker"
+    )
     parser.add_argument("--out", default=str(RESULTS / "fusion"), help="output path without suffix")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -294,12 +308,15 @@ def main() -> None:
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("data", "out")),
         "model": args.model,
         "motion_model": args.motion_model,
+        "tracker": args.tracker,
         "machine": f"{platform.machine()} {platform.python_version()}, anyppg {anyppg.__version__}",
         "fusion_cost_us": fusion_cost_us(),
         "datasets": {},
     }
     for name, (read, kind) in _datasets(Path(args.data), args.datasets.split(",")).items():
-        report["datasets"][name] = run_dataset(name, read(), kind, model, motion_model, args.limit)
+        report["datasets"][name] = run_dataset(
+            name, read(), kind, model, motion_model, args.limit, args.tracker
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1))

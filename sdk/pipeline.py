@@ -25,6 +25,7 @@ from anyppg.signal import HeartRateTracker, PPGPreprocessor, heart_rate, ppg_qua
 from anyppg.signal.constants import MODEL_FS, WINDOW_SAMPLES
 from anyppg.signal.gravity import GravityCalibrator
 from anyppg.signal.heart_rate import motion_frequencies
+from anyppg.signal.motion_hr import MotionHeartRateTracker
 from anyppg.signal.quality import USABLE_SQI
 from anyppg.signal.segment import PPGSegment
 
@@ -58,8 +59,17 @@ class Pipeline:
         quality_threshold: windows with quality below it skip the model (0 disables the gate).
         max_fill_s: gaps up to this long are bridged by interpolation; longer ones restart windows.
         accounting: the accounting to update (a new one by default).
-        use_acc: when the heart-rate tracker gets the accelerometer: ``auto`` in windows where the core's
-            quality check sees motion (default), ``always``, or ``never``.
+        use_acc: when the heart-rate tracker gets the accelerometer: ``auto`` (default: the motion
+            tracker in every window, it cancels motion only while the arm moves; the classic tracker
+            in windows where the core's quality check sees motion), ``always``, or ``never``.
+        tracker: the classical heart-rate tracker: ``motion``
+            (:class:`anyppg.signal.motion_hr.MotionHeartRateTracker`: accelerometer-referenced noise
+            cancellation, every PPG channel, HMM decoding, its own confidence), ``classic``
+            (:class:`anyppg.signal.HeartRateTracker` on channel 0, the SDK's tracker before the motion
+            tracker; its confidence from :func:`anyppg.sdk.fusion.tracker_confidence`), or ``auto``
+            (default): ``motion`` for a stream with an accelerometer, ``classic`` without one (decided
+            per segment; measured in docs/sdk.md: the motion tracker is far better on wrist recordings
+            with an accelerometer, the classic one on clean finger PPG without).
         run_model: which windows go through the model: ``usable`` ones (default: the quality gate
             skips the others, saving their inference), or ``always`` every readable window (not
             flat, clipped or silent; the gate is still reported in ``Result.usable``), as
@@ -90,6 +100,7 @@ class Pipeline:
         run_model: Literal["usable", "always"] = "usable",
         fusion: HeartRateFusion | None = None,
         motion_model: Any | None = None,
+        tracker: Literal["auto", "motion", "classic"] = "auto",
     ) -> None:
         self.device = device
         self.model = model
@@ -103,6 +114,9 @@ class Pipeline:
         if run_model not in ("usable", "always"):
             raise ValueError(f"run_model must be 'usable' or 'always', got {run_model!r}")
         self.run_model = run_model
+        if tracker not in ("auto", "motion", "classic"):
+            raise ValueError(f"tracker must be 'auto', 'motion' or 'classic', got {tracker!r}")
+        self.tracker_kind = tracker
         self.fusion = fusion if fusion is not None else HeartRateFusion()
         self.motion_model = motion_model
         self._motion_tracker: Any | None = None
@@ -111,8 +125,9 @@ class Pipeline:
         self.accounting = accounting if accounting is not None else Accounting()
         self.timeline = Timeline(self.accounting, max_fill_s=max_fill_s)
         self._pre: PPGPreprocessor | None = None
-        self._tracker: HeartRateTracker | None = None
+        self._tracker: HeartRateTracker | MotionHeartRateTracker | None = None
         self._segment_t0 = 0.0
+        self._track_dt = hop_s  # time since the motion tracker's last update, s
         self._level = 0.0  # recent peak |raw PPG|, to tell a flat line from a weak pulse
         self._gravity: GravityCalibrator | None = None  # for an accelerometer of unknown unit
         #: set by a gateway while this stream is behind real time; copied into each result.
@@ -171,8 +186,12 @@ class Pipeline:
 
     def _start_segment(self, block: SampleBlock) -> None:
         self._pre = PPGPreprocessor(block.rate, hop_s=self.hop_s)
-        self._tracker = HeartRateTracker(MODEL_FS)
+        if self.tracker_kind == "motion" or (self.tracker_kind == "auto" and block.acc is not None):
+            self._tracker = MotionHeartRateTracker(MODEL_FS)
+        else:
+            self._tracker = HeartRateTracker(MODEL_FS)
         self._segment_t0 = block.t0
+        self._track_dt = self.hop_s
         make = getattr(self.motion_model, "tracker", None)
         self._motion_tracker = make() if callable(make) else None
         self._motion_dt = 0.0
@@ -205,25 +224,12 @@ class Pipeline:
             af = self._af_probability(rhythm, out)
         if not usable:
             acc.windows_gated += 1
-        # Heart-rate tracking. The track is acquired on windows that pass the gate (started on a poor
-        # window it can lock onto a sub-harmonic and stay there), then follows every readable window:
-        # motion lowers the quality index, and following the pulse through motion is its job. It gets
-        # the accelerometer where the core's quality check sees motion: suppressing the spectral peaks
-        # of a wrist at rest only removes pulse power (measured in docs/sdk.md).
-        tracked = None
         tracker_est = None
-        assert self._tracker is not None
-        if not broken and (usable or math.isfinite(self._tracker.bpm)):
-            give_acc = self.use_acc == "always" or (self.use_acc == "auto" and q.motion)
-            tracked = _finite(self._tracker.update(seg if give_acc else seg.without_acc(), dt_s=self.hop_s))
-            if tracked is not None:
-                moving = (
-                    () if seg.acc is None or not q.motion else 60.0 * motion_frequencies(seg.acc, MODEL_FS)[0]
-                )
-                conf = tracker_confidence(
-                    tracked, hr_peaks, q.sqi, held=self._tracker.held, motion_bpm=moving
-                )
-                tracker_est = Estimate("tracker", tracked, conf)
+        if not broken:
+            tracker_est = self._track(w, seg, q, usable, hr_peaks)
+        if tracker_est is None:  # the motion tracker's next step spans the windows it did not see
+            self._track_dt += self.hop_s
+        tracked = None if tracker_est is None else tracker_est.bpm
         learned = []
         if hr_model is not None and not broken:
             learned.append(Estimate("encoder", hr_model, encoder_confidence(q.sqi, motion)))
@@ -253,6 +259,36 @@ class Pipeline:
             rhythm_probabilities=rhythm,
             rhythm_classes=None if rhythm is None else self._classes_for(rhythm),
         )
+
+    def _track(
+        self, w: Any, seg: PPGSegment, q: Any, usable: bool, hr_peaks: float | None
+    ) -> Estimate | None:
+        """Update the heart-rate tracker with a readable window; its estimate, or None (no track yet).
+
+        The track is acquired on windows that pass the gate (started on a poor window a tracker can
+        lock onto a sub-harmonic and stay there), then follows every readable window: motion lowers
+        the quality index, and following the pulse through motion is the tracker's job.
+        """
+        tracker = self._tracker
+        assert tracker is not None
+        if not (usable or math.isfinite(tracker.bpm)):
+            return None
+        if isinstance(tracker, MotionHeartRateTracker):
+            ppg = w.channels if w.channels is not None else w.filtered[None, :]
+            acc = None if w.acc is None or self.use_acc == "never" else w.acc.T
+            est = tracker.update(ppg, acc, dt_s=self._track_dt)
+            self._track_dt = self.hop_s
+            bpm = _finite(est.bpm)
+            return None if bpm is None else Estimate("tracker", bpm, est.confidence)
+        # The classic tracker gets the accelerometer where the core's quality check sees motion:
+        # suppressing the spectral peaks of a wrist at rest only removes pulse power (docs/sdk.md).
+        give_acc = self.use_acc == "always" or (self.use_acc == "auto" and q.motion)
+        bpm = _finite(tracker.update(seg if give_acc else seg.without_acc(), dt_s=self.hop_s))
+        if bpm is None:
+            return None
+        moving = () if seg.acc is None or not q.motion else 60.0 * motion_frequencies(seg.acc, MODEL_FS)[0]
+        conf = tracker_confidence(bpm, hr_peaks, q.sqi, held=tracker.held, motion_bpm=moving)
+        return Estimate("tracker", bpm, conf)
 
     def _motion_estimate(self, w: Any) -> Estimate:
         """The learned motion model's estimate of a window (its band-passed channels and acc)."""

@@ -115,9 +115,18 @@ def test_the_rhythm_head_is_softmaxed_and_af_is_its_af_class(student):
     assert classes == RHYTHM_CLASSES and probs.shape == (len(results), 6)
 
 
+class _WithoutRhythm(_WithRhythm):
+    """The shipped student without its ``rhythm`` output (a model that has only the ``af`` head)."""
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: v for k, v in self._model.run(x).items() if k != "rhythm"}
+
+
 def test_without_a_rhythm_head_af_comes_from_the_af_head(student):
     sim = anyppg.simulate(24, heart_rate=70, ppg_rate=50.0, seed=2)
-    results = [r for r in _push(Pipeline("af", student), sim.ppg, 50.0) if r.usable]
+    results = [
+        r for r in _push(Pipeline("af", _WithoutRhythm(student, np.zeros(6))), sim.ppg, 50.0) if r.usable
+    ]
     assert results and all(r.rhythm_probabilities is None and 0 <= r.af_probability <= 1 for r in results)
     assert Results(results).rhythm_probabilities() is None
 
@@ -144,8 +153,9 @@ def test_results_report_the_tracker_and_a_confidence():
     assert len(tracked) > 5
     for r in tracked:
         assert r.heart_rate == r.heart_rate_tracker  # no model: the tracker's value unchanged
-        assert 0.5 < r.heart_rate_confidence <= 1
+        assert 0 <= r.heart_rate_confidence <= 1
         assert {"heart_rate_confidence", "heart_rate_tracker"} <= set(r.to_dict())
+    assert np.median([r.heart_rate_confidence for r in tracked[3:]]) > 0.5  # once the track has settled
     arrays = Results(results).to_arrays()
     assert arrays["heart_rate_confidence"].dtype == np.float64
 
@@ -211,3 +221,14 @@ def test_the_stream_summary_counts_heart_rates_and_their_confidence():
     assert line["heart_rate_windows"] == sum(r.heart_rate is not None for r in results) > 5
     want = np.median([r.heart_rate_confidence for r in results if r.heart_rate_confidence is not None])
     assert line["heart_rate_confidence"]["p50"] == pytest.approx(want, abs=1e-3)
+
+
+@pytest.mark.parametrize("with_acc", [True, False])
+def test_auto_picks_the_motion_tracker_with_an_accelerometer_and_the_classic_one_without(with_acc):
+    sim = anyppg.simulate(40, heart_rate=84, ppg_rate=64.0, motion=0.4, seed=7)
+    acc = sim.acc if with_acc else None
+    auto = _push(Pipeline("auto"), sim.ppg, 64.0, acc)
+    same = _push(Pipeline("pinned", tracker="motion" if with_acc else "classic"), sim.ppg, 64.0, acc)
+    other = _push(Pipeline("other", tracker="classic" if with_acc else "motion"), sim.ppg, 64.0, acc)
+    assert [r.heart_rate_tracker for r in auto] == [r.heart_rate_tracker for r in same]
+    assert [r.heart_rate_tracker for r in auto] != [r.heart_rate_tracker for r in other]

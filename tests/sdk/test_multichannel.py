@@ -64,7 +64,8 @@ def test_a_chunk_with_another_channel_count_is_refused():
 
 def test_the_pipeline_counts_time_points_and_reports_channel_0():
     ppg, acc = _three_channels()
-    multi, single = Pipeline("multi"), Pipeline("single")
+    # the classic tracker reads channel 0 only: the same numbers as a single-channel stream
+    multi, single = Pipeline("multi", tracker="classic"), Pipeline("single", tracker="classic")
     rm = [r for b in _blocks(ppg, acc, skip=17) for r in multi.push(b)]
     rs = [r for b in _blocks(ppg[:, 0], acc, skip=17) for r in single.push(b)]
     assert len(rm) == len(rs) > 5
@@ -80,6 +81,20 @@ def test_the_pipeline_counts_time_points_and_reports_channel_0():
         acc_ = pipeline.accounting
         assert acc_.is_balanced() and acc_.filled > 0
     assert multi.accounting.delivered == single.accounting.delivered  # time points, not samples x channels
+
+
+def test_the_motion_tracker_reads_every_channel():
+    from anyppg.signal import preprocess_recording
+    from anyppg.signal.motion_hr import MotionHeartRateTracker
+
+    ppg, acc = _three_channels()
+    pipeline = Pipeline("multi")
+    results = [r for b in _blocks(ppg, acc) for r in pipeline.push(b)]
+    tracker = MotionHeartRateTracker(125.0)
+    windows = preprocess_recording(ppg, RATE, acc=acc)
+    expected = [tracker.update(w.channels, w.acc.T, dt_s=2.0).bpm for w in windows][: len(results)]
+    assert len(results) > 5 and all(w.channels.shape == (3, 1250) for w in windows)
+    np.testing.assert_array_equal([r.heart_rate_tracker for r in results], expected)
 
 
 def test_an_invalid_value_in_any_channel_drops_that_time_point():

@@ -12,6 +12,7 @@ import anyppg
 from anyppg.sdk.pipeline import Pipeline
 from anyppg.sdk.samples import SampleBlock
 from anyppg.signal import MODEL_FS, HeartRateTracker, ppg_quality, preprocess_recording
+from anyppg.signal.motion_hr import MotionHeartRateTracker
 
 
 def _results(url: str, model=None, **kwargs):
@@ -43,15 +44,35 @@ def test_heart_rate_against_the_simulator_and_the_core_tracker(hr, rate, motion)
         if not motion:
             assert abs(r.heart_rate_peaks - sim.hr[inside].mean()) < 4
             assert r.usable and r.quality > 0.6
-    # tracked: exactly the core's HeartRateTracker over the training windows (one implementation),
-    # given the accelerometer where the core's quality check sees motion
-    tracker = HeartRateTracker(MODEL_FS)
+    # tracked: exactly the core's MotionHeartRateTracker over the training windows (one
+    # implementation), given the accelerometer; the simulator's heart rate within 3 bpm once locked
+    tracker = MotionHeartRateTracker(MODEL_FS)
     expected = []
     for w in preprocess_recording(sim.ppg, rate, acc=sim.acc):
+        expected.append(tracker.update(w.filtered[None, :], w.acc.T, dt_s=2.0).bpm)
+    assert any(r.motion > 0.1 for r in results) == bool(motion)
+    np.testing.assert_array_equal([r.heart_rate_tracker for r in results], expected)
+    assert all(r.heart_rate == r.heart_rate_tracker for r in results)  # no model: nothing to fuse
+    truth = [sim.hr[(sim.r_peaks >= r.t_end - 8) & (sim.r_peaks < r.t_end)].mean() for r in results]
+    assert np.median(np.abs(np.array(expected) - truth)[3:]) < 3  # the last 8 s are analysed
+
+
+def test_the_classic_tracker_is_still_there():
+    """``Pipeline(tracker="classic")``: exactly the core's HeartRateTracker, given the accelerometer
+    where the core's quality check sees motion."""
+    sim = anyppg.simulate(40, heart_rate=75, ppg_rate=64.0, motion=0.6, seed=1)
+    pipeline = Pipeline("classic", tracker="classic")
+    results = [
+        r
+        for i in range(0, len(sim.ppg), 16)
+        for r in pipeline.push(SampleBlock(i / 64.0, 64.0, sim.ppg[i : i + 16], sim.acc[i : i + 16]))
+    ]
+    tracker = HeartRateTracker(MODEL_FS)
+    expected = []
+    for w in preprocess_recording(sim.ppg, 64.0, acc=sim.acc):
         moving = ppg_quality(w.filtered, MODEL_FS, acc=w.acc).motion
         expected.append(tracker.update(w.filtered, w.acc if moving else None, dt_s=2.0))
-    assert any(r.motion > 0.1 for r in results) == bool(motion)
-    np.testing.assert_array_equal([r.heart_rate for r in results], expected)
+    np.testing.assert_array_equal([r.heart_rate for r in results], expected[: len(results)])
 
 
 def test_a_long_gap_restarts_windowing_and_no_window_spans_it():

@@ -48,7 +48,9 @@ def _model() -> Any:
 
 
 def _stream(model: Any, ppg: np.ndarray, acc: np.ndarray | None, rate: float, drop_every: int = 0) -> list:
-    pipeline = Pipeline("golden", model)
+    # The golden values were recorded with the classic tracker (the SDK's default before
+    # anyppg.signal.motion_hr): that path must still give them to the last bit.
+    pipeline = Pipeline("golden", model, tracker="classic")
     results = []
     block = 16
     for k, i in enumerate(range(0, len(ppg), block)):
