@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +37,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--latency-runs", type=int, default=50, help="timed runs for the card's latency (0: skip)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the calibration windows")
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="data folder (or $ANYPPG_DATA): score each exported file on the held-out subjects",
+    )
+    parser.add_argument(
+        "--work", default="runs/assets", help="where the labelled-window cache is kept (runs/assets)"
+    )
+
+
+def _file_metrics(args: argparse.Namespace, held: Any) -> dict[str, Any]:
+    """Placeholder metrics until the file is scored; without data the card says it was not scored."""
+    if held is not None:
+        return {}
+    return {"scored_file": None, "note": "not scored: pass --data (or set ANYPPG_DATA) to score this file"}
 
 
 def run(args: argparse.Namespace) -> int:
     from anyppg.logs import native_stderr_to_log
     from anyppg.progress import Progress, progress_enabled
+    from anyppg.quantization.assets import heldout_windows, score_file
     from anyppg.quantization.export import export_model
     from anyppg.quantization.ptq import calibration_windows
     from anyppg.quantization.students import load_student
@@ -51,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
     if "int8" in args.precision:
         progress.step(f"collecting {args.calibration_windows} int8 calibration windows")
         calibration = calibration_windows(args.calibration_windows, seed=args.seed)
+    held = None
+    if args.data or os.environ.get("ANYPPG_DATA"):
+        progress.step("reading the held-out subjects' labelled windows")
+        held = heldout_windows(args.data, Path(args.work), args.seed)
     jobs = [(f, p) for f in args.format for p in args.precision]
     artifacts = []
     for i, (fmt, precision) in enumerate(jobs, 1):
@@ -65,10 +88,17 @@ def run(args: argparse.Namespace) -> int:
                 FILE_PRECISION[precision],
                 args.out,
                 calibration if precision == "int8" else None,
-                training_data=extra.get("training_data"),
-                metrics={"distillation_heldout": extra.get("metrics", {})},
+                training_data={
+                    **(extra.get("training_data") or {}),
+                    # the checkpoint's own (fp32, eager) numbers: never this file's metrics
+                    "checkpoint_fp32_metrics": extra.get("metrics", {}),
+                },
+                metrics=_file_metrics(args, held),
                 latency_runs=args.latency_runs,
             )
+            if held is not None:  # score the file itself: int8 is scored as int8
+                artifact.card.metrics = score_file(artifact.path, held)
+                artifact.card.save(artifact.card_path)
         artifacts.append(artifact)
     progress.step(f"done: {len(artifacts)} artefacts in {args.out}")
     rows = [

@@ -5,8 +5,8 @@ fp32/q8) that the parity and card tests share; lowering costs seconds per model.
 
 Tolerances (stated once, used below):
 - fp32 runtimes vs eager torch: 1e-4 absolute on every output (bpm and logits included).
-- int8 vs eager fp32: embedding cosine >= 0.99 per window, heart rate within 2 bpm, quality / AF
-  logits within 10 % of their range over the windows + 0.05.
+- int8 vs eager fp32: embedding cosine >= 0.99 per window, heart rate within 2 bpm, quality / AF /
+  rhythm logits within 10 % of their range over the windows + 0.05.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from anyppg.quantization.export import (  # noqa: E402
     lower_to_xnnpack,
     run_pte,
     run_tflite,
+    tflite_io_tensors,
 )
 from anyppg.quantization.ptq import QuantizationError, calibration_windows, quantize_pt2e  # noqa: E402
 from anyppg.quantization.students import build_student, save_student  # noqa: E402
@@ -64,7 +65,20 @@ def student():
 
 @pytest.fixture(scope="module")
 def exported(student, tmp_path_factory):
-    """`anyppg export` of the student to every backend x precision; returns (folder, JSON report)."""
+    """`anyppg export` of the student to every backend x precision; returns (folder, JSON report).
+
+    Without a data folder (ANYPPG_DATA unset here) the files are exported but not scored."""
+    import os
+
+    saved = os.environ.pop("ANYPPG_DATA", None)
+    try:
+        yield from _export(student, tmp_path_factory)
+    finally:
+        if saved is not None:
+            os.environ["ANYPPG_DATA"] = saved
+
+
+def _export(student, tmp_path_factory):
     folder = tmp_path_factory.mktemp("export")
     checkpoint = folder / f"{NAME}.pt"
     save_student(student, checkpoint, NAME, {"training_data": {"kind": "test"}, "metrics": {"note": 1}})
@@ -76,7 +90,7 @@ def exported(student, tmp_path_factory):
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         assert main(argv) == 0
-    return folder, json.loads(buffer.getvalue())
+    yield folder, json.loads(buffer.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +102,7 @@ def windows():
 def eager_out(student, windows):
     with torch.no_grad():
         outs = [student(torch.from_numpy(w[None])) for w in windows]
-    return [np.concatenate([o[k].numpy() for o in outs]) for k in range(4)]
+    return [np.concatenate([o[k].numpy() for o in outs]) for k in range(len(OUTPUT_NAMES))]
 
 
 def _run(path, windows):
@@ -98,7 +112,7 @@ def _run(path, windows):
         outs = [[np.asarray(o.numpy()) for o in handle.execute([torch.from_numpy(w[None])])] for w in windows]
     else:
         outs = [runner(handle, w[None]) for w in windows]
-    return [np.concatenate([o[k] for o in outs]) for k in range(4)]
+    return [np.concatenate([o[k] for o in outs]) for k in range(len(outs[0]))]
 
 
 def test_all_four_artifacts_are_written_with_their_cards(exported):
@@ -121,10 +135,10 @@ def test_fp32_exports_match_eager(exported, windows, eager_out, backend):
 @pytest.mark.parametrize("backend", ["xnnpack", "litert"])
 def test_int8_exports_match_eager_within_tolerance(exported, windows, eager_out, backend):
     folder, _ = exported
-    emb, hr, quality, af = _run(folder / artifact_name(NAME, backend, "q8"), windows)
+    emb, hr, quality, af, rhythm = _run(folder / artifact_name(NAME, backend, "q8"), windows)
     assert cosine_rows(emb, eager_out[0]).min() >= COSINE_MIN
     np.testing.assert_allclose(hr, eager_out[1], atol=HR_ATOL_BPM, rtol=0)
-    for got, ref in ((quality, eager_out[2]), (af, eager_out[3])):
+    for got, ref in ((quality, eager_out[2]), (af, eager_out[3]), (rhythm, eager_out[4])):
         np.testing.assert_allclose(got, ref, atol=0.05 + 0.1 * float(np.ptp(ref)), rtol=0)
 
 
@@ -156,8 +170,8 @@ def test_delegation_report_inspects_the_lowered_graph(student):
             self.student = student.fold_batchnorm()
 
         def forward(self, x):
-            emb, hr, q, af = self.student(x)
-            return emb.cumsum(-1), hr, q, af  # cumsum has no XNNPACK kernel
+            emb, hr, q, af, rhythm = self.student(x)
+            return emb.cumsum(-1), hr, q, af, rhythm  # cumsum has no XNNPACK kernel
 
     _, report = lower_module(WithCumsum().eval(), (torch.zeros(1, 1, 1250),))
     assert report.delegate_calls >= 1
@@ -177,6 +191,39 @@ def test_int8_tflite_has_int8_io_tensors_and_the_card_records_their_scales(expor
     assert io["ppg"]["dtype"] == "int8"
     assert io["ppg"]["scale"] == pytest.approx(inp["quantization"][0])
     assert all(io[name]["dtype"] == "int8" for name in OUTPUT_NAMES)
+    # The heart-rate output's range is fixed, not calibrated: 0.9 bpm steps from 0 to 229.5 bpm.
+    hr = io["heart_rate"]
+    assert (hr["scale"], hr["zero_point"]) == (pytest.approx(0.9), -128)
+    assert hr["scale"] * (-128 - hr["zero_point"]) <= 30 and hr["scale"] * (127 - hr["zero_point"]) >= 220
+
+
+def test_cards_of_unscored_files_say_so_and_keep_checkpoint_numbers_apart(exported):
+    folder, _ = exported
+    for backend in ("xnnpack", "litert"):
+        card = ModelCard.load((folder / artifact_name(NAME, backend, "q8")).with_suffix(".json"))
+        assert card.metrics["scored_file"] is None and "not scored" in card.metrics["note"]
+        assert card.training_data["checkpoint_fp32_metrics"] == {"note": 1}  # never under metrics
+
+
+def test_a_card_scores_the_file_it_describes(exported):
+    """score_file runs the exported file itself through the SDK runtime: int8 scored as int8."""
+    from anyppg.quantization.assets import runtime_outputs, score_file
+    from anyppg.quantization.real_heads import head_metrics
+    from anyppg.trainer.heads import HeadWindows
+
+    folder, _ = exported
+    sim = simulated_windows(6, seed=5)
+    n = len(sim)
+    held = HeadWindows(sim.ppg, sim.hr, sim.quality, np.where(sim.af == 1, 5, 0).astype(np.int8),
+                       np.array(["bidmc"] * n, dtype=object), np.array([f"s/{i % 3}" for i in range(n)], dtype=object))  # fmt: skip
+    scores = {}
+    for precision in ("fp32", "q8"):
+        path = folder / artifact_name(NAME, "litert", precision)
+        scored = score_file(path, held)
+        assert scored["scored_file"] == path.name
+        assert scored["heldout"] == head_metrics(runtime_outputs(path, held.ppg), held)
+        scores[precision] = scored["heldout"]["heart_rate"]["clinical_finger"]["mae_bpm"]
+    assert scores["q8"] != scores["fp32"]  # the int8 file's own numbers, not the fp32 model's
 
 
 def test_cards_describe_the_files(exported, student):
@@ -193,12 +240,14 @@ def test_cards_describe_the_files(exported, student):
             assert card.input_shape == (1, 1, 1250)
             assert [o.name for o in card.outputs] == list(OUTPUT_NAMES)
             assert card.latency_ms["median"] > 0 and card.measured_on
-            assert card.training_data == {"kind": "test"}
+            assert card.training_data["kind"] == "test"
             sizes[backend, precision] = card.size_bytes
             if precision == "q8":
                 assert card.quantization["calibration_windows"] == 48
     for backend in ("xnnpack", "litert"):
-        assert sizes[backend, "fp32"] > 2 * sizes[backend, "q8"]
+        # int8 weights are a quarter of fp32; the graph, per-channel scales and names are not, and on a
+        # 60 k-parameter student they are a good part of the file (LiteRT: 243 KB fp32, 131 KB int8).
+        assert sizes[backend, "fp32"] > 1.5 * sizes[backend, "q8"]
 
 
 # --- bad input -------------------------------------------------------------------------------------
@@ -268,8 +317,16 @@ def test_shipped_default_student_runs_in_both_runtimes_and_agrees():
         for path in (pte_path, tflite_path):
             card = ModelCard.load(path.with_suffix(".json"))
             assert card.name == "student-s" and card.precision == "q8"
-            assert card.size_bytes == path.stat().st_size < 2_000_000
-            assert card.training_data and card.metrics
+            assert card.size_bytes == path.stat().st_size <= 500_000
+            # The card's numbers are the file's own, scored on held-out subjects, and say what it is.
+            assert card.metrics["scored_file"] == path.name
+            assert card.metrics["heldout_int8_file"]["rhythm"]["af_auroc"] is not None
+            assert card.rhythm_classes == ["sinus_rhythm", "PVC", "PAC", "VT", "SVT", "AF"]
+            assert "research use" in card.license_note
+            assert card.training_data["real"] and not card.training_data["simulated"]
+            held, trained = card.training_data["heldout"], card.training_data["training"]
+            for dataset in held:
+                assert not set(held[dataset]["subjects"]) & set(trained[dataset]["subjects"])
         a = _run(pte_path, windows.ppg[:, None, :])
         b = _run(tflite_path, windows.ppg[:, None, :])
     # Same student, two int8 toolchains: embeddings agree and heart rates are close.
@@ -278,6 +335,14 @@ def test_shipped_default_student_runs_in_both_runtimes_and_agrees():
     # And the shipped model measures heart rate: the simulator's label is the oracle.
     known = np.isfinite(windows.hr)
     assert np.median(np.abs(a[1][known, 0] - windows.hr[known])) < 10.0
+    assert a[4].shape == (12, 6)  # rhythm logits
+
+
+def test_shipped_heart_rate_output_spans_30_to_220_bpm_without_saturating():
+    with resources.as_file(_shipped("student-s_litert_q8.tflite")) as path:
+        hr = tflite_io_tensors(load_tflite(path))["heart_rate"]
+    lowest, highest = hr["scale"] * (-128 - hr["zero_point"]), hr["scale"] * (127 - hr["zero_point"])
+    assert lowest <= 30.0 and highest >= 220.0 and hr["scale"] <= 1.0  # bpm per int8 step
 
 
 def test_shipped_files_are_errors_not_crashes_when_damaged(tmp_path):

@@ -123,7 +123,8 @@ def _eager(model, x: np.ndarray) -> dict[str, np.ndarray]:
     with torch.no_grad():
         outs = model(torch.from_numpy(x))
     return {
-        name: o.numpy() for name, o in zip(("embedding", "heart_rate", "quality", "af"), outs, strict=True)
+        name: o.numpy()
+        for name, o in zip(("embedding", "heart_rate", "quality", "af", "rhythm"), outs, strict=True)
     }
 
 
@@ -143,7 +144,7 @@ def test_fp32_exports_match_eager(exported, key):
     assert not model.card_derived
     for x in _windows(4):
         got, want = model.run(x), _eager(exported["eager"], x)
-        assert list(got) == ["embedding", "heart_rate", "quality", "af"]
+        assert list(got) == ["embedding", "heart_rate", "quality", "af", "rhythm"]
         for name in want:
             assert got[name].dtype == np.float32
             assert got[name].shape == want[name].shape
@@ -204,7 +205,7 @@ def test_card_is_derived_when_absent(exported, tmp_path, caplog):
     assert "no model card" in caplog.text
     assert (model.card.name, model.card.format, model.card.precision) == ("student-x", "tflite", "q8")
     assert model.card.input_shape == (1, 1, 1250)
-    assert model.output_names == ["embedding", "heart_rate", "quality", "af"]
+    assert model.output_names == ["embedding", "heart_rate", "quality", "af", "rhythm"]
     assert model.card.size_bytes == bare.stat().st_size
     assert set(model.run(_windows(1)[0])) == set(model.output_names)
 
@@ -224,7 +225,7 @@ def test_card_that_does_not_match_the_file_is_refused(exported, tmp_path):
     with pytest.raises(ModelLoadError, match="format 'tflite'"):
         load_model(path)
     ModelCard("m", "pte", "xnnpack", "fp32", inputs, outputs[:3]).save(tmp_path / "m.json")
-    with pytest.raises(ModelLoadError, match="3 outputs; the file has 4"):
+    with pytest.raises(ModelLoadError, match="3 outputs; the file has 5"):
         load_model(path)
     (tmp_path / "m.json").write_text("{not json")
     with pytest.raises(ModelLoadError, match="not valid JSON"):
