@@ -13,6 +13,7 @@ Command line::
 
     python -m anyppg.quantization.motion_export loso --data ../shared/data    # benchmarks/results/motion_learned_loso.*
     python -m anyppg.quantization.motion_export ship --data ../shared/data    # anyppg/assets/motion-hr_*
+    python -m anyppg.quantization.motion_export cards   # LOSO numbers into the shipped cards again
 
 ``--data`` defaults to ``$ANYPPG_DATA``. Both train with one torch thread; ``loso`` takes about
 15 minutes on a shared 2-core machine, ``ship`` about one.
@@ -297,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m anyppg.quantization.motion_export", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("command", choices=("loso", "merge", "ship"))
+    parser.add_argument("command", choices=("loso", "merge", "ship", "cards"))
     parser.add_argument("--data", help="data folder holding troika/ and bami1/ (default: $ANYPPG_DATA)")
     parser.add_argument(
         "--cache", default="runs/motion/windows.npz", help="window cache (built when missing)"
@@ -327,6 +328,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from anyppg.trainer.motion_data import load_or_build
     from anyppg.trainer.motion_loso import loso, markdown, merge_results, to_json_ready
 
+    if args.command == "cards":  # refresh the LOSO metrics in the shipped cards after a new LOSO run
+        out_dir = Path(args.out) if args.out else Path(str(resources.files("anyppg.assets")))
+        metrics = _loso_metrics(Path(args.results) / "motion_learned_loso.json")
+        for backend, suffix in SHIPPED:
+            card_file = card_path_for(out_dir / f"{NAME}_{backend}_q8{suffix}")
+            card = ModelCard.load(card_file)
+            card.metrics = metrics
+            card.save(card_file)
+            log.info("updated the LOSO metrics of %s", card_file)
+        return 0
     if args.command == "merge":
         merged = merge_results([json.loads(Path(p).read_text()) for p in args.parts])
         out = Path(args.results)

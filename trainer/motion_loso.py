@@ -212,7 +212,9 @@ def markdown(result: dict[str, Any], command: str) -> str:
     lines = [
         "# Learned motion heart-rate model: leave-one-subject-out",
         "",
-        f"`{command}` ({result['wall_s']:.0f} s wall, {result['machine']}; {result['parameters']} parameters).",
+        f"`{command}` ({result['wall_s']:.0f} s wall"
+        + (f" summed over {result['parts']} parts" if result.get("parts") else "")
+        + f", {result['machine']}; {result['parameters']} parameters).",
         "MAE in bpm against the ECG reference, 8-s windows with a 2-s step. *window*: each window alone;",
         "*tracked*: the causal belief filter over the recording's windows (`anyppg.signal.hr_belief`).",
         "int8: PT2E static int8 (XNNPACK quantizer), simulated in torch, calibrated per fold."
@@ -269,6 +271,7 @@ def merge_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
     for p in parts:
         records.update(p["records"])
         folds.update({f["subject"]: f for f in p["folds"]})
+    records = dict(sorted(records.items()))
     done = set(folds)
     skipped = sorted({s for p in parts for s in p["skipped_subjects"]} - done)
     keys = [k for k in ("fp32_mae_window", "fp32_mae_tracked", "int8_mae_window", "int8_mae_tracked")]
