@@ -312,15 +312,10 @@ def _split(entry: str) -> tuple[str | None, str]:
     return None, entry
 
 
-def record_numbers(name: str) -> set[int]:
-    """The record numbers in a subject or record name, without its dataset prefix: ``bidmc_04`` ->
-    {4}, ``mimic208-209`` -> {208, 209}, ``DATA_03_TYPE02`` -> {3, 2}, ``S05`` -> {5}. Every dataset
-    here numbers its subjects, so numbers match names across the readers' and the cards' spellings."""
-    return {int(n) for n in re.findall(r"\d+", _DATASET_PREFIX.sub("", name.strip()))}
-
-
 def _held_number(name: str) -> int | None:
-    """The number a held-out entry names: the first number after its dataset prefix."""
+    """The record number a name holds: the first number after its dataset prefix (``bidmc_04`` -> 4,
+    ``DATA_03_TYPE02`` -> 3, ``S05`` -> 5). Every dataset here numbers its records, so numbers match
+    names across the readers' and the cards' spellings."""
     found = re.findall(r"\d+", _DATASET_PREFIX.sub("", name.strip()))
     return int(found[0]) if found else None
 
@@ -368,17 +363,14 @@ def pick_recordings(
 ) -> tuple[list[int], str]:
     """Which ``(subject, record)`` recordings to evaluate, and where the choice came from.
 
-    ``held-out`` when the cards name the dataset: a recording whose record number (``mimicdb_209``
-    -> 209, ``DATA_03_TYPE02`` -> 3) or one of whose subject's numbers (``mimicdb:g208`` -> 208) is
-    held out; else ``all``. ``limit`` keeps the recordings of the first ``limit`` subjects (sorted).
+    ``held-out`` when the cards name the dataset: the recordings whose record number is held out
+    (``mimicdb_209`` -> 209, ``DATA_03_TYPE02`` -> 3, ``MPA_181220181216``); only those, not the rest
+    of their subject's records, which a split by record may have trained on. Else ``all``.
+    ``limit`` keeps the recordings of the first ``limit`` subjects (sorted).
     """
     chosen = heldout.get(dataset)
     if chosen:
-        keep = [
-            i
-            for i, (subject, record) in enumerate(recordings)
-            if _held_number(record) in chosen or record_numbers(subject) & chosen
-        ]
+        keep = [i for i, (_, record) in enumerate(recordings) if _held_number(record) in chosen]
         source = "held-out"
     else:
         keep, source = list(range(len(recordings))), "all"
