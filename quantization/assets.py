@@ -253,8 +253,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point; a data or model error is one line on stderr and exit status 1."""
+    from anyppg.errors import AnyPPGError
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    report = build(parse_args(argv))
+    try:
+        report = build(parse_args(argv))
+    except AnyPPGError as exc:
+        print(f"python -m anyppg.quantization.assets: {exc}", file=sys.stderr)
+        return 1
     json.dump(report, sys.stdout, indent=2)
     print()
     return 0

@@ -121,3 +121,15 @@ def test_heart_rate_int8_range_is_fixed_not_calibrated():
     torch.testing.assert_close(fixed, expected, atol=1.2, rtol=0)  # 0.9 bpm steps, no saturation
     calibrated = quantize_pt2e(_LinearHR(), calibration, fixed_outputs={})(torch.from_numpy(x))[0]
     assert float(calibrated.max()) < 140.0  # what the fixed range prevents: 180 and 220 saturate
+
+
+def test_assets_without_data_or_cache_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    from anyppg.quantization.assets import main
+
+    monkeypatch.delenv("ANYPPG_DATA", raising=False)
+    assert main(["--work", str(tmp_path / "work"), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "python -m anyppg.quantization.assets: --data: no data folder given (pass --data or set ANYPPG_DATA)"
+    ]
+    assert not (tmp_path / "out").exists()
