@@ -24,6 +24,8 @@ the PPG spectrum these peaks are often stronger than the pulse and may sit on to
    movement frequency the emission never falls below ``motion_hold`` (when the heart rate equals the
    cadence the cancellation removes the pulse too, and that frequency must stay possible). The
    estimate is the forward posterior's mode refined by its local mean: purely online, no look-ahead.
+   When four clear windows in a row agree on a rate of their own, away from the track and from the
+   movement frequencies, the track is taken as lost and acquired afresh from the latest window.
 
 The confidence (0-1) is the posterior probability that the heart rate lies within ±5 bpm of the
 estimate, times how well the window on its own supports the estimate (its emission there over its
@@ -112,6 +114,10 @@ class MotionTrackerConfig:
         peakiness_range: (no evidence, full evidence): the ratio of the spectrum's maximum to its
             mean over which the exponent goes from 10 % to 100 % of ``emission_power``.
         motion_hold: lowest emission at the dominant movement frequency while moving.
+        reacquire_after: clear windows in a row that agree on their own rate, away from the track
+            and from the movement frequencies, before the track is dropped and acquired afresh
+            (faster than ``jump_probability`` alone after a gap of no pulse, e.g. finger out).
+        reacquire_support: such a window gives the track less than this share of its maximum.
     """
 
     analysis_s: float = 8.0
@@ -130,6 +136,8 @@ class MotionTrackerConfig:
     emission_power: float = 2.0
     peakiness_range: tuple[float, float] = (2.0, 6.0)
     motion_hold: float = 0.5
+    reacquire_after: int = 4
+    reacquire_support: float = 0.3
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -147,6 +155,7 @@ class MotionTrackerConfig:
                 "spectral_tilt",
                 "harmonic_weight",
                 "motion_hold",
+                "reacquire_support",
             ):
                 check_positive(f.name, value, allow_zero=True)
             else:
@@ -258,6 +267,10 @@ class MotionHeartRateTracker:
     def reset(self) -> None:
         """Forget the track (after a gap in the stream, or for a new wearer)."""
         self._posterior: np.ndarray | None = None
+        self._rival = math.nan  # the clear windows' own mode while they disagree with the track
+        self._rival_count = 0
+        self._clear = False
+        self._cadence = math.nan
         self.bpm = math.nan
 
     # --- per-window steps ----------------------------------------------------------------------
@@ -345,10 +358,38 @@ class MotionHeartRateTracker:
         peakiness = 1.0 / max(float(spectrum.mean()), 1e-12)
         power = cfg.emission_power * float(np.clip((peakiness - p0) / (p1 - p0), 0.1, 1.0))
         likelihood = cfg.emission_floor + spectrum**power
+        self._clear = power >= cfg.emission_power  # a peaky window: its own mode means something
+        self._cadence = cadence
         if math.isfinite(cadence) and cfg.motion_hold > 0:
             bump = cfg.motion_hold * np.exp(-0.5 * ((self.grid_bpm - cadence) / 3.0) ** 2)
             likelihood = np.maximum(likelihood, bump)
         return likelihood
+
+    def _lost(self, likelihood: np.ndarray, dt: float) -> bool:
+        """Whether the track is lost: ``reacquire_after`` clear windows in a row agree on a rate of
+        their own (within the transition's reach) that is not a movement frequency, while giving the
+        track less than ``reacquire_support`` of their maximum emission."""
+        cfg = self.config
+        if self._posterior is None or not self._clear:
+            self._rival_count = 0
+            return False
+        mode = float(self.grid_bpm[int(np.argmax(likelihood))])
+        track = np.abs(self.grid_bpm - self.bpm) <= 3
+        support = float(likelihood[track].max() / likelihood.max()) if track.any() else 0.0
+        moving = math.isfinite(self._cadence) and any(
+            abs(mode - k * self._cadence) <= 6 for k in (0.5, 1.0, 1.5, 2.0)
+        )
+        if support >= cfg.reacquire_support or moving:
+            self._rival_count = 0
+            return False
+        reach = 4 + 3 * cfg.sigma_bpm_per_s * dt
+        same = self._rival_count > 0 and abs(mode - self._rival) <= reach
+        self._rival_count = self._rival_count + 1 if same else 1
+        self._rival = mode
+        if self._rival_count < cfg.reacquire_after:
+            return False
+        self._rival_count = 0
+        return True
 
     def update(
         self, ppg: np.ndarray, acc: np.ndarray | None = None, *, dt_s: float = 2.0
@@ -375,6 +416,8 @@ class MotionHeartRateTracker:
         if float(np.ptp(x[:, -self._analysis :], axis=1).max()) == 0:
             return HeartRateEstimate(self.bpm, 0.0)
         likelihood = self._likelihood(x, a)
+        if self._lost(likelihood, dt):
+            self._posterior = None  # start afresh from this window
         if self._posterior is None:
             prior = np.full(len(self.grid_bpm), 1.0 / len(self.grid_bpm))
         else:
