@@ -35,7 +35,7 @@ from torch import nn
 from anyppg.errors import ModelInputError, ModelLoadError
 from anyppg.model_card import ModelCard, card_path_for, default_io
 from anyppg.quantization.ptq import BACKENDS, QuantizationError, quantize_pt2e
-from anyppg.quantization.students import INPUT_SAMPLES, OUTPUT_NAMES, count_parameters
+from anyppg.quantization.students import INPUT_SAMPLES, OUTPUT_NAMES, RHYTHM_CLASSES, count_parameters
 
 log = logging.getLogger(__name__)
 
@@ -428,6 +428,7 @@ def export_model(
         metrics=dict(metrics or {}),
         quantization=quant,
         created_by=created_by,
+        rhythm_classes=list(RHYTHM_CLASSES) if len(produced) > OUTPUT_NAMES.index("rhythm") else [],
     )
     if report is not None:
         card.quantization["xnnpack_delegate_calls"] = report.delegate_calls

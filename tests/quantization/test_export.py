@@ -241,6 +241,7 @@ def test_cards_describe_the_files(exported, student):
             assert [o.name for o in card.outputs] == list(OUTPUT_NAMES)
             assert card.latency_ms["median"] > 0 and card.measured_on
             assert card.training_data["kind"] == "test"
+            assert card.rhythm_classes == ["sinus_rhythm", "PVC", "PAC", "VT", "SVT", "AF"]
             sizes[backend, precision] = card.size_bytes
             if precision == "q8":
                 assert card.quantization["calibration_windows"] == 48
