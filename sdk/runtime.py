@@ -2,7 +2,7 @@
 
 :func:`load_model` picks the runtime from the file suffix and returns a :class:`Model` whose
 :meth:`Model.run` takes a numpy window and returns numpy outputs keyed by the model card's output
-names (``embedding``, ``heart_rate``, ``quality``, ``af``; see :mod:`anyppg.model_card`)::
+names (``embedding``, ``heart_rate``, ``quality``, ``af``, ``rhythm``; see :mod:`anyppg.model_card`)::
 
     from anyppg.sdk.runtime import load_model
 
