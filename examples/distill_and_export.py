@@ -79,7 +79,7 @@ async def main(args: argparse.Namespace) -> None:
 
     # The .tflite takes float input and returns float outputs here: run_tflite applies the int8
     # input/output scales recorded in the file.
-    _embedding, heart_rate, quality, af = run_tflite(
+    _embedding, heart_rate, quality, af, _rhythm = run_tflite(
         out / f"{args.student}_litert_q8.tflite", heldout.ppg[:1, None, :]
     )
     log.info("first held-out window: HR %.1f bpm (label %.1f), quality logit %.2f, AF logit %.2f",

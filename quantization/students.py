@@ -27,7 +27,7 @@ example inputs::
     spec = STUDENTS["student-s"]
     model = spec.get_eager_model()
     (x,) = spec.get_example_inputs()
-    embedding, heart_rate, quality, af = model(x)
+    embedding, heart_rate, quality, af, rhythm = model(x)
 """
 
 from __future__ import annotations
