@@ -6,30 +6,31 @@ resamples of the subjects, windows of a drawn subject kept together; windows of 
 correlated, so resampling windows would give falsely narrow intervals):
 
 - **Heart rate**, MAE in bpm against the ECG, per 10 s window of :func:`anyppg.analyze` (the
-  stream's windows: every 2 s). BIDMC and MIMIC-DB (ICU finger PPG): the reference is the label the
-  heads are trained on, :func:`anyppg.datasets.labels.window_labels`: ``60 / median RR`` of the ECG
-  R-peaks inside the window (:mod:`anyppg.datasets.clinical` detects them; monitor numerics are not
-  used), NaN where the beats span less than half the window. TROIKA and BAMI-I (wrist PPG +
-  accelerometer while running): the datasets' ECG heart rate per 8 s window (2 s step), averaged over
-  the 8 s windows inside the 10 s window. Methods: the SDK's classical ``tracker``
-  (``heart_rate_tracker``), the model's ``heart_rate`` head (every model file given, fp32 and int8),
-  the reported (``fused``) ``heart_rate`` with each model, and **NeuroKit2** 0.3.0 as an established
-  peer (``ppg_clean`` + ``ppg_findpeaks``, Elgendi, on the same raw window: ``60 / mean`` beat
-  interval). A method that gives no value for a window is scored on the windows it answers, and its
-  ``coverage`` (answered / labelled windows) is reported beside it.
+  stream's windows: every 2 s). BIDMC and MIMIC-DB (ICU finger PPG): the reference is
+  :func:`anyppg.datasets.labels.window_labels`, ``60 / median RR`` of the ECG R-peaks inside the
+  window (the definition of the heads' training labels; :mod:`anyppg.datasets.clinical` detects the
+  R-peaks, monitor numerics are not used), NaN where the beats span less than half the window.
+  TROIKA and BAMI-I (wrist PPG + accelerometer while running): the datasets' ECG heart rate per 8 s
+  window (2 s step), averaged over the 8 s windows inside the 10 s window. Methods: the SDK's
+  ``tracker`` (``heart_rate_tracker``), the ``motion tracker`` (:mod:`anyppg.signal.motion_hr` on
+  every PPG channel and the accelerometer), the model's ``heart_rate`` head (every model file given,
+  fp32 and int8), the reported (``fused``) ``heart_rate`` with each model, and **NeuroKit2** 0.3.0
+  as an established peer (``ppg_clean`` + ``ppg_findpeaks``, Elgendi, on the same raw window:
+  ``60 / mean`` beat interval). A method that gives no value for a window is scored on the windows
+  it answers, and its ``coverage`` (answered / labelled windows) is reported beside it.
 - **AF** (Liu et al. 2022, 10 s finger segments at 100 Hz, one row per segment): AUROC of the model's
   ``af_probability`` for AF against the five other rhythms, and six-class accuracy where the model
   has a rhythm head; the peer is the coefficient of variation of NeuroKit2's beat intervals.
 - **Quality**: AUROC of the quality index (``quality``, signal processing) and of the model's quality
   head (``quality_model``) against windows labelled by ECG/PPG heart-rate agreement: usable when the
   PPG's beat rate is within 5 bpm of the ECG's, not usable at 15 bpm or more or with no PPG beats,
-  left out in between. Two PPG sides: the labels the head is trained on (clinical sets:
-  ``window_labels``, the SDK's peak detector on the whole recording, beat counts within one; wrist
-  sets: the window's ``heart_rate_peaks``), and NeuroKit2's beat rate, a detector independent of the
-  SDK's quality index (which shares the SDK's peak detector).
+  left out in between. Two PPG sides: the SDK's peak detector, as in the heads' training labels
+  (clinical sets: ``window_labels`` on the whole recording, beat counts within one; wrist sets: the
+  window's ``heart_rate_peaks``), and NeuroKit2's beat rate, a detector independent of the SDK's
+  quality index (which shares the SDK's peak detector).
 
-Subjects: the held-out subjects the model cards name (``held_out`` / ``heldout`` lists), else those of
-``--heldout FILE.json`` (``{"bidmc": ["bidmc01", ...], ...}``, names as the readers give them), else
+Subjects: the held-out records the model cards name (``held_out`` / ``heldout`` lists, matched by
+record number), else those of ``--heldout FILE.json`` (``{"bidmc": ["bidmc_04", ...], ...}``), else
 every subject (the report then says so: numbers on subjects a model was trained on are optimistic).
 
 Usage::
