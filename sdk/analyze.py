@@ -229,6 +229,7 @@ def analyze(
     *,
     acc: Any = None,
     model: Any = "default",
+    extra_channels: Any = None,
 ) -> Analysis:
     """Analyse a PPG recording (1-D) or a batch of independent segments (2-D) in one call.
 
@@ -240,6 +241,10 @@ def analyze(
             recording, ``(n_segments, n_samples, 3)`` (or ``(n_segments, 3, n_samples)``) for segments.
         model: ``"default"`` (the shipped int8 student), ``"none"`` (signal only: no model columns),
             a ``.tflite`` / ``.pte`` path, or a loaded :class:`~anyppg.sdk.runtime.Model`.
+        extra_channels: a recording's further PPG channels (multi-wavelength or multi-photodiode
+            sensors), ``(channels - 1, n)``, streamed beside ``ppg`` as ``replay:`` streams a
+            multi-channel file: the model reads ``ppg`` (channel 0), the motion tracker every
+            channel. Recordings (1-D ``ppg``) only.
 
     Returns:
         The :class:`Analysis`: one row per 10 s window (every 2 s) of a recording, or exactly one row
@@ -249,7 +254,8 @@ def analyze(
         InvalidSignalError: ``ppg`` is not 1-D or 2-D, not real numbers, too short for one window
             (a recording needs about 12 s, a segment 10 s), has a run of missing samples longer than
             :data:`MAX_FILL_S` or only missing samples, or ``acc`` does not match it. The message
-            names the segment / sample and what was expected.
+            names the segment / sample and what was expected. ``extra_channels`` with segments, or
+            not ``(channels - 1, n)``.
         UnsupportedRateError: ``sampling_rate`` is not a number in 10-10,000 Hz.
         ModelLoadError, RuntimeUnavailableError: the model cannot be loaded.
     """
@@ -260,10 +266,11 @@ def analyze(
             f"ppg has shape {x.shape}; expected (n,) for a recording or (n_segments, n_samples) for segments"
         )
     a = _check_acc(acc, x.shape)
+    channels = _check_channels(extra_channels, x)
     loaded = resolve_model(model)
     name = "none" if loaded is None else Path(str(getattr(loaded, "path", "model"))).name
     if x.ndim == 1:
-        results = _recording(x, fs, a, loaded)
+        results = _recording(x if channels is None else channels, fs, a, loaded)
     else:
         results = [_segment(x[i], fs, None if a is None else a[i], loaded, i) for i in range(x.shape[0])]
     return _collect(results, fs, segments=x.ndim == 2, model=name)
@@ -302,6 +309,21 @@ def _check_acc(acc: Any, shape: tuple[int, ...]) -> np.ndarray | None:
     if a.ndim == len(want) and a.shape[-2:] == (3, shape[-1]):  # (3, n) / (n_segments, 3, n)
         return np.swapaxes(a, -1, -2)
     raise InvalidSignalError(f"acc has shape {a.shape}; expected {want} (in g) to match ppg {shape}")
+
+
+def _check_channels(extra: Any, x: np.ndarray) -> np.ndarray | None:
+    """``ppg`` and ``extra_channels`` as one ``(n, channels)`` array, or None without extra channels."""
+    if extra is None:
+        return None
+    if x.ndim != 1:
+        raise InvalidSignalError("extra_channels is for a recording (1-D ppg), not for segments")
+    e = _as_real(extra, "extra_channels")
+    e = e[None, :] if e.ndim == 1 else e
+    if e.ndim != 2 or e.shape[1] != x.shape[0] or e.shape[0] < 1:
+        raise InvalidSignalError(
+            f"extra_channels has shape {np.shape(extra)}; expected (channels - 1, {x.shape[0]}) like ppg"
+        )
+    return np.column_stack([x, e.T])
 
 
 def _missing_runs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -343,8 +365,10 @@ def _pipeline(model: Any | None) -> Any:
 
 
 def _recording(x: np.ndarray, fs: float, acc: np.ndarray | None, model: Any | None) -> list[Result]:
-    """A continuous recording through one pipeline, in the blocks ``replay:`` sends (0.25 s each)."""
-    _check_missing(x, fs, "ppg")
+    """A continuous recording ``(n,)`` or ``(n, channels)`` through one pipeline, in the blocks
+    ``replay:`` sends (0.25 s each)."""
+    for c in range(1 if x.ndim == 1 else x.shape[1]):
+        _check_missing(x if x.ndim == 1 else x[:, c], fs, "ppg" if c == 0 else f"extra channel {c}")
     pipe = _pipeline(model)
     block = max(1, round(fs / 4))
     blocks = [

@@ -2,11 +2,12 @@
 
 ``FILE`` is any ``replay:`` format (NPZ, CSV, WFDB directory, recorder journal; see
 :mod:`anyppg.sdk.replay_files`). By default the recording is one continuous stream: one row per 10 s
-window every 2 s, the same windows and values as ``anyppg stream replay:FILE`` (the model also runs
-on windows the quality gate marks unusable). With ``--segments`` the file holds independent
-segments, one row each: an NPZ whose ``ppg`` (or ``ppg_segments``) is ``(n_segments, n_samples)``
-with ``fs`` (or ``fs_ppg``), or any recording cut into consecutive ``--segment-s`` second segments
-(the samples after the last whole segment are left out, with a note on stderr).
+window every 2 s, the same windows and values as ``anyppg stream replay:FILE`` (every PPG channel
+and the accelerometer included; the model also runs on windows the quality gate marks unusable).
+With ``--segments`` the file holds independent segments, one row each: an NPZ whose ``ppg`` (or
+``ppg_segments``) is ``(n_segments, n_samples)`` with ``fs`` (or ``fs_ppg``), or any recording cut
+into consecutive ``--segment-s`` second segments of its channel 0 (the samples after the last whole
+segment are left out, with a note on stderr).
 
 Output: a text line per row (default), ``--csv`` a CSV table, ``--json`` one JSON object
 (``{"type": "analysis", "file", "sampling_rate", "segments", "model", "rows", "columns", "results"}``,
@@ -69,10 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="PATH", default=None, help="write the CSV / JSON here, not stdout")
 
 
-def load_recording(path: str | Path) -> tuple[np.ndarray, float, np.ndarray | None]:
-    """A replay-format file as a regular ``(n,)`` PPG array (gaps in ``t`` become NaN), its rate and
-    its accelerometer ``(n, 3)`` (or None). Of a file with several PPG channels, channel 0 (the
-    model's) is taken, with a note on stderr.
+def load_recording(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, float, np.ndarray | None]:
+    """A replay-format file on a regular sample grid: PPG channel 0 ``(n,)``, the further channels
+    ``(channels - 1, n)`` or None, the rate, and the accelerometer ``(n, 3)`` or None. Gaps in ``t``
+    become NaN (bridged up to 0.5 s by :func:`anyppg.analyze`, refused beyond).
 
     Raises:
         DataFormatError: the file is not a readable recording.
@@ -81,22 +82,19 @@ def load_recording(path: str | Path) -> tuple[np.ndarray, float, np.ndarray | No
     from anyppg.sdk.replay_files import load_replay
 
     data = load_replay(path)
-    ppg0 = data.ppg if data.ppg.ndim == 1 else data.ppg[:, 0]
-    if data.ppg.ndim > 1:
-        print(
-            f"anyppg analyze: {path}: channel 0 of {data.ppg.shape[1]} PPG channels analysed", file=sys.stderr
-        )
+    ppg = data.ppg if data.ppg.ndim == 2 else data.ppg[:, None]
+    acc = data.acc
     idx = np.round((data.t - data.t[0]) * data.rate).astype(np.int64)
-    if idx.shape[0] == idx[-1] + 1 and np.all(np.diff(idx) == 1):
-        return ppg0, data.rate, data.acc
-    idx = np.maximum.accumulate(idx)  # jitter in t must not reorder samples
-    ppg = np.full(int(idx[-1]) + 1, np.nan)
-    ppg[idx] = ppg0
-    acc = None
-    if data.acc is not None:
-        acc = np.full((ppg.shape[0], 3), np.nan)
-        acc[idx] = data.acc
-    return ppg, data.rate, acc
+    if not (idx.shape[0] == idx[-1] + 1 and np.all(np.diff(idx) == 1)):
+        idx = np.maximum.accumulate(idx)  # jitter in t must not reorder samples
+        grid = np.full((int(idx[-1]) + 1, ppg.shape[1]), np.nan)
+        grid[idx] = ppg
+        ppg = grid
+        if acc is not None:
+            acc = np.full((grid.shape[0], 3), np.nan)
+            acc[idx] = data.acc
+    extra = ppg[:, 1:].T if ppg.shape[1] > 1 else None
+    return ppg[:, 0], extra, data.rate, acc
 
 
 def load_segments(path: str | Path, segment_s: float) -> tuple[np.ndarray, float, np.ndarray | None, int]:
@@ -129,7 +127,12 @@ def load_segments(path: str | Path, segment_s: float) -> tuple[np.ndarray, float
                 return np.asarray(z[key], dtype=np.float64), float(rate.reshape(())), None, 0
     if not (math.isfinite(segment_s) and segment_s >= 10.0):
         raise DataFormatError(str(p), f"--segment-s {segment_s:g} is too short; segments need at least 10 s")
-    ppg, rate, acc = load_recording(p)
+    ppg, extra, rate, acc = load_recording(p)
+    if extra is not None:
+        print(
+            f"anyppg analyze: {p}: segments of channel 0 of {extra.shape[0] + 1} PPG channels",
+            file=sys.stderr,
+        )
     n_seg = round(segment_s * rate)
     count = ppg.shape[0] // n_seg
     if count == 0:
@@ -169,12 +172,12 @@ def run(args: argparse.Namespace) -> int:
     import anyppg
     from anyppg.sdk.json_lines import dumps
 
-    left_out = 0
+    left_out, extra = 0, None
     if args.segments:
         ppg, rate, acc, left_out = load_segments(args.file, args.segment_s)
     else:
-        ppg, rate, acc = load_recording(args.file)
-    analysis = anyppg.analyze(ppg, rate, acc=acc, model=args.model)
+        ppg, extra, rate, acc = load_recording(args.file)
+    analysis = anyppg.analyze(ppg, rate, acc=acc, model=args.model, extra_channels=extra)
     rows = analysis.to_records()
     columns = analysis.columns()
     if left_out and not args.quiet:

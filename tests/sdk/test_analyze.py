@@ -70,6 +70,31 @@ def test_recording_gives_the_streams_windows_and_values(tmp_path: Path, model) -
     assert a.embedding.shape == (len(a), 512) and np.isfinite(a.embedding).all()
 
 
+def test_a_multichannel_wrist_recording_gives_the_streams_values(tmp_path: Path, capsys) -> None:
+    """Two PPG channels and an accelerometer: the stream's motion tracker reads them all; so does
+    analyze with ``extra_channels``, and so does ``anyppg analyze`` on the same file."""
+    fs = 50.0
+    sim = anyppg.simulate(40.0, ppg_rate=fs, heart_rate=95.0, motion=0.6, motion_fraction=1.0, seed=6)
+    acc = np.asarray(sim.acc, dtype=np.float64)
+    acc = acc if acc.shape[-1] == 3 else acc.T
+    rng = np.random.default_rng(1)
+    ppg = np.column_stack([sim.ppg, 0.8 * sim.ppg + 0.2 * rng.normal(size=sim.ppg.shape[0])])
+    path = tmp_path / "wrist.npz"
+    np.savez(path, ppg=ppg, acc=acc, fs=fs)
+    streamed = anyppg.stream_sync(f"replay:{path}", speed="max", model=None)
+    a = analyze(ppg[:, 0], fs, acc=acc, extra_channels=ppg[:, 1:].T, model="none")
+    tracked = [np.nan if r.heart_rate_tracker is None else r.heart_rate_tracker for r in streamed]
+    np.testing.assert_array_equal(a.t_start, [r.t_start for r in streamed])
+    np.testing.assert_array_equal(a.heart_rate_tracker, tracked)
+    np.testing.assert_array_equal(a.motion, [r.motion for r in streamed])
+    assert np.isfinite(a.motion).all()
+    assert main(["analyze", str(path), "--json", "--model", "none"]) == 0
+    rows = json.loads(capsys.readouterr().out)["results"]
+    assert [r["heart_rate_tracker"] for r in rows] == [round(float(v), 2) for v in a.heart_rate_tracker]
+    with pytest.raises(InvalidSignalError, match=r"extra_channels has shape \(1, 10\)"):
+        analyze(ppg[:, 0], fs, extra_channels=np.zeros((1, 10)), model="none")
+
+
 def test_segments_at_100_hz_give_one_result_each_in_order(model) -> None:
     fs = 100.0
     rates = [55.0, 95.0, 130.0, 70.0]
