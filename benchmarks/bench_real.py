@@ -417,10 +417,17 @@ _COLUMNS = (
 def analyze_recording(
     ppg: np.ndarray, fs: float, acc: np.ndarray | None, model: Any
 ) -> dict[str, np.ndarray]:
-    """:func:`anyppg.analyze` over the parts of a recording between long gaps; times from its start."""
+    """:func:`anyppg.analyze` of a ``(channels, n)`` recording (channel 0 for the model, every channel
+    for the motion tracker) over its parts between long gaps; times from its start."""
     cols: dict[str, list[np.ndarray]] = {c: [] for c in _COLUMNS}
-    for a, b in finite_parts(ppg, fs):
-        part: Analysis = analyze(ppg[a:b], fs, acc=None if acc is None else acc[a:b], model=model)
+    for a, b in finite_parts(ppg[0], fs):
+        part: Analysis = analyze(
+            ppg[0, a:b],
+            fs,
+            acc=None if acc is None else acc[a:b],
+            model=model,
+            extra_channels=ppg[1:, a:b] if ppg.shape[0] > 1 else None,
+        )
         for c in _COLUMNS:
             v = getattr(part, c)
             cols[c].append(v + a / fs if c in ("t_start", "t_end") else v)
@@ -519,9 +526,9 @@ def run_hr_dataset(
     for index, (subject, ppg, fs, acc, rec) in enumerate(recs):
         if index not in chosen:
             continue
-        channels, ppg = ppg, ppg[0]  # the model and the SDK's tracker read channel 0
         runs = {m.label: analyze_recording(ppg, fs, acc, m.model) for m in models}
         base = next(iter(runs.values())) if runs else analyze_recording(ppg, fs, acc, None)
+        channels, ppg = ppg, ppg[0]  # NeuroKit2 and the labels read channel 0, as the model does
         ts, te = base["t_start"], base["t_end"]
         nk_hr = neurokit_window_hr(ppg, fs, ts, te)
         if dataset in ("bidmc", "mimicdb"):  # the labels the heads are trained on
