@@ -97,23 +97,29 @@ def run_tracker(
     return bpm, conf, cpu
 
 
+def pipeline_results(ppg: np.ndarray, acc: np.ndarray | None, fs: float, tracker: str | None) -> list[Any]:
+    """Stream ``ppg`` (n,) and ``acc`` (n, 3) in g through a Pipeline without a model in 0.25 s
+    blocks; ``tracker`` as in :func:`run_sdk` (an empty list when the pipeline lacks the choice)."""
+    from anyppg.sdk.pipeline import Pipeline
+    from anyppg.sdk.samples import SampleBlock
+
+    if tracker is not None and "tracker" not in inspect.signature(Pipeline).parameters:
+        return []
+    pipeline = Pipeline("bench") if tracker is None else Pipeline("bench", tracker=tracker)
+    block = max(1, round(fs / 4))
+    results = []
+    for i in range(0, len(ppg), block):
+        chunk = None if acc is None else acc[i : i + block]
+        results += pipeline.push(SampleBlock(i / fs, fs, ppg[i : i + block], chunk))
+    return results + pipeline.flush()
+
+
 def run_sdk(rec: WristRecording, tracker: str | None = None) -> np.ndarray:
     """The SDK's pipeline (no model) on channel 0 + acc, per reference window (NaN: no result).
 
     ``tracker``: the pipeline's ``tracker=`` choice (``"classic"``: the tracker it shipped before
     the motion tracker); None: its default. NaN throughout when the pipeline has no such choice."""
-    from anyppg.sdk.pipeline import Pipeline
-    from anyppg.sdk.samples import SampleBlock
-
-    if tracker is not None and "tracker" not in inspect.signature(Pipeline).parameters:
-        return np.full(len(rec.ref_bpm), np.nan)
-    pipeline = Pipeline("bench") if tracker is None else Pipeline("bench", tracker=tracker)
-    samples, acc = rec.ppg[0], rec.acc.T
-    block = max(1, round(rec.fs / 4))
-    results = []
-    for i in range(0, len(samples), block):
-        results += pipeline.push(SampleBlock(i / rec.fs, rec.fs, samples[i : i + block], acc[i : i + block]))
-    results += pipeline.flush()
+    results = pipeline_results(rec.ppg[0], rec.acc.T, rec.fs, tracker)
     out = np.full(len(rec.ref_bpm), np.nan)
     index = {round(s * 2): i for i, s in enumerate(rec.ref_start_s)}
     for r in results:
@@ -339,6 +345,7 @@ def _summary(errors: dict[str, list[float]]) -> dict[str, Any]:
             "within_5_bpm": float(np.mean(np.asarray(v) <= 5)),
         }
         for k, v in errors.items()
+        if v
     }
 
 
@@ -377,7 +384,14 @@ def other_recordings() -> dict[str, Any]:
             sel = (t >= a) & (t < b) & np.isfinite(hr) & (hr > 0)
             return float(hr[sel].mean()) if sel.any() else float("nan")
 
-        out[name] = _summary(_sdk_windows_errors(rec.ppg, rec.acc, float(rec.ppg_fs), device_hr))
+        errors = _sdk_windows_errors(rec.ppg, rec.acc, float(rec.ppg_fs), device_hr)
+        for key, tracker in (("sdk", None), ("sdk_classic", "classic")):
+            errors[key] = []
+            for r in pipeline_results(rec.ppg, rec.acc, float(rec.ppg_fs), tracker):
+                value, ref = getattr(r, "heart_rate_tracker", r.heart_rate), device_hr(r.t_end - 8.0, r.t_end)
+                if value is not None and np.isfinite(ref):
+                    errors[key].append(abs(value - ref))
+        out[name] = _summary(errors)
     return out
 
 
@@ -389,14 +403,26 @@ def other_markdown(result: dict[str, Any]) -> str:
         "recording has one); MAE (bpm) against the truth of each window's last 8 s (the simulator's",
         "label, or the device's own heart rate).",
         "",
-        "| recording | windows | classic MAE | classic within 5 bpm | motion MAE | motion within 5 bpm |",
-        "|---|---|---|---|---|---|",
+        "| recording | windows | classic MAE | classic within 5 bpm | motion MAE | motion within 5 bpm |"
+        " SDK classic MAE (windows) | SDK MAE (windows) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in result.items():
         c, m = r["classic"], r["motion"]
+        sdk = [
+            f"{r[k]['mae']:.2f} ({r[k]['windows']})" if r.get(k, {}).get("windows") else "–"
+            for k in ("sdk_classic", "sdk")
+        ]
         lines.append(
-            f"| {name} | {m['windows']} | {c['mae']:.2f} | {c['within_5_bpm']:.2f} | {m['mae']:.2f} | {m['within_5_bpm']:.2f} |"
+            f"| {name} | {m['windows']} | {c['mae']:.2f} | {c['within_5_bpm']:.2f} | {m['mae']:.2f} |"
+            f" {m['within_5_bpm']:.2f} | {sdk[0]} | {sdk[1]} |"
         )
+    lines += [
+        "",
+        "*SDK*: the pipeline (no model) streaming the raw recording as `anyppg stream replay:` does: its",
+        "`heart_rate_tracker` on the windows it tracks (its quality checks skip flat, clipped or silent",
+        "windows); *SDK classic*: the same with `Pipeline(tracker='classic')`.",
+    ]
     return "\n".join(lines) + "\n"
 
 
