@@ -7,8 +7,9 @@ clip gradients, step → rank 0 logs and checkpoints → validate → write metr
 
 Outputs (rank 0, in ``cfg.train.out_dir``): ``checkpoint.pt`` (see :mod:`anyppg.trainer.checkpoints`),
 ``ecg_stage.pt``, ``metrics.csv``, ``metrics.json``, ``curve.png``, ``tb/`` (TensorBoard), ``splits.json``
-(which subject trained, validated or was held out) and, once the last step is done, ``READY`` (naming the
-checkpoint file, for jobs that wait on a finished teacher).
+(which subject trained, validated or was held out) and ``READY`` (naming the checkpoint file; removed when
+an invocation starts, written when it ends, at the last step or at ``stop_after``: jobs that wait for a
+teacher, such as distillation, wait on it).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from .run_log import RunLog, plot_curves
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
-READY_FILE = "READY"  # written when the run reached its last step; holds the checkpoint's file name
+READY_FILE = "READY"  # exists while no invocation is writing the checkpoint; holds its file name
 SPLITS_FILE = "splits.json"  # the store's subject -> split map (and fixed held-out lists), saved with the run
 
 
@@ -119,6 +120,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, stop_after: int | None =
     start = int(ckpt["step"]) if ckpt else 0
     runlog = RunLog(out, enabled=ctx.is_main, resume_step=_resumed_steps(ckpt, cfg) if ckpt else None)
     if ctx.is_main:
+        (out / READY_FILE).unlink(missing_ok=True)  # the checkpoint is about to change
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
 
     # -- stage 1: a frozen ECG encoder ---------------------------------------------------------------
@@ -226,8 +228,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, stop_after: int | None =
     if ctx.is_main:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
         _write_splits(cfg, out)
-        if result.step == tc.steps:
-            (out / READY_FILE).write_text(CHECKPOINT_FILE + "\n")  # downstream jobs (distil) wait on it
+        (out / READY_FILE).write_text(CHECKPOINT_FILE + "\n")  # downstream jobs (distil) wait on it
         runlog.close()
         plot_curves(out / "metrics.csv", out / "curve.png", f"anyppg pretrain --preset {cfg.name}")
         log.info("pretraining summary: %s", metrics)
@@ -240,14 +241,17 @@ def evaluate(
 ) -> dict[str, float]:
     """Validation InfoNCE and PPG→ECG top-1 retrieval among ``batch_size`` candidates (eval mode).
 
-    Every rank evaluates the same windows locally (no gather): cheap, and identical results.
+    The windows are a seeded random draw from the split, so each batch of candidates mixes subjects
+    (a store lists a subject's windows together: in order, a batch would ask the model to tell apart
+    neighbouring windows of one person). Every rank evaluates the same windows locally (no gather).
     """
     model.eval()
     n = min(len(val), cfg.data.max_val_windows)
     bs = min(cfg.train.batch_size, n)
     losses, accs, chance = [], [], []
+    order = torch.randperm(len(val), generator=torch.Generator().manual_seed(0))[: n - n % bs]
     loader = DataLoader(
-        torch.utils.data.Subset(val, range(n - n % bs)),
+        torch.utils.data.Subset(val, order.tolist()),
         batch_size=bs,
         num_workers=cfg.data.num_workers,
         generator=torch.Generator().manual_seed(0),
