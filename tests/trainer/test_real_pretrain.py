@@ -117,7 +117,7 @@ def test_subject_split_and_data_folder_errors(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow  # ~13 s on the shared machine: both stages, then probes with three embedders
-def test_one_step_of_each_stage_then_held_out_evaluation(real_store, tmp_path):
+def test_one_step_of_each_stage_then_held_out_evaluation(real_store, tmp_path, capsys):
     torch.set_num_threads(1)
     root, store, _ = real_store
     cfg = preset("real")
@@ -147,6 +147,15 @@ def test_one_step_of_each_stage_then_held_out_evaluation(real_store, tmp_path):
     hr = report.probes.value("hr", "handcrafted")
     assert hr.n_test_subjects == 3 and np.isfinite(hr.value)
     assert "PPG→ECG retrieval" in report.to_markdown()
+
+    from anyppg.cli import main  # the same evaluation from the command line, as the docs give it
+
+    args = ["eval", "--preset", "real", "--store", str(store), "--data", str(root), "--json"]
+    args += ["--checkpoint", str(out / "checkpoint.pt"), "--n-boot", "20", "--max-windows", "200"]
+    assert main([*args, "--out", str(tmp_path / "eval")]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["retrieval"][-1]["windows"] == report.retrieval[-1].windows
+    assert (tmp_path / "eval" / "real_eval.md").is_file()
 
 
 def test_bootstrap_resamples_subjects_not_windows():
