@@ -13,8 +13,9 @@ What is measured (every number on subjects the teacher and the probes never saw)
   :data:`AGREE_BPM` of the ECG's, unusable when it is more than :data:`DISAGREE_BPM` off; in between
   is left out), and ``af`` (logistic, AUROC, AF against the five other rhythms on the Liu 2022 10-s
   finger segments, split by patient with :data:`LIU_HELD_OUT`).
-- each probe is run on the pretrained encoder, the same architecture untrained (random init) and the
-  hand-crafted features of :mod:`anyppg.trainer.features`.
+- each probe is run on the pretrained encoder (its 512-d output, and its 128-d CLIP space after the
+  projector), the same architecture untrained (random init) and the hand-crafted features of
+  :mod:`anyppg.trainer.features`.
 
 95 % confidence intervals are percentile bootstraps over test *subjects* (patients), never windows.
 """
@@ -54,6 +55,7 @@ __all__ = [
     "RealEvalReport",
     "RetrievalResult",
     "agreement_quality",
+    "clip_space_embedder",
     "evaluate_real",
     "liu_windows",
     "retrieval",
@@ -236,12 +238,8 @@ def _store_split(store: Any, split: str, max_windows: int | None, seed: int) -> 
 # --- retrieval --------------------------------------------------------------------------------------
 
 
-def _clip_embeddings(
-    checkpoint: str | os.PathLike[str], ppg: np.ndarray, ecg: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """L2-normalised CLIP embeddings ``(N, D)`` of PPG and ECG windows with a pretraining checkpoint."""
-    import torch
-
+def _load_clip(checkpoint: str | os.PathLike[str]) -> tuple[Any, Any]:
+    """The CLIP model (PPG encoder + both projectors) and the frozen ECG encoder of a checkpoint, in eval mode."""
     from .checkpoints import read_checkpoint
     from .clip import PPGECGClip
     from .config import PretrainConfig
@@ -257,7 +255,31 @@ def _clip_embeddings(
     for part in ("ppg_encoder", "ppg_projector", "ecg_projector"):
         state.update({f"{part}.{k}": v for k, v in ckpt[part].items()})
     model.load_state_dict(state)
-    model.eval(), ecg_encoder.eval()
+    return model.eval(), ecg_encoder.eval()
+
+
+def clip_space_embedder(checkpoint: str | os.PathLike[str], name: str = "pretrained, CLIP space") -> Embedder:
+    """The PPG side of the alignment: encoder, then projector, L2-normalised ``(N, 128)`` (the space
+    where PPG meets ECG; the encoder's 512-d output is what students distil)."""
+    import torch
+
+    model, _ = _load_clip(checkpoint)
+
+    def fn(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            h = model.ppg_encoder(torch.from_numpy(x).unsqueeze(1))  # (B, 512)
+            return torch.nn.functional.normalize(model.ppg_projector(h), dim=1).numpy()  # (B, 128)
+
+    return Embedder(name, fn, f"PPG encoder + projector from {os.fspath(checkpoint)}, 128-d")
+
+
+def _clip_embeddings(
+    checkpoint: str | os.PathLike[str], ppg: np.ndarray, ecg: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """L2-normalised CLIP embeddings ``(N, D)`` of PPG and ECG windows with a pretraining checkpoint."""
+    import torch
+
+    model, ecg_encoder = _load_clip(checkpoint)
     zp, ze = [], []
     with torch.inference_mode():
         for a in range(0, len(ppg), 256):
@@ -418,6 +440,7 @@ def evaluate_real(
 
     embedders = embedders or [
         checkpoint_embedder(checkpoint, "pretrained"),
+        clip_space_embedder(checkpoint),
         random_init_embedder(checkpoint, seed=seed, name="untrained"),
         handcrafted_embedder("handcrafted"),
     ]
