@@ -243,7 +243,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default=str(_assets_dir()), help="where the shipped files go")
     parser.add_argument("--work", default="runs/assets", help="window cache, checkpoints, report.json")
     parser.add_argument("--reuse", action="store_true", help="reuse trained checkpoints in --work")
-    parser.add_argument("--epochs", type=int, default=5, help="training epochs")
+    parser.add_argument("--epochs", type=int, default=20, help="training epochs (20: the shipped students)")
     parser.add_argument("--max-seconds", type=float, default=1500.0, help="stop training after this")
     parser.add_argument("--calibration-windows", type=int, default=256, help="int8 calibration windows")
     parser.add_argument("--latency-runs", type=int, default=200, help="timed runs for the cards' latency")
