@@ -209,11 +209,11 @@ def run(args: argparse.Namespace) -> int:
         if alone:
             print(f"anyppg stream: error: {summaries[0].error}", file=sys.stderr)
         for d in line["devices"]:
-            if alone and not d["received"]:
-                continue  # the error line above says everything: nothing was received
+            p50 = d["latency_ms"]["p50"]
             print(
                 f"{d['device']}: {d['windows']} windows, received {d['received']} = delivered {d['delivered']}"
-                f" + dropped {d['dropped']}; {len(d['gaps'])} gaps; latency p50 {d['latency_ms']['p50']} ms"
+                f" + dropped {d['dropped']}; {len(d['gaps'])} gaps; "
+                + (f"latency p50 {p50} ms" if p50 is not None else "no windows timed")
                 + (f"; error: {d['error']}" if d["error"] and not alone else ""),
                 file=sys.stderr,
             )

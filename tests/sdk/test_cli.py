@@ -43,8 +43,11 @@ def test_stream_of_an_unreadable_file_says_so_once(capsys, tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"garbage")
     assert main(["stream", f"replay:{bad}", "--model", "none"]) == 1
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and err.startswith(f"anyppg stream: error: {bad}: not an NPZ file")
+    first, *rest = capsys.readouterr().err.strip().splitlines()
+    assert first.startswith(f"anyppg stream: error: {bad}: not an NPZ file")
+    # the accounting line follows (issue 13: a fatal error still ends with the counts), without the
+    # error a second time
+    assert rest == [f"replay:{bad}: 0 windows, received 0 = delivered 0 + dropped 0; 0 gaps; no windows timed"]
 
 
 def test_stream_unknown_scheme_under_json_is_one_json_object(capsys):
