@@ -46,6 +46,12 @@ def test_without_a_tracker_only_a_confident_learned_estimate_is_reported():
     assert fusion.fuse(None).bpm is None
 
 
+def test_the_encoder_head_never_stands_in_for_a_missing_tracker_value_by_default():
+    confident_head = [Estimate("encoder", 80.0, 0.95)]
+    assert HeartRateFusion().fuse(None, confident_head).bpm is None
+    assert HeartRateFusion(alone_sources=("encoder",)).fuse(None, confident_head).bpm == 80.0
+
+
 def test_confidences_follow_agreement_quality_and_motion():
     assert tracker_confidence(80, 80, 1.0) == pytest.approx(1.0)
     assert tracker_confidence(80, 100, 1.0) < 0.6
