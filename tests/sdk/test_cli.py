@@ -47,7 +47,9 @@ def test_stream_of_an_unreadable_file_says_so_once(capsys, tmp_path):
     assert first.startswith(f"anyppg stream: error: {bad}: not an NPZ file")
     # the accounting line follows (issue 13: a fatal error still ends with the counts), without the
     # error a second time
-    assert rest == [f"replay:{bad}: 0 windows, received 0 = delivered 0 + dropped 0; 0 gaps; no windows timed"]
+    assert rest == [
+        f"replay:{bad}: 0 windows, received 0 = delivered 0 + dropped 0; 0 gaps; no windows timed"
+    ]
 
 
 def test_stream_unknown_scheme_under_json_is_one_json_object(capsys):
