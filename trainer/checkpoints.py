@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -48,11 +49,24 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
         raise CheckpointError(
-            str(path), f"not a loadable torch checkpoint ({type(exc).__name__}: {exc})"
+            str(path), f"not a loadable torch checkpoint ({type(exc).__name__}: {_one_line(exc)})"
         ) from exc
     if not isinstance(obj, Mapping):
         raise CheckpointError(str(path), f"expected a dict of tensors, found {type(obj).__name__}")
     return dict(obj)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The informative line of a torch.load error: torch's weights-only refusal is a page of advice
+    whose one specific sentence follows "WeightsUnpickler error:"; other errors keep their first line."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        rest = [ln.strip() for ln in text.split(marker, 1)[1].splitlines() if ln.strip()]
+        if rest:
+            return f"weights-only load refused: {rest[0].split('. ')[0].rstrip('.')}"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[0][:300] if lines else "no message"
 
 
 def _strip_prefix(state: Mapping[str, Any], prefix: str) -> dict[str, Any]:

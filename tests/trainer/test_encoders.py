@@ -148,3 +148,10 @@ def test_pickled_code_is_not_executed(tmp_path):
     torch.save({"state_dict": {"x": object()}}, tmp_path / "evil.pt")  # needs weights_only=False to load
     with pytest.raises(CheckpointError, match="not a loadable"):
         load_ppg_encoder(tmp_path / "evil.pt")
+
+
+def test_an_unloadable_checkpoint_is_one_line_naming_the_refusal(tmp_path):
+    torch.save({"state_dict": {"x": object()}}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError) as err:
+        load_ppg_encoder(tmp_path / "evil.pt")
+    assert "\n" not in str(err.value) and "weights-only load refused" in str(err.value)
