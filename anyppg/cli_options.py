@@ -9,6 +9,7 @@ option          meaning
 ``--format``    model formats: ``eager``, ``pte`` (ExecuTorch/XNNPACK), ``tflite`` (LiteRT)
 ``--precision`` ``fp32`` or ``int8`` (artefact names keep the ``_q8`` suffix)
 ``--out``       where a command writes its main output
+``--motion-model`` the learned PPG + ACC heart-rate model: ``auto`` (shipped), ``none``, or a file
 =============== ====================================================================================
 
 ``--json``, ``--quiet`` and ``--verbose`` are accepted before and after the subcommand. List options
@@ -32,6 +33,7 @@ __all__ = [
     "add_deprecated_flag",
     "add_deprecated_option",
     "add_format_option",
+    "add_motion_model_option",
     "add_precision_option",
     "deprecated",
 ]
@@ -179,3 +181,16 @@ def add_deprecated_option(
             setattr(namespace, self.dest, values)
 
     parser.add_argument(old, dest=dest, action=_Deprecated, type=type, help=argparse.SUPPRESS)
+
+
+def add_motion_model_option(parser: argparse.ArgumentParser) -> None:
+    """``--motion-model auto|none|PATH`` (``args.motion_model``, default ``auto``), for the commands
+    that run the streaming pipeline; resolved by ``anyppg.sdk.motion_runtime.resolve_motion_model``."""
+    parser.add_argument(
+        "--motion-model",
+        default="auto",
+        metavar="auto|none|PATH",
+        help="learned PPG + accelerometer heart-rate model fused with the tracker, run only on streams "
+        "with an accelerometer: 'auto' (default) = the shipped int8 motion-hr model for the runtime "
+        "in use; 'none'; or a .tflite / .pte file",
+    )

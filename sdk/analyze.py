@@ -70,6 +70,8 @@ SCALAR_COLUMNS = (
     "heart_rate",
     "heart_rate_confidence",
     "heart_rate_tracker",
+    "heart_rate_motion_model",
+    "heart_rate_sources",
     "heart_rate_model",
     "heart_rate_peaks",
     "quality",
@@ -96,6 +98,11 @@ class Analysis:
         heart_rate: the reported (fused) heart rate, bpm.
         heart_rate_confidence: its confidence, 0..1.
         heart_rate_tracker: the classical tracker's heart rate before fusion, bpm.
+        heart_rate_motion_model: the learned motion model's heart rate before fusion, bpm (NaN
+            without a motion model or without an accelerometer: it is not run then).
+        heart_rate_sources: object array of str: what ``heart_rate`` was made of, joined by ``+``
+            (``"tracker"``, ``"tracker+motion_model"``, ``"motion_model"``, ...); None where there is
+            no heart rate.
         heart_rate_model: the model's heart-rate head, bpm (every readable window).
         heart_rate_peaks: from the systolic peaks of the window alone, bpm.
         quality: signal quality index, 0..1.
@@ -110,6 +117,8 @@ class Analysis:
         sampling_rate: the input's sampling rate, Hz.
         segments: True for 2-D input (one row per segment), False for a continuous recording.
         model: the model file's name, or ``"none"``.
+        motion_model: the motion model file's name, or ``"none"`` (also when the input has no
+            accelerometer, so it did not run).
     """
 
     t_start: np.ndarray
@@ -117,6 +126,8 @@ class Analysis:
     heart_rate: np.ndarray
     heart_rate_confidence: np.ndarray
     heart_rate_tracker: np.ndarray
+    heart_rate_motion_model: np.ndarray
+    heart_rate_sources: np.ndarray
     heart_rate_model: np.ndarray
     heart_rate_peaks: np.ndarray
     quality: np.ndarray
@@ -130,13 +141,17 @@ class Analysis:
     sampling_rate: float
     segments: bool
     model: str
+    motion_model: str = "none"
 
     def __len__(self) -> int:
         return int(self.t_start.shape[0])
 
     def __repr__(self) -> str:
         kind = "segments" if self.segments else "windows"
-        return f"Analysis({len(self)} {kind} at {self.sampling_rate:g} Hz, model={self.model!r})"
+        return (
+            f"Analysis({len(self)} {kind} at {self.sampling_rate:g} Hz, model={self.model!r}, "
+            f"motion_model={self.motion_model!r})"
+        )
 
     @property
     def rhythm(self) -> np.ndarray:
@@ -230,6 +245,7 @@ def analyze(
     acc: Any = None,
     model: Any = "default",
     extra_channels: Any = None,
+    motion_model: Any = "auto",
 ) -> Analysis:
     """Analyse a PPG recording (1-D) or a batch of independent segments (2-D) in one call.
 
@@ -245,6 +261,11 @@ def analyze(
             sensors), ``(channels - 1, n)``, streamed beside ``ppg`` as ``replay:`` streams a
             multi-channel file: the model reads ``ppg`` (channel 0), the motion tracker every
             channel. Recordings (1-D ``ppg``) only.
+        motion_model: the learned PPG + accelerometer heart-rate model fused with the tracker, as
+            ``anyppg stream --motion-model`` takes it: ``"auto"`` (default: the shipped int8
+            ``motion-hr`` model for the runtime in use), ``"none"`` / None, a ``.tflite`` / ``.pte``
+            path, or a loaded :class:`~anyppg.sdk.motion_runtime.MotionModel`. It runs only when
+            ``acc`` is given (see ``heart_rate_motion_model`` and ``heart_rate_sources``).
 
     Returns:
         The :class:`Analysis`: one row per 10 s window (every 2 s) of a recording, or exactly one row
@@ -257,8 +278,11 @@ def analyze(
             names the segment / sample and what was expected. ``extra_channels`` with segments, or
             not ``(channels - 1, n)``.
         UnsupportedRateError: ``sampling_rate`` is not a number in 10-10,000 Hz.
-        ModelLoadError, RuntimeUnavailableError: the model cannot be loaded.
+        ModelLoadError, RuntimeUnavailableError: the model or the motion model cannot be loaded
+            (the message names the file).
     """
+    from anyppg.sdk.motion_runtime import resolve_motion_model
+
     fs = _check_rate(sampling_rate)
     x = _as_real(ppg, "ppg")
     if x.ndim not in (1, 2) or x.size == 0:
@@ -269,11 +293,16 @@ def analyze(
     channels = _check_channels(extra_channels, x)
     loaded = resolve_model(model)
     name = "none" if loaded is None else Path(str(getattr(loaded, "path", "model"))).name
+    # no accelerometer: the pipeline would not run the motion model, so it is not even loaded
+    motion = None if a is None else resolve_motion_model(motion_model, loaded)
+    motion_name = "none" if motion is None else Path(str(getattr(motion.model, "path", "model"))).name
     if x.ndim == 1:
-        results = _recording(x if channels is None else channels, fs, a, loaded)
+        results = _recording(x if channels is None else channels, fs, a, loaded, motion)
     else:
-        results = [_segment(x[i], fs, None if a is None else a[i], loaded, i) for i in range(x.shape[0])]
-    return _collect(results, fs, segments=x.ndim == 2, model=name)
+        results = [
+            _segment(x[i], fs, None if a is None else a[i], loaded, i, motion) for i in range(x.shape[0])
+        ]
+    return _collect(results, fs, segments=x.ndim == 2, model=name, motion_model=motion_name)
 
 
 # --- input checks ---------------------------------------------------------------------------------
@@ -351,7 +380,7 @@ def _check_missing(x: np.ndarray, fs: float, where: str) -> tuple[np.ndarray, np
 # --- the two paths --------------------------------------------------------------------------------
 
 
-def _pipeline(model: Any | None) -> Any:
+def _pipeline(model: Any | None, motion_model: Any | None = None) -> Any:
     from anyppg.sdk.pipeline import DEFAULT_QUALITY_THRESHOLD, Pipeline
 
     return Pipeline(
@@ -361,15 +390,18 @@ def _pipeline(model: Any | None) -> Any:
         quality_threshold=DEFAULT_QUALITY_THRESHOLD,
         max_fill_s=MAX_FILL_S,
         run_model="always",
+        motion_model=motion_model,
     )
 
 
-def _recording(x: np.ndarray, fs: float, acc: np.ndarray | None, model: Any | None) -> list[Result]:
+def _recording(
+    x: np.ndarray, fs: float, acc: np.ndarray | None, model: Any | None, motion_model: Any | None = None
+) -> list[Result]:
     """A continuous recording ``(n,)`` or ``(n, channels)`` through one pipeline, in the blocks
     ``replay:`` sends (0.25 s each)."""
     for c in range(1 if x.ndim == 1 else x.shape[1]):
         _check_missing(x if x.ndim == 1 else x[:, c], fs, "ppg" if c == 0 else f"extra channel {c}")
-    pipe = _pipeline(model)
+    pipe = _pipeline(model, motion_model)
     block = max(1, round(fs / 4))
     blocks = [
         SampleBlock(i / fs, fs, x[i : i + block], None if acc is None else acc[i : i + block])
@@ -386,7 +418,14 @@ def _recording(x: np.ndarray, fs: float, acc: np.ndarray | None, model: Any | No
     return results
 
 
-def _segment(x: np.ndarray, fs: float, acc: np.ndarray | None, model: Any | None, index: int) -> Result:
+def _segment(
+    x: np.ndarray,
+    fs: float,
+    acc: np.ndarray | None,
+    model: Any | None,
+    index: int,
+    motion_model: Any | None = None,
+) -> Result:
     """One independent segment -> the result of the window on its last 10 s."""
     where = f"segment {index}"
     n = x.shape[0]
@@ -404,7 +443,7 @@ def _segment(x: np.ndarray, fs: float, acc: np.ndarray | None, model: Any | None
     # shorter (a filter at rest), and at the last value for the resampler's look-ahead
     n_used = min(n, round((WINDOW_S + DEFAULT_SETTLE_S) * fs))
     n_pre = max(0, round((WINDOW_S + DEFAULT_SETTLE_S) * fs) - n_used)
-    pipe = _pipeline(model)
+    pipe = _pipeline(model, motion_model)
     n_post = math.ceil(_resampler_latency_s(fs) * fs) + 2
     padded = _hold(x[n - n_used :], n_pre, n_post)
     padded_acc = None
@@ -449,7 +488,9 @@ def _floats(values: Iterable[float | None]) -> np.ndarray:
     return np.asarray([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
-def _collect(results: list[Result], fs: float, *, segments: bool, model: str) -> Analysis:
+def _collect(
+    results: list[Result], fs: float, *, segments: bool, model: str, motion_model: str = "none"
+) -> Analysis:
     n = len(results)
     classes: tuple[str, ...] = next((r.rhythm_classes for r in results if r.rhythm_classes), None) or ()
     rhythm = np.full((n, len(classes)), np.nan)
@@ -466,6 +507,11 @@ def _collect(results: list[Result], fs: float, *, segments: bool, model: str) ->
         heart_rate=_floats(r.heart_rate for r in results),
         heart_rate_confidence=_floats(r.heart_rate_confidence for r in results),
         heart_rate_tracker=_floats(r.heart_rate_tracker for r in results),
+        heart_rate_motion_model=_floats(r.heart_rate_motion_model for r in results),
+        heart_rate_sources=np.asarray(
+            [None if not r.heart_rate_sources else "+".join(r.heart_rate_sources) for r in results],
+            dtype=object,
+        ),
         heart_rate_model=_floats(r.heart_rate_model for r in results),
         heart_rate_peaks=_floats(r.heart_rate_peaks for r in results),
         quality=_floats(r.quality for r in results),
@@ -479,4 +525,5 @@ def _collect(results: list[Result], fs: float, *, segments: bool, model: str) ->
         sampling_rate=fs,
         segments=segments,
         model=model,
+        motion_model=motion_model,
     )

@@ -9,8 +9,13 @@ With ``--segments`` the file holds independent segments, one row each: an NPZ wh
 into consecutive ``--segment-s`` second segments of its channel 0 (the samples after the last whole
 segment are left out, with a note on stderr).
 
+``--motion-model auto`` (default) fuses the shipped learned PPG + accelerometer model with the tracker
+when the file has an accelerometer (columns ``heart_rate_motion_model`` and ``heart_rate_sources``);
+``none`` leaves it out; a path loads that file.
+
 Output: a text line per row (default), ``--csv`` a CSV table, ``--json`` one JSON object
-(``{"type": "analysis", "file", "sampling_rate", "segments", "model", "rows", "columns", "results"}``,
+(``{"type": "analysis", "file", "sampling_rate", "segments", "model", "motion_model", "rows",
+"columns", "results"}``,
 ``--embedding`` adds each row's embedding). ``--out PATH`` writes the CSV / JSON there instead of
 stdout. Missing samples in the file (NaN, gaps in ``t``) are bridged up to 0.5 s; a longer gap is an
 error naming where it is.
@@ -54,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="default",
         help="model file (.tflite / .pte); 'default' = the shipped int8 student; 'none' = signal only",
     )
+    from anyppg.cli_options import add_motion_model_option
+
+    add_motion_model_option(parser)
     parser.add_argument(
         "--segments",
         action="store_true",
@@ -159,7 +167,13 @@ def _text_line(row: dict[str, Any], label: str) -> str:
 
     parts = [
         f"{label}  {row['t_start']:8.1f}-{row['t_end']:8.1f} s",
-        f"HR {num(row['heart_rate'], '6.1f')} bpm (model {num(row['heart_rate_model'], '6.1f')})",
+        f"HR {num(row['heart_rate'], '6.1f')} bpm (model {num(row['heart_rate_model'], '6.1f')}"
+        + (
+            f", motion model {num(row['heart_rate_motion_model'], '6.1f')}"
+            if row.get("heart_rate_motion_model") is not None
+            else ""
+        )
+        + ")",
         f"quality {num(row['quality'], '.2f')}{'' if row['usable'] else ' (gated)'}",
         f"P(AF) {num(row['af_probability'], '.2f')}",
     ]
@@ -177,7 +191,9 @@ def run(args: argparse.Namespace) -> int:
         ppg, rate, acc, left_out = load_segments(args.file, args.segment_s)
     else:
         ppg, extra, rate, acc = load_recording(args.file)
-    analysis = anyppg.analyze(ppg, rate, acc=acc, model=args.model, extra_channels=extra)
+    analysis = anyppg.analyze(
+        ppg, rate, acc=acc, model=args.model, extra_channels=extra, motion_model=args.motion_model
+    )
     rows = analysis.to_records()
     columns = analysis.columns()
     if left_out and not args.quiet:
@@ -196,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
                 "sampling_rate": rate,
                 "segments": analysis.segments,
                 "model": analysis.model,
+                "motion_model": analysis.motion_model,
                 "rows": len(rows),
                 "columns": columns,
                 "results": rows,

@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default="default", help="model file; 'default' = shipped int8 student (.tflite); 'none'"
     )
+    from anyppg.cli_options import add_motion_model_option
+
+    add_motion_model_option(parser)
     parser.add_argument(
         "--recording",
         default="e2epyppg-wrist",
@@ -86,7 +89,8 @@ def _print_summary(report: Any, out=sys.stdout) -> None:
     d = report.to_dict()
     s = d["stream"]
     print(
-        f"\nanyppg demo: {d['recording']} over {d['transport']} at {d['speed']:g}x into {d['model'] or 'no model'}",
+        f"\nanyppg demo: {d['recording']} over {d['transport']} at {d['speed']:g}x into {d['model'] or 'no model'}"
+        + (f" + motion model {d['motion_model']}" if d["motion_model"] else ""),
         file=out,
     )
     print(
@@ -103,7 +107,9 @@ def _print_summary(report: Any, out=sys.stdout) -> None:
     lat = s["latency_ms"]
     print(f"  latency per window: p50 {lat['p50']} ms, p90 {lat['p90']} ms, p99 {lat['p99']} ms", file=out)
     for key, label in (
-        ("heart_rate", "tracked"),
+        ("heart_rate", "reported"),
+        ("heart_rate_tracker", "tracker"),
+        ("heart_rate_motion_model", "motion model"),
         ("heart_rate_model", "model head"),
         ("heart_rate_peaks", "peaks"),
     ):
@@ -118,8 +124,10 @@ def _print_summary(report: Any, out=sys.stdout) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from anyppg.sdk.demo import run_demo
+    from anyppg.sdk.motion_runtime import resolve_motion_model
 
     model = _load_model(args.model)
+    motion_model = resolve_motion_model(args.motion_model, model)
     view = None if args.json or getattr(args, "quiet", False) else LiveView()
     try:
         report = asyncio.run(
@@ -127,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
                 transport=args.transport,
                 speed=args.speed,
                 model=model,
+                motion_model=motion_model,
                 recording=args.recording,
                 duration_s=args.duration,
                 faults=args.faults,

@@ -7,6 +7,12 @@ not used for them.
 Several URLs run concurrently in one process (the gateway case). With ``--json`` each result is one
 JSON line (``"type": "result"``) and the last line is the summary (``"type": "summary"``) with the
 accounting (``received``, ``delivered``, ``dropped``, ``gaps``) and latency percentiles.
+
+``--motion-model auto`` (default) fuses the shipped learned PPG + accelerometer model with the
+tracker on every stream that carries an accelerometer; each JSON line then has
+``heart_rate_motion_model`` (its estimate) and ``heart_rate_sources`` (what ``heart_rate`` was made
+of), and the summary counts ``motion_model_windows`` per device (``motion_model_note`` says when a
+stream without an accelerometer did not run it).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import argparse
 import asyncio
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 __all__ = ["add_arguments", "run"]
@@ -29,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="default",
         help="model file (.tflite / .pte); 'default' = the shipped int8 student; 'none' = signal only",
     )
+    from anyppg.cli_options import add_motion_model_option
+
+    add_motion_model_option(parser)
     parser.add_argument(
         "--speed", default=None, help="replay:/sim: speed, a real-time multiple or 'max' (default: 1)"
     )
@@ -90,6 +100,7 @@ async def stream_all(args: argparse.Namespace, emit) -> list[Any]:
     """Stream every URL concurrently; ``emit(result)`` per result. Returns the summaries."""
     import anyppg
     from anyppg.errors import AnyPPGError
+    from anyppg.sdk.motion_runtime import resolve_motion_model
     from anyppg.sdk.readings import READING_SCHEMES
     from anyppg.sdk.summary import StreamSummary
     from anyppg.sdk.urls import parse_url
@@ -98,14 +109,28 @@ async def stream_all(args: argparse.Namespace, emit) -> list[Any]:
     # hrs:/plx: devices send finished measurements: no model to load when only those are streamed
     waveform = any(parse_url(u).scheme not in READING_SCHEMES for u in urls)
     model = resolve_model(args.model) if waveform else None
-    summaries = [StreamSummary(u) for u in urls]
+    spec = getattr(args, "motion_model", "none")
+    motion = resolve_motion_model(spec, model) if waveform else None  # a bad path fails here, once
+    motion_name = None if motion is None else Path(str(motion.model.path)).name
+    summaries = [
+        StreamSummary(u, motion_model=None if parse_url(u).scheme in READING_SCHEMES else motion_name)
+        for u in urls
+    ]
     if len(urls) > 1 and all(parse_url(u).scheme not in READING_SCHEMES for u in urls):
         # Many waveform devices: one gateway (coalesced preprocessing; lagging streams flagged, logged).
         from anyppg.sdk.gateway import serve
 
-        kwargs = {"hop_s": args.hop, "quality_threshold": args.quality_threshold}
         workers = getattr(args, "workers", 1)
-        return await serve(urls, model, emit, duration_s=args.duration, workers=workers, **kwargs)
+        kwargs = {
+            "hop_s": args.hop,
+            "quality_threshold": args.quality_threshold,
+            # worker processes load it themselves from its file
+            "motion_model": motion if workers <= 1 or motion is None else str(motion.model.path),
+        }
+        served = await serve(urls, model, emit, duration_s=args.duration, workers=workers, **kwargs)
+        for summary in served:
+            summary.motion_model = motion_name
+        return served
 
     async def one(url: str, summary: StreamSummary) -> None:
         start = time.perf_counter()
@@ -113,7 +138,7 @@ async def stream_all(args: argparse.Namespace, emit) -> list[Any]:
         try:
             async with device:
                 async for result in device.infer(
-                    model, hop_s=args.hop, quality_threshold=args.quality_threshold
+                    model, hop_s=args.hop, quality_threshold=args.quality_threshold, motion_model=motion
                 ):
                     summary.add(result)
                     emit(result)
@@ -155,6 +180,7 @@ def summary_line(summaries: list[Any]) -> dict[str, Any]:
         "gaps": sum(len(p["gaps"]) for p in per),
         "windows": sum(p["windows"] for p in per),
         "lagging_windows": sum(p["lagging_windows"] for p in per),
+        "motion_model_windows": sum(p["motion_model_windows"] for p in per),
         "latency_ms": percentiles(lat),
         "devices": per,
     }
@@ -174,6 +200,15 @@ def reading_line(result: Any) -> str:
         parts.append("contact" if result.sensor_contact else "NO CONTACT")
     parts.append(f"quality {result.quality:.2f}  dropped {result.accounting.dropped_total}")
     return "  ".join(parts)
+
+
+def _motion_text(device: dict[str, Any]) -> str:
+    """The summary line's motion-model part: windows it estimated, or why it did not run."""
+    if not device.get("motion_model") or not device.get("windows"):
+        return ""
+    if device.get("motion_model_note"):
+        return f"; motion model {device['motion_model_note']}"
+    return f"; motion model on {device['motion_model_windows']} windows"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -214,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{d['device']}: {d['windows']} windows, received {d['received']} = delivered {d['delivered']}"
                 f" + dropped {d['dropped']}; {len(d['gaps'])} gaps; "
                 + (f"latency p50 {p50} ms" if p50 is not None else "no windows timed")
+                + _motion_text(d)
                 + (f"; error: {d['error']}" if d["error"] and not alone else ""),
                 file=sys.stderr,
             )

@@ -41,6 +41,7 @@ class DemoReport:
         recording: the recording streamed.
         transport: ``ble`` or ``serial``.
         model: the model file, or None (signal only).
+        motion_model: the motion model file, or None (none loaded).
         speed: real-time multiple of the replay.
         results: every result, in order.
         stream: accounting and latency of the stream.
@@ -54,6 +55,7 @@ class DemoReport:
     transport: str
     model: str | None
     speed: float
+    motion_model: str | None = None
     results: list[Result] = field(default_factory=list)
     stream: StreamSummary | None = None
     reference: tuple[np.ndarray, np.ndarray] | None = None
@@ -66,13 +68,20 @@ class DemoReport:
         ref = self.reference
         errors = {}
         if ref is not None:
-            for key in ("heart_rate", "heart_rate_model", "heart_rate_peaks"):
+            for key in (
+                "heart_rate",
+                "heart_rate_tracker",
+                "heart_rate_motion_model",
+                "heart_rate_model",
+                "heart_rate_peaks",
+            ):
                 errors[key] = hr_errors(self.results, ref, key)
         return {
             "recording": self.recording,
             "notice": self.notice,
             "transport": self.transport,
             "model": self.model,
+            "motion_model": self.motion_model,
             "speed": self.speed,
             "windows": len(self.results),
             "heart_rate_vs_reference": errors,
@@ -115,6 +124,7 @@ async def run_demo(
     transport: Literal["ble", "serial"] = "ble",
     speed: float = 20.0,
     model: Any | None = None,
+    motion_model: Any | None = None,
     recording: str = DEFAULT_RECORDING,
     duration_s: float | None = None,
     faults: str = "",
@@ -127,6 +137,8 @@ async def run_demo(
             ``serial`` (a pty).
         speed: real-time multiple of the replay.
         model: a loaded model, or None for signal-only results.
+        motion_model: a loaded :class:`~anyppg.sdk.motion_runtime.MotionModel` fused with the
+            tracker, or None (default; it runs only while the recording has an accelerometer).
         recording: a name from :func:`anyppg.recordings.recording_names` with PPG. When it is not
             installed its shipped excerpt is streamed; for the default recording, the simulator when
             even that is missing (both with a warning and :attr:`DemoReport.notice`).
@@ -152,6 +164,7 @@ async def run_demo(
         recording=source.name.removeprefix("recording:"),
         transport=transport,
         model=None if model is None else str(getattr(model, "path", model)),
+        motion_model=None if motion_model is None else str(motion_model.model.path),
         speed=speed,
         reference=reference,
         ppg=ppg,
@@ -167,7 +180,7 @@ async def run_demo(
         start = time.perf_counter()
         first_t: float | None = None
         async with device:
-            async for result in device.infer(model):
+            async for result in device.infer(model, motion_model=motion_model):
                 # Device time counts from the emulator's power-on and the source loops, so the
                 # stream may start anywhere in the recording: recording time is device time mod D.
                 first_t = result.t_start if first_t is None else first_t

@@ -84,6 +84,9 @@ class Device:
         self._streaming = False
         self._opened = False
         self._producer: asyncio.Task[None] | None = None
+        #: the pipeline of the latest :meth:`infer` (None before): its ``motion_model_windows``
+        #: says how many windows the motion model estimated.
+        self.pipeline: Any | None = None
 
     @property
     def name(self) -> str:
@@ -192,6 +195,7 @@ class Device:
         hop_s: float = 2.0,
         quality_threshold: float | None = None,
         max_fill_s: float = 0.5,
+        motion_model: Any | str | Path | None = "auto",
     ) -> AsyncIterator[Result]:
         """Yield one :class:`Result` per window (10 s, every ``hop_s`` seconds).
 
@@ -206,21 +210,33 @@ class Device:
             hop_s: step between windows, s.
             quality_threshold: minimum window quality (0..1) for the model to run.
             max_fill_s: gaps up to this long (s) are bridged by interpolation.
+            motion_model: the learned PPG + accelerometer heart-rate model joined to the fusion:
+                ``"auto"`` (default: the shipped int8 ``motion-hr`` model for the runtime in use),
+                None or ``"none"``, a ``.tflite`` / ``.pte`` path, or a loaded
+                :class:`~anyppg.sdk.motion_runtime.MotionModel`
+                (:func:`~anyppg.sdk.motion_runtime.resolve_motion_model`). It runs only while the
+                stream carries an accelerometer; its value is ``Result.heart_rate_motion_model``.
 
         Raises:
-            ModelLoadError, ModelInputError: the model cannot be used.
+            ModelLoadError, ModelInputError: the model or the motion model cannot be used (the
+                message names the file).
             DeviceDisconnectedError: the link dropped and reconnecting gave up.
         """
+        from anyppg.sdk.motion_runtime import resolve_motion_model
         from anyppg.sdk.pipeline import DEFAULT_QUALITY_THRESHOLD, Pipeline
 
+        loaded = _resolve_model(model)
+        waveform = self.url.scheme not in READING_SCHEMES
         pipeline = Pipeline(
             self.name,
-            _resolve_model(model),
+            loaded,
             hop_s=hop_s,
             quality_threshold=DEFAULT_QUALITY_THRESHOLD if quality_threshold is None else quality_threshold,
             max_fill_s=max_fill_s,
             accounting=self.accounting,
+            motion_model=resolve_motion_model(motion_model, loaded) if waveform else None,
         )
+        self.pipeline = pipeline
         readings = ReadingTimeline(self.name, self.accounting)  # hrs:, plx: (no waveform, no model)
         lost: list[DeviceDisconnectedError] = []
         async for item in self._received_until_lost(lost):

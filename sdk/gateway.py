@@ -120,6 +120,9 @@ class Gateway:
         tick_s: how often the queues are drained, s (see the module docstring).
         lag_threshold_s: lag above which a stream is ``lagging``, s.
         queue_blocks: capacity of each device's queue, in blocks.
+        motion_model: the learned PPG + accelerometer heart-rate model, as ``Device.infer`` takes it
+            (``"auto"``, the default, None / ``"none"``, a path, a loaded model); loaded once and
+            shared, run only on streams with an accelerometer.
         **device_kwargs: passed to every :class:`~anyppg.sdk.Device` (``reconnect=``, ``backpressure=``).
 
     Raises:
@@ -139,6 +142,7 @@ class Gateway:
         tick_s: float = DEFAULT_TICK_S,
         lag_threshold_s: float = DEFAULT_LAG_THRESHOLD_S,
         queue_blocks: int = 256,
+        motion_model: Any | str | Path | None = "auto",
         **device_kwargs: Any,
     ) -> None:
         if not urls:
@@ -148,6 +152,9 @@ class Gateway:
         self.tick_s = float(tick_s)
         self.lag_threshold_s = float(lag_threshold_s)
         self.model = _resolve_model(model)
+        from anyppg.sdk.motion_runtime import resolve_motion_model
+
+        self.motion_model = resolve_motion_model(motion_model, self.model)
         threshold = DEFAULT_QUALITY_THRESHOLD if quality_threshold is None else quality_threshold
         self.streams: list[GatewayStream] = []
         for url in urls:
@@ -159,6 +166,7 @@ class Gateway:
                 quality_threshold=threshold,
                 max_fill_s=max_fill_s,
                 accounting=device.accounting,
+                motion_model=self.motion_model,
             )
             speed = float(getattr(device.transport, "speed", 1.0))
             if not device.transport.live:

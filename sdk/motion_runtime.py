@@ -17,12 +17,19 @@ see docs/motion-model.md).
 
 Importing this module imports neither torch nor a runtime; :meth:`MotionModel.load` imports the one
 the file needs.
+
+:func:`resolve_motion_model` turns what a user writes (``"auto"``, ``"none"``, a path, a loaded
+model) into a model or None: ``anyppg stream / analyze / demo --motion-model``, ``Device.infer(...,
+motion_model=)`` and ``anyppg.analyze(..., motion_model=)`` all go through it. The pipeline runs the
+motion model only on streams that carry an accelerometer.
 """
 
 from __future__ import annotations
 
+import logging
 from importlib import resources
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -30,26 +37,83 @@ from anyppg.errors import ModelLoadError
 from anyppg.signal.hr_belief import HeartRateBelief, hr_from_distribution, softmax
 from anyppg.signal.motion_spectra import N_BINS, RATE_HZ, WINDOW_S, motion_inputs
 
-__all__ = ["DEFAULT_MOTION_MODEL", "MotionModel", "MotionTracker", "default_motion_model_path"]
+__all__ = [
+    "DEFAULT_MOTION_MODEL",
+    "MOTION_MODELS",
+    "MotionModel",
+    "MotionTracker",
+    "default_motion_model_path",
+    "resolve_motion_model",
+]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MOTION_MODEL = "motion-hr_litert_q8.tflite"
 """File name of the shipped int8 motion model (in ``anyppg/assets``)."""
+
+MOTION_MODELS = {"tflite": DEFAULT_MOTION_MODEL, "pte": "motion-hr_xnnpack_q8.pte"}
+"""File name of the shipped int8 motion model per format (LiteRT ``.tflite``, ExecuTorch ``.pte``)."""
 
 _INPUT_SHAPE = (1, 4, N_BINS)
 _OUTPUT_SHAPE = (1, N_BINS)
 _FEATURES = "anyppg.signal.motion_spectra"
 
 
-def default_motion_model_path() -> Path:
-    """Path of the shipped motion model.
+def default_motion_model_path(fmt: Literal["tflite", "pte"] = "tflite") -> Path:
+    """Path of the shipped int8 motion model in ``fmt``.
 
     Raises:
         ModelLoadError: the asset is not in this installation.
     """
-    path = Path(str(resources.files("anyppg.assets").joinpath(DEFAULT_MOTION_MODEL)))
+    path = Path(str(resources.files("anyppg.assets").joinpath(MOTION_MODELS[fmt])))
     if not path.is_file():
         raise ModelLoadError(str(path), "the shipped motion model is missing from this installation")
     return path
+
+
+def resolve_motion_model(
+    spec: Any, model: Any | None = None, *, threads: int | None = 1
+) -> MotionModel | None:
+    """What ``--motion-model`` / ``motion_model=`` names, loaded: the one place these are resolved.
+
+    Args:
+        spec: ``"auto"`` (the shipped int8 motion model in the format of the runtime in use: the
+            ``.pte`` on ExecuTorch when ``model`` runs there, else the ``.tflite`` on LiteRT, else the
+            ``.pte`` when only ExecuTorch is installed; None with one log line when neither runtime
+            is), ``"none"`` or None (no motion model), a ``.tflite`` / ``.pte`` path, or a loaded
+            :class:`MotionModel` (used as it is).
+        model: the encoder model of the same stream (a loaded :class:`anyppg.sdk.runtime.Model`) or
+            None; only its runtime matters (for ``"auto"``).
+        threads: CPU threads for inference.
+
+    Returns:
+        The motion model, or None. The pipeline runs it only on streams with an accelerometer.
+
+    Raises:
+        ModelLoadError: the path does not exist, is not a model, or is not a motion model (one line
+            naming the path, as ``--model`` errors do).
+        RuntimeUnavailableError: the path's runtime is not installed.
+    """
+    if spec is None or isinstance(spec, MotionModel) or hasattr(spec, "estimate"):
+        return spec
+    text = str(spec)
+    if text.lower() == "none":
+        return None
+    if text.lower() != "auto":
+        return MotionModel.load(Path(text), threads=threads)
+    from anyppg.sdk.runtime import available_runtimes
+
+    have = available_runtimes()
+    if getattr(model, "backend", None) == "executorch" and have["executorch"]:
+        fmt: Literal["tflite", "pte"] | None = "pte"
+    elif have["litert"]:
+        fmt = "tflite"
+    else:
+        fmt = "pte" if have["executorch"] else None
+    if fmt is None:
+        log.info("no motion model: neither LiteRT nor ExecuTorch is installed")
+        return None
+    return MotionModel.load(default_motion_model_path(fmt), threads=threads)
 
 
 class MotionModel:

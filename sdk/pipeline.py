@@ -78,9 +78,11 @@ class Pipeline:
             :class:`anyppg.sdk.fusion.HeartRateFusion` with its defaults).
         motion_model: a learned PPG + accelerometer heart-rate model (``anyppg.sdk.motion_runtime.
             MotionModel``), given each readable window's band-passed channels and accelerometer at
-            125 Hz (zeros without one): through its causal ``tracker()`` when it has one (one per
-            segment), else ``estimate(ppg (channels, n), acc (3, n) in g, fs) -> (bpm, confidence)``
-            per window; its estimate joins the fusion. None (default): no such model.
+            125 Hz: through its causal ``tracker()`` when it has one (one per segment), else
+            ``estimate(ppg (channels, n), acc (3, n) in g, fs) -> (bpm, confidence)`` per window;
+            its estimate (``Result.heart_rate_motion_model``) joins the fusion. It runs only on
+            windows with an accelerometer: a stream without one never calls it (said once in the
+            log; :attr:`motion_model_windows` stays 0). None (default): no such model.
 
     Raises:
         ModelInputError: the model does not take ``(1, 1, 1250)`` windows.
@@ -119,6 +121,10 @@ class Pipeline:
         self.tracker_kind = tracker
         self.fusion = fusion if fusion is not None else HeartRateFusion()
         self.motion_model = motion_model
+        #: windows the motion model estimated (it skips windows without an accelerometer).
+        self.motion_model_windows = 0
+        #: readable windows the motion model skipped because the stream has no accelerometer.
+        self.motion_model_no_acc_windows = 0
         self._motion_tracker: Any | None = None
         self._motion_dt = 0.0
         self._rhythm_classes = _rhythm_classes(model) if model is not None else None
@@ -233,8 +239,23 @@ class Pipeline:
         learned = []
         if hr_model is not None and not broken:
             learned.append(Estimate("encoder", hr_model, encoder_confidence(q.sqi, motion)))
+        hr_motion = None
+        ran_motion = False
         if self.motion_model is not None and not broken:
-            learned.append(self._motion_estimate(w))
+            if w.acc is None:  # a PPG-only stream: zeros would be a made-up "still wrist" input
+                if not self.motion_model_no_acc_windows:
+                    log.info(
+                        "%s: no accelerometer: the motion model does not run on this stream", self.device
+                    )
+                self.motion_model_no_acc_windows += 1
+            else:
+                est = self._motion_estimate(w)
+                ran_motion = True
+                self.motion_model_windows += 1
+                hr_motion = _finite(est.bpm)
+                learned.append(est)
+        if self._motion_tracker is not None and not ran_motion:  # its next step spans this window
+            self._motion_dt += self.hop_s
         fused = self.fusion.fuse(tracker_est, learned)
         return Result(
             device=self.device,
@@ -258,6 +279,8 @@ class Pipeline:
             heart_rate_tracker=tracked,
             rhythm_probabilities=rhythm,
             rhythm_classes=None if rhythm is None else self._classes_for(rhythm),
+            heart_rate_motion_model=hr_motion,
+            heart_rate_sources=fused.sources if fused.bpm is not None else None,
         )
 
     def _track(
@@ -293,7 +316,7 @@ class Pipeline:
     def _motion_estimate(self, w: Any) -> Estimate:
         """The learned motion model's estimate of a window (its band-passed channels and acc)."""
         ppg = w.channels if w.channels is not None else w.filtered[None, :]
-        acc = np.zeros((3, ppg.shape[1]), dtype=np.float32) if w.acc is None else w.acc.T
+        acc = w.acc.T
         if self._motion_tracker is not None:
             bpm, confidence = self._motion_tracker.update(ppg, acc, MODEL_FS, dt_s=self._motion_dt)
             self._motion_dt = self.hop_s

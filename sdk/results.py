@@ -57,6 +57,12 @@ class Result:
         spo2: oxygen saturation from a pulse oximeter (``plx:``), %, or None.
         lagging: the stream was behind real time when this result was made (a gateway serving more
             streams than its CPU keeps up with; see :mod:`anyppg.sdk.gateway`); False otherwise.
+        heart_rate_motion_model: the learned PPG + accelerometer motion model's heart rate before
+            fusion, bpm; None when no motion model is loaded, the stream has no accelerometer (the
+            model is then not run) or the window is unreadable.
+        heart_rate_sources: the estimates :attr:`heart_rate` was made of (weight above 1 %), in
+            order: ``tracker``, ``motion_model``, ``encoder`` (``("motion_model",)`` alone where the
+            tracker had no value); None when there is no heart rate.
     """
 
     device: str
@@ -84,6 +90,8 @@ class Result:
     heart_rate_tracker: float | None = None
     rhythm_probabilities: np.ndarray | None = None
     rhythm_classes: tuple[str, ...] | None = None
+    heart_rate_motion_model: float | None = None
+    heart_rate_sources: tuple[str, ...] | None = None
 
     @property
     def rhythm(self) -> str | None:
@@ -113,6 +121,8 @@ class Result:
             "heart_rate": _round(self.heart_rate, 2),
             "heart_rate_confidence": _round(self.heart_rate_confidence, 3),
             "heart_rate_tracker": _round(self.heart_rate_tracker, 2),
+            "heart_rate_motion_model": _round(self.heart_rate_motion_model, 2),
+            "heart_rate_sources": None if self.heart_rate_sources is None else list(self.heart_rate_sources),
             "heart_rate_model": _round(self.heart_rate_model, 2),
             "heart_rate_peaks": _round(self.heart_rate_peaks, 2),
             "quality": _round(self.quality, 3),

@@ -37,6 +37,12 @@ class StreamSummary:
         lagging_episodes: how many times a gateway saw the stream fall behind real time.
         heart_rate_windows: results that reported a heart rate.
         confidences: ``heart_rate_confidence`` of those results (0..1).
+        motion_model: the motion model's file name when one was loaded for the stream (set by its
+            caller), else None.
+        motion_model_windows: results with a motion-model estimate (``heart_rate_motion_model``).
+        acc_windows: results of windows with an accelerometer (``Result.motion`` given).
+        sources: how many results had each combination of ``heart_rate_sources`` (``"tracker"``,
+            ``"tracker+motion_model"``, ...).
     """
 
     device: str
@@ -51,6 +57,10 @@ class StreamSummary:
     lagging_episodes: int = 0
     heart_rate_windows: int = 0
     confidences: list[float] = field(default_factory=list)
+    motion_model: str | None = None
+    motion_model_windows: int = 0
+    acc_windows: int = 0
+    sources: dict[str, int] = field(default_factory=dict)
 
     def add(self, result: Result) -> None:
         self.results += 1
@@ -61,6 +71,17 @@ class StreamSummary:
             self.heart_rate_windows += 1
             if result.heart_rate_confidence is not None:
                 self.confidences.append(result.heart_rate_confidence)
+        self.motion_model_windows += int(result.heart_rate_motion_model is not None)
+        self.acc_windows += int(result.motion is not None)
+        if result.heart_rate_sources:
+            key = "+".join(result.heart_rate_sources)
+            self.sources[key] = self.sources.get(key, 0) + 1
+
+    def motion_model_note(self) -> str | None:
+        """Why a loaded motion model estimated no window (``no accelerometer``), else None."""
+        if self.motion_model is None or self.motion_model_windows or not self.results:
+            return None
+        return "not run: the stream has no accelerometer" if not self.acc_windows else None
 
     def to_dict(self) -> dict[str, Any]:
         acc = (self.accounting or Accounting()).to_dict()
@@ -90,4 +111,8 @@ class StreamSummary:
             "lagging_episodes": self.lagging_episodes,
             "heart_rate_windows": self.heart_rate_windows,
             "heart_rate_confidence": percentiles(self.confidences, (10, 50)),
+            "heart_rate_sources": dict(sorted(self.sources.items())),
+            "motion_model": self.motion_model,
+            "motion_model_windows": self.motion_model_windows,
+            "motion_model_note": self.motion_model_note(),
         }

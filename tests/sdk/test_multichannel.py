@@ -12,6 +12,7 @@ import pytest
 
 import anyppg
 from anyppg.errors import AnyPPGError, InvalidSignalError
+from anyppg.sdk.motion_runtime import MotionModel
 from anyppg.sdk.pipeline import Pipeline
 from anyppg.sdk.recorder import Recorder
 from anyppg.sdk.replay_files import load_replay
@@ -138,7 +139,8 @@ def test_the_recorder_keeps_every_channel_and_replay_reproduces_them(tmp_path: P
             return [r async for r in device.infer(None)]
 
     replayed = asyncio.run(replay())
-    direct = Pipeline("direct")
+    # infer() fuses the shipped motion model by default (motion_model="auto"): so does this pipeline
+    direct = Pipeline("direct", motion_model=MotionModel.load())
     expected = [r for b in _blocks(data.ppg, data.acc, size=round(RATE / 4)) for r in direct.push(b)]
     expected += direct.flush()
     assert [r.heart_rate for r in replayed] == [r.heart_rate for r in expected]

@@ -15,10 +15,10 @@ from anyppg.signal import MODEL_FS, HeartRateTracker, ppg_quality, preprocess_re
 from anyppg.signal.motion_hr import MotionHeartRateTracker
 
 
-def _results(url: str, model=None, **kwargs):
+def _results(url: str, model=None, motion_model="auto", **kwargs):
     async def main():
         async with anyppg.connect(url, **kwargs) as device:
-            return [r async for r in device.infer(model)], device
+            return [r async for r in device.infer(model, motion_model=motion_model)], device
 
     return asyncio.run(main())
 
@@ -36,7 +36,10 @@ def test_streamed_windows_equal_the_training_windows():
 
 @pytest.mark.parametrize(("hr", "rate", "motion"), [(58, 25.0, 0.0), (75, 64.0, 0.6), (120, 125.0, 0.0)])
 def test_heart_rate_against_the_simulator_and_the_core_tracker(hr, rate, motion):
-    results, device = _results(f"sim:?hr={hr}&seed=1&duration=40&rate={rate}&motion={motion}&speed=max")
+    url = f"sim:?hr={hr}&seed=1&duration=40&rate={rate}&motion={motion}&speed=max"
+    results, device = _results(
+        url, motion_model=None
+    )  # the tracker alone (tests/sdk/test_motion_model_stream.py: with it)
     sim = device.transport.simulation
     # peaks: within 4 bpm of the simulator's own beat-to-beat heart rate inside each window
     for r in results:
@@ -52,7 +55,7 @@ def test_heart_rate_against_the_simulator_and_the_core_tracker(hr, rate, motion)
         expected.append(tracker.update(w.filtered[None, :], w.acc.T, dt_s=2.0).bpm)
     assert any(r.motion > 0.1 for r in results) == bool(motion)
     np.testing.assert_array_equal([r.heart_rate_tracker for r in results], expected)
-    assert all(r.heart_rate == r.heart_rate_tracker for r in results)  # no model: nothing to fuse
+    assert all(r.heart_rate == r.heart_rate_tracker for r in results)  # no models: nothing to fuse
     truth = [sim.hr[(sim.r_peaks >= r.t_end - 8) & (sim.r_peaks < r.t_end)].mean() for r in results]
     assert np.median(np.abs(np.array(expected) - truth)[3:]) < 3  # the last 8 s are analysed
 
