@@ -19,7 +19,10 @@ where the estimate's input ends (reference window ``i`` covers ``[2i, 2i + 8)`` 
   window, 60 / median beat interval of the beats in its last 8 s;
 - ``learned``: from ``benchmarks/results/motion_learned_loso.json`` (the learned PPG + ACC model,
   leave-one-subject-out), when that file exists; ``fused``: from ``benchmarks/results/fusion.json``
-  (the SDK's fused heart rate), when it exists.
+  (the SDK's fused heart rate), when it exists; ``stream_none`` / ``stream_auto``: from
+  ``benchmarks/results/fusion_cli.json`` (``bench_fusion.py --cli``: the ``anyppg stream`` command's
+  ``heart_rate`` with ``--motion-model none`` / ``auto``; ``auto`` is in-sample for the shipped
+  motion model, which was trained on every TROIKA and BAMI-I subject).
 
 Per recording: MAE (bpm) over the windows a method reports and its coverage; per dataset: the mean over
 recordings (TROIKA: 13 recordings of 12 subjects; BAMI-I: 24 subjects). The tracker's cost is CPU time
@@ -186,6 +189,10 @@ def _external(path: Path, key_names: tuple[str, ...]) -> dict[tuple[str, str], f
 EXTERNAL = {
     "learned": ("motion_learned_loso.json", ("int8_mae_tracked", "fp32_mae_tracked", "learned_mae")),
     "fused": ("fusion.json", ("fused_mae",)),
+    # what a user gets: `anyppg stream replay:FILE --speed max --json --motion-model none / auto`
+    # (bench_fusion.py --cli; `auto` is in-sample for the shipped motion model)
+    "stream_none": ("fusion_cli.json", ("none_mae",)),
+    "stream_auto": ("fusion_cli.json", ("auto_mae",)),
 }
 
 

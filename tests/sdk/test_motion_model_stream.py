@@ -195,3 +195,23 @@ def test_troika_streamed_with_the_motion_model(capsys, tmp_path):
         abs(r["heart_rate"] - ref[round(r["t_end"], 3)]) for r in results if round(r["t_end"], 3) in ref
     ]
     assert len(errors) > 40 and np.mean(errors) < 6
+
+
+def test_a_gateway_runs_it_per_stream_only_where_there_is_an_accelerometer(capsys, tmp_path):
+    wrist, ppg_only = tmp_path / "wrist.npz", tmp_path / "ppg_only.npz"
+    n, _, _ = _wrist(wrist)
+    _wrist(ppg_only, with_acc=False)
+    urls = [f"replay:{wrist}", f"replay:{ppg_only}"]
+    assert main(["stream", *urls, "--speed", "max", "--model", "none", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    summary = lines[-1]
+    with_acc, without = summary["devices"]
+    assert (
+        with_acc["motion_model_windows"] == with_acc["windows"] > 8 and with_acc["motion_model_note"] is None
+    )
+    assert without["motion_model_windows"] == 0 and without["motion_model_note"].startswith("not run")
+    assert summary["received"] == 2 * n == summary["delivered"] and summary["dropped"] == 0
+    per_device = {d["device"]: d for d in summary["devices"]}
+    for r in lines[:-1]:
+        has = r["heart_rate_motion_model"] is not None
+        assert has == (per_device[r["device"]] is with_acc)
