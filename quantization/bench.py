@@ -1,8 +1,8 @@
 """Benchmark the teacher and the students in every deployable format: size, MACs, load time, latency, RSS.
 
 Latency is measured in interleaved rounds inside one process (:func:`measure_interleaved`): every
-round runs each case once, so load changes on the machine hit all cases alike and the speed-up ratios
-stay fair. Load time and peak memory come from a fresh process per case.
+round runs each case once, in a freshly shuffled order, so load changes on the machine hit all cases
+alike and the speed-up ratios stay fair. Load time and peak memory come from a fresh process per case.
 
 For each model (``teacher``, ``student-s``, ``student-xs``) the benchmark measures
 
@@ -116,7 +116,12 @@ class BenchCase:
 
 @dataclass
 class BenchResult:
-    """Measurements of one case at one thread count (times in milliseconds, memory in MiB)."""
+    """Measurements of one case at one thread count (times in milliseconds, memory in MiB).
+
+    ``latency_ms`` is wall time per call; ``cpu_ms`` the process CPU time of the same calls, which a
+    busy machine does not inflate (a 17 ms teacher call is often preempted on a loaded 2-core machine,
+    a 0.2 ms student call rarely is; at more than 1 thread, idle pool threads may add to it).
+    """
 
     model: str
     format: Format
@@ -131,6 +136,7 @@ class BenchResult:
     peak_rss_mib: float
     runtime: str
     weights: str = ""
+    cpu_ms: dict[str, float] | None = None
 
 
 @dataclass
@@ -444,41 +450,52 @@ def _infer_fn(case: BenchCase, threads: int) -> Callable[[], Any]:
 
 def measure_interleaved(
     cases: Sequence[BenchCase], threads: Sequence[int], runs: int, warmup: int
-) -> dict[tuple[str, int], dict[str, float]]:
+) -> dict[tuple[str, int], dict[str, dict[str, float]]]:
     """Latency of every case measured in interleaved rounds in this one process.
 
-    All cases are loaded side by side; each round times one inference of every case, the order
-    rotating from round to round, so a change of machine load (other processes, frequency scaling)
-    falls on every case alike and the ratios between cases stay fair. Sequential per-case runs let a
-    busy minute inflate one case only.
+    All cases are loaded side by side; each round times one inference of every case, in an order
+    shuffled afresh every round (seeded), so a change of machine load (other processes, frequency
+    scaling) falls on every case alike and the ratios between cases stay fair. Sequential per-case
+    runs let a busy minute inflate one case only.
+
+    Every timed call is a cold one: the case before it evicted the caches (the teacher alone moves
+    16 MB of weights), which costs a small model far more, in proportion, than its run back to back.
+    The order is shuffled rather than rotated because a rotation puts each case behind the same
+    neighbour in nearly every round, so a case's latency would depend on where it sits in the list
+    (behind the teacher, or behind a model of a few hundred KB).
 
     Returns:
-        ``{(case label, threads): latency percentiles in ms}``.
+        ``{(case label, threads): {"wall": percentiles, "cpu": percentiles}}`` in ms per call
+        (``cpu``: process CPU time, see :class:`BenchResult`).
     """
     import torch
 
-    out: dict[tuple[str, int], dict[str, float]] = {}
+    out: dict[tuple[str, int], dict[str, dict[str, float]]] = {}
+    order = np.random.default_rng(0)
     for n in threads:
         torch.set_num_threads(n)
         fns = [_infer_fn(case, n) for case in cases]
         for fn in fns:
             for _ in range(warmup):
                 fn()
-        times: list[list[float]] = [[] for _ in cases]
-        for r in range(runs):
-            for k in range(len(cases)):
-                i = (k + r) % len(cases)
-                t0 = time.perf_counter()
+        wall: list[list[float]] = [[] for _ in cases]
+        cpu: list[list[float]] = [[] for _ in cases]
+        for _round in range(runs):
+            for i in order.permutation(len(cases)):
+                c0 = time.process_time_ns()
+                t0 = time.perf_counter_ns()
                 fns[i]()
-                times[i].append((time.perf_counter() - t0) * 1e3)
-        for case, t in zip(cases, times, strict=True):
-            out[case.label, n] = _percentiles(t)
+                t1 = time.perf_counter_ns()
+                cpu[i].append((time.process_time_ns() - c0) / 1e6)
+                wall[i].append((t1 - t0) / 1e6)
+        for case, w, c in zip(cases, wall, cpu, strict=True):
+            out[case.label, n] = {"wall": _percentiles(w), "cpu": _percentiles(c)}
     return out
 
 
 def _interleaved_in_worker(
     cases: Sequence[BenchCase], threads: Sequence[int], runs: int, warmup: int
-) -> dict[tuple[str, int], dict[str, float]]:
+) -> dict[tuple[str, int], dict[str, dict[str, float]]]:
     spec = json.dumps(
         {"interleaved": [asdict(c) for c in cases], "threads": list(threads), "runs": runs, "warmup": warmup}
     )
@@ -495,7 +512,7 @@ def _interleaved_in_worker(
         tail = proc.stderr.strip().splitlines()[-3:]
         raise BenchError("interleaved", f"worker exited with {proc.returncode}: {' | '.join(tail)}")
     rows = json.loads(lines[-1])["latency"]
-    return {(r["label"], r["threads"]): r["latency_ms"] for r in rows}
+    return {(r["label"], r["threads"]): {"wall": r["latency_ms"], "cpu": r["cpu_ms"]} for r in rows}
 
 
 def _measure_in_worker(case: BenchCase, threads: Sequence[int], runs: int, warmup: int) -> list[BenchResult]:
@@ -601,7 +618,8 @@ def run_benchmark(
     say(f"latency: {runs} interleaved rounds of {len(cases)} cases x threads {threads} ...")
     latency = _interleaved_in_worker(cases, threads, runs, warmup)
     for r in results:
-        r.latency_ms = latency[f"{r.model}/{r.format}/{r.precision}", r.threads]
+        measured = latency[f"{r.model}/{r.format}/{r.precision}", r.threads]
+        r.latency_ms, r.cpu_ms = measured["wall"], measured["cpu"]
         r.runs = runs
         say(f"    {r.model}/{r.format}/{r.precision} threads={r.threads}: p50 {r.latency_ms['p50']:.3f} ms")
     settings = {
@@ -609,7 +627,8 @@ def run_benchmark(
         "warmup": warmup,
         "threads": threads,
         "input_shape": [1, 1, 1250],
-        "latency": "interleaved rounds in one process (each round runs every case once, rotating order)",
+        "latency": "interleaved rounds in one process (each round runs every case once, order shuffled per round)",
+        "cpu": "process CPU time of the same calls (time.process_time_ns)",
     }
     return BenchReport(results, machine, settings)
 
@@ -628,8 +647,9 @@ def ratios(report: BenchReport) -> list[dict[str, Any]]:
     """Speed-up (p50) and size reduction of every result against teacher fp32 eager at its thread count.
 
     Returns:
-        One dict per result: ``model``, ``format``, ``precision``, ``threads``, ``speedup``,
-        ``smaller`` (None where the teacher eager baseline was not measured).
+        One dict per result: ``model``, ``format``, ``precision``, ``threads``, ``speedup`` (wall
+        time p50), ``speedup_cpu`` (CPU time p50), ``smaller`` (None where the teacher eager
+        baseline was not measured).
     """
     rows = []
     for r in report.results:
@@ -641,6 +661,9 @@ def ratios(report: BenchReport) -> list[dict[str, Any]]:
                 "precision": r.precision,
                 "threads": r.threads,
                 "speedup": base.latency_ms["p50"] / r.latency_ms["p50"] if base else None,
+                "speedup_cpu": base.cpu_ms["p50"] / r.cpu_ms["p50"]
+                if base and base.cpu_ms and r.cpu_ms
+                else None,
                 "smaller": base.size_bytes / r.size_bytes if base else None,
             }
         )
@@ -651,22 +674,27 @@ def to_markdown(report: BenchReport) -> str:
     """A markdown table of the report, with ratios to teacher fp32 eager at the same thread count."""
     head = (
         "| model | format | precision | threads | params | MMACs | size (KB) | load (ms) "
-        "| p50 (ms) | p90 (ms) | p99 (ms) | peak RSS (MiB) | speed-up vs teacher | smaller than teacher |\n"
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| p50 (ms) | p90 (ms) | p99 (ms) | CPU p50 (ms) | peak RSS (MiB) | speed-up vs teacher "
+        "| speed-up, CPU time | smaller than teacher |\n"
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     lines = []
     for r, q in zip(report.results, ratios(report), strict=True):
         speed = f"{q['speedup']:.1f}x" if q["speedup"] else "-"
+        speed_cpu = f"{q['speedup_cpu']:.1f}x" if q.get("speedup_cpu") else "-"
         smaller = f"{q['smaller']:.1f}x" if q["smaller"] else "-"
         lat = r.latency_ms
+        cpu = f"{r.cpu_ms['p50']:.3f}" if r.cpu_ms else "-"
         lines.append(
             f"| {r.model} | {r.format} | {r.precision} | {r.threads} | {r.params:,} | {r.macs / 1e6:.1f} "
             f"| {r.size_bytes / 1e3:,.1f} | {r.load_ms:.1f} | {lat['p50']:.3f} | {lat['p90']:.3f} "
-            f"| {lat['p99']:.3f} | {r.peak_rss_mib:.0f} | {speed} | {smaller} |"
+            f"| {lat['p99']:.3f} | {cpu} | {r.peak_rss_mib:.0f} | {speed} | {speed_cpu} | {smaller} |"
         )
     m = report.machine
     footer = (
-        f"\n{report.settings.get('runs')} timed runs after {report.settings.get('warmup')} warm-up runs per row; "
+        f"\n{report.settings.get('runs')} timed runs after {report.settings.get('warmup')} warm-up runs per row, "
+        "interleaved in one process in an order shuffled every round; CPU p50: process CPU time of the "
+        "same calls (not inflated by preemption on a busy machine). "
         f"{m.get('processor', '?')}, {m.get('cpu_count', '?')} cores, Python {m.get('python', '?')}, "
         f"load average {m.get('load_average_1min_at_start')} at start.\n"
     )
@@ -678,7 +706,10 @@ def _worker_main(argv: Sequence[str]) -> int:
     if "interleaved" in spec:
         cases = [BenchCase(**c) for c in spec["interleaved"]]
         latency = measure_interleaved(cases, spec["threads"], spec["runs"], spec["warmup"])
-        rows = [{"label": label, "threads": n, "latency_ms": v} for (label, n), v in latency.items()]
+        rows = [
+            {"label": label, "threads": n, "latency_ms": v["wall"], "cpu_ms": v["cpu"]}
+            for (label, n), v in latency.items()
+        ]
         sys.stdout.write(json.dumps({"latency": rows}) + "\n")
         return 0
     case = BenchCase(**spec["case"])

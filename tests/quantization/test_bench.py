@@ -74,6 +74,7 @@ def test_cli_end_to_end_json(tmp_path, capsys):
     for r in rows:
         assert r["runs"] == 5
         assert 0 < r["latency_ms"]["p50"] <= r["latency_ms"]["p90"] <= r["latency_ms"]["p99"]
+        assert 0 < r["cpu_ms"]["p50"] <= r["cpu_ms"]["p90"] <= r["cpu_ms"]["p99"]
         assert r["size_bytes"] > 0 and r["load_ms"] > 0 and r["peak_rss_mib"] > 0
     assert {r["params"] for r in rows if r["model"] == "teacher"} == {4_044_272}
     xs = [r for r in rows if r["model"] == "student-xs"]
@@ -84,9 +85,10 @@ def test_cli_end_to_end_json(tmp_path, capsys):
     assert by["teacher", "eager", "fp32", 1]["macs"] > by["student-xs", "eager", "fp32", 1]["macs"]
     settings = dict(report["settings"])
     assert settings.pop("latency").startswith("interleaved rounds in one process")
+    assert "process_time" in settings.pop("cpu")
     assert settings == {"runs": 5, "warmup": 1, "threads": [1, 2], "input_shape": [1, 1, 1250]}
     assert report["machine"]["cpu_count"] >= 1
 
     table = md.read_text()
     assert table.count("\n| teacher | eager | fp32 |") == 2
-    assert "| 1.0x | 1.0x |" in table  # the teacher against itself
+    assert "| 1.0x | 1.0x | 1.0x |" in table  # the teacher against itself: wall, CPU time, size
