@@ -10,6 +10,11 @@ correlated, so resampling windows would give falsely narrow intervals):
   :func:`anyppg.datasets.labels.window_labels`, ``60 / median RR`` of the ECG R-peaks inside the
   window (the definition of the heads' training labels; :mod:`anyppg.datasets.clinical` detects the
   R-peaks, monitor numerics are not used), NaN where the beats span less than half the window.
+  Each clinical table is given twice: on every window with a reference, and on the windows whose
+  reference is **reliable** (:func:`anyppg.datasets.labels.reference_reliable`: a second,
+  independent R-peak detector, NeuroKit2's, gives a rate within 5 bpm and a beat count within one of
+  the reference's). The rule reads the ECG only, was fixed before any method was scored with it,
+  and removes the same windows for every method.
   TROIKA and BAMI-I (wrist PPG + accelerometer while running): the datasets' ECG heart rate per 8 s
   window (2 s step), averaged over the 8 s windows inside the 10 s window. Methods: the SDK's
   ``tracker`` (``heart_rate_tracker``), the ``motion tracker`` (:mod:`anyppg.signal.motion_hr` on
@@ -30,7 +35,8 @@ correlated, so resampling windows would give falsely narrow intervals):
   quality index (which shares the SDK's peak detector).
 
 Subjects: the held-out records the model cards name (``held_out`` / ``heldout`` lists, matched by
-record number), else those of ``--heldout FILE.json`` (``{"bidmc": ["bidmc_04", ...], ...}``), else
+record number; a MIMIC-DB patient ``mimicdb:gNNN`` is all of its records), else those of
+``--heldout FILE.json`` (``{"bidmc": ["bidmc_04", ...], ...}``), else
 every subject (the report then says so: numbers on subjects a model was trained on are optimistic).
 
 Usage::
@@ -366,12 +372,18 @@ def pick_recordings(
 
     ``held-out`` when the cards name the dataset: the recordings whose record number is held out
     (``mimicdb_209`` -> 209, ``DATA_03_TYPE02`` -> 3, ``MPA_181220181216``); only those, not the rest
-    of their subject's records, which a split by record may have trained on. Else ``all``.
+    of their subject's records, which a split by record may have trained on. A MIMIC-DB patient
+    named by its group (``mimicdb:g208``, a split by patient) holds all of its records. Else ``all``.
     ``limit`` keeps the recordings of the first ``limit`` subjects (sorted).
     """
     chosen = heldout.get(dataset)
     if chosen:
-        keep = [i for i, (_, record) in enumerate(recordings) if _held_number(record) in chosen]
+        keep = [
+            i
+            for i, (subject, record) in enumerate(recordings)
+            if _held_number(record) in chosen
+            or (dataset == "mimicdb" and re.search(r":g\d+$", subject) and _held_number(subject) in chosen)
+        ]
         source = "held-out"
     else:
         keep, source = list(range(len(recordings))), "all"
@@ -517,7 +529,7 @@ def run_hr_dataset(
     heldout: dict[str, set[str]],
 ) -> tuple[Windows, dict[str, Any]]:
     """Analyse every chosen recording of one heart-rate dataset with every model (and none)."""
-    from anyppg.datasets.labels import window_labels
+    from anyppg.datasets.labels import reference_reliable, second_rpeak_times, window_labels
 
     recs = _recordings(dataset, root)
     chosen, source = pick_recordings(dataset, [(r[0], r[4].record) for r in recs], heldout, subjects_limit)
@@ -534,6 +546,8 @@ def run_hr_dataset(
         if dataset in ("bidmc", "mimicdb"):  # the labels the heads are trained on
             labels = window_labels(ppg, fs, rec.r_peaks_s, window_s=WINDOW_S, starts_s=ts)
             ref, usable = labels.hr_ecg_bpm, labels.usable
+            second = second_rpeak_times(rec.ecg, rec.ecg_fs)
+            reliable = reference_reliable(rec.r_peaks_s, second, ts, WINDOW_S).astype(float)
         else:
             ref = reference_window_hr(rec.ref_start_s, rec.ref_bpm, rec.ref_window_s, ts, te)
             usable = quality_labels(base["heart_rate_peaks"], ref)
@@ -545,6 +559,8 @@ def run_hr_dataset(
             "label: PPG peaks": usable,
             "label: NeuroKit2 peaks": quality_labels(nk_hr, ref),
         }
+        if dataset in ("bidmc", "mimicdb"):
+            values["reference reliable"] = reliable
         for label, cols in runs.items():
             values[f"model head: {label}"] = cols["heart_rate_model"]
             values[f"fused: {label}"] = cols["heart_rate"]
@@ -560,9 +576,14 @@ def run_hr_dataset(
     return windows, info
 
 
-def hr_table(windows: Windows, n_boot: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Heart-rate MAE rows and quality AUROC rows of one dataset."""
+def hr_table(
+    windows: Windows, n_boot: int, reliable_only: bool = False
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Heart-rate MAE rows and quality AUROC rows of one dataset; ``reliable_only`` scores only the
+    windows whose ``reference reliable`` column is 1 (the same windows for every method)."""
     subjects, ref, cols = windows.arrays()
+    if reliable_only:
+        ref = np.where(cols["reference reliable"] == 1, ref, np.nan)
     has_ref = np.isfinite(ref)
     hr_rows, q_rows = [], []
     methods = [
@@ -702,6 +723,21 @@ def to_markdown(result: dict[str, Any]) -> str:
             f"| {r['method']} | {_cell(r)} | {r['windows']} | {r['coverage']:.2f} | {_cell(r['common'])} |"
             for r in ds["rows"]
         ]
+        rel = ds.get("reliable_reference")
+        if rel:
+            lines += [
+                "",
+                f"Same, on the {rel['labelled_windows']} of {ds['labelled_windows']} windows whose ECG "
+                "reference is reliable (two independent R-peak detectors agree: "
+                "`anyppg.datasets.labels.reference_reliable`; same windows for every method):",
+                "",
+                "| method | MAE bpm [95 % CI] | windows | coverage | MAE on the windows every method answers |",
+                "|---|---|---|---|---|",
+            ]
+            lines += [
+                f"| {r['method']} | {_cell(r)} | {r['windows']} | {r['coverage']:.2f} | {_cell(r['common'])} |"
+                for r in rel["rows"]
+            ]
         lines += ["", f"Quality ({name}): AUROC vs ECG/PPG heart-rate agreement", ""]
         lines += ["| score | PPG side of the labels | AUROC [95 % CI] | usable / unusable windows |"]
         lines += ["|---|---|---|---|"]
@@ -774,13 +810,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     for dataset in [d for d in wanted if d in HR_DATASETS]:
         windows, info = run_hr_dataset(dataset, root, models, limit, heldout)
         rows, q_rows = hr_table(windows, n_boot)
-        labelled = int(np.isfinite(windows.arrays()[1]).sum())
+        _, ref, cols = windows.arrays()
+        labelled = int(np.isfinite(ref).sum())
         result["heart_rate"][dataset] = {
             "info": info,
             "labelled_windows": labelled,
             "rows": rows,
             "quality": q_rows,
         }
+        if "reference reliable" in cols:
+            rel_rows, _ = hr_table(windows, n_boot, reliable_only=True)
+            result["heart_rate"][dataset]["reliable_reference"] = {
+                "rule": "anyppg.datasets.labels.reference_reliable: NeuroKit2's R-peaks give a rate within "
+                "5 bpm and a beat count within one of the reference R-peaks'",
+                "labelled_windows": int((np.isfinite(ref) & (cols["reference reliable"] == 1)).sum()),
+                "rows": rel_rows,
+            }
     if "liu" in wanted:
         rows, info = run_liu(root, models, limit, heldout, n_boot)
         result["liu"] = {"info": info, "rows": rows}

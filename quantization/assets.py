@@ -4,16 +4,24 @@ Steps (each logged; nothing is downloaded):
 
 1. **windows**: every dataset of :mod:`anyppg.trainer.heads` under the data folder (``--data`` or
    ``$ANYPPG_DATA``), preprocessed as the SDK does, with real labels; cached in ``--work``.
-2. **split** by subject: 20 % of each dataset's subjects held out (seed 0), listed in the cards.
-3. **train** each student's heads on the training subjects (:mod:`anyppg.quantization.real_heads`),
-   or reuse ``--work/{student}.pt`` with ``--reuse``.
+2. **split** by patient (:func:`heldout_mask`): BIDMC, MIMIC-DB and TROIKA hold out the ``real``
+   pretraining preset's fixed test and validation patients (:data:`anyppg.trainer.real_corpus.HELD_OUT`,
+   MIMIC-DB records grouped into patients), so no held-out patient trained the teacher either; Liu
+   holds out 20 % of its patients, AF-stratified (:func:`anyppg.trainer.heads.stratified_subjects`).
+   The held-out patients are listed in the cards.
+3. **train** each student's heads on the training patients (:mod:`anyppg.quantization.real_heads`):
+   15 % of them (seed 1, Liu stratified) are a validation set that picks the kept epoch; or reuse
+   ``--work/{student}.pt`` with ``--reuse``. With ``--teacher DIR`` (a pretraining run folder holding
+   ``checkpoint.pt``) the teacher's embeddings of the training windows are cached in ``--work`` and
+   distilled into the student's ``embedding`` output.
 4. **quantize + export**: PT2E static int8 calibrated on training windows (the heart-rate output's
    range fixed to 0-229.5 bpm), to ``{student}_xnnpack_q8.pte`` and ``{student}_litert_q8.tflite``.
 5. **score the files**: each int8 file is run through its own runtime on every held-out window; its
    card records those numbers (heart-rate MAE per dataset, quality AUROC, AF AUROC, six-class accuracy,
    with 95 % bootstrap intervals over subjects) beside the fp32 student's, the training data (subjects,
-   hours, licences), the terms of use, and the speed-up over the teacher fp32 eager measured in
-   interleaved rounds in this process at one thread.
+   hours, licences), the terms of use, the speed-up over the teacher fp32 eager measured in
+   interleaved rounds in this process at one thread, and with a teacher the embedding's centred and
+   raw cosine to the teacher on the held-out windows.
 
 A JSON report of the run goes to ``--work/report.json``.
 """
@@ -93,14 +101,26 @@ def _teacher_for_timing() -> Any:
         return net1d_from_config(ANYPPG_PPG_CONFIG).eval()
 
 
+def heldout_mask(windows: Any, seed: int = 0) -> np.ndarray:
+    """Held-out windows, whole patients: the ``real`` preset's fixed test + validation patients for
+    the datasets it names (:data:`anyppg.trainer.real_corpus.HELD_OUT`), 20 % of the others'
+    patients (Liu: AF-stratified), see :func:`anyppg.trainer.heads.split_subjects`."""
+    from anyppg.trainer.heads import split_subjects
+    from anyppg.trainer.real_corpus import HELD_OUT
+
+    fixed = {ds: [*v.get("test", ()), *v.get("val", ())] for ds, v in HELD_OUT.items()}
+    return split_subjects(windows, fraction=0.2, seed=seed, fixed=fixed)
+
+
 def windows_and_split(data: str | Path | None, work: Path, seed: int) -> tuple[Any, np.ndarray]:
     """The labelled windows (from ``work/windows.npz`` when cached, else read from the data folder
-    and cached) and the held-out mask (:func:`anyppg.trainer.heads.split_subjects`).
+    and cached), their subjects renamed to patients (:func:`anyppg.trainer.heads.patient_names`), and
+    the held-out mask (:func:`heldout_mask`).
 
     Raises:
         HeadDataError: no cache and no data folder, or the folder has none of the datasets.
     """
-    from anyppg.trainer.heads import HeadWindows, data_root, read_all, split_subjects
+    from anyppg.trainer.heads import HeadWindows, data_root, patient_names, read_all
 
     cache = work / "windows.npz"
     if cache.is_file():
@@ -109,13 +129,64 @@ def windows_and_split(data: str | Path | None, work: Path, seed: int) -> tuple[A
     else:
         windows = read_all(data_root(data))
         windows.save(cache)
-    return windows, split_subjects(windows, seed=seed)
+    windows.subject = patient_names(windows.subject)
+    return windows, heldout_mask(windows, seed=seed)
 
 
 def heldout_windows(data: str | Path | None, work: Path, seed: int = 0) -> Any:
     """The held-out subjects' windows (see :func:`windows_and_split`)."""
     windows, test = windows_and_split(data, work, seed)
     return windows.take(np.flatnonzero(test))
+
+
+def validation_mask(train: Any, seed: int = 1) -> np.ndarray:
+    """15 % of the training patients of each dataset (Liu: AF-stratified), for choosing the kept
+    epoch; never a held-out patient."""
+    from anyppg.trainer.heads import split_subjects
+
+    return split_subjects(train, fraction=0.15, seed=seed)
+
+
+def centred_cosine(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Row cosine of two embeddings of the same windows after subtracting each one's own mean over
+    those windows (a shared offset says nothing about the windows), and the raw cosine beside it."""
+
+    def rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        num = (x * y).sum(1)
+        den = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
+        return num / np.maximum(den, 1e-12)
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    centred = rows(a - a.mean(0), b - b.mean(0))
+    raw = rows(a, b)
+    return {
+        "centred_cosine_mean": float(centred.mean()),
+        "centred_cosine_p5": float(np.percentile(centred, 5)),
+        "raw_cosine_mean": float(raw.mean()),
+        "windows": len(a),
+    }
+
+
+def teacher_embeddings(teacher_dir: Path, windows: Any, cache: Path) -> tuple[Any, np.ndarray]:
+    """The teacher (``teacher_dir/checkpoint.pt``'s PPG encoder) and its embeddings of ``windows``,
+    cached in ``cache`` (reused when it holds as many rows).
+
+    Raises:
+        CheckpointError: the checkpoint is missing or does not load.
+    """
+    from anyppg.quantization.distill import embed, load_teacher
+
+    teacher = load_teacher(teacher_dir / "checkpoint.pt")
+    if cache.is_file():
+        cached = np.load(cache)
+        if len(cached) == len(windows):
+            log.info("teacher embeddings from cache %s", cache)
+            return teacher, cached
+    t0 = time.perf_counter()
+    out = embed(teacher, windows.ppg)
+    np.save(cache, out)
+    log.info("teacher embeddings of %d windows in %.0f s", len(out), time.perf_counter() - t0)
+    return teacher, out
 
 
 def score_file(path: Path, held: Any) -> dict[str, Any]:
@@ -140,10 +211,14 @@ def training_data(train: Any, held: Any, seed: int) -> dict[str, Any]:
     return {
         "training": train.summary(),
         "heldout": held.summary(),
-        "split": f"by subject: 20 % of each dataset's subjects held out (seed {seed}); no subject in both",
+        "split": "by patient, no patient in both: BIDMC, MIMIC-DB (records grouped into patients) and "
+        "TROIKA hold out the real pretraining preset's fixed test + validation patients (none of them "
+        "trained the teacher); Liu holds out 20 % of its patients, AF-stratified (seed "
+        f"{seed}); 15 % of the training patients (seed 1) are the validation set that picked the epoch",
         "labels": {
-            "heart_rate": "ECG R-peaks (BIDMC, MIMIC-DB: 60 / median RR in the window); TROIKA: its ECG "
-            "heart rate of the nearest 8-s reference window",
+            "heart_rate": "ECG R-peaks (BIDMC, MIMIC-DB: 60 / mean RR in the window, only where a second, "
+            "independent R-peak detector agrees within 5 bpm); TROIKA: its ECG heart rate of the "
+            "nearest 8-s reference window",
             "quality": "PPG peak heart rate vs ECG heart rate: within 5 bpm usable, 15 bpm or more not",
             "rhythm": "Liu et al. 2022 cardiologist labels per 10-s segment",
         },
@@ -169,21 +244,35 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     windows, test = windows_and_split(args.data, work, args.seed)
     train_all = windows.take(np.flatnonzero(~test))
-    train = train_all.take(thin_continuous(train_all))
+    val_mask = validation_mask(train_all)
+    validation = train_all.take(np.flatnonzero(val_mask))
+    fit = train_all.take(np.flatnonzero(~val_mask))
+    train = fit.take(thin_continuous(fit))
     held = windows.take(np.flatnonzero(test))
-    log.info("data: %d training windows, %d held-out windows", len(train), len(held))
+    log.info(
+        "data: %d training windows, %d validation windows, %d held-out windows",
+        len(train), len(validation), len(held),
+    )  # fmt: skip
     teacher = _teacher_for_timing()
+    t_train = t_held = None
+    teacher_name = None
+    if args.teacher:
+        teacher_dir = Path(args.teacher)
+        teacher, t_train = teacher_embeddings(teacher_dir, train, work / "teacher_train.npy")
+        _, t_held = teacher_embeddings(teacher_dir, held, work / "teacher_heldout.npy")
+        teacher_name = teacher_dir.name
     report: dict[str, Any] = {"students": {}}
     for name in args.students:
         checkpoint = work / f"{name}.pt"
         config = HeadTrainConfig(
-            student=name, epochs=args.epochs, max_seconds=args.max_seconds, seed=args.seed
-        )
+            student=name, epochs=args.epochs, max_seconds=args.max_seconds, seed=args.seed,
+            stretch_p=args.stretch_p, w_hr=args.w_hr, select="val_hr",
+        )  # fmt: skip
         if args.reuse and checkpoint.is_file():
             student, _ = load_student(checkpoint)
             log.info("%s: reusing %s", name, checkpoint)
         else:
-            student, history = train_heads(train, config)
+            student, history = train_heads(train, config, teacher_embeddings=t_train, validation=validation)
             save_student(student, checkpoint, name, {"config": config.to_dict(), "history": history})
         fp32 = head_metrics(predict(student, held.ppg), held)
         rng = np.random.default_rng(args.seed)
@@ -196,6 +285,19 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
             )  # fmt: skip
             q_out = runtime_outputs(artifact.path, held.ppg)
             scored = head_metrics(q_out, held)
+            if t_held is not None:
+                embedding: Any = {
+                    "teacher": f"{teacher_name}: anyppg pretrain --preset real (PPG-ECG contrastive, real "
+                    "BIDMC / MIMIC-DB / TROIKA training patients + simulation)",
+                    "int8_file_vs_teacher_heldout": centred_cosine(q_out["embedding"], t_held),
+                    "definition": "centred cosine: each model's mean embedding over the held-out windows "
+                    "subtracted before the row cosine; raw cosine without it, for reference",
+                }
+            else:
+                embedding = (
+                    "not distilled: no real-data teacher was given; the embedding is a fixed random "
+                    "projection of the trained features"
+                )
             card = artifact.card
             card.rhythm_classes = list(RHYTHM_CLASSES)
             card.license_note = (
@@ -209,8 +311,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
                 "af_auroc_int8_minus_fp32": _diff(scored, fp32),
                 "speed": interleaved_speedup(teacher, artifact.path),
                 "size_ratio_teacher_fp32_to_this": 4 * count_parameters(teacher) / card.size_bytes,
-                "embedding": "not distilled: no real-data teacher was available; the embedding is a fixed "
-                "random projection of the trained features",
+                "embedding": embedding,
                 "definitions": {
                     "heldout": "windows of subjects held out of training (training_data.heldout)",
                     "ci95": "2.5-97.5 percentiles of 200 bootstrap resamples of held-out subjects",
@@ -244,6 +345,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work", default="runs/assets", help="window cache, checkpoints, report.json")
     parser.add_argument("--reuse", action="store_true", help="reuse trained checkpoints in --work")
     parser.add_argument("--epochs", type=int, default=20, help="training epochs (20: the shipped students)")
+    parser.add_argument("--teacher", default=None, help="pretraining run folder (checkpoint.pt) to distil")
+    parser.add_argument("--stretch-p", type=float, default=0.5, help="heart-rate time-stretch probability")
+    parser.add_argument("--w-hr", type=float, default=2.0, help="heart-rate loss weight")
     parser.add_argument("--max-seconds", type=float, default=1500.0, help="stop training after this")
     parser.add_argument("--calibration-windows", type=int, default=256, help="int8 calibration windows")
     parser.add_argument("--latency-runs", type=int, default=200, help="timed runs for the cards' latency")

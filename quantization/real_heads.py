@@ -4,6 +4,9 @@ One multitask loss over windows from :mod:`anyppg.trainer.heads` (each term only
 known):
 
 - heart rate: Huber on ``(bpm - 125) / 50`` (the student's normalised units) against the ECG heart rate;
+  with ``stretch_p`` > 0 a labelled window is time-stretched by a random factor ``s`` (log-uniform in
+  ``stretch_range``, kept so ``s * bpm`` stays in 30-220 bpm) and its label multiplied by ``s``, so the
+  head sees rates the ICU recordings rarely reach;
 - quality: binary cross-entropy, positives weighted down to balance the rare unusable windows;
 - rhythm: six-class cross-entropy on the Liu 2022 labels;
 - ``af``: binary cross-entropy of AF against every other rhythm, on the same hidden layer, plus a
@@ -11,6 +14,10 @@ known):
   ``softmax(rhythm)[AF]`` tell the same story;
 - embedding (optional): cosine + scale-free MSE to a frozen teacher's cached embeddings
   (:func:`anyppg.quantization.distill.embedding_losses`).
+
+With ``validation`` windows (subjects carved from the *training* subjects, never the held-out ones)
+every epoch is scored on them, and the weights of the epoch with the lowest validation clinical
+heart-rate MAE in the second half of training are kept (:attr:`HeadTrainConfig.select`).
 
 :func:`head_metrics` scores any model's outputs (eager, or an exported file run through its runtime)
 the same way, so the model card's numbers are those of the file it describes.
@@ -32,6 +39,7 @@ import torch.nn.functional as F
 from anyppg.quantization.students import (
     AF_CLASS,
     HR_CENTER_BPM,
+    HR_RANGE_BPM,
     HR_SCALE_BPM,
     RHYTHM_CLASSES,
     Student,
@@ -54,6 +62,9 @@ class HeadTrainConfig:
         batch_size: windows per step.
         lr / weight_decay: AdamW, cosine decay to 5 % of ``lr``.
         w_hr / w_quality / w_rhythm / w_af / w_consistency / w_embed: loss weights.
+        stretch_p / stretch_range: probability and factor range of the heart-rate time-stretch.
+        select: ``"last"`` keeps the last epoch; ``"val_hr"`` the epoch (second half) with the lowest
+            validation clinical heart-rate MAE (needs validation windows).
         max_seconds: stop after the epoch that crosses this wall-clock budget.
         seed: weights, batch order and augmentation follow from it.
     """
@@ -69,6 +80,9 @@ class HeadTrainConfig:
     w_af: float = 0.5
     w_consistency: float = 0.1
     w_embed: float = 1.0
+    stretch_p: float = 0.0
+    stretch_range: tuple[float, float] = (0.65, 1.55)
+    select: str = "last"
     max_seconds: float = 1200.0
     seed: int = 0
 
@@ -82,6 +96,35 @@ def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return torch.roll(x, shift, dims=-1) + 0.02 * torch.randn(x.shape, generator=g)
 
 
+def _stretch(x: torch.Tensor, hr: torch.Tensor, g: torch.Generator, cfg: HeadTrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Time-stretch rows with a heart-rate label (probability ``cfg.stretch_p``) by ``s``: the window
+    is resampled at ``s`` times its rate (reflected at the end when ``s > 1``), re-z-scored, and its
+    label becomes ``s * bpm``. ``hr`` is in normalised units; rows without a label are untouched."""
+    b, _, t = x.shape
+    bpm = hr * HR_SCALE_BPM + HR_CENTER_BPM
+    lo, hi = cfg.stretch_range
+    s = torch.exp(torch.empty(b).uniform_(math.log(lo), math.log(hi), generator=g))
+    lo_ok, hi_ok = HR_RANGE_BPM[0] / bpm, HR_RANGE_BPM[1] / bpm
+    s = torch.minimum(torch.maximum(s, lo_ok), hi_ok)
+    use = torch.isfinite(hr) & (torch.rand(b, generator=g) < cfg.stretch_p)
+    if not use.any():
+        return x, hr
+    s = torch.where(use, s, torch.ones_like(s))
+    offset = torch.rand(b, generator=g) * torch.clamp((1.0 - s) * (t - 1), min=0.0)
+    pos = offset[:, None] + s[:, None] * torch.arange(t, dtype=torch.float32)[None, :]
+    period = 2 * (t - 1)
+    pos = torch.remainder(pos, period)
+    pos = torch.where(pos > t - 1, period - pos, pos)
+    i0 = pos.floor().long().clamp(0, t - 2)
+    frac = pos - i0
+    row = x[:, 0, :]
+    y = row.gather(1, i0) * (1 - frac) + row.gather(1, i0 + 1) * frac
+    y = (y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True).clamp_min(1e-6)
+    y = torch.where(use[:, None], y, row)
+    new_hr = torch.where(use, (bpm * s - HR_CENTER_BPM) / HR_SCALE_BPM, hr)
+    return y[:, None, :], new_hr
+
+
 def af_log_odds(rhythm_logits: torch.Tensor) -> torch.Tensor:
     """log P(AF) - log P(not AF) from six-class logits ``(B, 6)`` -> ``(B,)``."""
     others = torch.cat([rhythm_logits[:, :AF_CLASS], rhythm_logits[:, AF_CLASS + 1 :]], dim=1)
@@ -93,6 +136,7 @@ def train_heads(
     config: HeadTrainConfig | None = None,
     teacher_embeddings: np.ndarray | None = None,
     progress: Callable[[int, dict[str, float]], None] | None = None,
+    validation: HeadWindows | None = None,
 ) -> tuple[Student, list[dict[str, float]]]:
     """Train a fresh student on ``windows`` (the training subjects only).
 
@@ -103,6 +147,8 @@ def train_heads(
             None to train without a teacher (the embedding output is then the pooled features'
             fixed random projection).
         progress: called after each epoch with ``(epoch, mean losses)``.
+        validation: windows of training subjects held back from the gradient steps, scored after each
+            epoch (``val_*`` in the history) and used by ``config.select``.
 
     Returns:
         ``(student in eval mode, per-epoch mean losses)``.
@@ -136,6 +182,9 @@ def train_heads(
     )
     g = torch.Generator().manual_seed(cfg.seed)
     history: list[dict[str, float]] = []
+    if cfg.select != "last" and validation is None:
+        raise ValueError(f"select={cfg.select!r} needs validation windows")
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
     t0 = time.perf_counter()
     student.train()
     for epoch in range(cfg.epochs):
@@ -145,10 +194,11 @@ def train_heads(
             idx = order[start : start + cfg.batch_size]
             if len(idx) < 2:
                 continue
-            emb, hr_bpm, q_logit, af_logit, rhythm = student(_augment(x_all[idx], g))
-            parts = _losses(
-                hr_bpm, q_logit, af_logit, rhythm, hr_all[idx], q_all[idx], r_all[idx], pos_weight
-            )
+            xb, hrb = x_all[idx], hr_all[idx]
+            if cfg.stretch_p > 0:
+                xb, hrb = _stretch(xb, hrb, g, cfg)
+            emb, hr_bpm, q_logit, af_logit, rhythm = student(_augment(xb, g))
+            parts = _losses(hr_bpm, q_logit, af_logit, rhythm, hrb, q_all[idx], r_all[idx], pos_weight)
             loss = (
                 cfg.w_hr * parts["hr"] + cfg.w_quality * parts["quality"] + cfg.w_rhythm * parts["rhythm"]
                 + cfg.w_af * parts["af"] + cfg.w_consistency * parts["consistency"]
@@ -164,6 +214,14 @@ def train_heads(
             for k, v in {"loss": loss, **parts}.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
         means = {k: v / len(windows) for k, v in sums.items()}
+        if validation is not None:
+            means.update(_validate(student, validation))
+            student.train()
+            val_hr = means.get("val_hr_mae_bpm", float("nan"))
+            if cfg.select == "val_hr" and epoch + 1 > cfg.epochs // 2 and np.isfinite(val_hr):
+                if best is None or val_hr < best[0]:
+                    state = {k: v.detach().clone() for k, v in student.state_dict().items()}
+                    best = (val_hr, epoch + 1, state)
         means["seconds"] = time.perf_counter() - t0
         history.append(means)
         log.info("epoch %d/%d %s", epoch + 1, cfg.epochs, " ".join(f"{k}={v:.4f}" for k, v in means.items()))
@@ -172,7 +230,27 @@ def train_heads(
         if means["seconds"] > cfg.max_seconds:
             log.warning("stopping after epoch %d: %.0f s > max_seconds", epoch + 1, means["seconds"])
             break
+    if best is not None:
+        student.load_state_dict(best[2])
+        history.append({"selected_epoch": float(best[1]), "val_hr_mae_bpm": best[0]})
+        log.info("kept epoch %d (validation clinical heart-rate MAE %.2f bpm)", best[1], best[0])
     return student.eval(), history
+
+
+def _validate(student: Student, windows: HeadWindows) -> dict[str, float]:
+    """Validation scores of the current weights: clinical heart-rate MAE, AF AUROC, quality AUROC."""
+    from anyppg.quantization.distill import predict
+
+    student.eval()
+    m = head_metrics(predict(student, windows.ppg), windows, n_boot=0)
+    hr = (m["heart_rate"].get("clinical_finger") or {}).get("mae_bpm")
+    af = (m.get("rhythm") or {}).get("af_auroc")
+    q = m["quality"]["auroc"]
+    return {
+        "val_hr_mae_bpm": float("nan") if hr is None else hr,
+        "val_af_auroc": float("nan") if af is None else af,
+        "val_quality_auroc": float("nan") if q is None else q,
+    }
 
 
 def _losses(
@@ -228,7 +306,7 @@ def _subject_ci(
 ) -> list[float] | None:
     """95 % bootstrap interval of ``stat`` over subjects (resampled with replacement)."""
     names = np.unique(subjects)
-    if len(names) < 2:
+    if len(names) < 2 or n_boot <= 0:
         return None
     rng = np.random.default_rng(0)
     groups = [np.flatnonzero(subjects == s) for s in names]
@@ -241,13 +319,14 @@ def _subject_ci(
     return [float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))] if stats else None
 
 
-def head_metrics(outputs: Mapping[str, np.ndarray], windows: HeadWindows) -> dict[str, Any]:
+def head_metrics(outputs: Mapping[str, np.ndarray], windows: HeadWindows, n_boot: int = 200) -> dict[str, Any]:
     """Heart-rate MAE per dataset, quality AUROC, AF and six-class rhythm scores, with 95 % bootstrap
     intervals over subjects.
 
     Args:
         outputs: ``heart_rate (N, 1)``, ``quality (N, 1)``, ``af (N, 1)``, ``rhythm (N, 6)``.
         windows: the labelled windows they were computed on (held-out subjects).
+        n_boot: bootstrap resamples of subjects for the intervals (0: none).
 
     Returns:
         A JSON-ready dict; a metric without labels to score is None.
@@ -260,7 +339,7 @@ def head_metrics(outputs: Mapping[str, np.ndarray], windows: HeadWindows) -> dic
         if not len(idx):
             return None
         err = np.abs(hr[idx] - windows.hr[idx])
-        ci = _subject_ci(err, windows.subject[idx], lambda i: float(err[i].mean()))
+        ci = _subject_ci(err, windows.subject[idx], lambda i: float(err[i].mean()), n_boot)
         return {"mae_bpm": float(err.mean()), "ci95": ci, "windows": len(idx),
                 "subjects": len(np.unique(windows.subject[idx]))}  # fmt: skip
 
@@ -275,7 +354,7 @@ def head_metrics(outputs: Mapping[str, np.ndarray], windows: HeadWindows) -> dic
     q_lab, q_score = windows.quality[q], outputs["quality"].reshape(-1)[q]
     out["quality"] = {
         "auroc": _auroc(q_lab, q_score),
-        "ci95": _subject_ci(q_lab, windows.subject[q], lambda i: _auroc(q_lab[i], q_score[i])),
+        "ci95": _subject_ci(q_lab, windows.subject[q], lambda i: _auroc(q_lab[i], q_score[i]), n_boot),
         "usable": int((q_lab == 1).sum()),
         "unusable": int((q_lab == 0).sum()),
     }
@@ -289,7 +368,9 @@ def head_metrics(outputs: Mapping[str, np.ndarray], windows: HeadWindows) -> dic
         out["rhythm"] = {
             "classes": list(RHYTHM_CLASSES),
             "af_auroc": _auroc(is_af, p_af),
-            "af_auroc_ci95": _subject_ci(is_af, windows.subject[r], lambda i: _auroc(is_af[i], p_af[i])),
+            "af_auroc_ci95": _subject_ci(
+                is_af, windows.subject[r], lambda i: _auroc(is_af[i], p_af[i]), n_boot
+            ),
             "af_auroc_from_af_output": _auroc(is_af, af_logit),
             "six_class_accuracy": float((prob.argmax(1) == label).mean()),
             "per_class_recall": {

@@ -110,3 +110,40 @@ def test_heldout_subjects_from_model_cards_in_any_spelling(bench) -> None:
     liu = [("liu:181220181216", "MPA_181220181216"), ("liu:2", "MPA_2")]
     assert pick("liu", liu, found, None)[0] == [0]
     assert pick("bami", [("S02", "S02"), ("S01", "S01"), ("S01", "S01b")], {}, 1) == ([1, 2], "all")
+
+
+def test_a_mimic_patient_named_by_group_holds_all_its_records(bench) -> None:
+    found = bench.heldout_from_cards([{"heldout": {"mimicdb": {"subjects": ["mimicdb:g208"]}}}])
+    assert found == {"mimicdb": {208}}
+    mimic = [
+        ("mimicdb:g208", "mimicdb_208"),
+        ("mimicdb:g208", "mimicdb_209"),
+        ("mimicdb:g216", "mimicdb_216"),
+    ]
+    assert bench.pick_recordings("mimicdb", mimic, found, None)[0] == [0, 1]
+
+
+def test_reliable_reference_table_drops_the_same_windows_for_every_method(bench) -> None:
+    w = bench.Windows()
+    ref = np.array([60.0, 80.0, 100.0, 120.0])
+    for subject in ("a", "b"):
+        w.add(
+            subject,
+            ref,
+            {
+                "tracker": ref + 1.0,
+                "motion tracker": ref + 2.0,
+                "neurokit2": np.array([ref[0], ref[1], ref[2] + 30.0, ref[3]]),
+                "quality": np.zeros(4),
+                "label: PPG peaks": np.array([1, 0, 1, 0]),
+                "label: NeuroKit2 peaks": np.array([1, 0, 1, 0]),
+                "reference reliable": np.array([1.0, 1.0, 0.0, 1.0]),
+            },
+        )
+    every, _ = bench.hr_table(w, n_boot=10)
+    reliable, _ = bench.hr_table(w, n_boot=10, reliable_only=True)
+    by = {r["method"]: r for r in every}
+    rel = {r["method"]: r for r in reliable}
+    assert by["neurokit2"]["value"] == pytest.approx(7.5) and rel["neurokit2"]["value"] == pytest.approx(0.0)
+    assert by["tracker"]["windows"] == 8 and rel["tracker"]["windows"] == 6
+    assert rel["motion tracker"]["value"] == pytest.approx(2.0)

@@ -5,15 +5,19 @@ z-scored by :mod:`anyppg.signal` (:func:`anyppg.signal.preprocess_recording` for
 recordings, :func:`segment_window` for stand-alone 10-s segments). Labels come from the data, never
 from the model:
 
-- **heart rate** (bpm): ECG R-peaks (:func:`anyppg.signal.ecg_findpeaks`) inside the window, 60 /
-  median RR (BIDMC, MIMIC-DB); TROIKA's ECG heart rate of the reference window nearest the centre.
+- **heart rate** (bpm): ECG R-peaks (:func:`anyppg.signal.ecg.ecg_rpeak_times`) inside the window,
+  60 / mean RR (:func:`anyppg.datasets.labels.beat_rate`: the reference ``benchmarks/bench_real.py``
+  scores against) for BIDMC and MIMIC-DB, kept only where the ECG reference is reliable
+  (:func:`anyppg.datasets.labels.reference_reliable`: a second, independent R-peak detector agrees
+  within 5 bpm); TROIKA's ECG heart rate of the reference window nearest the centre.
 - **quality** (1 usable, 0 not, -1 unknown): PPG peak heart rate (:func:`anyppg.signal.ppg_findpeaks`
   on the window) against the ECG heart rate: within 5 bpm is usable, 15 bpm or more apart is not.
 - **rhythm** (0-5, -1 unknown): the Liu et al. 2022 segment label (sinus, PVC, PAC, VT, SVT, AF).
 
 Datasets are read from the data folder (``--data`` / ``ANYPPG_DATA``; see ``docs/quantization.md``):
-``bidmc/``, ``mimicdb/``, ``troika/``, ``liu_arrhythmia/``. Subjects are split per dataset with a fixed
-seed (:func:`split_subjects`); nothing is split by window.
+``bidmc/``, ``mimicdb/``, ``troika/``, ``liu_arrhythmia/``. Subjects are split per dataset
+(:func:`split_subjects`): by patient (:func:`patient_names`: MIMIC-DB records of one patient are one
+subject), AF-stratified for Liu; nothing is split by window.
 """
 
 from __future__ import annotations
@@ -235,17 +239,36 @@ def _continuous(
     )
 
 
-def read_clinical(folder: Path, dataset: str) -> HeadWindows:
-    """BIDMC or MIMIC-DB: finger PPG with ECG; heart rate from the ECG's R-peaks."""
-    from anyppg.signal import ecg_findpeaks
+def clinical_bpm(ecg: np.ndarray, fs: float) -> Callable[[float, float], float]:
+    """``bpm(start, end)`` of an ECG: 60 / mean RR of its R-peaks in the window
+    (:func:`anyppg.datasets.labels.beat_rate`, the benchmark's reference), NaN outside
+    :data:`HR_LABEL_RANGE_BPM` or where the reference is not reliable
+    (:func:`anyppg.datasets.labels.reference_reliable`: a second R-peak detector disagrees)."""
+    from anyppg.datasets.labels import beat_rate, reference_reliable, second_rpeak_times
+    from anyppg.signal.ecg import ecg_rpeak_times
 
+    r_s = ecg_rpeak_times(ecg, fs)
+    r2_s = second_rpeak_times(ecg, fs)
+    lo, hi = HR_LABEL_RANGE_BPM
+
+    def bpm(start: float, end: float) -> float:
+        rate = beat_rate(r_s, start, end - start)[0]
+        if not (np.isfinite(rate) and lo <= rate <= hi):
+            return float("nan")
+        ok = reference_reliable(r_s, r2_s, np.array([start]), end - start)[0]
+        return rate if ok else float("nan")
+
+    return bpm
+
+
+def read_clinical(folder: Path, dataset: str) -> HeadWindows:
+    """BIDMC or MIMIC-DB: finger PPG with ECG; heart rate from the ECG's R-peaks
+    (:func:`clinical_bpm`)."""
     parts = []
     for path in sorted(folder.glob("*.npz")):
         with np.load(path) as d:
             ppg, ecg, fs = d["ppg"].astype(np.float64), d["ecg"].astype(np.float64), float(d["fs_ppg"])
-        ecg = np.where(np.isfinite(ecg), ecg, 0.0)
-        r_s = ecg_findpeaks(ecg, fs) / fs
-        parts.append(_continuous(ppg, fs, lambda s, e, r_s=r_s: beats_bpm(r_s, s, e), dataset, path.stem))
+        parts.append(_continuous(ppg, fs, clinical_bpm(ecg, fs), dataset, path.stem))
         log.info("%s: %d windows", path.stem, len(parts[-1]))
     return HeadWindows.concat(parts)
 
@@ -329,14 +352,86 @@ def read_all(root: Path, datasets: Sequence[str] = DATASETS) -> HeadWindows:
     return HeadWindows.concat(parts)
 
 
-def split_subjects(windows: HeadWindows, fraction: float = 0.2, seed: int = 0) -> np.ndarray:
-    """Boolean mask of held-out windows: ``fraction`` of each dataset's subjects (at least one),
-    chosen by a seeded permutation of the sorted subject names."""
+def patient_names(subjects: np.ndarray) -> np.ndarray:
+    """The patient of each window's subject, in the datasets' naming (:mod:`anyppg.datasets`):
+    ``bidmc/bidmc_05`` -> ``bidmc:05``, ``troika/DATA_03`` -> ``troika:03``,
+    ``liu_arrhythmia/MPA_<id>`` -> ``liu:<id>``, and MIMIC-DB records grouped into patients by
+    :func:`anyppg.datasets.clinical.mimicdb_subjects` (``mimicdb/mimicdb_209`` -> ``mimicdb:g208``):
+    the database splits a stay into records with nearby numbers, so a split by record would put one
+    patient on both sides. Other names pass through."""
+    import re
+
+    from anyppg.datasets.clinical import mimicdb_subjects
+
+    names = np.asarray(subjects, dtype=object)
+    unique = sorted(set(names.tolist()))
+    mimic = [m.group(1) for u in unique if (m := re.fullmatch(r"mimicdb/mimicdb_(\d+)", str(u)))]
+    groups = mimicdb_subjects(mimic)
+    out: dict[str, str] = {}
+    for u in unique:
+        text = str(u)
+        if m := re.fullmatch(r"mimicdb/mimicdb_(\d+)", text):
+            out[u] = groups[m.group(1)]
+        elif m := re.fullmatch(r"(bidmc)/bidmc_(\d+)", text):
+            out[u] = f"bidmc:{m.group(2)}"
+        elif m := re.fullmatch(r"troika/DATA_(\d+)", text):
+            out[u] = f"troika:{m.group(1)}"
+        elif m := re.fullmatch(r"liu_arrhythmia/MPA_(.+)", text):
+            out[u] = f"liu:{m.group(1)}"
+        else:
+            out[u] = text
+    return np.array([out[n] for n in names.tolist()], dtype=object)
+
+
+def stratified_subjects(
+    subjects: np.ndarray, labels: np.ndarray, k: int, seed: int = 0, draws: int = 2000
+) -> list[str]:
+    """``k`` subjects whose pooled class mix best matches the whole set's, still whole subjects.
+
+    Among ``draws`` seeded random ``k``-subsets, the one covering every class present (when any
+    does) with the smallest total absolute difference between its class fractions and the overall
+    ones. Only labels decide; no model is involved.
+    """
+    names = sorted(set(subjects.tolist()))
+    classes = sorted(set(labels[labels >= 0].tolist()))
+    counts = np.array([[np.sum((subjects == n) & (labels == c)) for c in classes] for n in names], float)
+    overall = counts.sum(0) / max(counts.sum(), 1.0)
+    rng = np.random.default_rng(seed)
+    best, best_key = None, None
+    for _ in range(draws):
+        pick = np.sort(rng.choice(len(names), size=min(k, len(names)), replace=False))
+        c = counts[pick].sum(0)
+        key = (int((c == 0).sum()), float(np.abs(c / max(c.sum(), 1.0) - overall).sum()))
+        if best_key is None or key < best_key:
+            best, best_key = pick, key
+    return [names[i] for i in best]  # type: ignore[union-attr]
+
+
+def split_subjects(
+    windows: HeadWindows,
+    fraction: float = 0.2,
+    seed: int = 0,
+    fixed: dict[str, Sequence[str]] | None = None,
+) -> np.ndarray:
+    """Boolean mask of held-out windows, whole subjects only, per dataset:
+
+    - a dataset in ``fixed`` holds out exactly the subjects listed there (those present);
+    - a dataset with rhythm labels holds out ``fraction`` of its subjects (at least one) chosen by
+      :func:`stratified_subjects`, so every rhythm class is held out in proportion;
+    - any other holds out ``fraction`` of its subjects (at least one) by a seeded permutation of the
+      sorted subject names.
+    """
     test = np.zeros(len(windows), dtype=bool)
     for name in sorted(set(windows.dataset.tolist())):
-        subjects = sorted(set(windows.subject[windows.dataset == name].tolist()))
-        rng = np.random.default_rng(seed)
+        rows = windows.dataset == name
+        subjects = sorted(set(windows.subject[rows].tolist()))
         k = max(1, round(fraction * len(subjects)))
-        held = {subjects[i] for i in rng.permutation(len(subjects))[:k]}
+        if fixed is not None and name in fixed:
+            held = set(fixed[name]) & set(subjects)
+        elif (windows.rhythm[rows] >= 0).any():
+            held = set(stratified_subjects(windows.subject[rows], windows.rhythm[rows], k, seed))
+        else:
+            rng = np.random.default_rng(seed)
+            held = {subjects[i] for i in rng.permutation(len(subjects))[:k]}
         test |= np.isin(windows.subject, list(held))
     return test

@@ -36,10 +36,13 @@ from anyppg.signal.peaks import ppg_findpeaks
 __all__ = [
     "AGREE_BPM",
     "DISAGREE_BPM",
+    "RELIABLE_WITHIN_BPM",
     "WindowLabels",
     "agreement",
     "beat_rate",
     "ppg_peak_times",
+    "reference_reliable",
+    "second_rpeak_times",
     "window_labels",
 ]
 
@@ -54,6 +57,10 @@ RR_RANGE_S = (0.25, 2.4)
 
 MIN_COVER = 0.5
 """The beats of a window must span at least this fraction of it for a rate to be given."""
+
+RELIABLE_WITHIN_BPM = 5.0
+"""Two ECG R-peak detectors whose window rates are this close (bpm), with beat counts within one,
+make the window's ECG reference reliable (:func:`reference_reliable`)."""
 
 
 @dataclass(frozen=True)
@@ -247,3 +254,72 @@ def window_labels(
         rhythm=rhythm_arr,
         af=af,
     )
+
+
+# --- reference reliability ---------------------------------------------------------------------
+
+
+def second_rpeak_times(ecg: np.ndarray, sampling_rate: float) -> np.ndarray:
+    """R-peak times (s) from a second, independent ECG detector: NeuroKit2's default
+    (``ecg_clean`` + ``ecg_peaks``, method ``"neurokit"``), each NaN-free stretch of at least 4 s
+    searched alone. It shares no code with :func:`anyppg.signal.ecg.ecg_rpeak_times`, so where the two
+    agree the ECG itself is readable (:func:`reference_reliable`).
+
+    Raises:
+        InvalidSignalError: ``ecg`` is not 1-D numeric.
+        UnsupportedRateError: a bad rate.
+    """
+    import warnings
+
+    import neurokit2 as nk
+
+    fs = check_rate(sampling_rate, what="ECG")
+    x = np.asarray(ecg, dtype=np.float64)
+    if x.ndim != 1:
+        from anyppg.errors import InvalidSignalError
+
+        raise InvalidSignalError(f"ECG must have shape (n,); got {x.shape}")
+    ok = np.isfinite(x).astype(np.int8)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], ok, [0]]))).reshape(-1, 2)
+    found = []
+    for a, b in edges:
+        if (b - a) / fs < 4.0:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                _, info = nk.ecg_peaks(nk.ecg_clean(x[a:b], sampling_rate=int(round(fs))), sampling_rate=int(round(fs)))
+            except Exception:  # NeuroKit2 raises assorted errors on flat or odd stretches: no beats there
+                continue
+        found.append((a + np.asarray(info["ECG_R_Peaks"], dtype=np.float64)) / fs)
+    return np.sort(np.concatenate(found)) if found else np.zeros(0)
+
+
+def reference_reliable(
+    beats_a_s: np.ndarray,
+    beats_b_s: np.ndarray,
+    starts_s: np.ndarray,
+    window_s: float = 10.0,
+    *,
+    within_bpm: float = RELIABLE_WITHIN_BPM,
+) -> np.ndarray:
+    """Which windows have a reliable ECG heart-rate reference: two independent R-peak detectors
+    (``beats_a_s``, the reference's own, and ``beats_b_s``, e.g. :func:`second_rpeak_times`) both give
+    a rate (:func:`beat_rate`), the rates agree within ``within_bpm`` and the beat counts within one.
+
+    The rule looks at the ECG only, never at any PPG method's answer, so it is applied identically to
+    every method scored against the reference. Where it fails the ECG lead is noisy, paced, or one
+    detector misses or doubles beats: the reference itself is in doubt.
+
+    Returns:
+        ``(len(starts_s),)`` bool.
+    """
+    starts = np.asarray(starts_s, dtype=np.float64)
+    out = np.zeros(len(starts), dtype=bool)
+    a = np.sort(np.asarray(beats_a_s, dtype=np.float64))
+    b = np.sort(np.asarray(beats_b_s, dtype=np.float64))
+    for i, t0 in enumerate(starts):
+        ra, na = beat_rate(a, t0, window_s)
+        rb, nb = beat_rate(b, t0, window_s)
+        out[i] = bool(np.isfinite(ra) and np.isfinite(rb) and abs(ra - rb) <= within_bpm and abs(na - nb) <= 1)
+    return out

@@ -62,3 +62,26 @@ def test_bad_parameters_are_typed_errors():
 def test_docstring_example():
     result = doctest.testmod(labels_module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_reference_is_reliable_only_where_two_detectors_agree():
+    from anyppg.datasets.labels import reference_reliable
+
+    beats = np.arange(0.0, 60.0, 0.8)  # 75 bpm
+    doubled = np.sort(np.concatenate([beats, beats[(beats > 20) & (beats < 30)] + 0.3]))  # T-waves taken
+    missing = beats[(beats < 40) | (beats > 55)]  # the second detector finds nothing for 15 s
+    starts = np.array([0.0, 22.0, 45.0])
+    np.testing.assert_array_equal(reference_reliable(beats, beats + 0.01, starts), [True, True, True])
+    np.testing.assert_array_equal(reference_reliable(beats, doubled, starts), [True, False, True])
+    np.testing.assert_array_equal(reference_reliable(beats, missing, starts), [True, True, False])
+
+
+def test_second_detector_finds_the_simulated_beats():
+    import anyppg
+    from anyppg.datasets.labels import beat_rate, second_rpeak_times
+
+    sim = anyppg.simulate(30, heart_rate=84, ecg_rate=125.0, seed=3)
+    ecg = sim.ecg.copy()
+    ecg[1000:1100] = np.nan  # a gap is skipped, not an error
+    beats = second_rpeak_times(ecg, 125.0)
+    assert abs(beat_rate(beats, 12.0, 10.0)[0] - 84.0) < 3.0

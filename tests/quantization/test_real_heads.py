@@ -133,3 +133,44 @@ def test_assets_without_data_or_cache_is_one_clear_line(tmp_path, monkeypatch, c
         "python -m anyppg.quantization.assets: --data: no data folder given (pass --data or set ANYPPG_DATA)"
     ]
     assert not (tmp_path / "out").exists()
+
+
+def test_time_stretch_multiplies_the_heart_rate_label():
+    from anyppg.quantization.real_heads import _stretch
+    from anyppg.quantization.students import HR_CENTER_BPM, HR_SCALE_BPM
+
+    cfg = HeadTrainConfig(stretch_p=1.0, stretch_range=(1.5, 1.5))
+    sim = anyppg.simulate(12, heart_rate=60.0, ppg_rate=125.0, seed=0)
+    x = torch.from_numpy(segment_window(sim.ppg[:1250], 125.0))[None, None, :].repeat(2, 1, 1)
+    hr = torch.tensor([(60.0 - HR_CENTER_BPM) / HR_SCALE_BPM, float("nan")])
+    y, new = _stretch(x, hr, torch.Generator().manual_seed(0), cfg)
+    assert y.shape == x.shape
+    assert float(new[0] * HR_SCALE_BPM + HR_CENTER_BPM) == pytest.approx(90.0, abs=1e-3)
+    assert torch.isnan(new[1]) and torch.equal(y[1], x[1])  # unlabelled rows are untouched
+    spectrum = torch.fft.rfft(y[0, 0]).abs()
+    peak_bpm = float(spectrum[5:40].argmax() + 5) * 60.0 / 10.0  # 0.1 Hz bins
+    assert abs(peak_bpm - 90.0) <= 6.0
+    capped = HeadTrainConfig(stretch_p=1.0, stretch_range=(5.0, 5.0))
+    _, top = _stretch(x, hr, torch.Generator().manual_seed(0), capped)
+    assert float(top[0] * HR_SCALE_BPM + HR_CENTER_BPM) == pytest.approx(220.0, abs=1e-3)  # kept in range
+
+
+def test_validation_picks_an_epoch_of_the_second_half(windows):
+    cfg = HeadTrainConfig(student="student-xs", epochs=4, batch_size=8, select="val_hr")
+    _, history = train_heads(windows, cfg, validation=windows)
+    assert all("val_hr_mae_bpm" in h for h in history[:-1])
+    assert history[-1]["selected_epoch"] in (3.0, 4.0)
+    with pytest.raises(ValueError, match="needs validation"):
+        train_heads(windows, cfg)
+
+
+def test_centred_cosine_ignores_a_shared_offset():
+    from anyppg.quantization.assets import centred_cosine
+
+    rng = np.random.default_rng(0)
+    t = rng.standard_normal((200, 16)) + 10.0  # a large common offset: raw cosine near 1 for anything
+    unrelated = rng.standard_normal((200, 16)) + 10.0
+    same = centred_cosine(t, t + 3.0)
+    other = centred_cosine(unrelated, t)
+    assert same["centred_cosine_mean"] == pytest.approx(1.0)
+    assert other["raw_cosine_mean"] > 0.9 and abs(other["centred_cosine_mean"]) < 0.2

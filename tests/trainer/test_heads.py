@@ -106,3 +106,39 @@ def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
         heads.read_all(tmp_path)
     with pytest.raises(HeadDataError, match="window cache does not exist"):
         HeadWindows.load(tmp_path / "missing.npz")
+
+
+def test_patient_names_group_mimic_records_of_one_patient():
+    names = np.array(
+        ["bidmc/bidmc_05", "mimicdb/mimicdb_208", "mimicdb/mimicdb_209", "mimicdb/mimicdb_216",
+         "troika/DATA_03", "liu_arrhythmia/MPA_181220181216", "other/x"],
+        dtype=object,
+    )  # fmt: skip
+    assert heads.patient_names(names).tolist() == [
+        "bidmc:05", "mimicdb:g208", "mimicdb:g208", "mimicdb:g216", "troika:03", "liu:181220181216", "other/x",
+    ]  # fmt: skip
+
+
+def test_rhythm_split_holds_out_every_class_in_proportion():
+    rng = np.random.default_rng(0)
+    subjects, labels = [], []
+    for s in range(20):  # each patient mostly one class; AF in only four of them
+        main = 5 if s % 5 == 0 else s % 5
+        lab = np.where(rng.random(50) < 0.8, main, 0)
+        subjects += [f"p{s}"] * 50
+        labels += lab.tolist()
+    subjects, labels = np.array(subjects, dtype=object), np.array(labels, np.int8)
+    held = heads.stratified_subjects(subjects, labels, k=5, seed=0)
+    assert len(held) == 5 and len(set(held)) == 5
+    mask = np.isin(subjects, held)
+    overall = np.bincount(labels, minlength=6) / len(labels)
+    got = np.bincount(labels[mask], minlength=6) / mask.sum()
+    assert (got[overall > 0] > 0).all()  # every class, AF included, is held out
+    assert np.abs(got - overall).sum() < 0.5
+    assert held == heads.stratified_subjects(subjects, labels, k=5, seed=0)  # seeded
+
+
+def test_split_with_fixed_patients_holds_out_exactly_those(data_folder):
+    w = heads.read_all(data_folder)
+    test = split_subjects(w, fixed={"bidmc": ["bidmc/bidmc_01"]})
+    assert set(w.subject[test & (w.dataset == "bidmc")]) == {"bidmc/bidmc_01"}
