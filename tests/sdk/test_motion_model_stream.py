@@ -91,6 +91,9 @@ def test_a_stream_without_accelerometer_never_runs_it_and_says_so_once(capsys, t
     assert all(r["heart_rate_motion_model"] is None for r in results) and len(results) > 8
     assert device["motion_model_windows"] == 0 and summary["received"] == n
     assert device["motion_model_note"] == "not run: the stream has no accelerometer"
+    off, _ = _stream(capsys, path, "--motion-model", "none")  # the very same results
+    assert [r["heart_rate"] for r in results] == [r["heart_rate"] for r in off]
+    assert [r["heart_rate_sources"] for r in results] == [r["heart_rate_sources"] for r in off]
     assert main(["stream", f"replay:{path}", "--speed", "max", "--model", "none"]) == 0
     assert "motion model not run: the stream has no accelerometer" in capsys.readouterr().err
     # the pipeline itself: the model is never called, one log line for the whole stream
