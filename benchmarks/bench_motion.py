@@ -317,6 +317,13 @@ def markdown(report: dict[str, Any]) -> str:
     external = [f"`{m}` from `{EXTERNAL[m][0]}`" for m in methods if m in EXTERNAL]
     if external:
         lines += ["Columns copied from other benchmarks' last runs: " + ", ".join(external) + ".", ""]
+    if "stream_auto" in methods:
+        lines += [
+            "`stream_none` / `stream_auto`: `anyppg stream replay:FILE --speed max --json` with "
+            "`--motion-model none` / `auto`; `stream_auto` is in-sample for the shipped motion model "
+            "(trained on every TROIKA and BAMI-I subject; held-out view in fusion_cli.md).",
+            "",
+        ]
     if report.get("loso_grid"):
         lines += [f"LOSO grid: {report['loso_grid']}; the picks per held-out subject are in motion.json.", ""]
     return "\n".join(lines)
