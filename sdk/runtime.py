@@ -24,7 +24,8 @@ buffer and each int8 output is dequantized by one lookup in a 256-entry table bu
 formula; ExecuTorch's input tensor, method and memory-planned output buffers are reused. A load-time
 probe compares the bound path with a plain runtime call and falls back to the plain call if they
 differ. The outputs are bit-identical to a plain call; a call costs the runtime's ``invoke`` plus
-about 0.01 ms of Python when warm (``docs/quantization.md``, speed).
+about 0.02 ms of Python when warm, 0.06-0.12 ms right after something evicted the caches (measured on
+the shipped student-s: ``docs/quantization.md``, speed).
 
 Importing this module imports neither torch nor any runtime.
 """
