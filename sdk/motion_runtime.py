@@ -80,8 +80,9 @@ def resolve_motion_model(
         spec: ``"auto"`` (the shipped int8 motion model in the format of the runtime in use: the
             ``.pte`` on ExecuTorch when ``model`` runs there, else the ``.tflite`` on LiteRT, else the
             ``.pte`` when only ExecuTorch is installed; None with one log line when neither runtime
-            is), ``"none"`` or None (no motion model), a ``.tflite`` / ``.pte`` path, or a loaded
-            :class:`MotionModel` (used as it is).
+            is, or when the shipped file is missing or its runtime fails to load), ``"none"`` or None
+            (no motion model), a ``.tflite`` / ``.pte`` path, or a loaded :class:`MotionModel` (used
+            as it is).
         model: the encoder model of the same stream (a loaded :class:`anyppg.sdk.runtime.Model`) or
             None; only its runtime matters (for ``"auto"``).
         threads: CPU threads for inference.
@@ -113,7 +114,13 @@ def resolve_motion_model(
     if fmt is None:
         log.info("no motion model: neither LiteRT nor ExecuTorch is installed")
         return None
-    return MotionModel.load(default_motion_model_path(fmt), threads=threads)
+    from anyppg.errors import RuntimeUnavailableError
+
+    try:
+        return MotionModel.load(default_motion_model_path(fmt), threads=threads)
+    except (ModelLoadError, RuntimeUnavailableError) as exc:  # "auto" is best effort; a path is not
+        log.warning("no motion model: %s", exc)
+        return None
 
 
 class MotionModel:

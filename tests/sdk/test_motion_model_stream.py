@@ -218,3 +218,14 @@ def test_a_gateway_runs_it_per_stream_only_where_there_is_an_accelerometer(capsy
     for r in lines[:-1]:
         has = r["heart_rate_motion_model"] is not None
         assert has == (per_device[r["device"]] is with_acc)
+
+
+def test_auto_without_the_shipped_file_streams_on_without_it(monkeypatch, caplog):
+    """An installation that lacks the motion-model asset: "auto" warns once and runs without it; an
+    explicit path would fail instead (above)."""
+    from anyppg.sdk import motion_runtime
+
+    monkeypatch.setattr(motion_runtime, "MOTION_MODELS", {"tflite": "absent.tflite", "pte": "absent.pte"})
+    with caplog.at_level(logging.WARNING, logger="anyppg.sdk.motion_runtime"):
+        assert resolve_motion_model("auto") is None
+    assert any("absent.tflite" in m and "missing" in m for m in caplog.messages)
