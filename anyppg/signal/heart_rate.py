@@ -45,6 +45,7 @@ _MOTION_DEPTH = 0.97  # fraction of PPG power removed at a motion frequency
 _MOTION_PEAK_REL = 0.15  # acc peaks at least this strong relative to the largest are notched
 _HARMONICS = (0.5, 1.0, 2.0, 3.0)  # multiples of each acc peak that are notched
 _HALVE_ABOVE_BPM = 180.0  # see _acquire
+_REGULAR = 0.7  # share of regular intervals for beats that may move a track to a harmonic
 
 
 @dataclass(frozen=True)
@@ -163,19 +164,31 @@ def _refined_bpm(freqs: np.ndarray, score: np.ndarray, i: int) -> float:
     return float((freqs[i] + shift * (freqs[1] - freqs[0])) * 60)
 
 
+def _local_maxima(score: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """Mask of the local maxima of ``score`` inside ``band`` (not at its edges): a maximum at the
+    band's lower edge is the slope of drift or respiration, not a pulse."""
+    idx = np.flatnonzero(band)
+    out = np.zeros_like(band)
+    if len(idx) < 3:
+        return out
+    inner = idx[1:-1]
+    out[inner] = (score[inner] > score[inner - 1]) & (score[inner] >= score[inner + 1])
+    return out
+
+
 def _argmax_bpm(freqs: np.ndarray, score: np.ndarray, lo_bpm: float, hi_bpm: float) -> float:
+    """The strongest local maximum of ``score`` between ``lo_bpm`` and ``hi_bpm``, refined (bpm)."""
     band = (freqs >= lo_bpm / 60) & (freqs <= hi_bpm / 60)
-    if not band.any():
+    peaks = _local_maxima(score, band)
+    if not peaks.any():
         return math.nan
-    masked = np.where(band, score, -np.inf)
+    masked = np.where(peaks, score, -np.inf)
     i = int(np.argmax(masked))
-    return _refined_bpm(freqs, masked, i) if masked[i] > 0 else math.nan
+    return _refined_bpm(freqs, score, i) if masked[i] > 0 else math.nan
 
 
-def _interval_bpm(
-    cleaned: np.ndarray, fs: float, lo_bpm: float, hi_bpm: float, peaks: np.ndarray | None = None
-) -> float:
-    """60 / median plausible inter-beat interval of a band-passed segment; NaN under 2 intervals.
+def _intervals_s(cleaned: np.ndarray, fs: float, peaks: np.ndarray | None = None) -> np.ndarray:
+    """Inter-beat intervals (s) of a band-passed segment, every one (plausible or not).
 
     Peak times are refined to a fraction of a sample by parabolic interpolation, which matters at
     low sensor rates (one sample is 40 ms at 25 Hz, about 10 bpm at 120 bpm). ``peaks``:
@@ -187,9 +200,54 @@ def _interval_bpm(
     a, b, c = cleaned[peaks - 1], cleaned[peaks], cleaned[peaks + 1]
     denom = a - 2 * b + c
     shift = np.where(denom < 0, 0.5 * (a - c) / np.where(denom < 0, denom, -1.0), 0.0)
-    ibi = np.diff(peaks + np.clip(shift, -0.5, 0.5)) / fs
+    return np.diff(peaks + np.clip(shift, -0.5, 0.5)) / fs
+
+
+def _interval_bpm(
+    cleaned: np.ndarray, fs: float, lo_bpm: float, hi_bpm: float, peaks: np.ndarray | None = None
+) -> float:
+    """60 / median plausible inter-beat interval of a band-passed segment; NaN under 2 intervals
+    (see :func:`_intervals_s`)."""
+    ibi = _intervals_s(cleaned, fs, peaks)
     ibi = ibi[(ibi >= 60 / hi_bpm) & (ibi <= 60 / lo_bpm)]
     return float(60 / np.median(ibi)) if len(ibi) >= 2 else math.nan
+
+
+BEAT_REGULAR_TOLERANCE = 0.15
+"""An inter-beat interval within this fraction of the median counts as regular (:func:`beat_evidence`)."""
+
+
+def beat_evidence(
+    cleaned: np.ndarray,
+    fs: float,
+    bpm_range: tuple[float, float] = HR_RANGE_BPM,
+    peaks: np.ndarray | None = None,
+) -> tuple[float, float]:
+    """The beat-interval rate of a band-passed segment and how regular its beats are.
+
+    HeartPy's evidence: 60 / the median plausible inter-beat interval, and the share of *all*
+    intervals (plausible or not) within :data:`BEAT_REGULAR_TOLERANCE` of that median. A detector
+    that skips or doubles beats now and then, or a window of noise, gives a low share; a pulse read
+    beat by beat gives nearly 1. A rate from regular beats is not a harmonic of the pulse: half or
+    twice it would need every other beat missed or an extra peak between every two.
+
+    Args:
+        cleaned: band-passed PPG segment, shape (n,).
+        fs: its rate (Hz).
+        bpm_range: plausible heart rates (bpm).
+        peaks: ``ppg_findpeaks(cleaned, fs, clean=False)`` when the caller already has them.
+
+    Returns:
+        ``(bpm, regularity)``: NaN and 0 under three plausible intervals.
+    """
+    lo, hi = bpm_range
+    ibi = _intervals_s(cleaned, fs, peaks)
+    plausible = ibi[(ibi >= 60 / hi) & (ibi <= 60 / lo)]
+    if len(plausible) < 3:
+        return math.nan, 0.0
+    median = float(np.median(plausible))
+    regular = np.abs(ibi - median) <= BEAT_REGULAR_TOLERANCE * median
+    return 60 / median, float(regular.mean())
 
 
 def _confirmed(bpm: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: float) -> bool:
@@ -202,7 +260,8 @@ def _confirmed(bpm: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: floa
         return False
     f = bpm / 60
     band = (spec.freqs >= lo / 60) & (spec.freqs <= hi / 60)
-    floor = 0.3 * float(spec.power[band].max())
+    peaks = _local_maxima(spec.power, band)
+    floor = 0.3 * float(spec.power[peaks if peaks.any() else band].max())
     near = np.abs(spec.freqs - f) <= 0.1
     if near.any() and spec.power[near].max() >= floor:
         return True
@@ -229,6 +288,21 @@ def _acquire(by_beats: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: f
     ):
         return spectral / 2
     return spectral
+
+
+def _suspect_harmonic(fresh: float, track: float, source: str, tolerance: float = 0.08) -> bool:
+    """Whether a single-window estimate ``fresh`` may be only a harmonic of a good ``track``.
+
+    ``source``: ``"regular"`` (beats, at least :data:`_REGULAR` of the intervals regular),
+    ``"irregular"`` (beats, some skipped or doubled) or ``"spectrum"``. A third or half of the track
+    is suspect unless regular beats show it (a detector that skips beats, a window whose pulse is
+    weak, leave a sub-harmonic); twice the track is suspect from irregular beats (a detector that
+    now and then counts the dicrotic wave as a beat). Within ``tolerance`` (relative)."""
+    if source == "regular":
+        return False
+    below = any(abs(fresh - k * track) <= tolerance * k * track for k in (1 / 3, 0.5))
+    double = abs(fresh - 2 * track) <= tolerance * 2 * track
+    return below or (double and source == "irregular")
 
 
 def _bpm_range(bpm_range: tuple[float, float]) -> tuple[float, float]:
@@ -318,7 +392,12 @@ class HeartRateTracker:
     estimate (the first estimate needs only the confirmation). Otherwise the spectrum is searched
     within that range, weighted by a Gaussian prior around the previous estimate. When single
     windows, each estimated on its own, agree on a rate away from the track for ``switch_after``
-    windows in a row, the tracker jumps there (it had locked onto an artefact or a harmonic).
+    windows in a row, the tracker jumps there (it had locked onto an artefact or a harmonic); a
+    window whose own estimate is a third or half of the track (unless regular beats show it) or
+    twice it from irregular beats is left out of that count, so a detector that skips or doubles
+    beats cannot pull a good track onto a harmonic (see :func:`beat_evidence`). The accelerometer's
+    frequencies are notched only while it moves (RMS above :data:`MOTION_RMS_G`); spectral peaks
+    are local maxima (the slope of drift at the band's edge is not a pulse).
     When that range holds no clear peak (less than 10 % of the spectrum's maximum, as when the
     heart rate sits in a motion notch) the estimate is held; after ``reacquire_after`` such windows
     in a row the tracker re-acquires from the whole spectrum.
@@ -368,12 +447,19 @@ class HeartRateTracker:
         self._rival = math.nan  # a single-window estimate away from the track, seen repeatedly
         self._rival_count = 0
 
-    def _switch_to(self, fresh: float, reach: float) -> bool:
+    def _switch_to(self, fresh: float, reach: float, source: str = "regular") -> bool:
         """Jump to ``fresh`` when single windows have agreed on it, away from the track, for
-        ``switch_after`` windows in a row (the track had locked onto an artefact or a harmonic)."""
+        ``switch_after`` windows in a row (the track had locked onto an artefact or a harmonic).
+
+        A rival that may be only a harmonic of the track (:func:`_suspect_harmonic`, by where
+        ``fresh`` came from: ``"regular"`` or ``"irregular"`` beats, or the ``"spectrum"``) neither
+        counts nor resets the count: a detector that skips or doubles beats would otherwise pull a
+        good track onto a harmonic of the pulse, while regular beats cannot be one."""
         if not math.isfinite(fresh) or abs(fresh - self.bpm) <= reach:
             self._rival, self._rival_count = math.nan, 0
             return False
+        if _suspect_harmonic(fresh, self.bpm, source):
+            return False  # neither for nor against: the count waits for clearer windows
         if math.isfinite(self._rival) and abs(fresh - self._rival) <= reach:
             self._rival_count += 1
         else:
@@ -416,16 +502,23 @@ class HeartRateTracker:
         dt = check_positive("dt_s", dt_s)
         if np.ptp(x) == 0:
             return self.bpm
-        spec, gain = _hr_spectrum(x, fs, _segment_acc_dynamic(segment))
+        dynamic = _segment_acc_dynamic(segment)
+        if dynamic is not None and float(np.sqrt((dynamic**2).sum(axis=1).mean())) <= MOTION_RMS_G:
+            dynamic = None  # a wrist at rest: notching its accelerometer's peaks only removes pulse
+        spec, gain = _hr_spectrum(x, fs, dynamic)
         lo, hi = self.bpm_range
         by_beats = _interval_bpm(x, fs, lo, hi, segment.peaks)
         fresh = _acquire(by_beats, spec, gain, lo, hi)  # this window alone, no track
+        source = "spectrum"
+        if fresh == by_beats:
+            regular = beat_evidence(x, fs, self.bpm_range, segment.peaks)[1] >= _REGULAR
+            source = "regular" if regular else "irregular"
         if math.isnan(self.bpm) or self.held >= self.reacquire_after:
             if math.isfinite(fresh):
                 self.bpm, self.held, self._rival, self._rival_count = fresh, 0, math.nan, 0
             return self.bpm
         reach = 6.0 + self.max_change * dt
-        if self._switch_to(fresh, reach):
+        if self._switch_to(fresh, reach, source):
             return self.bpm
         if abs(by_beats - self.bpm) <= reach and _confirmed(by_beats, spec, gain, lo, hi):
             self.bpm, self.held = by_beats, 0  # beat intervals are the more precise estimate

@@ -26,6 +26,14 @@ the PPG spectrum these peaks are often stronger than the pulse and may sit on to
    estimate is the forward posterior's mode refined by its local mean: purely online, no look-ahead.
    When four clear windows in a row agree on a rate of their own, away from the track and from the
    movement frequencies, the track is taken as lost and acquired afresh from the latest window.
+5. **Beat intervals** (PPG only, no accelerometer): the window's own peak-to-peak rate (60 / the
+   median interval, as HeartPy reads a finger PPG) weighs in when its beats are regular and the
+   spectrum has some power there: the emission is raised around that rate and lowered around a
+   third, half, twice and three times it (a track there has locked onto a sub- or super-harmonic),
+   and the beat rate is the window's own rate in the re-acquisition rule above. Regular beats
+   cannot be a harmonic of the pulse (that needs every other beat missed, or an extra peak in
+   every beat); a detector that now and then skips or doubles beats gives irregular intervals and
+   little weight (measured in docs/signal.md).
 
 The confidence (0-1) is the posterior probability that the heart rate lies within ±5 bpm of the
 estimate, times how well the window on its own supports the estimate (its emission there over its
@@ -55,6 +63,7 @@ from scipy import signal as sps
 from anyppg.errors import InvalidSignalError
 from anyppg.signal._checks import InvalidParameterError, check_positive, check_rate
 from anyppg.signal.filters import sosfiltfilt
+from anyppg.signal.heart_rate import beat_evidence
 
 __all__ = [
     "HeartRateEstimate",
@@ -68,6 +77,7 @@ _INTERNAL_FS = 25.0  # Hz; the band ends at 4 Hz
 _NFFT = 2048  # at 25 Hz: 0.73-bpm bins before interpolation onto the 1-bpm grid
 _CONFIDENCE_BPM = 5.0  # half-width of the confidence interval (bpm)
 _MAX_CHANNELS = 16
+_HARMONIC_WIDTH = 0.06  # sd of the harmonic penalty, as a share of the harmonic's rate
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,17 @@ class MotionTrackerConfig:
             and from the movement frequencies, before the track is dropped and acquired afresh
             (faster than ``jump_probability`` alone after a gap of no pulse, e.g. finger out).
         reacquire_support: such a window gives the track less than this share of its maximum.
+        beat_weight: without an accelerometer, the emission at the window's own beat-interval rate
+            (60 / median peak-to-peak interval, as HeartPy reads a finger PPG) is raised by up to
+            this factor, scaled by how regular the beats are; 0 turns the beat evidence off.
+        beat_regularity: share of regular intervals (within 15 % of the median) below which the
+            beats say nothing; the weight grows linearly from here to all intervals regular.
+        harmonic_penalty: with that evidence, the emission at a third, half, twice and three times
+            the beat rate is lowered by up to this share (a track there has locked onto a sub- or
+            super-harmonic of the pulse). The beats count only where the spectrum has power at
+            their rate (10 % of its maximum). Known limit: a detector that skips every other beat
+            of a strongly alternating pulse (pulsus alternans) gives regular beats at half the
+            rate, and the track follows them.
     """
 
     analysis_s: float = 8.0
@@ -138,6 +159,9 @@ class MotionTrackerConfig:
     motion_hold: float = 0.5
     reacquire_after: int = 4
     reacquire_support: float = 0.3
+    beat_weight: float = 2.0
+    beat_regularity: float = 0.4
+    harmonic_penalty: float = 0.8
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -156,12 +180,18 @@ class MotionTrackerConfig:
                 "harmonic_weight",
                 "motion_hold",
                 "reacquire_support",
+                "beat_weight",
+                "beat_regularity",
+                "harmonic_penalty",
             ):
                 check_positive(f.name, value, allow_zero=True)
             else:
                 check_positive(f.name, value)
         if self.jump_probability >= 1:
             raise InvalidParameterError("jump_probability", self.jump_probability, "a probability below 1")
+        for name in ("beat_regularity", "harmonic_penalty"):
+            if getattr(self, name) >= 1:
+                raise InvalidParameterError(name, getattr(self, name), "a share below 1")
         if self.bpm_range[1] - self.bpm_range[0] < 2:
             raise InvalidParameterError("bpm_range", self.bpm_range, "a range at least 2 bpm wide")
 
@@ -271,14 +301,19 @@ class MotionHeartRateTracker:
         self._rival_count = 0
         self._clear = False
         self._cadence = math.nan
+        self._beat_bpm = math.nan  # the window's beat-interval rate where it counts (no accelerometer)
         self.bpm = math.nan
 
     # --- per-window steps ----------------------------------------------------------------------
 
-    def _band(self, x: np.ndarray) -> np.ndarray:
-        """Band-pass the whole window, keep the analysed tail, decimate: (rows, m)."""
+    def _band_tail(self, x: np.ndarray) -> np.ndarray:
+        """Band-pass the whole window and keep the analysed tail, at the input rate: (rows, m)."""
         y = sosfiltfilt(self._sos, np.ascontiguousarray(x.T))[-self._analysis :]  # (m, rows)
-        return np.ascontiguousarray(y[:: self._step].T)
+        return np.ascontiguousarray(y.T)
+
+    def _band(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`_band_tail`, decimated to about 25 Hz: (rows, m)."""
+        return np.ascontiguousarray(self._band_tail(x)[:, :: self._step])
 
     def _cancel(self, ppg: np.ndarray, acc: np.ndarray) -> np.ndarray:
         """Subtract the part of each PPG row that shifted copies of the acc axes explain (ridge LS).
@@ -341,7 +376,14 @@ class MotionHeartRateTracker:
     def _likelihood(self, x: np.ndarray, a: np.ndarray | None) -> np.ndarray:
         """:meth:`emission` of a checked (channels, n) PPG and (3, n) acc window."""
         cfg = self.config
-        y = _unit(self._band(x))
+        beats = None
+        if a is None and cfg.beat_weight > 0:
+            tail = self._band_tail(x)
+            beats = self._beats(tail)
+            y = np.ascontiguousarray(tail[:, :: self._step])
+        else:
+            y = self._band(x)
+        y = _unit(y)
         cadence = math.nan
         if a is not None:
             dyn = self._band(a)
@@ -350,6 +392,7 @@ class MotionHeartRateTracker:
                 motion = self._grid_power(dyn, tilt=False).sum(axis=0)
                 cadence = float(self.grid_bpm[int(np.argmax(motion))])
         spectrum = self._grid_power(y).mean(axis=0)
+        plain = spectrum / max(float(spectrum.max()), 1e-300)  # before the harmonic term
         if cfg.harmonic_weight > 0:
             doubled = np.interp(2 * self.grid_bpm, self.grid_bpm, spectrum, right=0.0)
             spectrum = spectrum + cfg.harmonic_weight * doubled
@@ -358,22 +401,63 @@ class MotionHeartRateTracker:
         peakiness = 1.0 / max(float(spectrum.mean()), 1e-12)
         power = cfg.emission_power * float(np.clip((peakiness - p0) / (p1 - p0), 0.1, 1.0))
         likelihood = cfg.emission_floor + spectrum**power
-        self._clear = power >= cfg.emission_power  # a peaky window: its own mode means something
+        beat_weight = 0.0
+        if beats is not None:
+            factor, beat_weight = self._beat_factor(*beats, plain)
+            likelihood = likelihood * factor
+        self._beat_bpm = beats[0] if beat_weight > 0 else math.nan
+        # a peaky window, or one with regular beats that its spectrum supports: its mode means something
+        self._clear = power >= cfg.emission_power or beat_weight >= 0.5
         self._cadence = cadence
         if math.isfinite(cadence) and cfg.motion_hold > 0:
             bump = cfg.motion_hold * np.exp(-0.5 * ((self.grid_bpm - cadence) / 3.0) ** 2)
             likelihood = np.maximum(likelihood, bump)
         return likelihood
 
+    def _beats(self, tail: np.ndarray) -> tuple[float, float]:
+        """The beat-interval rate and regularity of the analysed tail at the input rate (the
+        channel with the most regular beats): ``(bpm, regularity)``."""
+        best = (math.nan, 0.0)
+        for row in tail:
+            bpm, regularity = beat_evidence(row, self.sampling_rate, self.config.bpm_range)
+            if regularity > best[1]:
+                best = (bpm, regularity)
+        return best
+
+    def _beat_factor(self, bpm: float, regularity: float, plain: np.ndarray) -> tuple[np.ndarray, float]:
+        """Per grid rate, the factor the beat evidence puts on the emission (1: none): up to
+        ``1 + beat_weight`` at ``bpm``, down to ``1 - harmonic_penalty`` at its sub- and
+        super-harmonics; and the evidence's weight (0-1), which grows with ``regularity`` above
+        ``beat_regularity`` (0 where the spectrum has no power at ``bpm``)."""
+        cfg = self.config
+        grid = self.grid_bpm
+        factor = np.ones_like(grid)
+        if not math.isfinite(bpm):
+            return factor, 0.0
+        weight = float(np.clip((regularity - cfg.beat_regularity) / (1 - cfg.beat_regularity), 0.0, 1.0))
+
+        near = np.abs(grid - bpm) <= max(2.0, 0.03 * bpm)
+        if weight == 0 or not near.any() or plain[near].max() < 0.1:
+            return factor, 0.0  # no power at the beats' rate: the beats are not the pulse's
+
+        def bump(rate: float, width: float) -> np.ndarray:
+            return np.exp(-0.5 * ((grid - rate) / max(2.0, width * rate)) ** 2)
+
+        factor += cfg.beat_weight * weight * bump(bpm, 0.03)
+        for k in (1 / 3, 0.5, 2.0, 3.0):  # wider: an interval's error and variability scale with k
+            factor *= 1 - cfg.harmonic_penalty * weight * bump(k * bpm, _HARMONIC_WIDTH)
+        return factor, weight
+
     def _lost(self, likelihood: np.ndarray, dt: float) -> bool:
         """Whether the track is lost: ``reacquire_after`` clear windows in a row agree on a rate of
         their own (within the transition's reach) that is not a movement frequency, while giving the
         track less than ``reacquire_support`` of their maximum emission."""
         cfg = self.config
-        if self._posterior is None or not self._clear:
+        beats = math.isfinite(self._beat_bpm)
+        if self._posterior is None or not (self._clear or beats):
             self._rival_count = 0
             return False
-        mode = float(self.grid_bpm[int(np.argmax(likelihood))])
+        mode = self._beat_bpm if beats else float(self.grid_bpm[int(np.argmax(likelihood))])
         track = np.abs(self.grid_bpm - self.bpm) <= 3
         support = float(likelihood[track].max() / likelihood.max()) if track.any() else 0.0
         moving = math.isfinite(self._cadence) and any(
