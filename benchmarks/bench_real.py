@@ -7,7 +7,7 @@ correlated, so resampling windows would give falsely narrow intervals):
 
 - **Heart rate**, MAE in bpm against the ECG, per 10 s window of :func:`anyppg.analyze` (the
   stream's windows: every 2 s). BIDMC and MIMIC-DB (ICU finger PPG): the reference is
-  :func:`anyppg.datasets.labels.window_labels`, ``60 / median RR`` of the ECG R-peaks inside the
+  :func:`anyppg.datasets.labels.window_labels`, ``60 / mean RR`` of the ECG R-peaks inside the
   window (the definition of the heads' training labels; :mod:`anyppg.datasets.clinical` detects the
   R-peaks, monitor numerics are not used), NaN where the beats span less than half the window.
   Each clinical table is given twice: on every window with a reference, and on the windows whose

@@ -13,7 +13,8 @@ known):
   consistency term pulling it to the log-odds of P(AF) from the rhythm head's softmax, so ``af`` and
   ``softmax(rhythm)[AF]`` tell the same story;
 - embedding (optional): cosine + scale-free MSE to a frozen teacher's cached embeddings
-  (:func:`anyppg.quantization.distill.embedding_losses`).
+  (:func:`anyppg.quantization.distill.embedding_losses`), through the trunk or (``embed_trunk=False``)
+  into the embedding ``Linear`` alone.
 
 With ``validation`` windows (subjects carved from the *training* subjects, never the held-out ones)
 every epoch is scored on them, and the weights of the epoch with the lowest validation clinical
@@ -62,6 +63,9 @@ class HeadTrainConfig:
         batch_size: windows per step.
         lr / weight_decay: AdamW, cosine decay to 5 % of ``lr``.
         w_hr / w_quality / w_rhythm / w_af / w_consistency / w_embed: loss weights.
+        embed_trunk: let the embedding term train the shared trunk (True), or only the embedding
+            ``Linear`` on the label-trained features (False: the heads are then trained exactly as
+            without a teacher).
         stretch_p / stretch_range: probability and factor range of the heart-rate time-stretch.
         select: ``"last"`` keeps the last epoch; ``"val_hr"`` the epoch (second half) with the lowest
             validation clinical heart-rate MAE (needs validation windows).
@@ -80,6 +84,7 @@ class HeadTrainConfig:
     w_af: float = 0.5
     w_consistency: float = 0.1
     w_embed: float = 1.0
+    embed_trunk: bool = True
     stretch_p: float = 0.0
     stretch_range: tuple[float, float] = (0.65, 1.55)
     select: str = "last"
@@ -123,6 +128,19 @@ def _stretch(x: torch.Tensor, hr: torch.Tensor, g: torch.Generator, cfg: HeadTra
     y = torch.where(use[:, None], y, row)
     new_hr = torch.where(use, (bpm * s - HR_CENTER_BPM) / HR_SCALE_BPM, hr)
     return y[:, None, :], new_hr
+
+
+def _forward(student: Student, x: torch.Tensor, embed_trunk: bool) -> tuple[torch.Tensor, ...]:
+    """``student(x)``; with ``embed_trunk=False`` the embedding ``Linear`` reads detached features,
+    so the embedding term cannot move the trunk the heads share."""
+    if embed_trunk:
+        return student(x)
+    h = student.pool(student.features(x))
+    z = student.head_hidden(h)
+    heart_rate = student.heart_rate(z)
+    if student.hr_affine:
+        heart_rate = heart_rate * HR_SCALE_BPM + HR_CENTER_BPM
+    return student.embed(h.detach()), heart_rate, student.quality(z), student.af(z), student.rhythm(z)
 
 
 def af_log_odds(rhythm_logits: torch.Tensor) -> torch.Tensor:
@@ -197,7 +215,7 @@ def train_heads(
             xb, hrb = x_all[idx], hr_all[idx]
             if cfg.stretch_p > 0:
                 xb, hrb = _stretch(xb, hrb, g, cfg)
-            emb, hr_bpm, q_logit, af_logit, rhythm = student(_augment(xb, g))
+            emb, hr_bpm, q_logit, af_logit, rhythm = _forward(student, _augment(xb, g), cfg.embed_trunk)
             parts = _losses(hr_bpm, q_logit, af_logit, rhythm, hrb, q_all[idx], r_all[idx], pos_weight)
             loss = (
                 cfg.w_hr * parts["hr"] + cfg.w_quality * parts["quality"] + cfg.w_rhythm * parts["rhythm"]

@@ -174,3 +174,16 @@ def test_centred_cosine_ignores_a_shared_offset():
     other = centred_cosine(unrelated, t)
     assert same["centred_cosine_mean"] == pytest.approx(1.0)
     assert other["raw_cosine_mean"] > 0.9 and abs(other["centred_cosine_mean"]) < 0.2
+
+
+def test_embedding_alone_distillation_leaves_the_heads_as_without_a_teacher(windows):
+    cfg = HeadTrainConfig(student="student-xs", epochs=2, batch_size=8, embed_trunk=False)
+    teacher = np.random.default_rng(0).standard_normal((len(windows), 512)).astype(np.float32)
+    plain, _ = train_heads(windows, cfg)
+    distilled, history = train_heads(windows, cfg, teacher_embeddings=teacher)
+    x = torch.from_numpy(windows.ppg[:4])[:, None, :]
+    with torch.no_grad():
+        a, b = plain(x), distilled(x)
+    for out_a, out_b in zip(a[1:], b[1:], strict=True):  # heart rate, quality, af, rhythm
+        torch.testing.assert_close(out_a, out_b)
+    assert not torch.allclose(a[0], b[0]) and "embed" in history[0]
