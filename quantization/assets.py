@@ -356,7 +356,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--stretch-p", type=float, default=0.5, help="heart-rate time-stretch probability (0.5: shipped)"
     )
-    parser.add_argument("--w-hr", type=float, default=4.0, help="heart-rate loss weight (4: the shipped students)")
+    parser.add_argument(
+        "--w-hr", type=float, default=4.0, help="heart-rate loss weight (4: the shipped students)"
+    )
     parser.add_argument("--w-embed", type=float, default=1.0, help="embedding loss weight with --teacher")
     parser.add_argument(
         "--embed-trunk", action="store_true",

@@ -101,7 +101,9 @@ def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return torch.roll(x, shift, dims=-1) + 0.02 * torch.randn(x.shape, generator=g)
 
 
-def _stretch(x: torch.Tensor, hr: torch.Tensor, g: torch.Generator, cfg: HeadTrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def _stretch(
+    x: torch.Tensor, hr: torch.Tensor, g: torch.Generator, cfg: HeadTrainConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Time-stretch rows with a heart-rate label (probability ``cfg.stretch_p``) by ``s``: the window
     is resampled at ``s`` times its rate (reflected at the end when ``s > 1``), re-z-scored, and its
     label becomes ``s * bpm``. ``hr`` is in normalised units; rows without a label are untouched."""
@@ -236,10 +238,10 @@ def train_heads(
             means.update(_validate(student, validation))
             student.train()
             val_hr = means.get("val_hr_mae_bpm", float("nan"))
-            if cfg.select == "val_hr" and epoch + 1 > cfg.epochs // 2 and np.isfinite(val_hr):
-                if best is None or val_hr < best[0]:
-                    state = {k: v.detach().clone() for k, v in student.state_dict().items()}
-                    best = (val_hr, epoch + 1, state)
+            late = cfg.select == "val_hr" and epoch + 1 > cfg.epochs // 2 and np.isfinite(val_hr)
+            if late and (best is None or val_hr < best[0]):
+                state = {k: v.detach().clone() for k, v in student.state_dict().items()}
+                best = (val_hr, epoch + 1, state)
         means["seconds"] = time.perf_counter() - t0
         history.append(means)
         log.info("epoch %d/%d %s", epoch + 1, cfg.epochs, " ".join(f"{k}={v:.4f}" for k, v in means.items()))
@@ -337,7 +339,9 @@ def _subject_ci(
     return [float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))] if stats else None
 
 
-def head_metrics(outputs: Mapping[str, np.ndarray], windows: HeadWindows, n_boot: int = 200) -> dict[str, Any]:
+def head_metrics(
+    outputs: Mapping[str, np.ndarray], windows: HeadWindows, n_boot: int = 200
+) -> dict[str, Any]:
     """Heart-rate MAE per dataset, quality AUROC, AF and six-class rhythm scores, with 95 % bootstrap
     intervals over subjects.
 

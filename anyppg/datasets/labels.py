@@ -288,7 +288,7 @@ def second_rpeak_times(ecg: np.ndarray, sampling_rate: float) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                _, info = nk.ecg_peaks(nk.ecg_clean(x[a:b], sampling_rate=int(round(fs))), sampling_rate=int(round(fs)))
+                _, info = nk.ecg_peaks(nk.ecg_clean(x[a:b], sampling_rate=round(fs)), sampling_rate=round(fs))
             except Exception:  # NeuroKit2 raises assorted errors on flat or odd stretches: no beats there
                 continue
         found.append((a + np.asarray(info["ECG_R_Peaks"], dtype=np.float64)) / fs)
@@ -321,5 +321,7 @@ def reference_reliable(
     for i, t0 in enumerate(starts):
         ra, na = beat_rate(a, t0, window_s)
         rb, nb = beat_rate(b, t0, window_s)
-        out[i] = bool(np.isfinite(ra) and np.isfinite(rb) and abs(ra - rb) <= within_bpm and abs(na - nb) <= 1)
+        out[i] = bool(
+            np.isfinite(ra) and np.isfinite(rb) and abs(ra - rb) <= within_bpm and abs(na - nb) <= 1
+        )
     return out
