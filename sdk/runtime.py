@@ -77,6 +77,12 @@ class _Engine(Protocol):
     output_shapes: list[tuple[int, ...]]
     output_names: list[str] | None  # names stored in the file, when it has any
 
+    # The bound path (``bound`` True): ``feed(x)`` writes the window and runs the model, then each
+    # of ``readers`` returns one output as a new array.
+    bound: bool
+    feed: Callable[[np.ndarray], None] | None
+    readers: list[Callable[[], np.ndarray]]
+
     def invoke(self, x: np.ndarray) -> list[np.ndarray]:
         """Run one window: ``x`` is float32 of ``input_shape`` (any strides) with finite values."""
         ...
@@ -171,6 +177,8 @@ class _LiteRTEngine:
             _dequantize_table(d) if np.dtype(d["dtype"]).kind in "iu" else None for d in self._outputs
         ]
         self.bound = False
+        self.feed: Callable[[np.ndarray], None] | None = None
+        self.readers: list[Callable[[], np.ndarray]] = []
         self.invoke: Callable[[np.ndarray], list[np.ndarray]] = self._invoke_plain
         self._bind(path)
 
@@ -210,15 +218,14 @@ class _LiteRTEngine:
             return
         try:
             self._in_view = raw.tensor(raw, self._input["index"])
-            self._readers: list[Callable[[], np.ndarray]] = []
             for detail, table in zip(self._outputs, self._tables, strict=True):
                 view = raw.tensor(raw, detail["index"])
                 if table is not None:
-                    self._readers.append(functools.partial(table.take, view))
+                    self.readers.append(functools.partial(table.take, view))
                 elif np.dtype(detail["dtype"]).kind in "iu":
-                    self._readers.append(functools.partial(_dequantize, view, detail))
+                    self.readers.append(functools.partial(_dequantize, view, detail))
                 else:
-                    self._readers.append(view.copy)
+                    self.readers.append(view.copy)
             self._raw_invoke = raw.Invoke
             if self.quantized_io:
                 scale, zero_point = self._input["quantization"]
@@ -227,12 +234,12 @@ class _LiteRTEngine:
                 self._scale, self._zero_point = np.float32(scale), np.float32(zero_point)
                 self._qmin, self._qmax = np.float32(info.min), np.float32(info.max)
                 self._scratch = np.empty(self.input_shape, np.float32)
-                invoke = self._invoke_bound_quantized
+                feed = self._feed_quantized
             else:
-                invoke = self._invoke_bound_float
-            same = all(
-                a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(invoke(probe), want, strict=True)
-            )
+                feed = self._feed_float
+            feed(probe)
+            got = [read() for read in self.readers]
+            same = all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(got, want, strict=True))
         except (TypeError, ValueError, RuntimeError) as exc:
             logger.debug("%s: binding LiteRT buffers failed (%s); plain set/get_tensor path", path.name, exc)
             same = None
@@ -242,23 +249,25 @@ class _LiteRTEngine:
                     "%s: bound LiteRT path differs from set/get_tensor; using the latter", path.name
                 )
             # Drop every reference to the internals: the public invoke() works again.
-            self._in_view, self._readers, self._raw_invoke = None, [], None
+            self._in_view, self.readers, self._raw_invoke = None, [], None
             return
-        self.invoke, self.bound = invoke, True
+        self.feed, self.invoke, self.bound = feed, self._invoke_bound, True
 
-    def _invoke_bound_quantized(self, x: np.ndarray) -> list[np.ndarray]:
+    def _invoke_bound(self, x: np.ndarray) -> list[np.ndarray]:
+        self.feed(x)  # type: ignore[misc]
+        return [read() for read in self.readers]
+
+    def _feed_quantized(self, x: np.ndarray) -> None:
         q = self._scratch
         _divide(x, self._scale, out=q)
         _add(q, self._zero_point, out=q)
         _rint(q, out=q)  # what np.round(q) does with 0 decimals
         _clip_ufunc(q, self._qmin, self._qmax, out=self._in_view, casting="unsafe")
         self._raw_invoke()
-        return [read() for read in self._readers]
 
-    def _invoke_bound_float(self, x: np.ndarray) -> list[np.ndarray]:
+    def _feed_float(self, x: np.ndarray) -> None:
         _copyto(self._in_view, x, casting="unsafe")
         self._raw_invoke()
-        return [read() for read in self._readers]
 
 
 # --- ExecuTorch ------------------------------------------------------------------------------------
@@ -327,6 +336,8 @@ class _ExecuTorchEngine:
             raise ModelLoadError(str(path), f"model has {len(inputs)} inputs; anyppg models have exactly 1")
         self.input_shape = inputs[0]
         self.bound = False
+        self.feed: Callable[[np.ndarray], None] | None = None
+        self.readers: list[Callable[[], np.ndarray]] = []
         self.invoke: Callable[[np.ndarray], list[np.ndarray]] = self._invoke_plain
         if self.which == "executorch":
             import torch
@@ -374,12 +385,16 @@ class _ExecuTorchEngine:
             self._set_inputs(self._input_list)
             self._execute()
             self._output_tensors = raw.get_outputs(clone_outputs=False)  # keeps the aliases alive
-            self._copiers = [t.numpy().copy for t in self._output_tensors]
+            self.readers = [t.numpy().copy for t in self._output_tensors]
             addresses = [t.data_ptr() for t in self._output_tensors]
-            gots = [self._invoke_bound(p) for p in probes]
+            gots = []
+            for p in probes:
+                self._feed(p)
+                gots.append([read() for read in self.readers])
             moved = [t.data_ptr() for t in raw.get_outputs(clone_outputs=False)] != addresses
         except (RuntimeError, TypeError, ValueError) as exc:
             logger.debug("%s: binding ExecuTorch buffers failed (%s); plain execute path", path.name, exc)
+            self.readers = []
             return
         same = all(
             a.dtype == b.dtype and np.array_equal(a, b)
@@ -390,14 +405,18 @@ class _ExecuTorchEngine:
             logger.warning(
                 "%s: bound ExecuTorch path differs from Method.execute; using the plain path", path.name
             )
+            self.readers = []
             return
-        self.invoke, self.bound = self._invoke_bound, True
+        self.feed, self.invoke, self.bound = self._feed, self._invoke_bound, True
 
     def _invoke_bound(self, x: np.ndarray) -> list[np.ndarray]:
+        self._feed(x)
+        return [read() for read in self.readers]
+
+    def _feed(self, x: np.ndarray) -> None:
         _copyto(self._input_buffer, x, casting="unsafe")
         self._set_inputs(self._input_list)
         self._execute()
-        return [copy() for copy in self._copiers]
 
 
 # --- the public model ------------------------------------------------------------------------------
@@ -429,6 +448,12 @@ class Model:
         self.threads = threads
         self._finite = np.empty(self.input_shape, dtype=bool)  # run()'s NaN/inf mask
         self._size = self._finite.size
+        # The bound path: one call writes the window and runs the model, then each output is read
+        # straight into the result (no intermediate list); None: the runtime's plain API.
+        self._feed = engine.feed if getattr(engine, "bound", False) else None
+        self._named = (
+            list(zip(self.output_names, getattr(engine, "readers", []), strict=True)) if self._feed else []
+        )
 
     @property
     def quantized_io(self) -> bool:
@@ -483,7 +508,10 @@ class Model:
         fast = type(x) is np.ndarray and x.dtype is _F32 and x.shape == self.input_shape
         if not (fast and _count_nonzero(_isfinite(x, out=self._finite)) == self._size):
             x = self._check(x)
-        return dict(zip(self.output_names, self._engine.invoke(x), strict=True))
+        if self._feed is None:
+            return dict(zip(self.output_names, self._engine.invoke(x), strict=True))
+        self._feed(x)
+        return {name: read() for name, read in self._named}
 
     def run_batch(self, xs: np.ndarray) -> dict[str, np.ndarray]:
         """Run a batch of windows, one invocation each (the exported models take batch 1).
