@@ -250,21 +250,32 @@ def beat_evidence(
     return 60 / median, float(regular.mean())
 
 
+def _peak_near(bpm: float, spec: Spectrum, lo: float, hi: float) -> bool:
+    """Whether the spectrum has a peak within 0.1 Hz of ``bpm`` of at least 30 % of the band's
+    strongest local maximum."""
+    if not math.isfinite(bpm):
+        return False
+    band = (spec.freqs >= lo / 60) & (spec.freqs <= hi / 60)
+    peaks = _local_maxima(spec.power, band)
+    floor = 0.3 * float(spec.power[peaks if peaks.any() else band].max())
+    near = np.abs(spec.freqs - bpm / 60) <= 0.1
+    return bool(near.any() and spec.power[near].max() >= floor)
+
+
 def _confirmed(bpm: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: float) -> bool:
     """Whether the motion-notched spectrum supports a rate: a peak within 0.1 Hz of it of at least
-    30 % of the band's maximum; or, when the rate itself sits in a motion notch, such a peak at its
+    30 % of the band's strongest local maximum (:func:`_peak_near`); or, when the rate itself sits in a motion notch, such a peak at its
     second harmonic (within 0.06 Hz of twice the rate, so leakage from a nearby peak does not count,
     and not itself on a motion frequency). Outside notches a strong peak at twice a rate with a weak
     fundamental means the rate is half the truth (a beat detector skipping every other beat)."""
     if not math.isfinite(bpm):
         return False
+    if _peak_near(bpm, spec, lo, hi):
+        return True
     f = bpm / 60
     band = (spec.freqs >= lo / 60) & (spec.freqs <= hi / 60)
     peaks = _local_maxima(spec.power, band)
     floor = 0.3 * float(spec.power[peaks if peaks.any() else band].max())
-    near = np.abs(spec.freqs - f) <= 0.1
-    if near.any() and spec.power[near].max() >= floor:
-        return True
     second = np.flatnonzero(np.abs(spec.freqs - 2 * f) <= 0.25)
     if len(second) == 0 or np.interp(f, spec.freqs, gain) >= 0.5:
         return False
@@ -290,19 +301,22 @@ def _acquire(by_beats: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: f
     return spectral
 
 
-def _suspect_harmonic(fresh: float, track: float, source: str, tolerance: float = 0.08) -> bool:
+def _suspect_harmonic(
+    fresh: float, track: float, source: str, track_seen: bool, tolerance: float = 0.08
+) -> bool:
     """Whether a single-window estimate ``fresh`` may be only a harmonic of a good ``track``.
 
     ``source``: ``"regular"`` (beats, at least :data:`_REGULAR` of the intervals regular),
-    ``"irregular"`` (beats, some skipped or doubled) or ``"spectrum"``. A third or half of the track
-    is suspect unless regular beats show it (a detector that skips beats, a window whose pulse is
-    weak, leave a sub-harmonic); twice the track is suspect from irregular beats (a detector that
-    now and then counts the dicrotic wave as a beat). Within ``tolerance`` (relative)."""
+    ``"irregular"`` (beats, some skipped or doubled) or ``"spectrum"``. A fall to under 60 % of the
+    track (a half, a third, drift) is suspect unless regular beats show it: a detector that skips
+    beats, or a window whose pulse is weak, leaves a sub-harmonic, and the rate does not fall that
+    far in seconds. Twice the track (within ``tolerance``, relative) is suspect from irregular
+    beats while the spectrum has a peak at the track itself (``track_seen``): a detector that now
+    and then counts the dicrotic wave as a beat; without that peak the track is the sub-harmonic."""
     if source == "regular":
         return False
-    below = any(abs(fresh - k * track) <= tolerance * k * track for k in (1 / 3, 0.5))
     double = abs(fresh - 2 * track) <= tolerance * 2 * track
-    return below or (double and source == "irregular")
+    return fresh < 0.6 * track or (double and source == "irregular" and track_seen)
 
 
 def _bpm_range(bpm_range: tuple[float, float]) -> tuple[float, float]:
@@ -393,7 +407,7 @@ class HeartRateTracker:
     within that range, weighted by a Gaussian prior around the previous estimate. When single
     windows, each estimated on its own, agree on a rate away from the track for ``switch_after``
     windows in a row, the tracker jumps there (it had locked onto an artefact or a harmonic); a
-    window whose own estimate is a third or half of the track (unless regular beats show it) or
+    window whose own estimate is under 60 % of the track (unless regular beats show it) or
     twice it from irregular beats is left out of that count, so a detector that skips or doubles
     beats cannot pull a good track onto a harmonic (see :func:`beat_evidence`). The accelerometer's
     frequencies are notched only while it moves (RMS above :data:`MOTION_RMS_G`); spectral peaks
@@ -447,18 +461,21 @@ class HeartRateTracker:
         self._rival = math.nan  # a single-window estimate away from the track, seen repeatedly
         self._rival_count = 0
 
-    def _switch_to(self, fresh: float, reach: float, source: str = "regular") -> bool:
+    def _switch_to(
+        self, fresh: float, reach: float, source: str = "regular", track_seen: bool = True
+    ) -> bool:
         """Jump to ``fresh`` when single windows have agreed on it, away from the track, for
         ``switch_after`` windows in a row (the track had locked onto an artefact or a harmonic).
 
         A rival that may be only a harmonic of the track (:func:`_suspect_harmonic`, by where
-        ``fresh`` came from: ``"regular"`` or ``"irregular"`` beats, or the ``"spectrum"``) neither
+        ``fresh`` came from: ``"regular"`` or ``"irregular"`` beats, or the ``"spectrum"``; and
+        ``track_seen``, whether the spectrum has a peak at the track) neither
         counts nor resets the count: a detector that skips or doubles beats would otherwise pull a
         good track onto a harmonic of the pulse, while regular beats cannot be one."""
         if not math.isfinite(fresh) or abs(fresh - self.bpm) <= reach:
             self._rival, self._rival_count = math.nan, 0
             return False
-        if _suspect_harmonic(fresh, self.bpm, source):
+        if _suspect_harmonic(fresh, self.bpm, source, track_seen):
             return False  # neither for nor against: the count waits for clearer windows
         if math.isfinite(self._rival) and abs(fresh - self._rival) <= reach:
             self._rival_count += 1
@@ -518,7 +535,8 @@ class HeartRateTracker:
                 self.bpm, self.held, self._rival, self._rival_count = fresh, 0, math.nan, 0
             return self.bpm
         reach = 6.0 + self.max_change * dt
-        if self._switch_to(fresh, reach, source):
+        track_seen = _peak_near(self.bpm, spec, lo, hi)
+        if self._switch_to(fresh, reach, source, track_seen):
             return self.bpm
         if abs(by_beats - self.bpm) <= reach and _confirmed(by_beats, spec, gain, lo, hi):
             self.bpm, self.held = by_beats, 0  # beat intervals are the more precise estimate
