@@ -4,7 +4,10 @@
     anyppg bench student-s --threads 1 --json     # one JSON object on stdout
     anyppg bench --markdown docs/table.md --artifacts build/models
 
-Progress goes to stderr; the result (a markdown table, or ``--json``) to stdout.
+Progress goes to stderr; the result (a markdown table, or ``--json``) to stdout. Latency is timed in
+interleaved rounds in one process (every case once per round, in a shuffled order), as wall time and
+as process CPU time per call (``cpu_ms``: what a busy machine does not inflate); ratios are against the
+teacher fp32 eager at the same thread count.
 """
 
 from __future__ import annotations
