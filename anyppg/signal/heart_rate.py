@@ -307,16 +307,20 @@ def _suspect_harmonic(
     """Whether a single-window estimate ``fresh`` may be only a harmonic of a good ``track``.
 
     ``source``: ``"regular"`` (beats, at least :data:`_REGULAR` of the intervals regular),
-    ``"irregular"`` (beats, some skipped or doubled) or ``"spectrum"``. A fall to under 60 % of the
-    track (a half, a third, drift) is suspect unless regular beats show it: a detector that skips
-    beats, or a window whose pulse is weak, leaves a sub-harmonic, and the rate does not fall that
-    far in seconds. Twice the track (within ``tolerance``, relative) is suspect from irregular
-    beats while the spectrum has a peak at the track itself (``track_seen``): a detector that now
-    and then counts the dicrotic wave as a beat; without that peak the track is the sub-harmonic."""
+    ``"irregular"`` (beats, some skipped or doubled) or ``"spectrum"``. From the spectrum, a fall to
+    under 60 % of the track is suspect (a sub-harmonic of a weak pulse, or drift: the rate does not
+    fall that far in seconds). From irregular beats, a half or a third of the track is suspect (a
+    detector that skips beats), and so is twice it while the spectrum has a peak at the track itself
+    (``track_seen``: a detector that now and then counts the dicrotic wave as a beat; without that
+    peak the track is the sub-harmonic); both within ``tolerance`` (relative). Regular beats are
+    never suspect: they cannot be a harmonic of the pulse."""
     if source == "regular":
         return False
+    if source == "spectrum":
+        return fresh < 0.6 * track
+    below = any(abs(fresh - k * track) <= tolerance * k * track for k in (1 / 3, 0.5))
     double = abs(fresh - 2 * track) <= tolerance * 2 * track
-    return fresh < 0.6 * track or (double and source == "irregular" and track_seen)
+    return below or (double and track_seen)
 
 
 def _bpm_range(bpm_range: tuple[float, float]) -> tuple[float, float]:
@@ -407,11 +411,12 @@ class HeartRateTracker:
     within that range, weighted by a Gaussian prior around the previous estimate. When single
     windows, each estimated on its own, agree on a rate away from the track for ``switch_after``
     windows in a row, the tracker jumps there (it had locked onto an artefact or a harmonic); a
-    window whose own estimate is under 60 % of the track (unless regular beats show it) or
-    twice it from irregular beats is left out of that count, so a detector that skips or doubles
-    beats cannot pull a good track onto a harmonic (see :func:`beat_evidence`). The accelerometer's
-    frequencies are notched only while it moves (RMS above :data:`MOTION_RMS_G`); spectral peaks
-    are local maxima (the slope of drift at the band's edge is not a pulse).
+    window whose own estimate may be a harmonic of the track (see :func:`_suspect_harmonic`: a
+    spectral peak under 60 % of it, or half, a third or twice it from irregular beats) is left out
+    of that count, so a detector that skips or doubles beats cannot pull a good track onto a
+    harmonic (see :func:`beat_evidence`). The accelerometer's frequencies are notched only while it
+    moves (RMS above :data:`MOTION_RMS_G`); spectral peaks are local maxima (the slope of drift at
+    the band's edge is not a pulse).
     When that range holds no clear peak (less than 10 % of the spectrum's maximum, as when the
     heart rate sits in a motion notch) the estimate is held; after ``reacquire_after`` such windows
     in a row the tracker re-acquires from the whole spectrum.
