@@ -258,7 +258,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     teacher_name = None
     if args.teacher:
         teacher_dir = Path(args.teacher)
-        teacher, t_train = teacher_embeddings(teacher_dir, train, work / "teacher_train.npy")
+        _, t_train = teacher_embeddings(teacher_dir, train, work / "teacher_train.npy")
         _, t_held = teacher_embeddings(teacher_dir, held, work / "teacher_heldout.npy")
         teacher_name = teacher_dir.name
     report: dict[str, Any] = {"students": {}}
