@@ -399,7 +399,7 @@ def other_recordings() -> dict[str, Any]:
             return float(hr[sel].mean()) if sel.any() else float("nan")
 
         errors = _sdk_windows_errors(rec.ppg, rec.acc, float(rec.ppg_fs), device_hr)
-        for key, tracker in (("sdk", None), ("sdk_classic", "classic")):
+        for key, tracker in (("sdk", None), ("sdk_classic", "classic"), ("sdk_motion", "motion")):
             errors[key] = []
             for r in pipeline_results(rec.ppg, rec.acc, float(rec.ppg_fs), tracker):
                 value, ref = getattr(r, "heart_rate_tracker", r.heart_rate), device_hr(r.t_end - 8.0, r.t_end)
@@ -418,24 +418,25 @@ def other_markdown(result: dict[str, Any]) -> str:
         "label, or the device's own heart rate).",
         "",
         "| recording | windows | classic MAE | classic within 5 bpm | motion MAE | motion within 5 bpm |"
-        " SDK classic MAE (windows) | SDK MAE (windows) |",
-        "|---|---|---|---|---|---|---|---|",
+        " SDK classic MAE (windows) | SDK motion MAE (windows) | SDK MAE (windows) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in result.items():
         c, m = r["classic"], r["motion"]
         sdk = [
             f"{r[k]['mae']:.2f} ({r[k]['windows']})" if r.get(k, {}).get("windows") else "–"
-            for k in ("sdk_classic", "sdk")
+            for k in ("sdk_classic", "sdk_motion", "sdk")
         ]
         lines.append(
             f"| {name} | {m['windows']} | {c['mae']:.2f} | {c['within_5_bpm']:.2f} | {m['mae']:.2f} |"
-            f" {m['within_5_bpm']:.2f} | {sdk[0]} | {sdk[1]} |"
+            f" {m['within_5_bpm']:.2f} | {sdk[0]} | {sdk[1]} | {sdk[2]} |"
         )
     lines += [
         "",
         "*SDK*: the pipeline (no model) streaming the raw recording as `anyppg stream replay:` does: its",
         "`heart_rate_tracker` on the windows it tracks (its quality checks skip flat, clipped or silent",
-        "windows); *SDK classic*: the same with `Pipeline(tracker='classic')`.",
+        "windows); *SDK classic* / *SDK motion*: the same with `Pipeline(tracker='classic')` /",
+        "`Pipeline(tracker='motion')`.",
     ]
     return "\n".join(lines) + "\n"
 
