@@ -23,7 +23,11 @@ time of each tracker (``time.process_time``) is reported as a median and 99th pe
 Usage::
 
     python benchmarks/bench_tracker_clinical.py --data ../shared/data
-    python benchmarks/bench_tracker_clinical.py --data ../shared/data --baseline OLD.json  # a before column
+    # a "before" column: the trackers of an earlier commit in today's pipeline, then the comparison
+    python benchmarks/bench_tracker_clinical.py --data ../shared/data --trackers-at 9f2d268 --out /tmp/before
+    python benchmarks/bench_tracker_clinical.py --data ../shared/data --baseline /tmp/before/tracker_clinical.json
+
+With ``--baseline`` the held-out records are the baseline's (the model cards may have changed since).
 """
 
 from __future__ import annotations
@@ -60,6 +64,28 @@ log = logging.getLogger("bench_tracker_clinical")
 RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = ("bidmc", "mimicdb")
 METHODS = ("sdk", 'sdk, tracker="motion"', "classic (first window)", "motion", "peaks")
+
+
+def use_trackers_at(commit: str) -> None:
+    """Patch the pipeline and this benchmark to use ``HeartRateTracker`` and ``MotionHeartRateTracker``
+    as ``anyppg/signal/{heart_rate,motion_hr}.py`` were at ``commit`` (read with ``git show``)."""
+    import subprocess
+    import types
+
+    import anyppg.sdk.pipeline as pipeline
+
+    root = Path(__file__).resolve().parent.parent
+    classes = {}
+    for name, cls in (("heart_rate", "HeartRateTracker"), ("motion_hr", "MotionHeartRateTracker")):
+        path = f"anyppg/signal/{name}.py"
+        source = subprocess.check_output(["git", "-C", str(root), "show", f"{commit}:{path}"], text=True)
+        module = types.ModuleType(f"_at_{commit}_{name}")
+        sys.modules[module.__name__] = module  # dataclasses look their module up
+        exec(compile(source, path, "exec"), module.__dict__)
+        classes[cls] = getattr(module, cls)
+    for target in (pipeline, sys.modules[__name__]):
+        for cls, value in classes.items():
+            setattr(target, cls, value)
 
 
 def _held_out() -> dict[str, set[int]]:
@@ -164,6 +190,7 @@ def run_dataset(dataset: str, root: Path, held: set[int], limit: int | None) -> 
 
     per_subject: dict[str, dict[str, list[float]]] = {}
     held_out: dict[str, dict[str, list[float]]] = {}  # only the held-out records of a subject
+    per_record: dict[str, dict[str, float | None]] = {}
     cpu: dict[str, list[float]] = {"classic (first window)": [], "motion": []}
     recs = datasets.read(dataset, root)
     if limit:
@@ -183,6 +210,12 @@ def run_dataset(dataset: str, root: Path, held: set[int], limit: int | None) -> 
             "peaks": base["heart_rate_peaks"],
             **direct,
         }
+        per_record[rec.record] = {
+            m: round(float(np.nanmean(np.abs(np.asarray(values[m], float) - ref))), 3)
+            if np.isfinite(np.asarray(values[m], float) - ref).any()
+            else None
+            for m in METHODS
+        }
         digits = "".join(ch for ch in rec.record if ch.isdigit())
         buckets = [per_subject] + ([held_out] if digits and int(digits) in held else [])
         for m in METHODS:
@@ -201,6 +234,8 @@ def run_dataset(dataset: str, root: Path, held: set[int], limit: int | None) -> 
         "all": summarise(per_subject, subjects),
         "held-out": summarise(held_out, sorted(held_out)),
         "held_out_subjects": sorted(held_out),
+        "held_out_records": sorted(held),
+        "per_record_mae": per_record,
         "per_subject_mae": {
             s: {m: round(float(np.nanmean(v)), 2) if np.isfinite(v).any() else None for m, v in d.items()}
             for s, d in per_subject.items()
@@ -269,7 +304,8 @@ def markdown(report: dict[str, Any]) -> str:
         ]
     if before:
         lines += [
-            f"*Before this change*: the same script at {report.get('baseline_commit', 'the previous commit')}.",
+            f"*Before this change*: the same script with `--trackers-at {report.get('baseline_commit')}` (the "
+            "trackers of that commit in today's pipeline), on the same held-out records.",
             "",
         ]
     return "\n".join(lines)
@@ -287,12 +323,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--baseline", type=Path, default=None, help="an earlier tracker_clinical.json: a before column"
     )
-    parser.add_argument("--baseline-commit", default=None, help="the commit the baseline ran at")
+    parser.add_argument(
+        "--baseline-commit", default=None, help="the commit the baseline's trackers came from"
+    )
+    parser.add_argument("--trackers-at", default=None, help="run the trackers of this git commit instead")
     parser.add_argument("--name", default="tracker_clinical", help="output file stem")
     args = parser.parse_args(argv)
     if args.data is None:
         parser.error("--data DIR (or ANYPPG_DATA) is required: the folder holding bidmc/ and mimicdb/")
+    if args.trackers_at:
+        use_trackers_at(args.trackers_at)
+    baseline = json.loads(args.baseline.read_text()) if args.baseline is not None else None
     held = _held_out()
+    if baseline is not None:  # the same held-out records as the baseline (the cards may have moved on)
+        held = {
+            k: set(v.get("held_out_records", held.get(k, set()))) for k, v in baseline["datasets"].items()
+        }
     raw = list(argv if argv is not None else sys.argv[1:])
     t0 = time.perf_counter()
     report: dict[str, Any] = {
@@ -306,9 +352,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             dataset, args.data / dataset, held.get(dataset, set()), args.limit
         )
     report["seconds"] = round(time.perf_counter() - t0, 1)
-    if args.baseline is not None:
-        old = json.loads(args.baseline.read_text())
-        report["baseline"] = {k: {s: v[s] for s in ("all", "held-out")} for k, v in old["datasets"].items()}
+    if baseline is not None:
+        report["baseline"] = {
+            k: {s: v[s] for s in ("all", "held-out")} for k, v in baseline["datasets"].items()
+        }
         report["baseline_commit"] = args.baseline_commit
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
