@@ -56,8 +56,14 @@ bench: $(FULL_STAMP)
 	$(PY) benchmarks/bench_pipeline.py
 	$(PY) benchmarks/bench_models.py
 
-assets: $(FULL_STAMP)
-	$(PY) -m anyppg.quantization.assets
+# The shipped students, rebuilt from the real recordings (ANYPPG_DATA=../shared/data or DATA=...):
+# the real-data teacher first (its embedding is distilled into the students), then the students.
+DATA ?= $(ANYPPG_DATA)
+runs/real-teacher/READY: | $(FULL_STAMP)
+	$(VENV)/bin/anyppg pretrain --preset real --data "$(DATA)"
+
+assets: $(FULL_STAMP) runs/real-teacher/READY
+	$(PY) -m anyppg.quantization.assets --data "$(DATA)" --teacher runs/real-teacher
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
