@@ -7,6 +7,46 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 # Keep each test process to one BLAS/torch thread: `make test` runs two pytest workers on two cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+def _plain_runtime_call(path, x):
+    """Every output of ``path`` (.pte / .tflite) on ``x`` with the runtime called the straightforward
+    way, int8 outputs dequantized as float32: the reference for the SDK's bound call path."""
+    from pathlib import Path
+
+    import numpy as np
+
+    if Path(path).suffix == ".pte":
+        import torch
+        from executorch.runtime import Runtime
+
+        method = Runtime.get().load_program(str(path)).load_method("forward")
+        return [o.numpy().copy() for o in method.execute([torch.from_numpy(x)])]
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(path), num_threads=1).get_signature_runner()
+    (name, detail), *_ = runner.get_input_details().items()
+    if np.dtype(detail["dtype"]).kind in "iu":
+        scale, zero_point = detail["quantization"]
+        info = np.iinfo(detail["dtype"])
+        x = np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(detail["dtype"])
+    result, details = runner(**{name: x}), runner.get_output_details()
+    outs = []
+    for key in sorted(result, key=lambda k: int(k.rsplit("_", 1)[-1])):
+        y = result[key]
+        if np.dtype(details[key]["dtype"]).kind in "iu":
+            scale, zero_point = details[key]["quantization"]
+            y = ((y.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)).astype(np.float32)
+        outs.append(y)
+    return outs
+
+
+@pytest.fixture(scope="session")
+def plain_runtime_call():
+    """:func:`_plain_runtime_call`, for the runtime tests."""
+    return _plain_runtime_call

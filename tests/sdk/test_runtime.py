@@ -193,41 +193,15 @@ def test_thread_count_does_not_change_results(exported):
             np.testing.assert_allclose(one[name], two[name], atol=1e-5)
 
 
-def _plain_call(path: Path, x: np.ndarray) -> list[np.ndarray]:
-    """The runtime called the straightforward way (the reference for the SDK's bound path)."""
-    if path.suffix == ".pte":
-        from executorch.runtime import Runtime
-
-        method = Runtime.get().load_program(str(path)).load_method("forward")
-        return [o.numpy().copy() for o in method.execute([torch.from_numpy(x)])]
-    from ai_edge_litert.interpreter import Interpreter
-
-    runner = Interpreter(model_path=str(path), num_threads=1).get_signature_runner()
-    (name, detail), *_ = runner.get_input_details().items()
-    if np.dtype(detail["dtype"]).kind in "iu":
-        scale, zero_point = detail["quantization"]
-        info = np.iinfo(detail["dtype"])
-        x = np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(detail["dtype"])
-    result, details = runner(**{name: x}), runner.get_output_details()
-    outs = []
-    for key in sorted(result, key=lambda k: int(k.rsplit("_", 1)[-1])):
-        y = result[key]
-        if np.dtype(details[key]["dtype"]).kind in "iu":
-            scale, zero_point = details[key]["quantization"]
-            y = ((y.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)).astype(np.float32)
-        outs.append(y)
-    return outs
-
-
 @pytest.mark.parametrize("key", ["pte_fp32", "pte_q8", "tflite_fp32", "tflite_q8"])
-def test_bound_path_gives_the_bits_of_a_plain_runtime_call(exported, key):
+def test_bound_path_gives_the_bits_of_a_plain_runtime_call(exported, key, plain_runtime_call):
     # fp32 files (float I/O) and int8 ones; the shipped students: test_runtime_hotpath.py.
     model = load_model(exported[key], threads=1)
     assert model._engine.bound
     xs = [*_windows(3, seed=4), 40 * _windows(1, seed=5)[0]]  # the last saturates int8 inputs
     results = [model.run(x) for x in xs]
     for x, got in zip(xs, results, strict=True):
-        want = _plain_call(exported[key], x)
+        want = plain_runtime_call(exported[key], x)
         for name, w in zip(model.output_names, want, strict=True):
             np.testing.assert_array_equal(got[name], w, err_msg=f"{key} {name}", strict=True)
 

@@ -11,7 +11,6 @@ float64 input. Equality is exact: same dtype, same shape, same bits.
 
 from __future__ import annotations
 
-import re
 from importlib import resources
 from pathlib import Path
 
@@ -44,38 +43,9 @@ def _windows() -> list[np.ndarray]:
     return out
 
 
-def _litert_reference(path: Path, x: np.ndarray) -> list[np.ndarray]:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_path=str(path), num_threads=1)
-    runner = interp.get_signature_runner()
-    (name, detail), *_ = runner.get_input_details().items()
-    if np.dtype(detail["dtype"]).kind in "iu":
-        scale, zero_point = detail["quantization"]
-        info = np.iinfo(detail["dtype"])
-        x = np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(detail["dtype"])
-    result = runner(**{name: x})
-    details = runner.get_output_details()
-    outs = []
-    for key in sorted(result, key=lambda k: int(re.search(r"(\d+)$", k).group(1))):
-        y = result[key]
-        if np.dtype(details[key]["dtype"]).kind in "iu":
-            scale, zero_point = details[key]["quantization"]
-            y = ((y.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)).astype(np.float32)
-        outs.append(y)
-    return outs
-
-
-def _executorch_reference(path: Path, x: np.ndarray) -> list[np.ndarray]:
-    torch = pytest.importorskip("torch")
-    from executorch.runtime import Runtime
-
-    method = Runtime.get().load_program(str(path)).load_method("forward")
-    return [o.numpy().copy() for o in method.execute([torch.from_numpy(x)])]
-
-
-def _reference(path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
-    outs = (_litert_reference if path.suffix == ".tflite" else _executorch_reference)(path, x)
+def _reference(call, path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
+    """The outputs of ``call`` (the ``plain_runtime_call`` fixture of tests/conftest.py) by name."""
+    outs = call(path, x)
     return dict(zip(("embedding", "heart_rate", "quality", "af", "rhythm"), outs, strict=True))
 
 
@@ -88,11 +58,18 @@ def _assert_same_bits(got: dict[str, np.ndarray], want: dict[str, np.ndarray], w
 
 
 @pytest.fixture(scope="module", params=_FILES)
-def shipped(request) -> tuple[Path, object, list[np.ndarray], list[dict[str, np.ndarray]]]:
+def shipped(
+    request, plain_runtime_call
+) -> tuple[Path, object, list[np.ndarray], list[dict[str, np.ndarray]]]:
     """(path, loaded model, windows, reference outputs per window)."""
     path = _ASSETS / request.param
     windows = _windows()
-    return path, load_model(path, threads=1), windows, [_reference(path, x) for x in windows]
+    return (
+        path,
+        load_model(path, threads=1),
+        windows,
+        [_reference(plain_runtime_call, path, x) for x in windows],
+    )
 
 
 def test_bound_path_is_in_use(shipped):
@@ -126,7 +103,7 @@ def test_any_layout_and_dtype_give_the_same_bits(shipped):
         _assert_same_bits(model.run(variant), refs[1], f"{path.name} {what}")
 
 
-def test_non_finite_input_is_refused_and_huge_finite_input_is_not(shipped):
+def test_non_finite_input_is_refused_and_huge_finite_input_is_not(shipped, plain_runtime_call):
     path, model, windows, _refs = shipped
     for bad_value, count in ((np.nan, 1), (np.inf, 2), (-np.inf, 3)):
         bad = windows[1].copy()
@@ -135,4 +112,4 @@ def test_non_finite_input_is_refused_and_huge_finite_input_is_not(shipped):
             model.run(bad)
     huge = np.full((1, 1, 1250), 1e30, np.float32)  # finite: runs (saturating an int8 input)
     huge[0, 0, ::2] = -1e30
-    _assert_same_bits(model.run(huge), _reference(path, huge), f"{path.name} huge")
+    _assert_same_bits(model.run(huge), _reference(plain_runtime_call, path, huge), f"{path.name} huge")
