@@ -50,14 +50,26 @@ class LiveView:
         self.stream = stream
         self.tty = stream.isatty()
         self.n = 0
+        self.reference: Any = None
+
+    def start(self, report: Any) -> None:
+        """Keep the recording's reference heart rate (the watch's), shown beside each window."""
+        self.reference = report.reference
 
     def __call__(self, r: Any) -> None:
+        from anyppg.sdk.demo import reference_bpm
+
         self.n += 1
         a = r.accounting
-        hr = "  -- " if r.heart_rate is None else f"{r.heart_rate:5.1f}"
-        model_hr = "  -- " if r.heart_rate_model is None else f"{r.heart_rate_model:5.1f}"
+
+        def bpm(v: float | None) -> str:
+            return "  -- " if v is None else f"{v:5.1f}"
+
+        watch = None if self.reference is None else reference_bpm(self.reference, r.t_start, r.t_end)
         line = (
-            f"t {r.t_end:6.0f} s | HR {hr} bpm (model {model_hr}) | quality {r.quality:4.2f} "
+            f"t {r.t_end:6.0f} s | HR {bpm(r.heart_rate)} bpm (model {bpm(r.heart_rate_model)}"
+            + ("" if self.reference is None else f", watch {bpm(watch)}")
+            + f") | quality {r.quality:4.2f} "
             f"| motion {0 if r.motion is None else r.motion:5.3f} g | latency {r.latency_ms:6.1f} ms "
             f"| received {a.received} = delivered {a.delivered} + dropped {a.dropped_total} | gaps {len(a.gaps)}"
         )
@@ -140,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
                 duration_s=args.duration,
                 faults=args.faults,
                 on_result=view,
+                on_start=None if view is None else view.start,
             )
         )
     finally:

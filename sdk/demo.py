@@ -90,6 +90,13 @@ class DemoReport:
         }
 
 
+def reference_bpm(reference: tuple[np.ndarray, np.ndarray], t_start: float, t_end: float) -> float | None:
+    """The mean of the reference heart-rate readings (bpm) inside ``[t_start, t_end)``, or None."""
+    t, bpm = reference
+    inside = (t >= t_start) & (t < t_end)
+    return float(bpm[inside].mean()) if inside.any() else None
+
+
 def hr_errors(results: list[Result], reference: tuple[np.ndarray, np.ndarray], key: str) -> dict[str, Any]:
     """Error of one heart-rate field against a reference series.
 
@@ -99,14 +106,13 @@ def hr_errors(results: list[Result], reference: tuple[np.ndarray, np.ndarray], k
         ``{"mae_bpm", "rmse_bpm", "within_5_bpm", "coverage", "n"}``: mean absolute / RMS error (bpm),
         fraction of windows within 5 bpm, fraction of windows that had both values, how many did.
     """
-    t, bpm = reference
     diffs = []
     for r in results:
         value = getattr(r, key)
-        inside = (t >= r.t_start) & (t < r.t_end)
-        if value is None or not inside.any():
+        ref = reference_bpm(reference, r.t_start, r.t_end)
+        if value is None or ref is None:
             continue
-        diffs.append(value - float(bpm[inside].mean()))
+        diffs.append(value - ref)
     d = np.abs(np.asarray(diffs, dtype=np.float64))
     if not len(d):
         return {"mae_bpm": None, "rmse_bpm": None, "within_5_bpm": None, "coverage": 0.0, "n": 0}
@@ -129,6 +135,7 @@ async def run_demo(
     duration_s: float | None = None,
     faults: str = "",
     on_result: Callable[[Result], None] | None = None,
+    on_start: Callable[[DemoReport], None] | None = None,
 ) -> DemoReport:
     """Stream ``recording`` from an emulated wearable into ``model``.
 
@@ -145,6 +152,8 @@ async def run_demo(
         duration_s: stop after this much signal (default: the whole recording, once).
         faults: emulator fault spec, e.g. ``drop=0.01,corrupt=0.01``.
         on_result: called with each result (the live view).
+        on_start: called once with the report before streaming starts (its ``reference``: the
+            watch's heart rate, for a live view to show beside each result).
 
     Raises:
         RecordingNotFoundError: a recording other than the default is not installed and has no
@@ -170,6 +179,8 @@ async def run_demo(
         ppg=ppg,
         notice=notice,
     )
+    if on_start is not None:
+        on_start(report)
     summary = StreamSummary(f"{transport}:{report.recording}")
     # The emulator and the SDK share one process and one event loop here, so "live" back-pressure
     # would drop what the emulator's own pacing already throttles: keep every sample instead.

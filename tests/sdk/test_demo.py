@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import logging
@@ -75,3 +76,21 @@ def test_demo_falls_back_to_the_simulator_when_no_recording_is_there(monkeypatch
     assert len(ppg) == source.n_samples
     with pytest.raises(RecordingNotFoundError):  # a recording asked for by name never turns into sim
         demo_source("spkit-finger-ppg-1")
+
+
+def test_live_view_shows_the_watch_beside_the_tracker_and_the_model(capsys):
+    """Each live line carries the window's watch reading (the mean of the watch's readings inside
+    the window) next to the reported and the model's heart rate."""
+    import io
+
+    from anyppg.sdk.cmd_demo import LiveView
+    from anyppg.sdk.demo import run_demo
+
+    out = io.StringIO()
+    view = LiveView(stream=out)
+    report = asyncio.run(run_demo(speed=60, duration_s=40, model=None, on_result=view, on_start=view.start))
+    first = out.getvalue().splitlines()[0]
+    t_bpm = report.reference
+    r = report.results[0]
+    inside = (t_bpm[0] >= r.t_start) & (t_bpm[0] < r.t_end)
+    assert f"watch {t_bpm[1][inside].mean():5.1f}" in first and "(model   -- " in first
