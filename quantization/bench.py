@@ -301,8 +301,8 @@ def plan_cases(
         params = sum(p.numel() for p in eager.parameters())
         macs = count_macs(eager)
         state_path = out / f"{name}_eager_fp32.pt"
-        if not state_path.is_file():
-            torch.save(eager.state_dict(), state_path)
+        # always rewritten: a file left by an earlier version of the architecture would not load
+        torch.save(eager.state_dict(), state_path)
         weights = "random init (seed 0)" if name == "teacher" else "registry init (seed 0)"
         if "eager" in formats:
             cases.append(BenchCase(name, "eager", "fp32", str(state_path), params, macs, weights))

@@ -92,3 +92,15 @@ def test_cli_end_to_end_json(tmp_path, capsys):
     table = md.read_text()
     assert table.count("\n| teacher | eager | fp32 |") == 2
     assert "| 1.0x | 1.0x | 1.0x |" in table  # the teacher against itself: wall, CPU time, size
+
+
+def test_an_eager_state_left_by_an_older_architecture_is_replaced(tmp_path):
+    import torch
+
+    from anyppg.quantization.bench import _eager_model, plan_cases
+
+    stale = tmp_path / "student-xs_eager_fp32.pt"
+    torch.save({"features.0.conv.weight": torch.zeros(32, 1, 7)}, stale)  # not today's student-xs
+    (case,) = plan_cases(["student-xs"], artifacts_dir=tmp_path, formats=("eager",))
+    assert case.path == str(stale)
+    _eager_model("student-xs").load_state_dict(torch.load(stale, weights_only=True))  # strict: loads
