@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,15 +160,35 @@ def ppg_peak_times(ppg: np.ndarray, sampling_rate: float, *, min_stretch_s: floa
         InvalidSignalError: ``ppg`` is not 1-D numeric.
         UnsupportedRateError: a bad rate.
     """
-    fs = check_rate(sampling_rate, what="PPG")
-    x = np.asarray(ppg, dtype=np.float64)
+    return _times_per_finite_stretch(ppg, sampling_rate, "PPG", min_stretch_s, ppg_findpeaks)
+
+
+def _times_per_finite_stretch(
+    signal: np.ndarray,
+    sampling_rate: float,
+    what: str,
+    min_stretch_s: float,
+    find: Callable[[np.ndarray, float], np.ndarray | None],
+) -> np.ndarray:
+    """Event times (s) of a 1-D ``signal`` with NaN gaps: ``find(stretch, fs)`` (sample indices, or
+    None for none) on each finite stretch of at least ``min_stretch_s``, offset to the whole signal.
+
+    Raises:
+        InvalidSignalError: ``signal`` is not 1-D numeric.
+        UnsupportedRateError: a bad rate.
+    """
+    fs = check_rate(sampling_rate, what=what)
+    x = np.asarray(signal, dtype=np.float64)
     if x.ndim != 1:
         from anyppg.errors import InvalidSignalError
 
-        raise InvalidSignalError(f"PPG must have shape (n,); got {x.shape}")
+        raise InvalidSignalError(f"{what} must have shape (n,); got {x.shape}")
     ok = np.isfinite(x).astype(np.int8)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], ok, [0]]))).reshape(-1, 2)
-    found = [(a + ppg_findpeaks(x[a:b], fs)) / fs for a, b in edges if (b - a) / fs >= min_stretch_s]
+    found = []
+    for a, b in edges:
+        if (b - a) / fs >= min_stretch_s and (idx := find(x[a:b], fs)) is not None:
+            found.append((a + np.asarray(idx, dtype=np.float64)) / fs)
     return np.concatenate(found).astype(np.float64) if found else np.zeros(0)
 
 
@@ -273,26 +294,18 @@ def second_rpeak_times(ecg: np.ndarray, sampling_rate: float) -> np.ndarray:
 
     import neurokit2 as nk
 
-    fs = check_rate(sampling_rate, what="ECG")
-    x = np.asarray(ecg, dtype=np.float64)
-    if x.ndim != 1:
-        from anyppg.errors import InvalidSignalError
-
-        raise InvalidSignalError(f"ECG must have shape (n,); got {x.shape}")
-    ok = np.isfinite(x).astype(np.int8)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], ok, [0]]))).reshape(-1, 2)
-    found = []
-    for a, b in edges:
-        if (b - a) / fs < 4.0:
-            continue
+    def find(stretch: np.ndarray, fs: float) -> np.ndarray | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                _, info = nk.ecg_peaks(nk.ecg_clean(x[a:b], sampling_rate=round(fs)), sampling_rate=round(fs))
+                _, info = nk.ecg_peaks(
+                    nk.ecg_clean(stretch, sampling_rate=round(fs)), sampling_rate=round(fs)
+                )
             except Exception:  # NeuroKit2 raises assorted errors on flat or odd stretches: no beats there
-                continue
-        found.append((a + np.asarray(info["ECG_R_Peaks"], dtype=np.float64)) / fs)
-    return np.sort(np.concatenate(found)) if found else np.zeros(0)
+                return None
+        return np.asarray(info["ECG_R_Peaks"], dtype=np.float64)
+
+    return np.sort(_times_per_finite_stretch(ecg, sampling_rate, "ECG", 4.0, find))
 
 
 def reference_reliable(
