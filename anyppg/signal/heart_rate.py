@@ -250,32 +250,38 @@ def beat_evidence(
     return 60 / median, float(regular.mean())
 
 
-def _peak_near(bpm: float, spec: Spectrum, lo: float, hi: float) -> bool:
-    """Whether the spectrum has a peak within 0.1 Hz of ``bpm`` of at least 30 % of the band's
-    strongest local maximum."""
-    if not math.isfinite(bpm):
-        return False
+def _pulse_floor(spec: Spectrum, lo: float, hi: float) -> float:
+    """30 % of the strongest local maximum of the spectrum between ``lo`` and ``hi`` bpm (of the
+    band's maximum when it has no local maximum): the least power of a peak that can be the pulse."""
     band = (spec.freqs >= lo / 60) & (spec.freqs <= hi / 60)
     peaks = _local_maxima(spec.power, band)
-    floor = 0.3 * float(spec.power[peaks if peaks.any() else band].max())
+    return 0.3 * float(spec.power[peaks if peaks.any() else band].max())
+
+
+def _peak_near(bpm: float, spec: Spectrum, lo: float, hi: float, floor: float | None = None) -> bool:
+    """Whether the spectrum has a peak within 0.1 Hz of ``bpm`` of at least ``floor`` (default
+    :func:`_pulse_floor`)."""
+    if not math.isfinite(bpm):
+        return False
+    if floor is None:
+        floor = _pulse_floor(spec, lo, hi)
     near = np.abs(spec.freqs - bpm / 60) <= 0.1
     return bool(near.any() and spec.power[near].max() >= floor)
 
 
 def _confirmed(bpm: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: float) -> bool:
     """Whether the motion-notched spectrum supports a rate: a peak within 0.1 Hz of it of at least
-    30 % of the band's strongest local maximum (:func:`_peak_near`); or, when the rate itself sits in a motion notch, such a peak at its
-    second harmonic (within 0.06 Hz of twice the rate, so leakage from a nearby peak does not count,
-    and not itself on a motion frequency). Outside notches a strong peak at twice a rate with a weak
+    30 % of the band's strongest local maximum (:func:`_pulse_floor`, :func:`_peak_near`); or, when
+    the rate itself sits in a motion notch, such a peak at its second harmonic (within 0.06 Hz of
+    twice the rate, so leakage from a nearby peak does not count, and not itself on a motion
+    frequency). Outside notches a strong peak at twice a rate with a weak
     fundamental means the rate is half the truth (a beat detector skipping every other beat)."""
     if not math.isfinite(bpm):
         return False
-    if _peak_near(bpm, spec, lo, hi):
+    floor = _pulse_floor(spec, lo, hi)
+    if _peak_near(bpm, spec, lo, hi, floor):
         return True
     f = bpm / 60
-    band = (spec.freqs >= lo / 60) & (spec.freqs <= hi / 60)
-    peaks = _local_maxima(spec.power, band)
-    floor = 0.3 * float(spec.power[peaks if peaks.any() else band].max())
     second = np.flatnonzero(np.abs(spec.freqs - 2 * f) <= 0.25)
     if len(second) == 0 or np.interp(f, spec.freqs, gain) >= 0.5:
         return False
