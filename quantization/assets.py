@@ -43,6 +43,17 @@ log = logging.getLogger("anyppg.quantization.assets")
 
 SHIPPED = (("xnnpack", "q8"), ("litert", "q8"))
 STUDENT_NAMES = ("student-s", "student-xs")
+NOT_TRAINED_ON = ("troika",)
+"""Datasets the shipped students are not trained on. TROIKA's heart-rate labels are all treadmill
+running (5-95 % range 83-168 bpm) on wrist PPG, against 63-126 bpm for the finger recordings: with it
+the head learned "wrist waveform means a high rate" and read 24.5 bpm high on the held-out smartwatch
+recording at rest (19.8 with TROIKA kept for quality and rhythm only, its heart rates dropped);
+without it 3.4-6.0 (two seeds), and held-out clinical MAE was no worse. Its held-out runners are still
+scored, as data the model has not seen."""
+NOT_TRAINED_ON_WHY = {
+    "troika": "all its heart-rate labels are treadmill running on wrist PPG; training on it made the "
+    "head read about 20 bpm high on wrist PPG at rest. Its held-out runners are scored as unseen data",
+}
 
 
 def _assets_dir() -> Path:
@@ -214,7 +225,12 @@ def training_data(train: Any, held: Any, seed: int) -> dict[str, Any]:
         "split": "by patient, no patient in both: BIDMC, MIMIC-DB (records grouped into patients) and "
         "TROIKA hold out the real pretraining preset's fixed test + validation patients (none of them "
         "trained the teacher); Liu holds out 20 % of its patients, AF-stratified (seed "
-        f"{seed}); 15 % of the training patients (seed 1) are the validation set that picked the epoch",
+        f"{seed}); 15 % of the training patients (seed 1) are the validation set that picked the "
+        "epoch, the weight seed and PTQ or QAT",
+        "not_trained_on": {
+            d: NOT_TRAINED_ON_WHY.get(d, "left out of training (--exclude)")
+            for d in sorted(set(held.summary()) - set(train.summary()))
+        },
         "labels": {
             "heart_rate": "ECG R-peaks (BIDMC, MIMIC-DB: 60 / mean RR in the window, only where a second, "
             "independent R-peak detector agrees within 5 bpm); TROIKA: its ECG heart rate of the "
@@ -235,15 +251,18 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
 
     from anyppg.quantization.distill import predict
     from anyppg.quantization.export import export_model
-    from anyppg.quantization.real_heads import HeadTrainConfig, head_metrics, train_heads
-    from anyppg.quantization.students import RHYTHM_CLASSES, count_parameters, load_student, save_student
+    from anyppg.quantization.real_heads import HeadTrainConfig, head_metrics
+    from anyppg.quantization.students import RHYTHM_CLASSES, count_parameters, load_student
+    from anyppg.trainer.heads import RESEARCH_ONLY
 
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     windows, test = windows_and_split(args.data, work, args.seed)
-    train_all = windows.take(np.flatnonzero(~test))
+    train_all = windows.take(np.flatnonzero(~test & ~np.isin(windows.dataset, args.exclude)))
+    if args.exclude:
+        log.info("not trained on (held-out patients still scored): %s", ", ".join(args.exclude))
     val_mask = validation_mask(train_all)
     validation = train_all.take(np.flatnonzero(val_mask))
     fit = train_all.take(np.flatnonzero(~val_mask))
@@ -273,16 +292,17 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
             student, _ = load_student(checkpoint)
             log.info("%s: reusing %s", name, checkpoint)
         else:
-            student, history = train_heads(train, config, teacher_embeddings=t_train, validation=validation)
-            save_student(student, checkpoint, name, {"config": config.to_dict(), "history": history})
+            student = train_best_seed(train, validation, config, args.seeds, t_train, checkpoint)
         fp32 = head_metrics(predict(student, held.ppg), held)
         rng = np.random.default_rng(args.seed)
         calibration = train.ppg[rng.choice(len(train), args.calibration_windows, replace=False)][:, None, :]
+        qat_windows = train.ppg[rng.choice(len(train), min(args.qat_windows, len(train)), replace=False)]
+        recipe, int8_choice = choose_int8(student, calibration, qat_windows[:, None, :], validation, args)
         for backend, precision in SHIPPED:
             artifact = export_model(
                 student, name, backend, precision, args.out, calibration,
                 training_data=training_data(train, held, args.seed), latency_runs=args.latency_runs,
-                created_by="python -m anyppg.quantization.assets",
+                created_by="python -m anyppg.quantization.assets", recipe=recipe,
             )  # fmt: skip
             q_out = runtime_outputs(artifact.path, held.ppg)
             scored = head_metrics(q_out, held)
@@ -307,8 +327,9 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
                 )
             card = artifact.card
             card.rhythm_classes = list(RHYTHM_CLASSES)
+            research = [d for d in RESEARCH_ONLY if d in train.summary()]
             card.license_note = (
-                "research use only: trained on TROIKA and Liu et al. 2022, which are research-only "
+                f"research use only: trained on {', '.join(research)}, research-only sets "
                 "(see training_data); not a medical device"
             )
             card.metrics = {
@@ -316,6 +337,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
                 "heldout_int8_file": scored,
                 "heldout_fp32_student": fp32,
                 "af_auroc_int8_minus_fp32": _diff(scored, fp32),
+                "int8_choice": int8_choice,
                 "speed": interleaved_speedup(teacher, artifact.path),
                 "size_ratio_teacher_fp32_to_this": 4 * count_parameters(teacher) / card.size_bytes,
                 "embedding": embedding,
@@ -332,6 +354,66 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     report["seconds"] = time.perf_counter() - t_start
     (work / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def train_best_seed(
+    train: Any, validation: Any, config: Any, seeds: list[int], teacher: np.ndarray | None, checkpoint: Path
+) -> Any:
+    """Train one student per seed and keep the one with the lowest validation clinical heart-rate MAE
+    (validation patients only; the held-out ones are never looked at). Its checkpoint, with every
+    seed's validation score, goes to ``checkpoint``.
+
+    On these few training patients the seed alone moves held-out clinical heart-rate MAE by about
+    0.5 bpm (2.35 vs 2.81 for seeds 0 and 1, fp32 student-s), so picking on validation is worth a run.
+    """
+    from dataclasses import replace
+
+    from anyppg.quantization.real_heads import train_heads
+    from anyppg.quantization.students import save_student
+
+    best: tuple[float, int, Any, Any] | None = None
+    scores: dict[str, float] = {}
+    for seed in seeds:
+        cfg = replace(config, seed=seed)
+        student, history = train_heads(train, cfg, teacher_embeddings=teacher, validation=validation)
+        val = float(history[-1].get("val_hr_mae_bpm", float("nan")))
+        scores[str(seed)] = val
+        log.info("%s seed %d: validation clinical heart-rate MAE %.2f bpm", cfg.student, seed, val)
+        if best is None or val < best[0]:
+            best = (val, seed, student, (cfg, history))
+    assert best is not None
+    _, seed, student, (cfg, history) = best
+    extra = {"config": cfg.to_dict(), "history": history, "validation_hr_mae_by_seed": scores}
+    save_student(student, checkpoint, cfg.student, extra)
+    log.info("%s: kept seed %d of %s", cfg.student, seed, scores)
+    return student
+
+
+def choose_int8(
+    student: Any, calibration: np.ndarray, qat_windows: np.ndarray, validation: Any, args: argparse.Namespace
+) -> tuple[Any, dict[str, Any]]:
+    """PTQ or quantization-aware training for the int8 files, whichever gives the lower validation
+    clinical heart-rate MAE (the output int8 hurts most; simulated int8 in torch, which the files
+    match). Returns ``(recipe or None for PTQ, the card's account of the choice)``."""
+    from anyppg.quantization.distill import predict
+    from anyppg.quantization.export import deployment_form
+    from anyppg.quantization.ptq import quantize_pt2e
+    from anyppg.quantization.qat import QATConfig, QATRecipe
+    from anyppg.quantization.real_heads import head_metrics
+
+    def val_hr(graph: Any) -> float:
+        hr = head_metrics(predict(graph, validation.ppg), validation, n_boot=0)["heart_rate"]
+        return float((hr.get("clinical_finger") or {}).get("mae_bpm", float("nan")))
+
+    scores = {"fp32": val_hr(student), "ptq": val_hr(quantize_pt2e(deployment_form(student), calibration))}
+    if args.qat_steps <= 0:
+        return None, {"chosen": "ptq", "validation_clinical_hr_mae_bpm": scores}
+    config = QATConfig(steps=args.qat_steps, batch_size=64, lr=1e-4, w_hr_bpm=0.5, seed=args.seed)
+    recipe = QATRecipe(qat_windows, config)
+    scores["qat"] = val_hr(recipe(deployment_form(student), "xnnpack"))
+    chosen = "qat" if scores["qat"] < scores["ptq"] else "ptq"
+    log.info("int8 by %s (validation clinical heart-rate MAE: %s)", chosen, scores)
+    return (recipe if chosen == "qat" else None), {"chosen": chosen, "validation_clinical_hr_mae_bpm": scores}
 
 
 def _diff(a: dict[str, Any], b: dict[str, Any]) -> float | None:
@@ -369,7 +451,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--calibration-windows", type=int, default=256, help="int8 calibration windows")
     parser.add_argument("--latency-runs", type=int, default=200, help="timed runs for the cards' latency")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, weights and calibration")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split and calibration")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1],
+        help="weight seeds to train; the one with the lowest validation heart-rate MAE is kept",
+    )  # fmt: skip
+    parser.add_argument(
+        "--exclude", nargs="*", default=list(NOT_TRAINED_ON),
+        help="datasets left out of training (their held-out patients are still scored); default: "
+        "troika (see NOT_TRAINED_ON)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--qat-steps", type=int, default=600,
+        help="quantization-aware training steps tried against PTQ on validation (0: PTQ only)",
+    )  # fmt: skip
+    parser.add_argument("--qat-windows", type=int, default=4096, help="training windows QAT draws from")
     return parser.parse_args(argv)
 
 

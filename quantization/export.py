@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -44,6 +44,27 @@ PRECISIONS: tuple[str, ...] = ("fp32", "q8")
 SUFFIX = {"xnnpack": ".pte", "litert": ".tflite"}
 FORMAT = {"xnnpack": "pte", "litert": "tflite"}
 INPUT_SHAPE = (1, 1, INPUT_SAMPLES)
+
+
+class Int8Recipe(Protocol):
+    """Another way than PTQ to make the int8 graph (:class:`anyppg.quantization.qat.QATRecipe`).
+
+    Called with a model's deployment form and the backend (``"xnnpack"`` or ``"litert"``), it returns
+    the converted int8 graph that backend lowers; :meth:`describe` goes to the card's
+    ``quantization`` field.
+    """
+
+    def __call__(self, module: nn.Module, backend: str) -> torch.fx.GraphModule: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+def _int8_graph(module: nn.Module, backend: str, calibration: Any, recipe: Int8Recipe | None) -> Any:
+    if recipe is not None:
+        return recipe(module, backend)
+    if calibration is None:
+        raise QuantizationError("int8 export needs calibration windows; got none")
+    return quantize_pt2e(module, calibration, backend=backend)  # type: ignore[arg-type]
 
 
 def artifact_name(model: str, backend: str, precision: str) -> str:
@@ -126,14 +147,16 @@ def lower_module(module: nn.Module, example: tuple[torch.Tensor, ...]):  # -> (E
 
 
 def lower_to_xnnpack(
-    model: nn.Module, precision: Precision, calibration: Any = None
+    model: nn.Module, precision: Precision, calibration: Any = None, recipe: Int8Recipe | None = None
 ) -> tuple[bytes, DelegationReport]:
     """Lower ``model`` to an XNNPACK-delegated ExecuTorch program.
 
     Args:
         model: eager model (its deployment form is used) taking ``(1, 1, 1250)`` float32.
         precision: ``"fp32"`` or ``"q8"`` (PT2E static int8, per-channel weights).
-        calibration: windows for :func:`anyppg.quantization.ptq.quantize_pt2e` (required for ``q8``).
+        calibration: windows for :func:`anyppg.quantization.ptq.quantize_pt2e` (``q8`` without a
+            ``recipe``).
+        recipe: makes the int8 graph instead of PTQ (e.g. quantization-aware training).
 
     Returns:
         ``(.pte bytes, delegation report)``.
@@ -144,9 +167,7 @@ def lower_to_xnnpack(
     example = (torch.zeros(INPUT_SHAPE),)
     module = deployment_form(model)
     if precision == "q8":
-        if calibration is None:
-            raise QuantizationError("int8 export needs calibration windows; got none")
-        module = quantize_pt2e(module, calibration, backend="xnnpack")
+        module = _int8_graph(module, "xnnpack", calibration, recipe)
     t0 = time.perf_counter()
     with toolchain_warnings_silenced():
         edge, report = lower_module(module, example)
@@ -191,16 +212,20 @@ def load_pte(path: str | Path):  # -> executorch.runtime.Method
 # --- LiteRT ----------------------------------------------------------------------------------------
 
 
-def convert_to_litert(model: nn.Module, precision: Precision, calibration: Any = None) -> bytes:
+def convert_to_litert(
+    model: nn.Module, precision: Precision, calibration: Any = None, recipe: Int8Recipe | None = None
+) -> bytes:
     """Convert ``model`` to a ``.tflite`` flatbuffer with litert-torch.
 
     Args:
         model: eager model (its deployment form is used) taking ``(1, 1, 1250)`` float32.
         precision: ``"fp32"`` or ``"q8"`` (PT2E static int8 per-channel; int8 I/O tensors).
-        calibration: windows for :func:`anyppg.quantization.ptq.quantize_pt2e` (required for ``q8``).
+        calibration: windows for :func:`anyppg.quantization.ptq.quantize_pt2e` (``q8`` without a
+            ``recipe``).
+        recipe: makes the int8 graph instead of PTQ (e.g. quantization-aware training).
 
     Raises:
-        QuantizationError: ``q8`` without calibration data, or bad calibration data.
+        QuantizationError: ``q8`` without calibration data or recipe, or bad calibration data.
     """
     from anyppg.quantization.ptq import _quantizer
 
@@ -212,9 +237,7 @@ def convert_to_litert(model: nn.Module, precision: Precision, calibration: Any =
     module = deployment_form(model)
     kwargs: dict[str, Any] = {}
     if precision == "q8":
-        if calibration is None:
-            raise QuantizationError("int8 export needs calibration windows; got none")
-        module = quantize_pt2e(module, calibration, backend="litert")
+        module = _int8_graph(module, "litert", calibration, recipe)
         kwargs["quant_config"] = QuantConfig(pt2e_quantizer=_quantizer("litert"))
     t0 = time.perf_counter()
     # litert-torch prints progress lines to stdout; keep stdout for `--json` output.
@@ -362,15 +385,17 @@ def export_model(
     metrics: Mapping[str, Any] | None = None,
     latency_runs: int = 50,
     created_by: str = "anyppg export",
+    recipe: Int8Recipe | None = None,
 ) -> Artifact:
     """Export ``model`` to ``out_dir/{name}_{backend}_{precision}.{pte|tflite}`` and write its card.
 
     The card records the parameter count, the file size, the median / p90 latency measured here with
     the backend's own runtime (1 thread, ``latency_runs`` runs; 0 skips it), what trained the model
-    and the ``metrics`` given, plus quantization details (calibration size, int8 I/O tensor scales).
+    and the ``metrics`` given, plus quantization details (calibration size or the ``recipe``'s
+    description, int8 I/O tensor scales). ``recipe`` makes the int8 graph instead of PTQ.
 
     Raises:
-        QuantizationError: unknown backend / precision, or ``q8`` without calibration data.
+        QuantizationError: unknown backend / precision, or ``q8`` without calibration data or recipe.
     """
     filename = artifact_name(name, backend, precision)
     out = Path(out_dir)
@@ -378,14 +403,16 @@ def export_model(
     path = out / filename
     report = None
     if backend == "xnnpack":
-        data, report = lower_to_xnnpack(model, precision, calibration)  # type: ignore[arg-type]
+        data, report = lower_to_xnnpack(model, precision, calibration, recipe)  # type: ignore[arg-type]
     else:
-        data = convert_to_litert(model, precision, calibration)  # type: ignore[arg-type]
+        data = convert_to_litert(model, precision, calibration, recipe)  # type: ignore[arg-type]
     path.write_bytes(data)
 
     x = np.zeros(INPUT_SHAPE, dtype=np.float32)
     quant: dict[str, Any] = {}
-    if precision == "q8":
+    if precision == "q8" and recipe is not None:
+        quant = recipe.describe()
+    elif precision == "q8":
         quant = {
             "scheme": "PT2E static int8: per-channel symmetric weights, per-tensor activations",
             "quantizer": "XNNPACKQuantizer" if backend == "xnnpack" else "litert_torch PT2EQuantizer",

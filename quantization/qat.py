@@ -46,6 +46,7 @@ from anyppg.quantization.ptq import QuantizationError
 
 __all__ = [
     "QATConfig",
+    "QATRecipe",
     "QATResult",
     "convert_qat",
     "export_qat",
@@ -84,6 +85,9 @@ class QATConfig:
             (default: three quarters of ``steps``).
         w_cos / w_mse: embedding loss weights (1 - cosine, MSE scaled by the target's mean square).
         w_heads: weight of the head losses (heart rate in units of 25 bpm, quality and AF logits).
+        w_hr_bpm: weight of an extra heart-rate term in bpm (Huber, 1 bpm knee). The 25-bpm term
+            above is quadratic below 25 bpm, so a 1 bpm int8 error costs it 0.0008: too little to
+            move the weights. This term makes a 1 bpm error cost ``0.5 * w_hr_bpm``; 0 leaves it out.
         max_batch: the largest batch the exported training graph accepts.
         seed: batch order.
     """
@@ -96,6 +100,7 @@ class QATConfig:
     w_cos: float = 1.0
     w_mse: float = 1.0
     w_heads: float = 0.1
+    w_hr_bpm: float = 0.0
     max_batch: int = 1024
     seed: int = 0
 
@@ -128,12 +133,21 @@ class QATResult:
     bn_folded: bool = False
 
 
-def qat_quantizer(backend: QATBackend):  # -> torchao Quantizer
+def qat_quantizer(backend: QATBackend, fixed_outputs: Mapping[int, tuple[float, int]] | None = None):
     """The backend's PT2E quantizer in QAT mode: int8 per-channel symmetric weights, int8 activations.
+
+    Args:
+        backend: ``"xnnpack"`` or ``"litert"``.
+        fixed_outputs: output index -> int8 ``(scale, zero point)`` fixed instead of observed (a
+            student's heart-rate range, see :func:`anyppg.quantization.ptq.with_fixed_outputs`).
 
     Raises:
         QuantizationError: unknown backend.
     """
+    if fixed_outputs:
+        from anyppg.quantization.ptq import with_fixed_outputs
+
+        return with_fixed_outputs(qat_quantizer(backend), fixed_outputs)
     if backend == "xnnpack":
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
             XNNPACKQuantizer,
@@ -167,7 +181,8 @@ def prepare_qat(
     example = (torch.zeros(2, 1, INPUT_SAMPLES),)
     module = copy.deepcopy(model).train()
     exported = torch.export.export(module, example, dynamic_shapes=({0: batch},)).module()
-    return prepare_qat_pt2e(exported, qat_quantizer(backend))
+    fixed = getattr(model, "fixed_output_qparams", None)
+    return prepare_qat_pt2e(exported, qat_quantizer(backend, fixed))
 
 
 def freeze_batchnorm_stats(prepared: torch.fx.GraphModule) -> int:
@@ -227,7 +242,11 @@ def _loss(
         + (F.mse_loss(out[4], tgt["rhythm"]) if len(out) > 4 and "rhythm" in tgt else 0.0)
     )
     total = cfg.w_cos * cos + cfg.w_mse * mse + cfg.w_heads * heads
-    return {"loss": total, "cos": cos, "mse": mse, "heads": heads}
+    terms = {"cos": cos, "mse": mse, "heads": heads}
+    if cfg.w_hr_bpm:
+        terms["hr_bpm"] = F.huber_loss(hr, tgt["heart_rate"], delta=1.0)
+        total = total + cfg.w_hr_bpm * terms["hr_bpm"]
+    return {"loss": total, **terms}
 
 
 def qat_finetune(
@@ -316,6 +335,50 @@ def convert_qat(
     graph = copy.deepcopy(prepared)
     move_exported_model_to_eval(graph)
     return convert_pt2e(graph, fold_quantize=backend == "xnnpack")
+
+
+@dataclass
+class QATRecipe:
+    """Quantization-aware training as the int8 step of :func:`anyppg.quantization.export.export_model`
+    (its ``recipe``): fine-tune once, then convert for each backend asked.
+
+    The fake-quantized graph is always annotated by the XNNPACK quantizer: litert-torch's QAT
+    annotator fails on the conv-BN pattern with this torch (``torch.export`` is handed a function),
+    and the XNNPACK-annotated graph converts to a fully int8 ``.tflite`` as well. A student's fixed
+    heart-rate output range is kept (:func:`prepare_qat`).
+
+    One recipe serves one model: the first call trains, later calls (other backends) reuse it.
+
+    Attributes:
+        windows: ``(N, 1, 1250)`` training windows.
+        config: schedule and loss weights.
+        targets: outputs to match (default: the fp32 model's own, i.e. self-distillation).
+        result: the fine-tuning run, once done.
+    """
+
+    windows: np.ndarray
+    config: QATConfig = field(default_factory=QATConfig)
+    targets: Mapping[str, np.ndarray] | None = None
+    result: QATResult | None = None
+
+    def __call__(self, module: nn.Module, backend: str) -> torch.fx.GraphModule:
+        if self.result is None:
+            self.result = qat_finetune(
+                module, self.windows, targets=self.targets, backend="xnnpack", config=self.config
+            )
+        return convert_qat(self.result, backend)  # type: ignore[arg-type]
+
+    def describe(self) -> dict[str, Any]:
+        """What the card says of the int8 step."""
+        cfg = self.result.config if self.result is not None else self.config.resolved()
+        return {
+            "scheme": "PT2E quantization-aware training (XNNPACKQuantizer annotations): int8 "
+            "per-channel symmetric weights, int8 per-tensor activations",
+            "qat": asdict(cfg),
+            "qat_windows": len(self.windows),
+            "targets": "given" if self.targets is not None else "the fp32 model's own outputs",
+            "final_loss": self.result.history[-1]["loss"] if self.result and self.result.history else None,
+        }
 
 
 def lower_qat_to_pte(converted: torch.fx.GraphModule) -> bytes:

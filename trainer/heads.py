@@ -9,13 +9,14 @@ from the model:
   60 / mean RR (:func:`anyppg.datasets.labels.beat_rate`: the reference ``benchmarks/bench_real.py``
   scores against) for BIDMC and MIMIC-DB, kept only where the ECG reference is reliable
   (:func:`anyppg.datasets.labels.reference_reliable`: a second, independent R-peak detector agrees
-  within 5 bpm); TROIKA's ECG heart rate of the reference window nearest the centre.
+  within 5 bpm); TROIKA's ECG heart rate and BAMI-I's Holter ECG beat-by-beat rate, each averaged over
+  the 8-s reference window nearest the centre.
 - **quality** (1 usable, 0 not, -1 unknown): PPG peak heart rate (:func:`anyppg.signal.ppg_findpeaks`
   on the window) against the ECG heart rate: within 5 bpm is usable, 15 bpm or more apart is not.
 - **rhythm** (0-5, -1 unknown): the Liu et al. 2022 segment label (sinus, PVC, PAC, VT, SVT, AF).
 
 Datasets are read from the data folder (``--data`` / ``ANYPPG_DATA``; see ``docs/quantization.md``):
-``bidmc/``, ``mimicdb/``, ``troika/``, ``liu_arrhythmia/``. Subjects are split per dataset
+``bidmc/``, ``mimicdb/``, ``troika/``, ``liu_arrhythmia/``, ``bami1/``. Subjects are split per dataset
 (:func:`split_subjects`): by patient (:func:`patient_names`: MIMIC-DB records of one patient are one
 subject), AF-stratified for Liu; nothing is split by window.
 """
@@ -41,13 +42,14 @@ HOP_S = 5.0  # step between windows of a continuous recording
 USABLE_WITHIN_BPM = 5.0
 UNUSABLE_FROM_BPM = 15.0
 HR_LABEL_RANGE_BPM = (30.0, 220.0)
-DATASETS = ("bidmc", "mimicdb", "troika", "liu_arrhythmia")
-RESEARCH_ONLY = ("troika", "liu_arrhythmia")
+DATASETS = ("bidmc", "mimicdb", "troika", "liu_arrhythmia", "bami1")
+RESEARCH_ONLY = ("troika", "liu_arrhythmia", "bami1")
 LICENCES = {
     "bidmc": "ODC-BY 1.0 (PhysioNet)",
     "mimicdb": "PhysioNet open access (ODC-BY 1.0)",
     "troika": "research use with citation (IEEE SPC 2015)",
     "liu_arrhythmia": "none stated; research use with citation (Liu et al. 2022)",
+    "bami1": "academic research use with citation (Lee et al., IEEE Sensors J 2018)",
 }
 
 
@@ -291,6 +293,28 @@ def read_troika(folder: Path) -> HeadWindows:
     return HeadWindows.concat(parts)
 
 
+def read_bami(folder: Path) -> HeadWindows:
+    """BAMI-I wrist PPG (first channel) at rest, walking and running on a treadmill; heart rate from
+    the Holter ECG's beat-by-beat rate averaged over the 8-s reference window
+    (:func:`anyppg.datasets.wrist.read_bami`) whose centre is nearest the 10-s window's (none within
+    1 s: no label)."""
+    from anyppg.datasets.wrist import REF_WINDOW_S
+    from anyppg.datasets.wrist import read_bami as read_recordings
+
+    parts = []
+    for rec in read_recordings(folder):
+        centres = rec.ref_start_s + REF_WINDOW_S / 2
+
+        def ref_bpm(
+            start: float, _end: float, centres: np.ndarray = centres, ref: np.ndarray = rec.ref_bpm
+        ) -> float:
+            i = int(np.argmin(np.abs(centres - (start + 5.0)))) if len(centres) else -1
+            return float(ref[i]) if i >= 0 and abs(centres[i] - start - 5.0) <= 1.0 else float("nan")
+
+        parts.append(_continuous(rec.ppg[0], rec.fs, ref_bpm, "bami1", rec.subject))
+    return HeadWindows.concat(parts)
+
+
 def read_liu(folder: Path) -> HeadWindows:
     """Liu et al. 2022: one window per 10-s finger PPG segment at 100 Hz, with its rhythm label."""
     parts = []
@@ -346,6 +370,8 @@ def read_all(root: Path, datasets: Sequence[str] = DATASETS) -> HeadWindows:
             parts.append(read_troika(folder))
         elif name == "liu_arrhythmia":
             parts.append(read_liu(folder))
+        elif name == "bami1":
+            parts.append(read_bami(folder))
         log.info("%s: %d windows", name, len(parts[-1]))
     if not parts:
         raise HeadDataError(str(root), f"none of {', '.join(datasets)} is in the data folder")

@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 from anyppg.quantization.ptq import QuantizationError  # noqa: E402
 from anyppg.quantization.qat import (  # noqa: E402
     QATConfig,
+    QATRecipe,
     convert_qat,
     export_qat,
     freeze_batchnorm_stats,
@@ -109,6 +110,43 @@ def test_qat_reaches_pte_and_tflite_with_parity(trained_default, tmp_path):
     with torch.no_grad():
         fp32 = model(torch.from_numpy(xs[:1]))[0].numpy()
     assert _cos(deployed[".pte"].run(xs[0])["embedding"], fp32) > 0.98  # int8 stays close to fp32
+    # The student's heart-rate range is fixed in QAT as in PTQ: 0.9 bpm steps from 0 bpm, whatever
+    # the fine-tuning windows produced.
+    from anyppg.quantization.export import load_tflite, tflite_io_tensors
+
+    hr = tflite_io_tensors(load_tflite(files[1]))["heart_rate"]
+    assert hr["scale"] == pytest.approx(0.9) and hr["zero_point"] == -128
+
+
+def test_heart_rate_term_in_bpm_is_trained_when_weighted():
+    model = _tiny()
+    plain = qat_finetune(model, _windows(8), config=QATConfig(steps=2, batch_size=4))
+    weighted = qat_finetune(model, _windows(8), config=QATConfig(steps=2, batch_size=4, w_hr_bpm=2.0))
+    assert "hr_bpm" not in plain.history[0]
+    first = weighted.history[0]
+    assert first["hr_bpm"] >= 0.0
+    assert first["loss"] == pytest.approx(
+        first["cos"] + first["mse"] + 0.1 * first["heads"] + 2.0 * first["hr_bpm"], rel=1e-5
+    )
+
+
+@pytest.mark.slow
+def test_recipe_trains_once_and_exports_both_formats(tmp_path):
+    from anyppg.quantization.export import export_model
+
+    model = _tiny()
+    recipe = QATRecipe(_windows(16), QATConfig(steps=4, batch_size=8, lr=1e-3))
+    pte = export_model(model, "tiny", "xnnpack", "q8", tmp_path, recipe=recipe, latency_runs=0)
+    first = recipe.result
+    tfl = export_model(model, "tiny", "litert", "q8", tmp_path, recipe=recipe, latency_runs=0)
+    assert recipe.result is first  # the second backend reuses the fine-tuned graph
+    for artifact in (pte, tfl):
+        assert "quantization-aware training" in artifact.card.quantization["scheme"]
+        assert artifact.card.quantization["qat"]["steps"] == 4
+        assert "calibration_windows" not in artifact.card.quantization
+    x = _windows(1, seed=5)[0]
+    outs = [load_model(a.path).run(x) for a in (pte, tfl)]
+    assert _cos(outs[0]["embedding"], outs[1]["embedding"]) > 0.99
 
 
 def test_bad_windows_and_targets_are_refused():

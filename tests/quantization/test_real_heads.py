@@ -187,3 +187,20 @@ def test_embedding_alone_distillation_leaves_the_heads_as_without_a_teacher(wind
     for out_a, out_b in zip(a[1:], b[1:], strict=True):  # heart rate, quality, af, rhythm
         torch.testing.assert_close(out_a, out_b)
     assert not torch.allclose(a[0], b[0]) and "embed" in history[0]
+
+
+def test_the_seed_with_the_lowest_validation_error_is_kept(windows, tmp_path):
+    from anyppg.quantization.assets import train_best_seed
+    from anyppg.quantization.students import load_student
+
+    config = HeadTrainConfig(student="student-xs", epochs=2, batch_size=8, select="val_hr")
+    path = tmp_path / "student-xs.pt"
+    kept = train_best_seed(windows, windows, config, [0, 1], None, path)
+    loaded, meta = load_student(path)
+    scores = meta["extra"]["validation_hr_mae_by_seed"]
+    assert set(scores) == {"0", "1"} and scores["0"] != scores["1"]
+    best = min(scores, key=scores.get)
+    assert meta["extra"]["config"]["seed"] == int(best)
+    assert meta["extra"]["history"][-1]["val_hr_mae_bpm"] == pytest.approx(scores[best])
+    for a, b in zip(kept.state_dict().values(), loaded.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)

@@ -142,3 +142,25 @@ def test_split_with_fixed_patients_holds_out_exactly_those(data_folder):
     w = heads.read_all(data_folder)
     test = split_subjects(w, fixed={"bidmc": ["bidmc/bidmc_01"]})
     assert set(w.subject[test & (w.dataset == "bidmc")]) == {"bidmc/bidmc_01"}
+
+
+def test_bami_windows_carry_the_holter_heart_rate(tmp_path):
+    (tmp_path / "bami1").mkdir()
+    fs, seconds = 50, 40.0
+    sim = anyppg.simulate(seconds, heart_rate=80.0, hrv=0.01, ppg_rate=float(fs), noise=0.01, seed=4)
+    n = len(sim.ppg)
+    beats_t = np.arange(0.4, seconds, 0.75)  # the Holter's beat-by-beat rate: 80 bpm
+    np.savez(
+        tmp_path / "bami1" / "BAMI1_S07.npz",
+        ppg=np.tile(np.round(32768 + 2000 * sim.ppg), (3, 1)).astype(np.uint16),
+        acc_raw=np.tile(np.array([[32768], [32768], [32768 + 4096]]), (1, n)).astype(np.uint16),
+        hr_ref=np.full(len(beats_t), 80.0, np.float32),
+        hr_ref_t=beats_t.astype(np.float32),
+        fs_ppg=np.int32(fs),
+    )
+    w = heads.read_all(tmp_path, datasets=("bami1",))
+    assert len(w) >= 4 and w.ppg.shape[1] == 1250
+    assert set(w.dataset) == {"bami1"} and set(w.subject) == {"bami1/S07"}
+    np.testing.assert_allclose(w.hr, 80.0, atol=0.5)
+    assert (w.quality == 1).mean() > 0.7  # clean simulated PPG agrees with its reference
+    assert "research use" in w.summary()["bami1"]["licence"]
