@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 _DISCONNECTED = object()  # queue marker: the link dropped and came back
 _END = object()  # queue marker: the stream ended
+HANDOVER_S = 0.5
+"""How long a new samples() / infer() waits for the previous one to finish closing. A loop left with
+``break`` is closed by the event loop's async-generator finalizer a few loop iterations later, not at
+the ``break``; a stream still open after this is a second, concurrent consumer and is refused."""
 _NO_SAMPLES = "sends heart-rate/SpO2 readings, not PPG samples: use device.infer(None)"
 
 
@@ -82,6 +86,8 @@ class Device:
         self.queue_blocks = queue_blocks
         self.accounting = Accounting()
         self._streaming = False
+        self._idle = asyncio.Event()  # set while no samples() / infer() holds the transport
+        self._idle.set()
         self._opened = False
         self._producer: asyncio.Task[None] | None = None
         #: the pipeline of the latest :meth:`infer` (None before): its ``motion_model_windows``
@@ -285,8 +291,12 @@ class Device:
         if not (self._opened or self.transport.is_connected):
             raise NotConnectedError(self.name, "samples() / infer() / run()")
         if self._streaming:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), HANDOVER_S)
+        if self._streaming:
             raise RuntimeError(f"{self.name} is already streaming; one samples()/infer() at a time")
         self._streaming = True
+        self._idle.clear()
         queue = BlockQueue(self.queue_blocks, self.backpressure)
         producer = asyncio.create_task(self._produce(queue), name=f"anyppg-producer {self.name}")
         self._producer = producer
@@ -301,12 +311,15 @@ class Device:
                     self.accounting.corrupt_frames = self.transport.corrupt_frames
                 yield item
         finally:
-            self._streaming = False
-            if not producer.done():
-                producer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await producer
-            self.accounting.corrupt_frames = self.transport.corrupt_frames
+            try:
+                if not producer.done():
+                    producer.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await producer
+            finally:
+                self.accounting.corrupt_frames = self.transport.corrupt_frames
+                self._streaming = False
+                self._idle.set()
 
     async def _received_until_lost(self, lost: list[DeviceDisconnectedError]) -> AsyncIterator[Any]:
         """:meth:`_received`, ending quietly when the link is given up on (the error goes to ``lost``).

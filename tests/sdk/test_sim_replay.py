@@ -120,3 +120,30 @@ def test_replay_errors_name_the_file_and_the_expected_content(tmp_path):
         _run(f"replay:{csv}")
     with pytest.raises(DataFormatError, match="does not exist"):
         _run(f"replay:{tmp_path / 'missing.npz'}")
+
+
+def test_a_stream_left_with_break_makes_way_for_the_next_one():
+    """``break`` does not close an async generator at once (the event loop's finalizer does, a few
+    iterations later): the next infer()/samples() waits for that instead of calling itself a second
+    concurrent stream. Two streams at the same time are still refused."""
+
+    async def main():
+        async with anyppg.connect("sim:?seed=2&duration=60&speed=max") as device:
+            runs = []
+            for _ in range(2):
+                got = 0
+                async for _result in device.infer(None):
+                    got += 1
+                    if got == 2:
+                        break
+                runs.append(got)
+            async for _block in device.samples():
+                break
+            first = device.samples()
+            await first.__anext__()
+            with pytest.raises(RuntimeError, match="already streaming"):
+                await device.samples().__anext__()
+            await first.aclose()
+            return runs
+
+    assert asyncio.run(main()) == [2, 2]
