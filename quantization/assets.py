@@ -378,6 +378,8 @@ def train_best_seed(
     from anyppg.quantization.real_heads import train_heads
     from anyppg.quantization.students import save_student
 
+    if not seeds:
+        raise ValueError("train_best_seed needs at least one seed")
     best: tuple[float, int, Any, Any] | None = None
     scores: dict[str, float] = {}
     for seed in seeds:
@@ -388,8 +390,7 @@ def train_best_seed(
         log.info("%s seed %d: validation clinical heart-rate MAE %.2f bpm", cfg.student, seed, val)
         if best is None or val < best[0]:
             best = (val, seed, student, (cfg, history))
-    assert best is not None
-    _, seed, student, (cfg, history) = best
+    _, seed, student, (cfg, history) = best  # type: ignore[misc]
     extra = {"config": cfg.to_dict(), "history": history, "validation_hr_mae_by_seed": scores}
     save_student(student, checkpoint, cfg.student, extra)
     log.info("%s: kept seed %d of %s", cfg.student, seed, scores)
