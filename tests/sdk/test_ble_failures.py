@@ -223,8 +223,12 @@ def test_stream_survives_anyppg_emulate_being_stopped_and_started_again():
                         procs[0].terminate()
                         await asyncio.to_thread(procs[0].wait, 30)
                         procs.append(await asyncio.to_thread(start_emulator))
-                    if device.accounting.reconnects == 1 and n >= 20:
-                        return device.accounting.snapshot()
+                    # Blocks queued from the old link still arrive after the reconnect is counted,
+                    # and the stopping emulator may take one reconnection while it shuts down (its
+                    # stream continues, no gap): wait for the new emulator's restart gap.
+                    acc = device.accounting
+                    if acc.reconnects >= 1 and n >= 20 and (acc.gaps or n >= 400):
+                        return acc.snapshot()
 
         acc = asyncio.run(main())
     finally:
@@ -232,7 +236,7 @@ def test_stream_survives_anyppg_emulate_being_stopped_and_started_again():
             proc.terminate()
             proc.wait(timeout=30)
             proc.stdout.close()
-    assert acc.reconnects == 1 and acc.is_balanced()
+    assert 1 <= acc.reconnects <= 2 and acc.is_balanced()
     assert acc.gaps and acc.gaps[0].reason in ("disconnect", "restart", "clock_jump")
 
 
