@@ -269,16 +269,20 @@ def _peak_near(bpm: float, spec: Spectrum, lo: float, hi: float, floor: float | 
     return bool(near.any() and spec.power[near].max() >= floor)
 
 
-def _confirmed(bpm: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: float) -> bool:
+def _confirmed(
+    bpm: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: float, floor: float | None = None
+) -> bool:
     """Whether the motion-notched spectrum supports a rate: a peak within 0.1 Hz of it of at least
     30 % of the band's strongest local maximum (:func:`_pulse_floor`, :func:`_peak_near`); or, when
     the rate itself sits in a motion notch, such a peak at its second harmonic (within 0.06 Hz of
     twice the rate, so leakage from a nearby peak does not count, and not itself on a motion
     frequency). Outside notches a strong peak at twice a rate with a weak
-    fundamental means the rate is half the truth (a beat detector skipping every other beat)."""
+    fundamental means the rate is half the truth (a beat detector skipping every other beat).
+    ``floor``: the spectrum's :func:`_pulse_floor`, when the caller has it already."""
     if not math.isfinite(bpm):
         return False
-    floor = _pulse_floor(spec, lo, hi)
+    if floor is None:
+        floor = _pulse_floor(spec, lo, hi)
     if _peak_near(bpm, spec, lo, hi, floor):
         return True
     f = bpm / 60
@@ -289,11 +293,13 @@ def _confirmed(bpm: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: floa
     return bool(abs(spec.freqs[i] - 2 * f) <= 0.06 and spec.power[i] >= floor and gain[i] >= 0.5)
 
 
-def _acquire(by_beats: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: float) -> float:
+def _acquire(
+    by_beats: float, spec: Spectrum, gain: np.ndarray, lo: float, hi: float, floor: float | None = None
+) -> float:
     """A heart rate without a track: the beat-interval rate ``by_beats`` (``_interval_bpm``) when the
     motion-notched spectrum confirms it (at the rate or its second harmonic), else the spectral peak
-    with the strongest second harmonic."""
-    if _confirmed(by_beats, spec, gain, lo, hi):
+    with the strongest second harmonic. ``floor``: as :func:`_confirmed`."""
+    if _confirmed(by_beats, spec, gain, lo, hi, floor):
         return by_beats
     spectral = _argmax_bpm(spec.freqs, _harmonic_score(spec), lo, hi)
     # A fast peak whose half lies in a motion notch is most likely the second harmonic of a pulse
@@ -536,7 +542,8 @@ class HeartRateTracker:
         spec, gain = _hr_spectrum(x, fs, dynamic)
         lo, hi = self.bpm_range
         by_beats = _interval_bpm(x, fs, lo, hi, segment.peaks)
-        fresh = _acquire(by_beats, spec, gain, lo, hi)  # this window alone, no track
+        floor = _pulse_floor(spec, lo, hi)  # one per window, for every peak check below
+        fresh = _acquire(by_beats, spec, gain, lo, hi, floor)  # this window alone, no track
         source = "spectrum"
         if fresh == by_beats:
             regular = beat_evidence(x, fs, self.bpm_range, segment.peaks)[1] >= _REGULAR
@@ -546,10 +553,10 @@ class HeartRateTracker:
                 self.bpm, self.held, self._rival, self._rival_count = fresh, 0, math.nan, 0
             return self.bpm
         reach = 6.0 + self.max_change * dt
-        track_seen = _peak_near(self.bpm, spec, lo, hi)
+        track_seen = _peak_near(self.bpm, spec, lo, hi, floor)
         if self._switch_to(fresh, reach, source, track_seen):
             return self.bpm
-        if abs(by_beats - self.bpm) <= reach and _confirmed(by_beats, spec, gain, lo, hi):
+        if abs(by_beats - self.bpm) <= reach and _confirmed(by_beats, spec, gain, lo, hi, floor):
             self.bpm, self.held = by_beats, 0  # beat intervals are the more precise estimate
             return self.bpm
         bpm = spec.freqs * 60
