@@ -35,6 +35,10 @@ def qat():
     from anyppg.quantization.students import PLAIN_STUDENT_XS_CONFIG, Student
 
     torch.set_num_threads(1)
+    # Seeded: the weights were drawn from whatever global RNG state earlier tests in the worker
+    # left, so a rare model put an activation on an exact rounding tie, where float noise between
+    # numpy and torch picks either integer (the parity check then failed by one LSB downstream).
+    torch.manual_seed(0)
     student = Student(PLAIN_STUDENT_XS_CONFIG).eval()
     result = brevitas_qat(student, _windows(32, 0), weight_bits=4, steps=8, batch_size=8)
     return student, result, extract_integer_model(result.model)
