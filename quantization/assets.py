@@ -293,7 +293,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         config = HeadTrainConfig(
             student=name, epochs=args.epochs, max_seconds=args.max_seconds, seed=args.seed,
             stretch_p=args.stretch_p, w_hr=args.w_hr, w_embed=args.w_embed, select="val_hr",
-            embed_trunk=args.embed_trunk,
+            embed_trunk=args.embed_trunk, ema=args.ema, morph_p=args.morph_p,
         )  # fmt: skip
         if args.reuse and checkpoint.is_file():
             student, _ = load_student(checkpoint)
@@ -449,6 +449,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--w-hr", type=float, default=4.0, help="heart-rate loss weight (4: the shipped students)"
     )
+    parser.add_argument(
+        "--ema", type=float, default=0.995,
+        help="per-step decay of the weight average that is validated and shipped (0: raw weights; "
+        "0.995: the shipped students)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--morph-p", type=float, default=0.0,
+        help="probability of the pulse-reshaping augmentation (0: the shipped students; see "
+        "HeadTrainConfig.morph_p)",
+    )  # fmt: skip
     parser.add_argument("--w-embed", type=float, default=1.0, help="embedding loss weight with --teacher")
     parser.add_argument(
         "--embed-trunk", action="store_true",

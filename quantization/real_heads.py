@@ -67,6 +67,16 @@ class HeadTrainConfig:
             ``Linear`` on the label-trained features (False: the heads are then trained exactly as
             without a teacher).
         stretch_p / stretch_range: probability and factor range of the heart-rate time-stretch.
+        morph_p: probability that a window with a heart-rate label is reshaped by a random
+            linear filter (:func:`_reshape`): a new pulse shape, the same beats. Measured (student-s,
+            seed 0, 20 epochs, 0.5 vs 0): validation 2.53 vs 2.63 bpm, held-out BIDMC 2.42 vs 2.10,
+            MIMIC-DB 3.57 vs 2.49, so the shipped students do not use it.
+        ema: decay of an exponential moving average of the weights (and BatchNorm statistics) kept
+            alongside training, per step; 0 turns it off. With it, validation scores, the selected
+            epoch and the returned student are the averaged weights'. At 0.995 (a horizon of about
+            three epochs) it narrowed the spread between weight seeds: held-out clinical heart-rate
+            MAE, student-s fp32, seeds 0 / 1, BIDMC 2.39 / 2.53 and MIMIC-DB 2.53 / 2.39 bpm with it,
+            2.10 / 2.75 and 2.49 / 3.42 without.
         select: ``"last"`` keeps the last epoch; ``"val_hr"`` the epoch (second half) with the lowest
             validation clinical heart-rate MAE (needs validation windows).
         max_seconds: stop after the epoch that crosses this wall-clock budget.
@@ -87,6 +97,8 @@ class HeadTrainConfig:
     embed_trunk: bool = True
     stretch_p: float = 0.0
     stretch_range: tuple[float, float] = (0.65, 1.55)
+    morph_p: float = 0.0
+    ema: float = 0.0
     select: str = "last"
     max_seconds: float = 1200.0
     seed: int = 0
@@ -130,6 +142,37 @@ def _stretch(
     y = torch.where(use[:, None], y, row)
     new_hr = torch.where(use, (bpm * s - HR_CENTER_BPM) / HR_SCALE_BPM, hr)
     return y[:, None, :], new_hr
+
+
+MORPH_MAX_HZ = 12.0  # the reshaping filter acts below this; the preprocessing band-pass ends at 8 Hz
+
+
+def _reshape(x: torch.Tensor, hr: torch.Tensor, g: torch.Generator, p: float) -> torch.Tensor:
+    """Reshape the pulse of rows with a heart-rate label (probability ``p``) by a random linear
+    time-invariant filter, applied in the frequency domain: a smooth random gain (a spectral tilt
+    plus three cosine terms, within about +-8 dB below 12 Hz) and a smooth random phase (group delays
+    within about +-0.15 s). The waveform's shape changes (upstroke, notch, relative harmonics); its
+    beats, and so its heart rate, do not. On the ICU training patients each person has one narrow
+    heart-rate range, so a network can learn "this pulse shape means this rate"; the held-out patients
+    whose head read 4-8 bpm off for a whole recording while their PPG peaks matched the ECG showed
+    exactly that. The row is re-z-scored; rows without a label, or not drawn, are untouched."""
+    b, _, t = x.shape
+    use = torch.isfinite(hr) & (torch.rand(b, generator=g) < p)
+    if not use.any():
+        return x
+    row = x[:, 0, :]
+    spec = torch.fft.rfft(row, dim=1)
+    f = torch.fft.rfftfreq(t, d=1.0 / 125.0)  # Hz
+    u = (f / MORPH_MAX_HZ).clamp(max=1.0)[None, :]  # 0-1 over the band the filter shapes
+    j = torch.arange(1, 4, dtype=torch.float32)[:, None, None]  # (3, 1, 1)
+    gain_c = 0.25 * torch.randn(3, b, 1, generator=g)
+    phase_c = 0.6 * torch.randn(3, b, 1, generator=g)
+    tilt = torch.empty(b, 1).uniform_(-0.6, 0.6, generator=g)
+    log_gain = tilt * (u - 0.25) + (gain_c * torch.cos(torch.pi * j * u)).sum(0)
+    phase = (phase_c * torch.sin(torch.pi * j * u)).sum(0)
+    y = torch.fft.irfft(spec * torch.polar(torch.exp(log_gain), phase), n=t, dim=1)
+    y = (y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True).clamp_min(1e-6)
+    return torch.where(use[:, None], y, row)[:, None, :]
 
 
 def _forward(student: Student, x: torch.Tensor, embed_trunk: bool) -> tuple[torch.Tensor, ...]:
@@ -205,6 +248,11 @@ def train_heads(
     if cfg.select != "last" and validation is None:
         raise ValueError(f"select={cfg.select!r} needs validation windows")
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+    averaged = None
+    if cfg.ema > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        averaged = AveragedModel(student, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
     t0 = time.perf_counter()
     student.train()
     for epoch in range(cfg.epochs):
@@ -217,6 +265,8 @@ def train_heads(
             xb, hrb = x_all[idx], hr_all[idx]
             if cfg.stretch_p > 0:
                 xb, hrb = _stretch(xb, hrb, g, cfg)
+            if cfg.morph_p > 0:
+                xb = _reshape(xb, hrb, g, cfg.morph_p)
             emb, hr_bpm, q_logit, af_logit, rhythm = _forward(student, _augment(xb, g), cfg.embed_trunk)
             parts = _losses(hr_bpm, q_logit, af_logit, rhythm, hrb, q_all[idx], r_all[idx], pos_weight)
             loss = (
@@ -231,16 +281,19 @@ def train_heads(
             loss.backward()
             opt.step()
             sched.step()
+            if averaged is not None:
+                averaged.update_parameters(student)
             for k, v in {"loss": loss, **parts}.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
         means = {k: v / len(windows) for k, v in sums.items()}
+        kept = student if averaged is None else averaged.module
         if validation is not None:
-            means.update(_validate(student, validation))
+            means.update(_validate(kept, validation))
             student.train()
             val_hr = means.get("val_hr_mae_bpm", float("nan"))
             late = cfg.select == "val_hr" and epoch + 1 > cfg.epochs // 2 and np.isfinite(val_hr)
             if late and (best is None or val_hr < best[0]):
-                state = {k: v.detach().clone() for k, v in student.state_dict().items()}
+                state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
                 best = (val_hr, epoch + 1, state)
         means["seconds"] = time.perf_counter() - t0
         history.append(means)
@@ -250,6 +303,8 @@ def train_heads(
         if means["seconds"] > cfg.max_seconds:
             log.warning("stopping after epoch %d: %.0f s > max_seconds", epoch + 1, means["seconds"])
             break
+    if averaged is not None:
+        student.load_state_dict(averaged.module.state_dict())
     if best is not None:
         student.load_state_dict(best[2])
         history.append({"selected_epoch": float(best[1]), "val_hr_mae_bpm": best[0]})

@@ -155,6 +155,47 @@ def test_time_stretch_multiplies_the_heart_rate_label():
     assert float(top[0] * HR_SCALE_BPM + HR_CENTER_BPM) == pytest.approx(220.0, abs=1e-3)  # kept in range
 
 
+def test_reshaping_changes_the_pulse_shape_but_not_its_rate():
+    from anyppg.quantization.real_heads import _reshape
+
+    sim = anyppg.simulate(12, heart_rate=72.0, ppg_rate=125.0, seed=3)
+    x = torch.from_numpy(segment_window(sim.ppg[:1250], 125.0))[None, None, :].repeat(8, 1, 1)
+    hr = torch.tensor([0.0] * 7 + [float("nan")])
+    y = _reshape(x, hr, torch.Generator().manual_seed(1), p=1.0)
+    assert y.shape == x.shape
+    assert torch.equal(y[7], x[7])  # no heart-rate label: untouched
+    mags = torch.fft.rfft(x[0, 0]).abs()
+    for row in y[:7, 0]:
+        assert float(row.mean()) == pytest.approx(0.0, abs=1e-5)
+        assert float(row.std()) == pytest.approx(1.0, abs=1e-4)
+        shape = float(torch.corrcoef(torch.stack([row, x[0, 0]]))[0, 1])
+        assert shape < 0.999  # a different waveform ...
+        new = torch.fft.rfft(row).abs()
+        assert int(new[5:40].argmax()) == int(mags[5:40].argmax())  # ... with the same pulse frequency
+    rows = [tuple(r[0, :4].tolist()) for r in y[:7]]
+    assert len(set(rows)) == 7  # each row gets its own filter
+    again = _reshape(x, hr, torch.Generator().manual_seed(1), p=1.0)
+    assert torch.equal(again, y)  # the generator decides
+    assert torch.equal(_reshape(x, hr, torch.Generator().manual_seed(1), p=0.0), x)
+
+
+def test_weight_average_is_what_training_returns(windows):
+    from anyppg.quantization.students import build_student
+
+    def train(ema: float) -> dict:
+        cfg = HeadTrainConfig(student="student-xs", epochs=4, batch_size=8, ema=ema)
+        return train_heads(windows, cfg)[0].state_dict()
+
+    initial = build_student("student-xs", seed=0).state_dict()
+    raw, latest, slow = train(0.0), train(1e-12), train(1 - 1e-9)
+    for name in ("head_hidden.0.weight", "features.0.bn.running_mean"):  # BatchNorm statistics too
+        assert torch.allclose(latest[name], raw[name], atol=1e-6)  # no memory: the last weights
+        # Almost no forgetting: the average stays at the weights after the first step, near the start.
+        moved_raw = (raw[name] - initial[name]).abs().max()
+        moved_slow = (slow[name] - initial[name]).abs().max()
+        assert moved_slow < 0.5 * moved_raw
+
+
 def test_validation_picks_an_epoch_of_the_second_half(windows):
     cfg = HeadTrainConfig(student="student-xs", epochs=4, batch_size=8, select="val_hr")
     _, history = train_heads(windows, cfg, validation=windows)
