@@ -26,6 +26,7 @@ the same way, so the model card's numbers are those of the file it describes.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -67,6 +68,9 @@ class HeadTrainConfig:
             ``Linear`` on the label-trained features (False: the heads are then trained exactly as
             without a teacher).
         stretch_p / stretch_range: probability and factor range of the heart-rate time-stretch.
+        stretch_mode: ``"uniform"`` re-times the whole window; ``"diastole"`` re-times beat by beat,
+            the diastolic part more than the systolic one (:func:`retime_beats`), falling back to
+            uniform where the window's beats cannot be found.
         morph_p: probability that a window with a heart-rate label is reshaped by a random
             linear filter (:func:`_reshape`): a new pulse shape, the same beats. Measured (student-s,
             seed 0, 20 epochs, 0.5 vs 0): validation 2.53 vs 2.63 bpm, held-out BIDMC 2.42 vs 2.10,
@@ -97,6 +101,7 @@ class HeadTrainConfig:
     embed_trunk: bool = True
     stretch_p: float = 0.0
     stretch_range: tuple[float, float] = (0.65, 1.55)
+    stretch_mode: str = "uniform"
     morph_p: float = 0.0
     ema: float = 0.0
     select: str = "last"
@@ -140,8 +145,70 @@ def _stretch(
     y = row.gather(1, i0) * (1 - frac) + row.gather(1, i0 + 1) * frac
     y = (y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True).clamp_min(1e-6)
     y = torch.where(use[:, None], y, row)
+    if cfg.stretch_mode == "diastole":
+        phase = torch.rand(b, generator=g)
+        for i in torch.nonzero(use).flatten().tolist():
+            beats = retime_beats(row[i].numpy(), float(bpm[i]), float(s[i]), phase=float(phase[i]))
+            if beats is not None:
+                y[i] = torch.from_numpy(beats)
+    elif cfg.stretch_mode != "uniform":
+        raise ValueError(f"stretch_mode must be 'uniform' or 'diastole', got {cfg.stretch_mode!r}")
     new_hr = torch.where(use, (bpm * s - HR_CENTER_BPM) / HR_SCALE_BPM, hr)
     return y[:, None, :], new_hr
+
+
+def retime_beats(
+    x: np.ndarray,
+    bpm: float,
+    factor: float,
+    *,
+    fs: float = 125.0,
+    systole_share: float = 0.4,
+    systole_exponent: float = 0.5,
+    phase: float = 0.0,
+) -> np.ndarray | None:
+    """The window ``x`` with its heart rate multiplied by ``factor``, beat by beat: each beat (foot to
+    foot) keeps its waveform, its first ``systole_share`` lasts ``factor ** -systole_exponent`` as long
+    and the rest (diastole) absorbs the remainder, as a real heart's diastole shortens most when its
+    rate rises. The beats are repeated in order to fill the window, starting ``phase`` (0-1) into the
+    first; the result is z-scored, float32. A uniform time-stretch scales the pulse's width with the
+    rate, which teaches a network to read width as rate.
+
+    Returns:
+        The re-timed window, or None when the beats are not found (under 3 peaks, a median interval
+        more than 15 % from ``60 / bpm``, or a diastole left shorter than 50 ms).
+    """
+    from scipy.signal import find_peaks
+
+    period = 60.0 / bpm
+    peaks, _ = find_peaks(x, distance=max(1, int(0.6 * period * fs)), prominence=0.5)
+    if len(peaks) < 3 or abs(np.median(np.diff(peaks)) / fs - period) > 0.15 * period:
+        return None
+    feet = np.array([a + int(np.argmin(x[a:b])) for a, b in itertools.pairwise(peaks)])
+    if len(feet) < 2:
+        return None
+    dur = np.diff(feet) / fs  # beats, foot to foot (s)
+    sys_in = systole_share * dur
+    sys_out = sys_in * factor**-systole_exponent
+    dia_out = dur / factor - sys_out
+    if (dia_out < 0.05).any():
+        return None
+    n = len(x)
+    out_len = dur / factor
+    count = int(np.ceil((n / fs + out_len.max()) / out_len.min())) + 1
+    order = np.arange(count) % len(dur)  # beat of each output slot, cycling
+    starts = np.concatenate([[0.0], np.cumsum(out_len[order])])
+    t = phase * out_len[order[0]] + np.arange(n) / fs
+    j = np.searchsorted(starts, t, side="right") - 1
+    u = t - starts[j]
+    k = order[j]
+    tau = np.where(
+        u <= sys_out[k],
+        u * sys_in[k] / sys_out[k],
+        sys_in[k] + (u - sys_out[k]) * (dur[k] - sys_in[k]) / dia_out[k],
+    )
+    y = np.interp(feet[k] / fs + tau, np.arange(n) / fs, x)
+    return ((y - y.mean()) / max(float(y.std()), 1e-6)).astype(np.float32)
 
 
 MORPH_MAX_HZ = 12.0  # the reshaping filter acts below this; the preprocessing band-pass ends at 8 Hz

@@ -6,6 +6,8 @@ against hand-computed values.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -153,6 +155,48 @@ def test_time_stretch_multiplies_the_heart_rate_label():
     capped = HeadTrainConfig(stretch_p=1.0, stretch_range=(5.0, 5.0))
     _, top = _stretch(x, hr, torch.Generator().manual_seed(0), capped)
     assert float(top[0] * HR_SCALE_BPM + HR_CENTER_BPM) == pytest.approx(220.0, abs=1e-3)  # kept in range
+    by_beats = HeadTrainConfig(stretch_p=1.0, stretch_range=(1.5, 1.5), stretch_mode="diastole")
+    z, label = _stretch(x, hr, torch.Generator().manual_seed(0), by_beats)
+    assert torch.allclose(label, new, equal_nan=True)  # the same labels as a uniform stretch
+    assert torch.equal(z[1], x[1])
+    assert not torch.allclose(z[0], y[0], atol=1e-3)  # re-timed beat by beat, not stretched uniformly
+    peak_bpm = float(torch.fft.rfft(z[0, 0]).abs()[5:40].argmax() + 5) * 6.0
+    assert abs(peak_bpm - 90.0) <= 6.0
+    with pytest.raises(ValueError, match="stretch_mode"):
+        _stretch(x, hr, torch.Generator().manual_seed(0), HeadTrainConfig(stretch_p=1.0, stretch_mode="warp"))
+
+
+def _pulses(bpm: float, rise_s: float = 0.2, n: int = 1250, fs: float = 125.0) -> np.ndarray:
+    """Beats with a linear 0.2 s upstroke from the foot to the peak, then an exponential decay."""
+    t = np.arange(n) / fs
+    u = np.mod(t, 60.0 / bpm)
+    return np.where(u < rise_s, u / rise_s, np.exp(-(u - rise_s) / 0.15))
+
+
+def _rise_s(v: np.ndarray) -> float:
+    """Median time from the minimum before each peak to the peak (s, at 125 Hz)."""
+    from scipy.signal import find_peaks
+
+    peaks, _ = find_peaks(v, distance=40, prominence=0.5)
+    return float(np.median([b - a - np.argmin(v[a:b]) for a, b in itertools.pairwise(peaks)])) / 125
+
+
+def test_beat_retiming_changes_the_rate_and_keeps_the_upstroke():
+    from anyppg.quantization.real_heads import retime_beats
+
+    x = _pulses(60.0)
+    y = retime_beats(x, 60.0, 1.5, systole_exponent=0.0, phase=0.25)
+    assert y is not None and y.shape == x.shape and y.dtype == np.float32
+    assert float(y.mean()) == pytest.approx(0.0, abs=1e-5) and float(y.std()) == pytest.approx(1.0, abs=1e-4)
+    spectrum = np.abs(np.fft.rfft(y))
+    assert abs(float(np.argmax(spectrum[5:40]) + 5) * 6.0 - 90.0) <= 6.0  # 0.1 Hz bins: 90 bpm
+    assert _rise_s(x) == pytest.approx(0.2, abs=0.01)
+    assert _rise_s(y) == pytest.approx(0.2, abs=0.01)  # the systole is kept, the diastole shortened
+    assert _rise_s(_pulses(90.0, rise_s=0.2 / 1.5)) == pytest.approx(0.133, abs=0.01)  # uniform: 1.5x shorter
+    shorter = retime_beats(x, 60.0, 1.5, systole_exponent=1.0)  # the whole beat scaled: uniform
+    assert shorter is not None and _rise_s(shorter) == pytest.approx(0.133, abs=0.01)
+    noise = np.random.default_rng(0).standard_normal(1250)
+    assert retime_beats(noise, 60.0, 1.5) is None  # no beats at the labelled rate: not re-timed
 
 
 def test_reshaping_changes_the_pulse_shape_but_not_its_rate():
