@@ -18,7 +18,9 @@ known):
 
 With ``validation`` windows (subjects carved from the *training* subjects, never the held-out ones)
 every epoch is scored on them, and the weights of the epoch with the lowest validation clinical
-heart-rate MAE in the second half of training are kept (:attr:`HeadTrainConfig.select`).
+heart-rate MAE in the second half of training are kept (:attr:`HeadTrainConfig.select`). With
+:attr:`HeadTrainConfig.ema` the weights scored, kept and returned are an exponential moving average
+of the trained ones (the shipped students: 0.995 per step).
 
 :func:`head_metrics` scores any model's outputs (eager, or an exported file run through its runtime)
 the same way, so the model card's numbers are those of the file it describes.
@@ -70,7 +72,9 @@ class HeadTrainConfig:
         stretch_p / stretch_range: probability and factor range of the heart-rate time-stretch.
         stretch_mode: ``"uniform"`` re-times the whole window; ``"diastole"`` re-times beat by beat,
             the diastolic part more than the systolic one (:func:`retime_beats`), falling back to
-            uniform where the window's beats cannot be found.
+            uniform where the window's beats cannot be found. Measured (student-s, ema 0.995, seeds
+            0 / 1, diastole vs uniform): validation 2.80 / 2.90 vs 2.66 / 2.54 bpm, held-out BIDMC
+            2.44 / 2.23 vs 2.39 / 2.53, MIMIC-DB 2.69 / 2.55 vs 2.53 / 2.39: no gain, not shipped.
         morph_p: probability that a window with a heart-rate label is reshaped by a random
             linear filter (:func:`_reshape`): a new pulse shape, the same beats. Measured (student-s,
             seed 0, 20 epochs, 0.5 vs 0): validation 2.53 vs 2.63 bpm, held-out BIDMC 2.42 vs 2.10,
