@@ -85,7 +85,6 @@ class Device:
         self.backpressure: Backpressure = backpressure or ("drop_oldest" if self.transport.live else "block")
         self.queue_blocks = queue_blocks
         self.accounting = Accounting()
-        self._streaming = False
         self._idle = asyncio.Event()  # set while no samples() / infer() holds the transport
         self._idle.set()
         self._opened = False
@@ -290,12 +289,11 @@ class Device:
         """Blocks from the transport through the bounded queue, with reconnect markers."""
         if not (self._opened or self.transport.is_connected):
             raise NotConnectedError(self.name, "samples() / infer() / run()")
-        if self._streaming:
+        if not self._idle.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), HANDOVER_S)
-        if self._streaming:
+        if not self._idle.is_set():
             raise RuntimeError(f"{self.name} is already streaming; one samples()/infer() at a time")
-        self._streaming = True
         self._idle.clear()
         queue = BlockQueue(self.queue_blocks, self.backpressure)
         producer = asyncio.create_task(self._produce(queue), name=f"anyppg-producer {self.name}")
@@ -318,7 +316,6 @@ class Device:
                         await producer
             finally:
                 self.accounting.corrupt_frames = self.transport.corrupt_frames
-                self._streaming = False
                 self._idle.set()
 
     async def _received_until_lost(self, lost: list[DeviceDisconnectedError]) -> AsyncIterator[Any]:
