@@ -49,6 +49,7 @@ from anyppg.quantization.students import (
     Student,
     build_student,
 )
+from anyppg.signal.constants import MODEL_FS
 from anyppg.trainer.heads import HeadWindows
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ def retime_beats(
     bpm: float,
     factor: float,
     *,
-    fs: float = 125.0,
+    fs: float = MODEL_FS,
     systole_share: float = 0.4,
     systole_exponent: float = 0.5,
     phase: float = 0.0,
@@ -233,7 +234,7 @@ def _reshape(x: torch.Tensor, hr: torch.Tensor, g: torch.Generator, p: float) ->
         return x
     row = x[:, 0, :]
     spec = torch.fft.rfft(row, dim=1)
-    f = torch.fft.rfftfreq(t, d=1.0 / 125.0)  # Hz
+    f = torch.fft.rfftfreq(t, d=1.0 / MODEL_FS)  # Hz
     u = (f / MORPH_MAX_HZ).clamp(max=1.0)[None, :]  # 0-1 over the band the filter shapes
     j = torch.arange(1, 4, dtype=torch.float32)[:, None, None]  # (3, 1, 1)
     gain_c = 0.25 * torch.randn(3, b, 1, generator=g)
@@ -374,12 +375,12 @@ def train_heads(
         if means["seconds"] > cfg.max_seconds:
             log.warning("stopping after epoch %d: %.0f s > max_seconds", epoch + 1, means["seconds"])
             break
-    if averaged is not None:
-        student.load_state_dict(averaged.module.state_dict())
     if best is not None:
         student.load_state_dict(best[2])
         history.append({"selected_epoch": float(best[1]), "val_hr_mae_bpm": best[0]})
         log.info("kept epoch %d (validation clinical heart-rate MAE %.2f bpm)", best[1], best[0])
+    elif averaged is not None:
+        student.load_state_dict(averaged.module.state_dict())
     return student.eval(), history
 
 
