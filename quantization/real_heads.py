@@ -250,14 +250,7 @@ def _reshape(x: torch.Tensor, hr: torch.Tensor, g: torch.Generator, p: float) ->
 def _forward(student: Student, x: torch.Tensor, embed_trunk: bool) -> tuple[torch.Tensor, ...]:
     """``student(x)``; with ``embed_trunk=False`` the embedding ``Linear`` reads detached features,
     so the embedding term cannot move the trunk the heads share."""
-    if embed_trunk:
-        return student(x)
-    h = student.pool(student.features(x))
-    z = student.head_hidden(h)
-    heart_rate = student.heart_rate(z)
-    if student.hr_affine:
-        heart_rate = heart_rate * HR_SCALE_BPM + HR_CENTER_BPM
-    return student.embed(h.detach()), heart_rate, student.quality(z), student.af(z), student.rhythm(z)
+    return student(x, detach_embedding=not embed_trunk)
 
 
 def af_log_odds(rhythm_logits: torch.Tensor) -> torch.Tensor:

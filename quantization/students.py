@@ -15,10 +15,17 @@ depthwise-separable convolutions (a depthwise ``Conv1d`` with ``groups == channe
 pointwise 1x1 ``Conv1d``), each stage halving time; global average pooling; ``Linear`` heads. The
 early stride and the separable stages cost about 1/20 of the older plain-convolution design's MACs.
 
+student-s also has the pulse-spectrum branch (``spectral_bins``, :class:`PulseSpectrum`): a fixed
+power spectrum of the window at 30-220 bpm and twice those rates, from which the heart-rate head reads a distribution over
+rates (``softmax``) and outputs its expectation. Global average pooling keeps the pulses' shape and
+loses their timing, and a rate read from shape alone was off by a constant on held-out patients
+(``docs/quantization.md``).
+
 Only ops the delegates run natively are used: ``Conv1d`` (plain or depthwise) + ``BatchNorm1d``
 (folded into the convolution at export), ``ReLU``, residual ``add``, global average pooling,
-``Linear``. No squeeze-excitation, no Swish, no grouped convolutions other than depthwise: the
-teacher's grouped blocks do not lower to XNNPACK int8, depthwise ones do (``docs/quantization.md``).
+``Linear``, and in the spectrum branch ``mul`` and ``softmax``. No squeeze-excitation, no Swish, no
+grouped convolutions other than depthwise: the teacher's grouped blocks do not lower to XNNPACK
+int8, depthwise ones do (``docs/quantization.md``).
 
 The registry follows the ExecuTorch examples: each :class:`StudentSpec` gives an eager model and its
 example inputs::
@@ -78,6 +85,10 @@ class StudentConfig:
         stem_stride: stride of the stem convolution (4 = 31.25 Hz feature rate after the stem).
         separable: depthwise-separable stage convolutions (depthwise k, then pointwise 1x1).
         rhythm_classes: logits of the rhythm head (6: :data:`RHYTHM_CLASSES`).
+        spectral_bins: frequency bins of the pulse-spectrum branch (:class:`PulseSpectrum`), spread
+            evenly over :data:`HR_RANGE_BPM`; 0 leaves the branch out.
+        spectral_harmonics: the spectrum also holds the power at 2, ..., ``spectral_harmonics`` times
+            each bin's rate.
     """
 
     stem_channels: int = 32
@@ -90,6 +101,8 @@ class StudentConfig:
     stem_stride: int = 2
     separable: bool = False
     rhythm_classes: int = len(RHYTHM_CLASSES)
+    spectral_bins: int = 0
+    spectral_harmonics: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -186,6 +199,68 @@ class GlobalAvgPool(nn.Module):
         return x.unsqueeze(-1).mean(dim=(-2, -1), keepdim=True).flatten(1)
 
 
+SPECTRAL_GAIN_INIT = 20.0  # initial logits per unit of spectral power (a clean pulse's peak is ~1-2)
+
+
+def spectral_rates(bins: int) -> torch.Tensor:
+    """The rates, in bpm, of :class:`PulseSpectrum`'s ``bins`` bins: evenly spread over 30-220 bpm."""
+    return torch.linspace(HR_RANGE_BPM[0], HR_RANGE_BPM[1], bins)
+
+
+class PulseSpectrum(nn.Module):
+    """A fixed power spectrum of the input window at the heart-rate bins and their harmonics:
+    ``(B, 1, 1250) -> (B, harmonics * bins)``, harmonic-major (``[:, :bins]`` the rates themselves,
+    ``[:, bins:2 * bins]`` twice them, ...).
+
+    The convolutional trunk ends in global average pooling, which keeps what the pulses look like and
+    loses when they happen; a head reading rate from it learns rate from pulse shape, and on a new
+    patient whose pulses are shaped unlike the training patients' it is off by a constant. This branch
+    hands the heads the beat period directly. The harmonics are there because a PPG pulse's second
+    harmonic (the dicrotic notch) can be as strong as its fundamental: the power at twice a rate tells
+    the rate from its own second harmonic.
+
+    The window is averaged down to 25 Hz (a fixed stride-5 box ``Conv1d``; the input is band-limited
+    to 8 Hz), then projected onto Hann-windowed cosines and sines at ``bins`` rates evenly spread over
+    30-220 bpm and their multiples (two fixed bias-free ``Linear`` layers: a discrete Fourier transform
+    evaluated only at those rates), and the two squared projections are added. A sinusoid of amplitude
+    ``A`` at one of the rates gives about ``A**2`` in its bin. Every op is one XNNPACK and LiteRT run
+    natively in int8 (``Conv1d``, ``Linear``, ``mul``, ``add``); no weight here is trained.
+    """
+
+    DECIMATE = 5
+
+    def __init__(
+        self, bins: int, harmonics: int = 1, samples: int = INPUT_SAMPLES, fs: float = 125.0
+    ) -> None:
+        super().__init__()
+        if bins < 2 or harmonics < 1:
+            raise ValueError(f"PulseSpectrum needs at least 2 bins and 1 harmonic; got {bins}, {harmonics}")
+        fs_low = fs / self.DECIMATE
+        if harmonics * HR_RANGE_BPM[1] / 60.0 >= fs_low / 2:
+            raise ValueError(
+                f"{harmonics} harmonics of {HR_RANGE_BPM[1]:g} bpm exceed the {fs_low:g} Hz rate's band"
+            )
+        n = samples // self.DECIMATE
+        self.decimate = nn.Conv1d(1, 1, self.DECIMATE, stride=self.DECIMATE, bias=False)
+        self.cos = nn.Linear(n, harmonics * bins, bias=False)
+        self.sin = nn.Linear(n, harmonics * bins, bias=False)
+        t = torch.arange(n, dtype=torch.float64) / fs_low
+        window = torch.hann_window(n, periodic=False, dtype=torch.float64)
+        hz = torch.cat([h * spectral_rates(bins).double() / 60.0 for h in range(1, harmonics + 1)])
+        phase = 2 * torch.pi * hz[:, None] * t[None, :]
+        gain = 2.0 * window / window.sum()
+        with torch.no_grad():
+            self.decimate.weight.fill_(1.0 / self.DECIMATE)
+            self.cos.weight.copy_((gain * torch.cos(phase)).float())
+            self.sin.weight.copy_((gain * torch.sin(phase)).float())
+        self.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d = self.decimate(x).flatten(1)  # (B, n) at 25 Hz
+        c, s = self.cos(d), self.sin(d)
+        return c * c + s * s
+
+
 class Student(nn.Module):
     """A student encoder with the anyppg output heads (see the module docstring for I/O)."""
 
@@ -204,36 +279,70 @@ class Student(nn.Module):
         self.pool = GlobalAvgPool()
         self.embed = nn.Linear(c, config.embedding_dim)
         self.head_hidden = nn.Sequential(nn.Linear(c, config.head_hidden), nn.ReLU())
-        self.heart_rate = nn.Linear(config.head_hidden, 1)
+        bins = config.spectral_bins
+        self.spectrum: PulseSpectrum | None = None
+        if bins:
+            # The pulse-spectrum branch: a learned projection of the fixed spectrum joins the heads'
+            # shared hidden layer before its ReLU, and the heart rate is read from the spectrum as a
+            # distribution over its bins: logits = a learned map of the spectrum (initially
+            # SPECTRAL_GAIN_INIT x the power at the bins' own rates) + a bin prior from the hidden
+            # layer (which peak on a noisy window). The rate is the distribution's expectation: a
+            # Linear whose fixed weights are the bins' rates.
+            features = bins * config.spectral_harmonics
+            self.spectrum = PulseSpectrum(bins, config.spectral_harmonics)
+            self.spectral = nn.Linear(features, config.head_hidden)
+            self.spectral_logits = nn.Linear(features, bins, bias=False)
+            self.bin_prior = nn.Linear(config.head_hidden, bins)
+            self.heart_rate = nn.Linear(bins, 1)
+            with torch.no_grad():
+                self.spectral_logits.weight.zero_()
+                self.spectral_logits.weight[:, :bins] = SPECTRAL_GAIN_INIT * torch.eye(bins)
+                self.bin_prior.weight.zero_()
+                self.bin_prior.bias.zero_()
+                # Offsets from the centre keep the int8 weights' range (and so their rounding) small.
+                self.heart_rate.weight.copy_(spectral_rates(bins)[None, :] - HR_CENTER_BPM)
+                self.heart_rate.bias.fill_(HR_CENTER_BPM)
+            self.heart_rate.requires_grad_(False)
+        else:
+            self.heart_rate = nn.Linear(config.head_hidden, 1)
         self.quality = nn.Linear(config.head_hidden, 1)
         self.af = nn.Linear(config.head_hidden, 1)
         self.rhythm = nn.Linear(config.head_hidden, config.rhythm_classes)
         # Training form: the heart-rate Linear outputs normalised units, mapped to bpm in forward().
         # fold_batchnorm() folds this affine map into the Linear so the exported graph ends in a
         # plain Linear (no float tail after the int8 region).
-        self.hr_affine = True
+        self.hr_affine = not config.spectral_bins
         # int8 (scale, zero point) of the heart-rate output, fixed at quantization instead of
         # calibrated (anyppg.quantization.ptq.with_fixed_outputs): 0.9 bpm steps from 0 to 229.5 bpm.
         self.fixed_output_qparams = {OUTPUT_NAMES.index("heart_rate"): HR_OUTPUT_QPARAMS}
 
     def forward(
-        self, x: torch.Tensor
+        self, x: torch.Tensor, detach_embedding: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Encode PPG windows.
 
         Args:
             x: ``(B, 1, 1250)`` float32, preprocessed PPG (10 s at 125 Hz).
+            detach_embedding: (training) the embedding ``Linear`` reads detached features, so a loss
+                on the embedding cannot move the trunk the heads share.
 
         Returns:
             ``(embedding (B, 512), heart_rate (B, 1) bpm, quality (B, 1) logit, af (B, 1) logit,
             rhythm (B, 6) logits)``.
         """
         h = self.pool(self.features(x))  # (B, C)
-        z = self.head_hidden(h)  # (B, head_hidden)
-        heart_rate = self.heart_rate(z)  # (B, 1)
+        if self.spectrum is None:
+            z = self.head_hidden(h)  # (B, head_hidden)
+            heart_rate = self.heart_rate(z)  # (B, 1)
+        else:
+            power = self.spectrum(x)  # (B, harmonics * bins)
+            z = self.head_hidden[1](self.head_hidden[0](h) + self.spectral(power))
+            logits = self.spectral_logits(power) + self.bin_prior(z)  # (B, bins)
+            heart_rate = self.heart_rate(torch.softmax(logits, dim=-1))
         if self.hr_affine:
             heart_rate = heart_rate * HR_SCALE_BPM + HR_CENTER_BPM
-        return self.embed(h), heart_rate, self.quality(z), self.af(z), self.rhythm(z)
+        embedding = self.embed(h.detach() if detach_embedding else h)
+        return embedding, heart_rate, self.quality(z), self.af(z), self.rhythm(z)
 
     def fold_batchnorm(self) -> Student:
         """The deployment form: a copy in eval mode with every BatchNorm folded into its convolution
@@ -296,6 +405,8 @@ STUDENTS: dict[str, StudentSpec] = {
             kernel_size=7,
             head_hidden=64,
             separable=True,
+            spectral_bins=64,
+            spectral_harmonics=2,
         ),
         target="phone / Raspberry Pi class (XNNPACK, LiteRT)",
     ),

@@ -25,7 +25,7 @@ from anyppg.quantization.students import (  # noqa: E402
 DELEGATE_FRIENDLY = (
     nn.Conv1d, nn.BatchNorm1d, nn.ReLU, nn.Linear, nn.Identity, nn.Sequential,
     students.GlobalAvgPool, students.ConvBNReLU, students.Stage, students.SeparableConv,
-    students.SeparableStage, Student,
+    students.SeparableStage, students.PulseSpectrum, Student,
 )  # fmt: skip
 
 
@@ -127,6 +127,69 @@ def test_heart_rate_is_in_bpm_around_the_centre_at_initialisation():
     hr = model(x)[1]
     # The head's raw output is near zero at initialisation, so bpm starts near HR_CENTER_BPM.
     assert torch.all((hr - students.HR_CENTER_BPM).abs() < students.HR_SCALE_BPM)
+
+
+def _spectral_student() -> Student:
+    """A small trunk with student-s's spectrum branch."""
+    from dataclasses import replace
+
+    s = STUDENTS["student-s"].config
+    xs = replace(
+        STUDENTS["student-xs"].config, spectral_bins=s.spectral_bins, spectral_harmonics=s.spectral_harmonics
+    )
+    return Student(xs).eval()
+
+
+def test_pulse_spectrum_puts_a_sinusoid_in_its_bin_with_its_power():
+    spectrum = students.PulseSpectrum(64, harmonics=2)
+    rates = students.spectral_rates(64)
+    t = torch.arange(1250) / 125.0
+    amplitude = 1.3
+    for k in (3, 20, 41, 60):
+        x = amplitude * torch.sin(2 * torch.pi * rates[k] / 60.0 * t + 0.7)
+        power = spectrum(x[None, None, :])[0]
+        assert power.shape == (128,) and int(power.argmax()) == k
+        # Hann-windowed, scaled so a sinusoid of amplitude A gives A**2; the stride-5 box average
+        # before it takes up to 7 % of the power at 220 bpm (3.7 Hz), under 1 % below 100 bpm.
+        assert float(power[k]) == pytest.approx(amplitude**2, rel=0.08)
+    # The second half holds twice each rate: a sinusoid at 2 x rates[10] lands in bin 64 + 10.
+    power = spectrum(torch.sin(2 * torch.pi * 2 * rates[10] / 60.0 * t)[None, None, :])[0]
+    assert int(power[64:].argmax()) == 10
+    assert not any(p.requires_grad for p in spectrum.parameters())
+    with pytest.raises(ValueError, match="at least 2 bins"):
+        students.PulseSpectrum(1)
+    with pytest.raises(ValueError, match="exceed"):
+        students.PulseSpectrum(64, harmonics=4)  # 880 bpm is above 25 Hz's band
+
+
+def test_spectral_heart_rate_reads_the_pulse_period_before_any_training():
+    model = _spectral_student()
+    t = torch.arange(1250) / 125.0
+    for bpm in (48.0, 75.0, 110.0, 165.0):
+        w = 2 * torch.pi * bpm / 60.0 * t
+        # A pulse-like wave: harmonics with a strong second one (the dicrotic notch's share).
+        x = torch.sin(w) + 0.6 * torch.sin(2 * w + 1.0) + 0.25 * torch.sin(3 * w + 2.0)
+        x = (x - x.mean()) / x.std()
+        with torch.no_grad():
+            # The untrained head's soft arg-max over the spectrum reads the rate between bins.
+            assert float(model(x[None, None, :])[1]) == pytest.approx(bpm, abs=2.0)
+
+
+def test_spectral_branch_is_fixed_and_the_readout_folds_to_bpm():
+    model = _spectral_student()
+    assert not model.hr_affine  # the readout's fixed weights are already in bpm
+    fixed = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert fixed == {
+        "spectrum.decimate.weight", "spectrum.cos.weight", "spectrum.sin.weight",
+        "heart_rate.weight", "heart_rate.bias",
+    }  # fmt: skip
+    torch.testing.assert_close(
+        model.heart_rate.weight[0] + model.heart_rate.bias, students.spectral_rates(64)
+    )  # one-hot bin probabilities read the bin's rate
+    assert model.spectral_logits.in_features == 128 and model.spectral_logits.out_features == 64
+    (x,) = get_spec("student-xs").get_example_inputs(batch=3)
+    for a, b in zip(model(x), model.fold_batchnorm()(x), strict=True):
+        torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-4)
 
 
 def test_seeded_construction_is_reproducible():
