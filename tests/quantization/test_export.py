@@ -332,9 +332,13 @@ def test_shipped_default_student_runs_in_both_runtimes_and_agrees():
                 assert dataset in trained or dataset in card.training_data["not_trained_on"]
         a = _run(pte_path, windows.ppg[:, None, :])
         b = _run(tflite_path, windows.ppg[:, None, :])
-    # Same student, two int8 toolchains: embeddings agree and heart rates are close.
+    # Same student, two int8 toolchains: embeddings agree and heart rates are close. The rate is the
+    # expectation of a softmax over spectrum bins, and the two runtimes round that softmax apart:
+    # where a window has two competing peaks (here one of 12, read 94.5 vs 99.0 bpm, fp32 100.1) the
+    # expectation moves by a few bpm; elsewhere the files agree to the output's 0.9-bpm step.
     assert cosine_rows(a[0], b[0]).min() >= 0.97
-    np.testing.assert_allclose(a[1], b[1], atol=3.0)
+    hr_gap = np.abs(a[1] - b[1])
+    assert np.mean(hr_gap <= 1.0) >= 0.8 and hr_gap.max() <= 8.0, hr_gap.ravel()
     assert a[4].shape == (12, 6)  # rhythm logits
 
 
@@ -342,11 +346,11 @@ def test_shipped_student_reads_heart_rate_on_clean_simulated_pulses():
     """A smoke test without the data folder (the card's held-out numbers are the real measure).
 
     The student is trained on real finger PPG only, and the simulator's waveform is not real
-    morphology: the rebuild without TROIKA (2026-11-29, QAT int8) reads clean simulated pulses at 80,
-    100, 120, 150 and 180 bpm as 85, 114, 127, 166 and 165 bpm (its training rates stop near 160 bpm
-    but for time-stretched windows). So what is checked is that the file reads within 25 bpm, rising
-    over 80-150 bpm and far above the resting rates at 180, which a broken, saturating or constant
-    file does not."""
+    morphology. The build without the spectrum branch read clean simulated pulses at 80, 100, 120, 150
+    and 180 bpm as 85, 114, 127, 166 and 165 bpm (pulse shape taken for rate); the spectrum-branch
+    build (2026-11-29, PTQ int8) reads them as 81.5, 99.9, 120.1, 147.6 and 175.0. So the file must
+    read each within 8 bpm and rise with the rate, which a broken, saturating, constant or
+    shape-reading file does not."""
     import anyppg
     from anyppg.sdk.runtime import load_model
     from anyppg.signal import preprocess_recording_array
@@ -359,8 +363,8 @@ def test_shipped_student_reads_heart_rate_on_clean_simulated_pulses():
             windows, _ = preprocess_recording_array(sim.ppg, 125.0)
             got = np.array([float(model.run(w)["heart_rate"][0, 0]) for w in windows])
             medians.append(float(np.median(got)))
-            assert abs(medians[-1] - bpm) < 25.0, (bpm, got)
-    assert np.all(np.diff(medians[:4]) > 5.0) and medians[4] > medians[2] + 20.0, medians
+            assert abs(medians[-1] - bpm) < 8.0, (bpm, got)
+    assert np.all(np.diff(medians) > 10.0), medians
 
 
 def test_shipped_heart_rate_output_spans_30_to_220_bpm_without_saturating():
