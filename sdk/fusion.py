@@ -20,7 +20,9 @@ data it is scored on):
    wrong model cannot pull the reported rate away (today's student head is off by tens of bpm on real
    wrist data and is ignored this way), and a confident tracker is left alone (on clean finger PPG the
    tracker is within about 1 bpm of the ECG; averaging in a head that agrees only to within a few bpm
-   made it worse, measured in docs/sdk.md). Learned estimates fill in the tracker's doubt.
+   made it worse, measured in docs/sdk.md). Learned estimates fill in the tracker's doubt; the
+   encoder head only where the tracker's confidence is under 0.5 (:data:`JOIN_BELOW`): it reads the
+   rate from the window's spectrum as the tracker does, so it adds nothing where the tracker is sure.
 3. The fused rate is the weighted mean; its confidence is ``1 - (1 - c_t) prod(1 - w_i)`` over the
    learned weights ``w_i`` (independent agreeing estimates raise it), lowered by confident estimates
    that disagree.
@@ -38,7 +40,7 @@ Everything is causal and per window: a few arithmetic operations (measured in do
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = ["Estimate", "FusedHeartRate", "HeartRateFusion", "encoder_confidence", "tracker_confidence"]
@@ -54,6 +56,13 @@ MOTION_LOCK_PENALTY = 0.6
 #: motion level (g, RMS of the band-passed accelerometer magnitude) at which the encoder head's
 #: confidence is halved: it was trained on windows without running.
 ENCODER_MOTION_HALF_G = 0.05
+#: per source, the tracker confidence from which a learned estimate of that source gets no weight. The
+#: encoder head reads the rate from the window's spectrum, as the tracker does, so their errors come
+#: together: on the students' BIDMC training patients, where the tracker's confidence was under 0.5
+#: the head was as far off as the tracker (11.6 vs 11.0 bpm), and averaging it in where the tracker
+#: was confident made the fused rate worse than the tracker's (1.3378 vs 1.3364 bpm; 1.3353 with
+#: this gate). Chosen there, not on held-out patients (docs/sdk.md).
+JOIN_BELOW = {"encoder": 0.5}
 
 
 @dataclass(frozen=True)
@@ -145,9 +154,12 @@ class HeartRateFusion:
             weighs ``exp(-d^2 / 2 s^2)`` of its confidence.
         min_alone: least confidence for a learned estimate to be reported without a tracker value.
         alone_sources: the sources of learned estimates that may be reported without a tracker value.
+        join_below: per source, the tracker confidence from which a learned estimate of that source
+            gets no weight (it still lowers the confidence when it disagrees); default
+            :data:`JOIN_BELOW`, the encoder head only below 0.5. Sources not named always join.
 
     Raises:
-        ValueError: ``agree_bpm`` not positive or ``min_alone`` outside 0..1.
+        ValueError: ``agree_bpm`` not positive, or ``min_alone`` or a ``join_below`` value outside 0..1.
     """
 
     def __init__(
@@ -156,6 +168,7 @@ class HeartRateFusion:
         agree_bpm: float = 3.0,
         min_alone: float = 0.3,
         alone_sources: Collection[str] = ("motion_model",),
+        join_below: Mapping[str, float] | None = None,
     ) -> None:
         if not (math.isfinite(agree_bpm) and agree_bpm > 0):
             raise ValueError(f"agree_bpm must be a positive number of bpm, got {agree_bpm!r}")
@@ -164,6 +177,10 @@ class HeartRateFusion:
         self.agree_bpm = float(agree_bpm)
         self.min_alone = float(min_alone)
         self.alone_sources = frozenset(alone_sources)
+        self.join_below = dict(JOIN_BELOW if join_below is None else join_below)
+        bad = {k: v for k, v in self.join_below.items() if not 0.0 <= v <= 1.0}
+        if bad:
+            raise ValueError(f"join_below values must lie in 0..1, got {bad!r}")
 
     def fuse(self, tracker: Estimate | None, learned: Sequence[Estimate] = ()) -> FusedHeartRate:
         """Fuse one window's estimates.
@@ -193,7 +210,7 @@ class HeartRateFusion:
         for e in others:
             c = _clip01(e.confidence)
             agree = math.exp(-0.5 * ((e.bpm - tracker.bpm) / self.agree_bpm) ** 2)
-            w = c * agree * (1.0 - c0)
+            w = c * agree * (1.0 - c0) if c0 < self.join_below.get(e.source, math.inf) else 0.0
             total_w += w
             total += w * e.bpm
             keep_missing *= 1.0 - w

@@ -38,6 +38,21 @@ def test_an_agreeing_model_pulls_towards_it_and_raises_the_confidence():
     assert both.sources == ("tracker", "motion_model")
 
 
+def test_the_encoder_head_joins_only_where_the_tracker_doubts():
+    fusion = HeartRateFusion()
+    head = [Estimate("encoder", 102.0, 0.9)]
+    sure = fusion.fuse(Estimate("tracker", 100.0, 0.7), head)
+    assert sure.bpm == 100.0 and sure.sources == ("tracker",)  # the tracker's value, to the bit
+    unsure = fusion.fuse(Estimate("tracker", 100.0, 0.3), head)
+    assert 100.0 < unsure.bpm < 102.0 and unsure.sources == ("tracker", "encoder")
+    # Other sources are not gated; an empty mapping lets the encoder in at any tracker confidence.
+    assert fusion.fuse(Estimate("tracker", 100.0, 0.7), [Estimate("motion_model", 102.0, 0.9)]).bpm > 100.0
+    assert HeartRateFusion(join_below={}).fuse(Estimate("tracker", 100.0, 0.7), head).bpm > 100.0
+    # A gated estimate that disagrees still lowers the confidence.
+    wrong = fusion.fuse(Estimate("tracker", 100.0, 0.7), [Estimate("encoder", 140.0, 0.9)])
+    assert wrong.bpm == 100.0 and wrong.confidence < sure.confidence
+
+
 def test_without_a_tracker_only_a_confident_learned_estimate_is_reported():
     fusion = HeartRateFusion(min_alone=0.3)
     assert fusion.fuse(None, [Estimate("encoder", 80.0, 0.2)]).bpm is None
@@ -62,7 +77,12 @@ def test_confidences_follow_agreement_quality_and_motion():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"), [({"agree_bpm": 0}, "agree_bpm"), ({"min_alone": 2}, "min_alone")]
+    ("kwargs", "match"),
+    [
+        ({"agree_bpm": 0}, "agree_bpm"),
+        ({"min_alone": 2}, "min_alone"),
+        ({"join_below": {"encoder": 1.5}}, "join_below"),
+    ],
 )
 def test_bad_parameters_are_refused_by_name(kwargs, match):
     with pytest.raises(ValueError, match=match):
