@@ -16,10 +16,10 @@ pointwise 1x1 ``Conv1d``), each stage halving time; global average pooling; ``Li
 early stride and the separable stages cost about 1/20 of the older plain-convolution design's MACs.
 
 student-s also has the pulse-spectrum branch (``spectral_bins``, :class:`PulseSpectrum`): a fixed
-power spectrum of the window at 30-220 bpm and twice those rates, from which the heart-rate head reads a distribution over
-rates (``softmax``) and outputs its expectation. Global average pooling keeps the pulses' shape and
-loses their timing, and a rate read from shape alone was off by a constant on held-out patients
-(``docs/quantization.md``).
+power spectrum of the window at 30-220 bpm and twice those rates, from which the heart-rate head
+reads a distribution over rates (``softmax``) and outputs its expectation. Global average pooling
+keeps the pulses' shape and loses their timing, and a rate read from shape alone was off by a
+constant on held-out patients (``docs/quantization.md``).
 
 Only ops the delegates run natively are used: ``Conv1d`` (plain or depthwise) + ``BatchNorm1d``
 (folded into the convolution at export), ``ReLU``, residual ``add``, global average pooling,
@@ -223,7 +223,7 @@ class PulseSpectrum(nn.Module):
     to 8 Hz), then projected onto Hann-windowed cosines and sines at ``bins`` rates evenly spread over
     30-220 bpm and their multiples (two fixed bias-free ``Linear`` layers: a discrete Fourier transform
     evaluated only at those rates), and the two squared projections are added. A sinusoid of amplitude
-    ``A`` at one of the rates gives about ``A**2`` in its bin. Every op is one XNNPACK and LiteRT run
+    ``A`` at one of the rates gives about ``A**2`` in its bin. XNNPACK and LiteRT run every op here
     natively in int8 (``Conv1d``, ``Linear``, ``mul``, ``add``); no weight here is trained.
     """
 
