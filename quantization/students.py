@@ -49,6 +49,7 @@ import torch
 from torch import nn
 
 from anyppg.errors import CheckpointError
+from anyppg.signal.constants import MODEL_FS
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,7 @@ class PulseSpectrum(nn.Module):
     DECIMATE = 5
 
     def __init__(
-        self, bins: int, harmonics: int = 1, samples: int = INPUT_SAMPLES, fs: float = 125.0
+        self, bins: int, harmonics: int = 1, samples: int = INPUT_SAMPLES, fs: float = MODEL_FS
     ) -> None:
         super().__init__()
         if bins < 2 or harmonics < 1:
