@@ -90,6 +90,8 @@ class StudentConfig:
             evenly over :data:`HR_RANGE_BPM`; 0 leaves the branch out.
         spectral_harmonics: the spectrum also holds the power at 2, ..., ``spectral_harmonics`` times
             each bin's rate.
+        spectral_decimate: the spectrum branch first averages this many input samples into one
+            (125 Hz / 5 = 25 Hz); the highest harmonic must stay below half the reduced rate.
     """
 
     stem_channels: int = 32
@@ -104,6 +106,7 @@ class StudentConfig:
     rhythm_classes: int = len(RHYTHM_CLASSES)
     spectral_bins: int = 0
     spectral_harmonics: int = 1
+    spectral_decimate: int = 5
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -220,29 +223,35 @@ class PulseSpectrum(nn.Module):
     harmonic (the dicrotic notch) can be as strong as its fundamental: the power at twice a rate tells
     the rate from its own second harmonic.
 
-    The window is averaged down to 25 Hz (a fixed stride-5 box ``Conv1d``; the input is band-limited
-    to 8 Hz), then projected onto Hann-windowed cosines and sines at ``bins`` rates evenly spread over
+    The window is averaged down to ``fs / decimate`` (a fixed stride-``decimate`` box ``Conv1d``: 25 Hz
+    for 5, 15.6 Hz for 8; the input is band-limited to 8 Hz), then projected onto Hann-windowed cosines and sines at ``bins`` rates evenly spread over
     30-220 bpm and their multiples (two fixed bias-free ``Linear`` layers: a discrete Fourier transform
     evaluated only at those rates), and the two squared projections are added. A sinusoid of amplitude
     ``A`` at one of the rates gives about ``A**2`` in its bin. XNNPACK and LiteRT run every op here
     natively in int8 (``Conv1d``, ``Linear``, ``mul``, ``add``); no weight here is trained.
     """
 
-    DECIMATE = 5
-
     def __init__(
-        self, bins: int, harmonics: int = 1, samples: int = INPUT_SAMPLES, fs: float = MODEL_FS
+        self,
+        bins: int,
+        harmonics: int = 1,
+        samples: int = INPUT_SAMPLES,
+        fs: float = MODEL_FS,
+        decimate: int = 5,
     ) -> None:
         super().__init__()
-        if bins < 2 or harmonics < 1:
-            raise ValueError(f"PulseSpectrum needs at least 2 bins and 1 harmonic; got {bins}, {harmonics}")
-        fs_low = fs / self.DECIMATE
+        if bins < 2 or harmonics < 1 or decimate < 1:
+            raise ValueError(
+                "PulseSpectrum needs at least 2 bins, 1 harmonic and a decimation of at least 1; "
+                f"got {bins}, {harmonics}, {decimate}"
+            )
+        fs_low = fs / decimate
         if harmonics * HR_RANGE_BPM[1] / 60.0 >= fs_low / 2:
             raise ValueError(
                 f"{harmonics} harmonics of {HR_RANGE_BPM[1]:g} bpm exceed the {fs_low:g} Hz rate's band"
             )
-        n = samples // self.DECIMATE
-        self.decimate = nn.Conv1d(1, 1, self.DECIMATE, stride=self.DECIMATE, bias=False)
+        n = samples // decimate
+        self.decimate = nn.Conv1d(1, 1, decimate, stride=decimate, bias=False)
         self.cos = nn.Linear(n, harmonics * bins, bias=False)
         self.sin = nn.Linear(n, harmonics * bins, bias=False)
         t = torch.arange(n, dtype=torch.float64) / fs_low
@@ -251,13 +260,13 @@ class PulseSpectrum(nn.Module):
         phase = 2 * torch.pi * hz[:, None] * t[None, :]
         gain = 2.0 * window / window.sum()
         with torch.no_grad():
-            self.decimate.weight.fill_(1.0 / self.DECIMATE)
+            self.decimate.weight.fill_(1.0 / decimate)
             self.cos.weight.copy_((gain * torch.cos(phase)).float())
             self.sin.weight.copy_((gain * torch.sin(phase)).float())
         self.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        d = self.decimate(x).flatten(1)  # (B, n) at 25 Hz
+        d = self.decimate(x).flatten(1)  # (B, n) at fs / decimate
         c, s = self.cos(d), self.sin(d)
         return c * c + s * s
 
@@ -290,7 +299,7 @@ class Student(nn.Module):
             # layer (which peak on a noisy window). The rate is the distribution's expectation: a
             # Linear whose fixed weights are the bins' rates.
             features = bins * config.spectral_harmonics
-            self.spectrum = PulseSpectrum(bins, config.spectral_harmonics)
+            self.spectrum = PulseSpectrum(bins, config.spectral_harmonics, decimate=config.spectral_decimate)
             self.spectral = nn.Linear(features, config.head_hidden)
             self.spectral_logits = nn.Linear(features, bins, bias=False)
             self.bin_prior = nn.Linear(config.head_hidden, bins)

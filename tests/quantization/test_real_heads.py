@@ -289,3 +289,28 @@ def test_the_seed_with_the_lowest_validation_error_is_kept(windows, tmp_path):
     assert meta["extra"]["history"][-1]["val_hr_mae_bpm"] == pytest.approx(scores[best])
     for a, b in zip(kept.state_dict().values(), loaded.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_training_split_drops_quality_only_heart_rates_and_keeps_their_quality_labels():
+    from anyppg.quantization.assets import training_split
+
+    rng = np.random.default_rng(0)
+    datasets = np.array(["bidmc"] * 40 + ["troika"] * 40 + ["liu_arrhythmia"] * 20, dtype=object)
+    subject = np.array([f"{d}/{i % 10}" for i, d in enumerate(datasets)], dtype=object)
+    hr = rng.uniform(50, 150, len(datasets)).astype(np.float32)
+    quality = (np.arange(len(datasets)) % 2).astype(np.int8)
+    windows = HeadWindows(
+        rng.standard_normal((len(datasets), 1250)).astype(np.float32), hr.copy(), quality,
+        np.full(len(datasets), -1, np.int8), datasets, subject,
+    )  # fmt: skip
+    test = np.isin(subject, ["bidmc/0", "troika/0"])
+    train, validation = training_split(windows, test, exclude=["liu_arrhythmia"], quality_only=["troika"])
+    both = HeadWindows.concat([train, validation])
+    assert set(both.dataset) == {"bidmc", "troika"}  # excluded: gone; quality-only: kept
+    assert not set(both.subject) & {"bidmc/0", "troika/0"}  # no held-out patient
+    wrist = both.dataset == "troika"
+    assert wrist.any() and np.isnan(both.hr[wrist]).all()
+    assert set(both.quality[wrist].tolist()) == {0, 1}  # their quality labels stay
+    assert np.isfinite(both.hr[~wrist]).all()
+    assert np.array_equal(windows.hr, hr)  # the caller's windows keep their labels
+    assert len(validation) and not set(validation.subject) & set(train.subject)

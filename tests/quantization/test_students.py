@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -140,8 +142,9 @@ def _spectral_student() -> Student:
     return Student(xs).eval()
 
 
-def test_pulse_spectrum_puts_a_sinusoid_in_its_bin_with_its_power():
-    spectrum = students.PulseSpectrum(64, harmonics=2)
+@pytest.mark.parametrize("decimate", [5, 8])
+def test_pulse_spectrum_puts_a_sinusoid_in_its_bin_with_its_power(decimate):
+    spectrum = students.PulseSpectrum(64, harmonics=2, decimate=decimate)
     rates = students.spectral_rates(64)
     t = torch.arange(1250) / 125.0
     amplitude = 1.3
@@ -149,9 +152,11 @@ def test_pulse_spectrum_puts_a_sinusoid_in_its_bin_with_its_power():
         x = amplitude * torch.sin(2 * torch.pi * rates[k] / 60.0 * t + 0.7)
         power = spectrum(x[None, None, :])[0]
         assert power.shape == (128,) and int(power.argmax()) == k
-        # Hann-windowed, scaled so a sinusoid of amplitude A gives A**2; the stride-5 box average
-        # before it takes up to 7 % of the power at 220 bpm (3.7 Hz), under 1 % below 100 bpm.
-        assert float(power[k]) == pytest.approx(amplitude**2, rel=0.08)
+        # Hann-windowed, scaled so a sinusoid of amplitude A gives A**2, times the power gain of the
+        # box average before it (7 % lost at 220 bpm for 5 samples, 17 % for 8).
+        f = float(rates[k]) / 60.0 / 125.0
+        box = (math.sin(math.pi * f * decimate) / (decimate * math.sin(math.pi * f))) ** 2
+        assert float(power[k]) == pytest.approx(amplitude**2 * box, rel=0.03)
     # The second half holds twice each rate: a sinusoid at 2 x rates[10] lands in bin 64 + 10.
     power = spectrum(torch.sin(2 * torch.pi * 2 * rates[10] / 60.0 * t)[None, None, :])[0]
     assert int(power[64:].argmax()) == 10
@@ -160,6 +165,8 @@ def test_pulse_spectrum_puts_a_sinusoid_in_its_bin_with_its_power():
         students.PulseSpectrum(1)
     with pytest.raises(ValueError, match="exceed"):
         students.PulseSpectrum(64, harmonics=4)  # 880 bpm is above 25 Hz's band
+    with pytest.raises(ValueError, match="exceed"):
+        students.PulseSpectrum(64, harmonics=2, decimate=9)  # 440 bpm is above 13.9 Hz's band
 
 
 def test_spectral_heart_rate_reads_the_pulse_period_before_any_training():
