@@ -10,8 +10,9 @@ Steps (each logged; nothing is downloaded):
    holds out 20 % of its patients, AF-stratified (:func:`anyppg.trainer.heads.stratified_subjects`).
    The held-out patients are listed in the cards.
 3. **train** each student's heads on the training patients (:mod:`anyppg.quantization.real_heads`;
-   the wrist sets of :data:`QUALITY_ONLY` without their heart-rate labels): 15 % of them (seed 1, Liu stratified) are a validation set that picks the kept epoch; or reuse
-   ``--work/{student}.pt`` with ``--reuse``. With ``--teacher DIR`` (a pretraining run folder holding
+   the wrist sets of :data:`QUALITY_ONLY` without their heart-rate labels): 15 % of them (seed 1,
+   Liu stratified) are a validation set that picks the kept epoch; or reuse ``--work/{student}.pt``
+   with ``--reuse``. With ``--teacher DIR`` (a pretraining run folder holding
    ``checkpoint.pt``) the teacher's embeddings of the training windows are cached in ``--work`` and
    distilled into the student's ``embedding`` output.
 4. **quantize + export**: PT2E static int8 calibrated on training windows (the heart-rate output's
@@ -60,13 +61,14 @@ heart-rate head does not see them (``--quality-only``).
   recording 13.1 bpm off against 5.2 without, and held-out MIMIC-DB 2.51 against 2.02 bpm.
 - Quality: without them the heads never saw a motion-corrupted window, and the quality AUROC on
   held-out wrist subjects was 0.69 (TROIKA, BAMI-I) and 0.85 on MIMIC-DB; with their quality labels
-  0.94-0.97 and 0.96, and clinical heart-rate MAE no worse (student-s, seed 0: 1.69 vs 1.73 bpm).
+  0.94-0.97 and 0.96, and clinical heart-rate MAE no worse (student-s fp32, seed 0, the cards'
+  windows: 1.69 vs 1.73 bpm; docs/quantization.md).
 """
 QUALITY_ONLY_WHY = {
     "troika": "heart-rate labels dropped: all treadmill running on wrist PPG; trained on, they made the "
-    "head read wrist PPG at rest 8-20 bpm high. Its quality labels are kept",
-    "bami1": "heart-rate labels dropped: wrist PPG at 82-163 bpm; trained on, they made held-out clinical "
-    "heart-rate MAE 0.3-1.0 bpm worse. Its quality labels are kept",
+    "head read wrist PPG at rest 13-24 bpm off. Its quality labels are kept",
+    "bami1": "heart-rate labels dropped: wrist PPG at 82-163 bpm; trained on, they made the validation "
+    "patients' clinical heart-rate MAE 0.3-1.0 bpm worse. Its quality labels are kept",
 }
 
 

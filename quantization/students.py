@@ -224,10 +224,11 @@ class PulseSpectrum(nn.Module):
     the rate from its own second harmonic.
 
     The window is averaged down to ``fs / decimate`` (a fixed stride-``decimate`` box ``Conv1d``: 25 Hz
-    for 5, 15.6 Hz for 8; the input is band-limited to 8 Hz), then projected onto Hann-windowed cosines and sines at ``bins`` rates evenly spread over
-    30-220 bpm and their multiples (two fixed bias-free ``Linear`` layers: a discrete Fourier transform
-    evaluated only at those rates), and the two squared projections are added. A sinusoid of amplitude
-    ``A`` at one of the rates gives about ``A**2`` in its bin. XNNPACK and LiteRT run every op here
+    for 5, 15.6 Hz for 8; the input is band-limited to 8 Hz), then projected onto Hann-windowed
+    cosines and sines at ``bins`` rates evenly spread over 30-220 bpm and their multiples (two fixed
+    bias-free ``Linear`` layers: a discrete Fourier transform evaluated only at those rates), and the
+    two squared projections are added. A sinusoid of amplitude ``A`` at one of the rates gives about
+    ``A**2`` in its bin (less the box average's loss: 7 % at 220 bpm for 5 samples, 17 % for 8). XNNPACK and LiteRT run every op here
     natively in int8 (``Conv1d``, ``Linear``, ``mul``, ``add``); no weight here is trained.
     """
 
