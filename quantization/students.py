@@ -228,8 +228,9 @@ class PulseSpectrum(nn.Module):
     cosines and sines at ``bins`` rates evenly spread over 30-220 bpm and their multiples (two fixed
     bias-free ``Linear`` layers: a discrete Fourier transform evaluated only at those rates), and the
     two squared projections are added. A sinusoid of amplitude ``A`` at one of the rates gives about
-    ``A**2`` in its bin (less the box average's loss: 7 % at 220 bpm for 5 samples, 17 % for 8). XNNPACK and LiteRT run every op here
-    natively in int8 (``Conv1d``, ``Linear``, ``mul``, ``add``); no weight here is trained.
+    ``A**2`` in its bin (less the box average's loss: 7 % at 220 bpm for 5 samples, 17 % for 8).
+    XNNPACK and LiteRT run every op here natively in int8 (``Conv1d``, ``Linear``, ``mul``, ``add``);
+    no weight here is trained.
     """
 
     def __init__(

@@ -330,7 +330,7 @@ def test_shipped_default_student_runs_in_both_runtimes_and_agrees():
                 trained_subjects = trained.get(dataset, {}).get("subjects", [])
                 assert not set(held[dataset]["subjects"]) & set(trained_subjects)
                 assert dataset in trained or dataset in card.training_data["not_trained_on"]
-            # The wrist sets train quality only: the card says so, and no heart-rate label of theirs trained it.
+            # The wrist sets train quality only: the card says so, and none of their heart rates did.
             dropped = card.training_data["heart_rate_labels_dropped"]
             assert {"troika", "bami1"} <= set(dropped)
             assert all(trained[d]["hr_labels"] == 0 < trained[d]["quality_unusable"] for d in dropped)
