@@ -558,10 +558,36 @@ def machine_info() -> dict[str, Any]:
         "machine": platform.machine(),
         "processor": _cpu_model(),
         "cpu_count": os.cpu_count(),
+        "int8_isa": int8_isa(),
         "python": platform.python_version(),
         "load_average_1min_at_start": load,
         "versions": versions,
     }
+
+
+#: CPU features that decide how fast int8 kernels can be (``/proc/cpuinfo`` flag names): x86 dot
+#: products (VNNI), AVX-512 and AMX tiles; Arm dot products (``asimddp``) and int8 matrix multiply.
+INT8_ISA_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+
+
+def int8_isa(cpuinfo: str | None = None) -> list[str]:
+    """The :data:`INT8_ISA_FLAGS` this CPU has (from ``/proc/cpuinfo``; empty where it is unreadable).
+
+    An int8 speed-up depends on them: without a dot-product instruction (x86 VNNI, Arm ``asimddp``) an
+    int8 kernel widens to 16 bits and gains little over fp32, so a ratio measured on one machine holds
+    only for machines with the same features.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return []
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            flags.update(value.split())
+    return [f for f in INT8_ISA_FLAGS if f in flags]
 
 
 def _cpu_model() -> str:
@@ -695,10 +721,15 @@ def to_markdown(report: BenchReport) -> str:
         f"\n{report.settings.get('runs')} timed runs after {report.settings.get('warmup')} warm-up runs per row, "
         "interleaved in one process in an order shuffled every round; CPU p50: process CPU time of the "
         "same calls (not inflated by preemption on a busy machine). "
-        f"{m.get('processor', '?')}, {m.get('cpu_count', '?')} cores, Python {m.get('python', '?')}, "
-        f"load average {m.get('load_average_1min_at_start')} at start.\n"
+        f"{m.get('processor', '?')}, {m.get('cpu_count', '?')} cores "
+        f"(int8 instructions: {', '.join(m.get('int8_isa') or []) or 'none found'}), "
+        f"Python {m.get('python', '?')}, load average {_load(m.get('load_average_1min_at_start'))} at start.\n"
     )
     return head + "\n".join(lines) + "\n" + footer
+
+
+def _load(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) else "?"
 
 
 def _worker_main(argv: Sequence[str]) -> int:

@@ -81,9 +81,13 @@ def artifact_name(model: str, backend: str, precision: str) -> str:
 
 
 def deployment_form(model: nn.Module) -> nn.Module:
-    """``model`` in eval mode, with BatchNorm folded when the model knows how (students do)."""
-    fold = getattr(model, "fold_batchnorm", None)
-    return fold() if callable(fold) else model.eval()
+    """``model`` in eval mode, in its deployment form when it has one (students: BatchNorm folded,
+    convolutions in 4-D, :meth:`~anyppg.quantization.students.Student.deployment_form`)."""
+    for method in ("deployment_form", "fold_batchnorm"):
+        form = getattr(model, method, None)
+        if callable(form):
+            return form()
+    return model.eval()
 
 
 @contextlib.contextmanager

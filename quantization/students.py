@@ -200,7 +200,9 @@ class GlobalAvgPool(nn.Module):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.unsqueeze(-1).mean(dim=(-2, -1), keepdim=True).flatten(1)
+        if x.dim() == 3:  # (B, C, T); the deployment form's (B, C, 1, T) is already 4-D
+            x = x.unsqueeze(-1)
+        return x.mean(dim=(-2, -1), keepdim=True).flatten(1)
 
 
 SPECTRAL_GAIN_INIT = 20.0  # initial logits per unit of spectral power (a clean pulse's peak is ~1-2)
@@ -268,7 +270,7 @@ class PulseSpectrum(nn.Module):
         self.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        d = self.decimate(x).flatten(1)  # (B, n) at fs / decimate
+        d = self.decimate(x).flatten(1)  # (B, n) at fs / decimate; x is (B, 1, T) or (B, 1, 1, T)
         c, s = self.cos(d), self.sin(d)
         return c * c + s * s
 
@@ -327,6 +329,8 @@ class Student(nn.Module):
         # int8 (scale, zero point) of the heart-rate output, fixed at quantization instead of
         # calibrated (anyppg.quantization.ptq.with_fixed_outputs): 0.9 bpm steps from 0 to 229.5 bpm.
         self.fixed_output_qparams = {OUTPUT_NAMES.index("heart_rate"): HR_OUTPUT_QPARAMS}
+        # Set by deployment_form(): every convolution is a Conv2d over (B, C, 1, T).
+        self.time_as_width = False
 
     def forward(
         self, x: torch.Tensor, detach_embedding: bool = False
@@ -342,6 +346,8 @@ class Student(nn.Module):
             ``(embedding (B, 512), heart_rate (B, 1) bpm, quality (B, 1) logit, af (B, 1) logit,
             rhythm (B, 6) logits)``.
         """
+        if self.time_as_width:
+            x = x.reshape(x.shape[0], x.shape[1], 1, x.shape[-1])  # (B, 1, 1, T)
         h = self.pool(self.features(x))  # (B, C)
         if self.spectrum is None:
             z = self.head_hidden(h)  # (B, head_hidden)
@@ -369,6 +375,43 @@ class Student(nn.Module):
                 folded.heart_rate.bias.mul_(HR_SCALE_BPM).add_(HR_CENTER_BPM)
             folded.hr_affine = False
         return folded
+
+    def deployment_form(self) -> Student:
+        """What is exported: :meth:`fold_batchnorm`, then every ``Conv1d`` rewritten as the same
+        ``Conv2d`` over ``(B, C, 1, T)`` (kernel ``(1, k)``). Same outputs, same input shape.
+
+        A 1-D convolution reaches LiteRT and XNNPACK as a 2-D one on an NHWC tensor, and litert-torch
+        wraps each in layout transposes and reshapes back to ``(B, C, T)`` wherever a residual add or
+        the pooling reads it (15 transposes and 14 reshapes in student-s); ExecuTorch adds its own
+        views. Written in 4-D from the start, the graph has none of them: measured interleaved at one
+        thread on the int8 student-s, 11 % less time per window in LiteRT and 22 % in ExecuTorch
+        (``docs/quantization.md``). The weights are the same numbers, so training and checkpoints keep
+        the 1-D form.
+        """
+        deployed = self.fold_batchnorm()
+        for module in list(deployed.modules()):
+            for name, child in list(module.named_children()):
+                if isinstance(child, nn.Conv1d):
+                    setattr(module, name, _conv2d_of(child))
+        deployed.time_as_width = True
+        return deployed
+
+
+def _conv2d_of(conv: nn.Conv1d) -> nn.Conv2d:
+    """The ``Conv2d`` that computes ``conv`` on ``(B, C, 1, T)``: kernel, stride, padding along width."""
+    if not isinstance(conv.padding, tuple) or conv.padding_mode != "zeros":
+        raise ValueError(f"only zero-padded convolutions with explicit padding are rewritten; got {conv}")
+    out = nn.Conv2d(
+        conv.in_channels, conv.out_channels, (1, conv.kernel_size[0]), stride=(1, conv.stride[0]),
+        padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]), groups=conv.groups,
+        bias=conv.bias is not None,
+    )  # fmt: skip
+    with torch.no_grad():
+        out.weight.copy_(conv.weight.unsqueeze(2))
+        if conv.bias is not None:
+            out.bias.copy_(conv.bias)
+    out.requires_grad_(conv.weight.requires_grad)
+    return out.train(conv.training)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -12,7 +12,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from anyppg.quantization.bench import BenchError, count_macs, run_benchmark  # noqa: E402
+from anyppg.quantization.bench import (  # noqa: E402
+    INT8_ISA_FLAGS,
+    BenchError,
+    count_macs,
+    int8_isa,
+    run_benchmark,
+)
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:(open_text|read_text) is deprecated:DeprecationWarning"),
@@ -88,10 +94,19 @@ def test_cli_end_to_end_json(tmp_path, capsys):
     assert "process_time" in settings.pop("cpu")
     assert settings == {"runs": 5, "warmup": 1, "threads": [1, 2], "input_shape": [1, 1, 1250]}
     assert report["machine"]["cpu_count"] >= 1
+    assert set(report["machine"]["int8_isa"]) <= set(INT8_ISA_FLAGS)
 
     table = md.read_text()
     assert table.count("\n| teacher | eager | fp32 |") == 2
     assert "| 1.0x | 1.0x | 1.0x |" in table  # the teacher against itself: wall, CPU time, size
+    assert "(int8 instructions: " in table
+
+
+def test_int8_isa_reads_x86_and_arm_cpuinfo():
+    x86 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\nprocessor\t: 1\nflags\t: avx2\n"
+    assert int8_isa(x86) == ["avx2", "avx512f", "avx512_vnni"]  # in INT8_ISA_FLAGS order, once each
+    assert int8_isa("Features\t: fp asimd asimddp i8mm\n") == ["asimddp", "i8mm"]
+    assert int8_isa("model name\t: something\n") == []
 
 
 def test_an_eager_state_left_by_an_older_architecture_is_replaced(tmp_path):

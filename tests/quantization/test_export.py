@@ -179,6 +179,17 @@ def test_delegation_report_inspects_the_lowered_graph(student):
     assert any("cumsum" in op for op in report.undelegated)
 
 
+def test_litert_graph_has_no_layout_transposes(exported):
+    """The students are exported in 4-D (Student.deployment_form): litert-torch then needs no NCHW <->
+    NHWC transposes or 3-D reshapes around the convolutions (a 1-D student-s had 15 and 14)."""
+    folder, _ = exported
+    for precision in ("fp32", "q8"):
+        interpreter = load_tflite(folder / artifact_name(NAME, "litert", precision))
+        ops = [op["op_name"] for op in interpreter._get_ops_details()]
+        assert "TRANSPOSE" not in ops, precision
+        assert ops.count("RESHAPE") <= 2, (precision, ops.count("RESHAPE"))  # input; spectrum or embedding
+
+
 def test_int8_tflite_has_int8_io_tensors_and_the_card_records_their_scales(exported):
     folder, _ = exported
     path = folder / artifact_name(NAME, "litert", "q8")

@@ -123,6 +123,22 @@ def test_fold_batchnorm_keeps_outputs_and_removes_every_batchnorm(name):
         torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("name", sorted(STUDENTS))
+def test_deployment_form_is_the_folded_model_in_4d(name):
+    """Every convolution becomes the same Conv2d over (B, C, 1, T); inputs and outputs keep their shapes."""
+    model = build_student(name, seed=4)
+    (x,) = get_spec(name).get_example_inputs(batch=3)
+    deployed = model.deployment_form()
+    assert not any(isinstance(m, nn.Conv1d | nn.BatchNorm1d) for m in deployed.modules())
+    convs2d = [m for m in deployed.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs2d) == sum(isinstance(m, nn.Conv1d) for m in model.modules())
+    assert all(m.kernel_size[0] == m.stride[0] == 1 and m.padding[0] == 0 for m in convs2d)
+    assert not model.time_as_width and any(isinstance(m, nn.Conv1d) for m in model.modules())
+    with torch.no_grad():
+        for a, b in zip(model.fold_batchnorm()(x), deployed(x), strict=True):
+            torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
+
+
 def test_heart_rate_is_in_bpm_around_the_centre_at_initialisation():
     model = build_student("student-s")
     (x,) = get_spec("student-s").get_example_inputs(batch=8)
