@@ -168,19 +168,24 @@ def lower_to_xnnpack(
     Raises:
         QuantizationError: ``q8`` without calibration data, or bad calibration data.
     """
-    example = (torch.zeros(INPUT_SHAPE),)
     module = deployment_form(model)
     if precision == "q8":
         module = _int8_graph(module, "xnnpack", calibration, recipe)
     t0 = time.perf_counter()
-    with toolchain_warnings_silenced():
-        edge, report = lower_module(module, example)
-        buffer = edge.to_executorch().buffer
+    buffer, report = pte_program(module)
     log.info(
         "lowered to XNNPACK %s in %.1f s: %d delegate call(s), undelegated %s, %d bytes",
         precision, time.perf_counter() - t0, report.delegate_calls, report.undelegated or "none", len(buffer),
     )  # fmt: skip
     return buffer, report
+
+
+def pte_program(module: nn.Module) -> tuple[bytes, DelegationReport]:
+    """``.pte`` bytes of a ready graph (eval-mode fp32, or int8 from PTQ / QAT) taking ``(1, 1, 1250)``:
+    ``torch.export`` at batch 1, XNNPACK lowering, ExecuTorch serialisation; with the delegation report."""
+    with toolchain_warnings_silenced():
+        edge, report = lower_module(module, (torch.zeros(INPUT_SHAPE),))
+        return edge.to_executorch().buffer, report
 
 
 def run_pte(path: str | Path, x: np.ndarray | torch.Tensor) -> list[np.ndarray]:
@@ -234,28 +239,41 @@ def convert_to_litert(
     from anyppg.quantization.ptq import _quantizer
 
     with toolchain_warnings_silenced():
-        import litert_torch
         from litert_torch.quantize.quant_config import QuantConfig
 
-    example = (torch.zeros(INPUT_SHAPE),)
     module = deployment_form(model)
-    kwargs: dict[str, Any] = {}
+    quant_config = None
     if precision == "q8":
         module = _int8_graph(module, "litert", calibration, recipe)
-        kwargs["quant_config"] = QuantConfig(pt2e_quantizer=_quantizer("litert"))
+        quant_config = QuantConfig(pt2e_quantizer=_quantizer("litert"))
     t0 = time.perf_counter()
+    data = tflite_flatbuffer(module, quant_config)
+    log.info("converted to LiteRT %s in %.1f s, %d bytes", precision, time.perf_counter() - t0, len(data))
+    return data
+
+
+def tflite_flatbuffer(module: nn.Module, quant_config: Any = None) -> bytes:
+    """``.tflite`` bytes of a ready graph taking ``(1, 1, 1250)``, converted by litert-torch at batch 1.
+
+    Args:
+        module: an eval-mode fp32 module, or an int8 graph (PTQ / QAT, with quantize / dequantize
+            pairs) together with its ``quant_config`` (a litert-torch ``QuantConfig``), which makes
+            the file fully int8 with int8 I/O tensors.
+    """
+    with toolchain_warnings_silenced():
+        import litert_torch
+
     # litert-torch prints progress lines to stdout; keep stdout for `--json` output.
     with (
         toolchain_warnings_silenced(),
         contextlib.redirect_stdout(sys.stderr),
         tempfile.TemporaryDirectory() as tmp,
     ):
-        edge_model = litert_torch.convert(module, example, **kwargs)
+        kwargs = {} if quant_config is None else {"quant_config": quant_config}
+        edge_model = litert_torch.convert(module, (torch.zeros(INPUT_SHAPE),), **kwargs)
         path = Path(tmp) / "model.tflite"
         edge_model.export(str(path))
-        data = path.read_bytes()
-    log.info("converted to LiteRT %s in %.1f s, %d bytes", precision, time.perf_counter() - t0, len(data))
-    return data
+        return path.read_bytes()
 
 
 def load_tflite(path: str | Path, num_threads: int = 1):  # -> ai_edge_litert Interpreter

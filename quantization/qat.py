@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -384,24 +383,18 @@ class QATRecipe:
 
 def lower_qat_to_pte(converted: torch.fx.GraphModule) -> bytes:
     """Export a converted (``xnnpack``) QAT graph at batch 1 and lower it to an XNNPACK ``.pte``."""
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
+    from anyppg.quantization.export import pte_program
 
-    program = torch.export.export(converted, (torch.zeros(1, 1, INPUT_SAMPLES),))
-    return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer
+    return pte_program(converted)[0]
 
 
 def lower_qat_to_tflite(converted: torch.fx.GraphModule) -> bytes:
     """Convert a converted (``litert``) QAT graph at batch 1 to a fully int8 ``.tflite`` (int8 I/O)."""
-    import litert_torch
     from litert_torch.quantize.quant_config import QuantConfig
 
-    quant_config = QuantConfig(pt2e_quantizer=qat_quantizer("litert"))
-    edge = litert_torch.convert(converted, (torch.zeros(1, 1, INPUT_SAMPLES),), quant_config=quant_config)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.tflite"
-        edge.export(str(path))
-        return path.read_bytes()
+    from anyppg.quantization.export import tflite_flatbuffer
+
+    return tflite_flatbuffer(converted, QuantConfig(pt2e_quantizer=qat_quantizer("litert")))
 
 
 def export_qat(
