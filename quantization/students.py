@@ -384,7 +384,7 @@ class Student(nn.Module):
         wraps each in layout transposes and reshapes back to ``(B, C, T)`` wherever a residual add or
         the pooling reads it (15 transposes and 14 reshapes in student-s); ExecuTorch adds its own
         views. Written in 4-D from the start, the graph has none of them: measured interleaved at one
-        thread on the int8 student-s, 11 % less time per window in LiteRT and 22 % in ExecuTorch
+        thread on the int8 student-s, 9.5 % less time per call in LiteRT and 23 % in ExecuTorch
         (``docs/quantization.md``). The weights are the same numbers, so training and checkpoints keep
         the 1-D form.
         """
