@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -375,6 +376,26 @@ class Student(nn.Module):
                 folded.heart_rate.bias.mul_(HR_SCALE_BPM).add_(HR_CENTER_BPM)
             folded.hr_affine = False
         return folded
+
+    def with_rate_temperature(self, tau: float) -> Student:
+        """A copy whose heart-rate softmax reads ``tau`` times the logits: ``tau`` folded into the two
+        ``Linear`` layers that make them (``spectral_logits``; ``bin_prior``'s weight and bias), so the
+        graph is unchanged. ``tau < 1`` spreads the distribution over the rates, ``tau > 1`` sharpens
+        it toward its peak; the other outputs do not read these layers and stay as they are.
+
+        Raises:
+            ValueError: the student has no spectrum branch, or ``tau`` is not a positive number.
+        """
+        if self.spectrum is None:
+            raise ValueError("only a student with the spectrum branch (spectral_bins > 0) has a rate softmax")
+        if not (math.isfinite(tau) and tau > 0):
+            raise ValueError(f"the rate temperature must be a positive number, got {tau!r}")
+        scaled = copy.deepcopy(self)
+        with torch.no_grad():
+            scaled.spectral_logits.weight.mul_(tau)
+            scaled.bin_prior.weight.mul_(tau)
+            scaled.bin_prior.bias.mul_(tau)
+        return scaled
 
     def deployment_form(self) -> Student:
         """What is exported: :meth:`fold_batchnorm`, then every ``Conv1d`` rewritten as the same

@@ -291,6 +291,23 @@ def test_the_seed_with_the_lowest_validation_error_is_kept(windows, tmp_path):
         torch.testing.assert_close(a, b)
 
 
+def test_rate_temperature_is_the_validation_best_and_folded_into_the_student(windows):
+    from anyppg.quantization.assets import fit_rate_temperature
+    from anyppg.quantization.distill import predict
+    from anyppg.quantization.students import build_student
+
+    student = build_student("student-s", seed=0)
+    fitted, account = fit_rate_temperature(student, windows, grid=(0.25, 1.0, 4.0))
+    scores = account["validation_clinical_hr_mae_bpm"]
+    assert set(scores) == {"0.25", "1", "4"} and len(set(scores.values())) == 3
+    assert account["fitted"] and f"{account['temperature']:g}" == min(scores, key=scores.get)
+    expected = predict(student.with_rate_temperature(account["temperature"]), windows.ppg)["heart_rate"]
+    np.testing.assert_allclose(predict(fitted, windows.ppg)["heart_rate"], expected, rtol=0, atol=1e-4)
+    xs = build_student("student-xs")
+    same, account = fit_rate_temperature(xs, windows)
+    assert same is xs and not account["fitted"]
+
+
 def test_training_split_drops_quality_only_heart_rates_and_keeps_their_quality_labels():
     from anyppg.quantization.assets import training_split
 

@@ -139,6 +139,33 @@ def test_deployment_form_is_the_folded_model_in_4d(name):
             torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
 
 
+def test_rate_temperature_scales_only_the_heart_rate_softmax():
+    model = build_student("student-s", seed=5).eval()
+    (x,) = get_spec("student-s").get_example_inputs(batch=4)
+    with torch.no_grad():
+        base = model(x)
+        same = model.with_rate_temperature(1.0)(x)
+        soft = model.with_rate_temperature(0.5)(x)
+        flat = model.with_rate_temperature(1e-6)(x)
+    for a, b in zip(base, same, strict=True):
+        torch.testing.assert_close(a, b)
+    for i in (0, 2, 3, 4):  # embedding, quality, af, rhythm do not read the rate logits
+        torch.testing.assert_close(soft[i], base[i])
+    assert not torch.allclose(soft[1], base[1])
+    # At a vanishing temperature every rate is equally likely: the rate is their mean.
+    torch.testing.assert_close(flat[1], torch.full_like(flat[1], float(students.spectral_rates(64).mean())))
+    assert model.spectral_logits.weight.abs().sum() > 0  # the original is left as it was
+    torch.testing.assert_close(model(x)[1], base[1])
+
+
+@pytest.mark.parametrize("tau", [0.0, -1.0, float("nan")])
+def test_rate_temperature_refuses_bad_values_and_students_without_a_spectrum(tau):
+    with pytest.raises(ValueError, match="positive"):
+        build_student("student-s").with_rate_temperature(tau)
+    with pytest.raises(ValueError, match="spectrum branch"):
+        build_student("student-xs").with_rate_temperature(0.5)
+
+
 def test_heart_rate_is_in_bpm_around_the_centre_at_initialisation():
     model = build_student("student-s")
     (x,) = get_spec("student-s").get_example_inputs(batch=8)
