@@ -397,6 +397,23 @@ class Student(nn.Module):
             scaled.bin_prior.bias.mul_(tau)
         return scaled
 
+    def with_rhythm_temperature(self, tau: float) -> Student:
+        """A copy whose ``rhythm`` logits are ``tau`` times this student's (``tau`` folded into the
+        ``rhythm`` ``Linear``): temperature scaling of the six-class softmax, so ``rhythm_probabilities``
+        and the P(AF) read from them can be calibrated. The arg-max class, and every other output, stay
+        as they are.
+
+        Raises:
+            ValueError: ``tau`` is not a positive number.
+        """
+        if not (math.isfinite(tau) and tau > 0):
+            raise ValueError(f"the rhythm temperature must be a positive number, got {tau!r}")
+        scaled = copy.deepcopy(self)
+        with torch.no_grad():
+            scaled.rhythm.weight.mul_(tau)
+            scaled.rhythm.bias.mul_(tau)
+        return scaled
+
     def deployment_form(self) -> Student:
         """What is exported: :meth:`fold_batchnorm`, then every ``Conv1d`` rewritten as the same
         ``Conv2d`` over ``(B, C, 1, T)`` (kernel ``(1, k)``). Same outputs, same input shape.

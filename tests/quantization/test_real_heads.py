@@ -308,6 +308,30 @@ def test_rate_temperature_is_the_validation_best_and_folded_into_the_student(win
     assert same is xs and not account["fitted"]
 
 
+def test_rhythm_temperature_minimises_the_validation_nll(windows):
+    from anyppg.quantization.assets import fit_rhythm_temperature
+    from anyppg.quantization.distill import predict
+    from anyppg.quantization.students import build_student
+
+    student = build_student("student-xs", seed=0)
+    with torch.no_grad():  # an over-confident rhythm head: the fitted temperature must soften it
+        student.rhythm.weight.mul_(40.0)
+        student.rhythm.bias.mul_(40.0)
+    fitted, account = fit_rhythm_temperature(student, windows)
+    tau = account["temperature"]
+    assert 0 < tau < 1 and account["validation_nll"]["fitted"] < account["validation_nll"]["1"]
+    logits = predict(student, windows.ppg)["rhythm"]
+    y = windows.rhythm
+
+    def nll(t: float) -> float:
+        z = t * logits.astype(np.float64)
+        z -= z.max(1, keepdims=True)
+        return float(-(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(1))).mean())
+
+    assert nll(tau) <= min(nll(0.8 * tau), nll(1.25 * tau)) + 1e-6  # a minimum, not just lower
+    np.testing.assert_allclose(predict(fitted, windows.ppg)["rhythm"], tau * logits, rtol=1e-5, atol=1e-5)
+
+
 def test_training_split_drops_quality_only_heart_rates_and_keeps_their_quality_labels():
     from anyppg.quantization.assets import training_split
 

@@ -166,6 +166,20 @@ def test_rate_temperature_refuses_bad_values_and_students_without_a_spectrum(tau
         build_student("student-xs").with_rate_temperature(0.5)
 
 
+@pytest.mark.parametrize("name", sorted(STUDENTS))
+def test_rhythm_temperature_scales_only_the_rhythm_logits(name):
+    model = build_student(name, seed=6).eval()
+    (x,) = get_spec(name).get_example_inputs(batch=4)
+    with torch.no_grad():
+        base = model(x)
+        soft = model.with_rhythm_temperature(0.5)(x)
+    torch.testing.assert_close(soft[4], 0.5 * base[4])
+    for i in range(4):  # embedding, heart rate, quality, af
+        torch.testing.assert_close(soft[i], base[i])
+    with pytest.raises(ValueError, match="positive"):
+        model.with_rhythm_temperature(0.0)
+
+
 def test_heart_rate_is_in_bpm_around_the_centre_at_initialisation():
     model = build_student("student-s")
     (x,) = get_spec("student-s").get_example_inputs(batch=8)
