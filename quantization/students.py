@@ -388,14 +388,7 @@ class Student(nn.Module):
         """
         if self.spectrum is None:
             raise ValueError("only a student with the spectrum branch (spectral_bins > 0) has a rate softmax")
-        if not (math.isfinite(tau) and tau > 0):
-            raise ValueError(f"the rate temperature must be a positive number, got {tau!r}")
-        scaled = copy.deepcopy(self)
-        with torch.no_grad():
-            scaled.spectral_logits.weight.mul_(tau)
-            scaled.bin_prior.weight.mul_(tau)
-            scaled.bin_prior.bias.mul_(tau)
-        return scaled
+        return self._scaled("rate", tau, ("spectral_logits.weight", "bin_prior.weight", "bin_prior.bias"))
 
     def with_rhythm_temperature(self, tau: float) -> Student:
         """A copy whose ``rhythm`` logits are ``tau`` times this student's (``tau`` folded into the
@@ -406,12 +399,17 @@ class Student(nn.Module):
         Raises:
             ValueError: ``tau`` is not a positive number.
         """
+        return self._scaled("rhythm", tau, ("rhythm.weight", "rhythm.bias"))
+
+    def _scaled(self, what: str, tau: float, names: tuple[str, ...]) -> Student:
+        """A copy with the parameters ``names`` multiplied by ``tau`` (the ``what`` temperature)."""
         if not (math.isfinite(tau) and tau > 0):
-            raise ValueError(f"the rhythm temperature must be a positive number, got {tau!r}")
+            raise ValueError(f"the {what} temperature must be a positive number, got {tau!r}")
         scaled = copy.deepcopy(self)
+        params = dict(scaled.named_parameters())
         with torch.no_grad():
-            scaled.rhythm.weight.mul_(tau)
-            scaled.rhythm.bias.mul_(tau)
+            for name in names:
+                params[name].mul_(tau)
         return scaled
 
     def deployment_form(self) -> Student:
