@@ -450,6 +450,17 @@ def train_best_seed(
     return student
 
 
+def validation_hr_mae(model: Any, validation: Any) -> float:
+    """Clinical (BIDMC + MIMIC-DB) heart-rate MAE of ``model`` (any callable taking ``(N, 1, 1250)``:
+    a student, or its simulated int8 graph) on the validation windows, bpm; NaN without such labels.
+    The one score the validation-time choices (temperature, PTQ or QAT) are made on."""
+    from anyppg.quantization.distill import predict
+    from anyppg.quantization.real_heads import head_metrics
+
+    hr = head_metrics(predict(model, validation.ppg), validation, n_boot=0)["heart_rate"]
+    return float((hr.get("clinical_finger") or {}).get("mae_bpm", float("nan")))
+
+
 #: Rate-softmax temperatures tried on the validation patients (:func:`fit_rate_temperature`).
 RATE_TEMPERATURES = (0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0)
 
@@ -469,16 +480,12 @@ def fit_rate_temperature(
     Returns:
         ``(student with the chosen temperature, the card's account: chosen ``tau`` and every score)``.
     """
-    from anyppg.quantization.distill import predict
-    from anyppg.quantization.real_heads import head_metrics
-
     if getattr(student, "spectrum", None) is None:
         return student, {"temperature": 1.0, "fitted": False, "why": "no rate softmax (no spectrum branch)"}
     scores: dict[str, float] = {}
     best: tuple[float, float] | None = None
     for tau in grid:
-        hr = head_metrics(predict(student.with_rate_temperature(tau), validation.ppg), validation, n_boot=0)
-        mae = float((hr["heart_rate"].get("clinical_finger") or {}).get("mae_bpm", float("nan")))
+        mae = validation_hr_mae(student.with_rate_temperature(tau), validation)
         scores[f"{tau:g}"] = mae
         if np.isfinite(mae) and (best is None or mae < best[1]):
             best = (tau, mae)
@@ -562,22 +569,19 @@ def choose_int8(
     """PTQ or quantization-aware training for the int8 files, whichever gives the lower validation
     clinical heart-rate MAE (the output int8 hurts most; simulated int8 in torch, which the files
     match). Returns ``(recipe or None for PTQ, the card's account of the choice)``."""
-    from anyppg.quantization.distill import predict
     from anyppg.quantization.export import deployment_form
     from anyppg.quantization.ptq import quantize_pt2e
     from anyppg.quantization.qat import QATConfig, QATRecipe
-    from anyppg.quantization.real_heads import head_metrics
 
-    def val_hr(graph: Any) -> float:
-        hr = head_metrics(predict(graph, validation.ppg), validation, n_boot=0)["heart_rate"]
-        return float((hr.get("clinical_finger") or {}).get("mae_bpm", float("nan")))
-
-    scores = {"fp32": val_hr(student), "ptq": val_hr(quantize_pt2e(deployment_form(student), calibration))}
+    scores = {
+        "fp32": validation_hr_mae(student, validation),
+        "ptq": validation_hr_mae(quantize_pt2e(deployment_form(student), calibration), validation),
+    }
     if args.qat_steps <= 0:
         return None, {"chosen": "ptq", "validation_clinical_hr_mae_bpm": scores}
     config = QATConfig(steps=args.qat_steps, batch_size=64, lr=1e-4, w_hr_bpm=0.5, seed=args.seed)
     recipe = QATRecipe(qat_windows, config)
-    scores["qat"] = val_hr(recipe(deployment_form(student), "xnnpack"))
+    scores["qat"] = validation_hr_mae(recipe(deployment_form(student), "xnnpack"), validation)
     chosen = "qat" if scores["qat"] < scores["ptq"] else "ptq"
     log.info("int8 by %s (validation clinical heart-rate MAE: %s)", chosen, scores)
     return (recipe if chosen == "qat" else None), {"chosen": chosen, "validation_clinical_hr_mae_bpm": scores}
