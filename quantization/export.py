@@ -80,14 +80,20 @@ def artifact_name(model: str, backend: str, precision: str) -> str:
     return f"{model}_{backend}_{precision}{SUFFIX[backend]}"
 
 
-def deployment_form(model: nn.Module) -> nn.Module:
-    """``model`` in eval mode, in its deployment form when it has one (students: BatchNorm folded,
-    convolutions in 4-D, :meth:`~anyppg.quantization.students.Student.deployment_form`)."""
+def deployment_method(model: nn.Module) -> Callable[[], nn.Module] | None:
+    """The model's own way to its deployment form, or None: ``deployment_form()`` (students:
+    BatchNorm folded, convolutions in 4-D), else ``fold_batchnorm()``."""
     for method in ("deployment_form", "fold_batchnorm"):
         form = getattr(model, method, None)
         if callable(form):
-            return form()
-    return model.eval()
+            return form
+    return None
+
+
+def deployment_form(model: nn.Module) -> nn.Module:
+    """``model`` in eval mode, in its deployment form when it has one (:func:`deployment_method`)."""
+    form = deployment_method(model)
+    return form() if form is not None else model.eval()
 
 
 @contextlib.contextmanager

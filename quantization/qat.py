@@ -292,8 +292,10 @@ def qat_finetune(
     # first also spares convert_pt2e its QAT conv-BN fold (about 20 s per conversion even for a tiny
     # model). Models without a fold_batchnorm() keep BN in the graph and have it frozen at step 0.
     # A student's deployment_form() is fold_batchnorm() plus the 4-D layout it is exported in.
-    fold = getattr(model, "deployment_form", None) or getattr(model, "fold_batchnorm", None)
-    bn_folded = cfg.freeze_bn_step == 0 and callable(fold)
+    from anyppg.quantization.export import deployment_method
+
+    fold = deployment_method(model)
+    bn_folded = cfg.freeze_bn_step == 0 and fold is not None
     prepared = prepare_qat(fold() if bn_folded else model, backend, cfg.max_batch)
     log.info("prepared %s QAT graph in %.1f s (BN folded: %s)", backend, time.perf_counter() - t0, bn_folded)
     optimizer = torch.optim.Adam(prepared.parameters(), lr=cfg.lr)
