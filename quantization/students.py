@@ -425,15 +425,22 @@ class Student(nn.Module):
         the 1-D form.
         """
         deployed = self.fold_batchnorm()
-        for module in list(deployed.modules()):
-            for name, child in list(module.named_children()):
-                if isinstance(child, nn.Conv1d):
-                    setattr(module, name, _conv2d_of(child))
+        convs_over_width(deployed)
         deployed.time_as_width = True
         return deployed
 
 
-def _conv2d_of(conv: nn.Conv1d) -> nn.Conv2d:
+def convs_over_width(model: nn.Module) -> nn.Module:
+    """Replace, in place, every ``Conv1d`` inside ``model`` by :func:`conv2d_of` it; returns ``model``.
+    Its forward must then feed them ``(B, C, 1, T)``."""
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, nn.Conv1d):
+                setattr(module, name, conv2d_of(child))
+    return model
+
+
+def conv2d_of(conv: nn.Conv1d) -> nn.Conv2d:
     """The ``Conv2d`` that computes ``conv`` on ``(B, C, 1, T)``: kernel, stride, padding along width."""
     if not isinstance(conv.padding, tuple) or conv.padding_mode != "zeros":
         raise ValueError(f"only zero-padded convolutions with explicit padding are rewritten; got {conv}")

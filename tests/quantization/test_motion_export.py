@@ -10,7 +10,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from anyppg.model_card import ModelCard  # noqa: E402
+from anyppg.quantization.export import load_tflite  # noqa: E402
 from anyppg.quantization.motion_export import (  # noqa: E402
+    deployment_form,
     export_motion,
     fold_batchnorm,
     int8_predictor,
@@ -42,6 +44,15 @@ def test_folding_batchnorm_keeps_the_outputs(trained) -> None:
         torch.testing.assert_close(fold_batchnorm(model)(x), model.eval()(x), atol=1e-4, rtol=1e-4)
 
 
+def test_deployment_form_keeps_the_outputs_without_1d_convolutions(trained) -> None:
+    model, w = trained
+    x = torch.from_numpy(w.x[:16])
+    deployed = deployment_form(model)
+    assert not any(isinstance(m, (torch.nn.Conv1d, torch.nn.BatchNorm1d)) for m in deployed.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(deployed(x), model.eval()(x), atol=1e-4, rtol=1e-4)
+
+
 def test_simulated_int8_stays_close_to_fp32(trained) -> None:
     model, w = trained
     fp32 = softmax(predict_logits(model, w.x))
@@ -69,5 +80,9 @@ def test_exported_files_match_fp32_on_real_runtimes(trained, tmp_path) -> None:
         bpm_q8 = np.array([hr_from_distribution(p)[0] for p in got])
         assert np.median(np.abs(bpm_q8 - bpm_fp32)) < 1.5, path.name
         assert np.abs(got - fp32).sum(axis=1).mean() < 0.15, path.name
+    # Exported in 4-D (deployment_form): layout changes only at the input and around the mean over
+    # the bins (the 1-D graph had 11 TRANSPOSE and 13 RESHAPE).
+    ops = [op["op_name"] for op in load_tflite(paths[1])._get_ops_details()]
+    assert ops.count("TRANSPOSE") <= 2 and ops.count("RESHAPE") <= 4, ops
     card = json.loads(paths[1].with_suffix(".json").read_text())
     assert card["quantization"]["calibration_inputs"] == len(w.x[:128])
