@@ -166,6 +166,32 @@ def test_time_stretch_multiplies_the_heart_rate_label():
         _stretch(x, hr, torch.Generator().manual_seed(0), HeadTrainConfig(stretch_p=1.0, stretch_mode="warp"))
 
 
+def test_rhythm_stretch_re_times_labelled_rhythm_windows_and_keeps_their_labels():
+    from anyppg.quantization.real_heads import _losses, _stretch_rhythm
+
+    sim = anyppg.simulate(12, heart_rate=60.0, ppg_rate=125.0, seed=0)
+    x = torch.from_numpy(segment_window(sim.ppg[:1250], 125.0))[None, None, :].repeat(2, 1, 1)
+    label = torch.tensor([AF_CLASS, -1])
+    cfg = HeadTrainConfig(rhythm_stretch_p=1.0, rhythm_stretch_range=(1.2, 1.2))
+    y = _stretch_rhythm(x, label, torch.Generator().manual_seed(0), cfg)
+    assert y.shape == x.shape and torch.equal(y[1], x[1])  # rows without a rhythm label are untouched
+    peak_bpm = float(torch.fft.rfft(y[0, 0]).abs()[5:40].argmax() + 5) * 6.0  # 0.1 Hz bins
+    assert abs(peak_bpm - 72.0) <= 6.0
+    assert torch.equal(_stretch_rhythm(x, label, torch.Generator(), HeadTrainConfig()), x)  # off by default
+
+    logits = torch.tensor([[4.0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 4.0]])
+    labels, zeros, no_hr = torch.tensor([0, AF_CLASS]), torch.zeros(2, 1), torch.full((2,), float("nan"))
+
+    def rhythm_loss(smoothing: float) -> float:
+        no_quality = torch.tensor([-1, -1])
+        parts = _losses(zeros, zeros, zeros, logits, no_hr, no_quality, labels, torch.tensor(1.0), smoothing)
+        return float(parts["rhythm"])
+
+    sharp, smooth = rhythm_loss(0.0), rhythm_loss(0.1)
+    expected = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1)
+    assert smooth == pytest.approx(float(expected)) and smooth > sharp
+
+
 def _pulses(bpm: float, rise_s: float = 0.2, n: int = 1250, fs: float = 125.0) -> np.ndarray:
     """Beats with a linear 0.2 s upstroke from the foot to the peak, then an exponential decay."""
     t = np.arange(n) / fs
