@@ -396,3 +396,19 @@ def test_shipped_files_are_errors_not_crashes_when_damaged(tmp_path):
     truncated.write_bytes(data[: len(data) // 3])
     with pytest.raises(AnyPPGError):
         load_pte(truncated)
+
+
+def test_card_speedup_is_timed_in_wall_and_cpu_time(exported):
+    """assets.interleaved_speedup: a teacher that sleeps costs wall-clock time but no CPU time, so only
+    the wall-clock ratio counts the sleep (preemption by another process looks the same to a timer)."""
+    import time
+
+    from anyppg.quantization.assets import interleaved_speedup
+
+    folder, _ = exported
+    path = folder / artifact_name(NAME, "litert", "q8")
+    speed = interleaved_speedup(lambda x: time.sleep(0.005), path, rounds=10)
+    assert speed["rounds"] == 10
+    assert speed["speedup"] == pytest.approx(speed["teacher_fp32_eager_ms"] / speed["this_file_ms"])
+    assert speed["teacher_fp32_eager_ms"] >= 5.0 and speed["teacher_fp32_eager_cpu_ms"] < 1.0
+    assert speed["speedup_cpu_time"] < speed["speedup"]
