@@ -14,7 +14,9 @@ correlated, so resampling windows would give falsely narrow intervals):
   reference is **reliable** (:func:`anyppg.datasets.labels.reference_reliable`: a second,
   independent R-peak detector, NeuroKit2's, gives a rate within 5 bpm and a beat count within one of
   the reference's). The rule reads the ECG only, was fixed before any method was scored with it,
-  and removes the same windows for every method.
+  and removes the same windows for every method. The two sets are also scored **pooled**
+  (``clinical finger``, :data:`CLINICAL`: every window of both, subjects resampled across both), the
+  population the model cards' ``clinical_finger`` heart rate and the targets speak of.
   TROIKA and BAMI-I (wrist PPG + accelerometer while running): the datasets' ECG heart rate per 8 s
   window (2 s step), averaged over the 8 s windows inside the 10 s window. Methods: the SDK's
   ``tracker`` (``heart_rate_tracker``), the ``motion tracker`` (:mod:`anyppg.signal.motion_hr` on
@@ -78,6 +80,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 ASSETS = Path(anyppg.__file__).resolve().parent / "assets"
 
 HR_DATASETS = ("bidmc", "mimicdb", "troika", "bami")
+CLINICAL = ("bidmc", "mimicdb")
+"""The ICU finger-PPG sets, also scored pooled as ``clinical finger``."""
+POOLED_NAME = "clinical finger (bidmc + mimicdb)"
 ALL_DATASETS = (*HR_DATASETS, "liu")
 QUICK_SUBJECTS = 6
 #: quality labels from ECG/PPG heart-rate agreement (bpm), as ``anyppg.datasets.labels``: usable
@@ -465,6 +470,19 @@ class Windows:
         return _cat(self.subject), _cat(self.reference), {k: _cat(v) for k, v in self.columns.items()}
 
 
+def pooled(parts: Sequence[Windows]) -> Windows:
+    """The windows of several datasets as one set (subject names carry their dataset, so they stay
+    apart in the bootstrap); a method is kept only where every part has it."""
+    keys = [k for k in parts[0].columns if all(k in w.columns for w in parts)] if parts else []
+    out = Windows()
+    for w in parts:
+        out.subject += w.subject
+        out.reference += w.reference
+        for k in keys:
+            out.columns.setdefault(k, []).extend(w.columns[k])
+    return out
+
+
 def _cat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0)
 
@@ -765,6 +783,28 @@ def to_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def hr_result(windows: Windows, info: dict[str, Any], n_boot: int) -> dict[str, Any]:
+    """One heart-rate dataset's section of ``real.json``: its tables on every labelled window and, for
+    the clinical sets, on the windows with a reliable reference."""
+    rows, q_rows = hr_table(windows, n_boot)
+    _, ref, cols = windows.arrays()
+    out: dict[str, Any] = {
+        "info": info,
+        "labelled_windows": int(np.isfinite(ref).sum()),
+        "rows": rows,
+        "quality": q_rows,
+    }
+    if "reference reliable" in cols:
+        rel_rows, _ = hr_table(windows, n_boot, reliable_only=True)
+        out["reliable_reference"] = {
+            "rule": "anyppg.datasets.labels.reference_reliable: NeuroKit2's R-peaks give a rate within "
+            "5 bpm and a beat count within one of the reference R-peaks'",
+            "labelled_windows": int((np.isfinite(ref) & (cols["reference reliable"] == 1)).sum()),
+            "rows": rel_rows,
+        }
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -807,25 +847,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "anyppg": anyppg.__version__,
         "heart_rate": {},
     }
+    clinical: dict[str, tuple[Windows, dict[str, Any]]] = {}
     for dataset in [d for d in wanted if d in HR_DATASETS]:
         windows, info = run_hr_dataset(dataset, root, models, limit, heldout)
-        rows, q_rows = hr_table(windows, n_boot)
-        _, ref, cols = windows.arrays()
-        labelled = int(np.isfinite(ref).sum())
-        result["heart_rate"][dataset] = {
-            "info": info,
-            "labelled_windows": labelled,
-            "rows": rows,
-            "quality": q_rows,
+        if dataset in CLINICAL:
+            clinical[dataset] = (windows, info)
+        result["heart_rate"][dataset] = hr_result(windows, info, n_boot)
+    if len(clinical) == len(CLINICAL):
+        infos = [info for _, info in clinical.values()]
+        info = {
+            "subjects": [s for i in infos for s in i["subjects"]],
+            "recordings": [r for i in infos for r in i["recordings"]],
+            "subject_source": "held-out" if all(i["subject_source"] == "held-out" for i in infos) else "all",
+            "seconds": sum(i["seconds"] for i in infos),
         }
-        if "reference reliable" in cols:
-            rel_rows, _ = hr_table(windows, n_boot, reliable_only=True)
-            result["heart_rate"][dataset]["reliable_reference"] = {
-                "rule": "anyppg.datasets.labels.reference_reliable: NeuroKit2's R-peaks give a rate within "
-                "5 bpm and a beat count within one of the reference R-peaks'",
-                "labelled_windows": int((np.isfinite(ref) & (cols["reference reliable"] == 1)).sum()),
-                "rows": rel_rows,
-            }
+        result["heart_rate"][POOLED_NAME] = hr_result(pooled([w for w, _ in clinical.values()]), info, n_boot)
     if "liu" in wanted:
         rows, info = run_liu(root, models, limit, heldout, n_boot)
         result["liu"] = {"info": info, "rows": rows}

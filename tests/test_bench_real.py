@@ -147,3 +147,22 @@ def test_reliable_reference_table_drops_the_same_windows_for_every_method(bench)
     assert by["neurokit2"]["value"] == pytest.approx(7.5) and rel["neurokit2"]["value"] == pytest.approx(0.0)
     assert by["tracker"]["windows"] == 8 and rel["tracker"]["windows"] == 6
     assert rel["motion tracker"]["value"] == pytest.approx(2.0)
+
+
+def test_pooled_clinical_windows_keep_every_subject_and_the_shared_methods(bench) -> None:
+    def one(subject: str, error: float, extra: bool) -> object:
+        w = bench.Windows()
+        ref = np.array([60.0, 70.0, 80.0])
+        values = {"tracker": ref + error, "reference reliable": np.ones(3)}
+        if extra:
+            values["fused: a model only one set was run with"] = ref
+        w.add(subject, ref, values)
+        return w
+
+    bidmc, mimic = one("bidmc:01", 1.0, True), one("mimicdb:g039", 4.0, False)
+    both = bench.pooled([bidmc, mimic])
+    subjects, ref, cols = both.arrays()
+    assert list(subjects) == ["bidmc:01"] * 3 + ["mimicdb:g039"] * 3
+    assert set(cols) == {"tracker", "reference reliable"}  # a method missing from one set is dropped
+    assert np.mean(np.abs(cols["tracker"] - ref)) == pytest.approx(2.5)  # both sets' windows count
+    assert len(bidmc.subject) == 1 and len(bidmc.columns["tracker"]) == 1  # the parts are untouched
