@@ -101,8 +101,8 @@ def deployment_form(model: MotionHRNet) -> nn.Module:
     reshape at the input. Same outputs, same input shape.
 
     The 1-D graph had litert-torch wrap the convolutions in 11 layout transposes and 13 reshapes (the
-    students' case, ``docs/quantization.md``); this one keeps two of each, at the input (four
-    channels to NHWC) and around the mean over the bins (a ``Linear`` along the last axis). Measured
+    students' case, ``docs/quantization.md``); this one keeps 2 transposes and 4 reshapes, at the
+    input (four channels to NHWC) and around the mean over the bins (a ``Linear`` along the last axis). Measured
     interleaved at one thread on the same weights: 41 vs 44 us per call in LiteRT, 32 vs 40 us in
     ExecuTorch. A fixed depthwise ``(1, 64)`` convolution for that mean removes the second transpose
     but cost 78 us in LiteRT."""
