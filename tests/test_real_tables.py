@@ -1,0 +1,52 @@
+"""benchmarks/real_tables.py: the evaluation page's tables carry real.json's numbers into the right cells."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "real_tables.py"
+
+
+@pytest.fixture(scope="module")
+def real_tables():
+    spec = importlib.util.spec_from_file_location("real_tables", _PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["real_tables"] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("real_tables", None)
+
+
+def _hr_rows(method: str, value: float, coverage: float = 1.0) -> list[dict]:
+    return [{"method": method, "value": value, "ci": [value - 0.5, value + 0.5], "coverage": coverage}]
+
+
+def test_tables_put_each_dataset_in_its_column(real_tables) -> None:
+    def dataset(subjects: int, tracker: float, coverage: float, auroc: float) -> dict:
+        quality = [{"method": "quality", "labels_from": "PPG peaks", "value": auroc, "ci": [None, None],
+                    "usable": 9, "unusable": 1}]  # fmt: skip
+        return {"info": {"subjects": ["s"] * subjects}, "labelled_windows": 10,
+                "rows": _hr_rows("tracker", tracker, coverage), "quality": quality}  # fmt: skip
+
+    result = {
+        "heart_rate": {"troika": dataset(4, 1.24, 1.0, 0.678), "bidmc": dataset(16, 0.69, 0.9, 0.948)},
+        "liu": {
+            "info": {"subjects": ["a", "b"], "segments": 20, "af_segments": 5},
+            "rows": [{"method": "m", "task": "AF vs rest", "value": 0.95, "ci": [0.93, 0.98]}],
+        },
+    }
+    md = real_tables.tables(result)
+    assert "| method | BIDMC (16 held-out) | TROIKA (4 held-out) |" in md  # column order, not input order
+    assert "| tracker | 0.69 [0.19, 1.19] (90% of windows) | 1.24 [0.74, 1.74] |" in md
+    assert "| quality | 0.948 | 0.678 |" in md and "| (usable / unusable windows) | 9 / 1 | 9 / 1 |" in md
+    assert "| m | 0.950 [0.930, 0.980] | - |" in md and "reliable" not in md
+
+
+def test_the_committed_results_render(real_tables) -> None:
+    md = real_tables.tables(json.loads(real_tables.RESULTS.read_text()))
+    assert md.count("### ") == 3 and "clinical finger, pooled" in md
