@@ -5,7 +5,10 @@ Tests that need torch import it inside the test module; the SDK-side tests must 
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +53,27 @@ def _plain_runtime_call(path, x):
 def plain_runtime_call():
     """:func:`_plain_runtime_call`, for the runtime tests."""
     return _plain_runtime_call
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="session")
+def benchmark_script():
+    """``load(name)``: the module of the script ``benchmarks/{name}.py`` (not a package), imported once
+    per session and registered as ``name`` in ``sys.modules`` (dataclasses look their module up there
+    while the class is built; scripts import each other by that name). Unregistered at the end."""
+    loaded: dict[str, object] = {}
+
+    def load(name: str):
+        if name not in loaded:
+            spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+            loaded[name] = module
+        return loaded[name]
+
+    yield load
+    for name in loaded:
+        sys.modules.pop(name, None)

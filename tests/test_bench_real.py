@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_real.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_real", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_real"] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("bench_real", None)
+def bench(benchmark_script):
+    return benchmark_script("bench_real")
 
 
 def test_auroc_matches_sklearn_with_ties(bench) -> None:

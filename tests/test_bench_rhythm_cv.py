@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -14,17 +10,10 @@ pytest.importorskip("torch")
 from anyppg.quantization.students import AF_CLASS
 from anyppg.trainer.heads import HeadWindows
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_rhythm_cv.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_rhythm_cv", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_rhythm_cv"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("bench_rhythm_cv", None)
+def bench(benchmark_script):
+    return benchmark_script("bench_rhythm_cv")
 
 
 def _windows(af_share: dict[str, float], per_patient: int = 10) -> HeadWindows:

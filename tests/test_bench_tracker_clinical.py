@@ -3,27 +3,15 @@ and the simulator (no data folder)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import anyppg
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_tracker_clinical.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_tracker_clinical", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_tracker_clinical"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("bench_tracker_clinical", None)
-    sys.modules.pop("bench_real", None)
+def bench(benchmark_script):
+    return benchmark_script("bench_tracker_clinical")
 
 
 def test_scores_are_means_over_subjects_not_windows(bench) -> None:

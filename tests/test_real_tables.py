@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "real_tables.py"
-
 
 @pytest.fixture(scope="module")
-def real_tables():
-    spec = importlib.util.spec_from_file_location("real_tables", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["real_tables"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("real_tables", None)
+def real_tables(benchmark_script):
+    return benchmark_script("real_tables")
 
 
 def _hr_rows(method: str, value: float, coverage: float = 1.0) -> list[dict]:

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "soak_codecs.py"
-
 
 @pytest.fixture(scope="module")
-def soak():
-    spec = importlib.util.spec_from_file_location("soak_codecs", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["soak_codecs"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules["soak_codecs"]
+def soak(benchmark_script):
+    return benchmark_script("soak_codecs")
 
 
 def test_every_codec_survives_fuzzed_frames(soak, tmp_path):
