@@ -186,11 +186,14 @@ def lower_to_xnnpack(
     return buffer, report
 
 
-def pte_program(module: nn.Module) -> tuple[bytes, DelegationReport]:
-    """``.pte`` bytes of a ready graph (eval-mode fp32, or int8 from PTQ / QAT) taking ``(1, 1, 1250)``:
-    ``torch.export`` at batch 1, XNNPACK lowering, ExecuTorch serialisation; with the delegation report."""
+def pte_program(
+    module: nn.Module, input_shape: tuple[int, ...] = INPUT_SHAPE
+) -> tuple[bytes, DelegationReport]:
+    """``.pte`` bytes of a ready graph (eval-mode fp32, or int8 from PTQ / QAT) taking ``input_shape``
+    (a student's ``(1, 1, 1250)`` by default): ``torch.export`` at that shape, XNNPACK lowering,
+    ExecuTorch serialisation; with the delegation report."""
     with toolchain_warnings_silenced():
-        edge, report = lower_module(module, (torch.zeros(INPUT_SHAPE),))
+        edge, report = lower_module(module, (torch.zeros(input_shape),))
         return edge.to_executorch().buffer, report
 
 
@@ -258,13 +261,18 @@ def convert_to_litert(
     return data
 
 
-def tflite_flatbuffer(module: nn.Module, quant_config: Any = None) -> bytes:
-    """``.tflite`` bytes of a ready graph taking ``(1, 1, 1250)``, converted by litert-torch at batch 1.
+def tflite_flatbuffer(
+    module: nn.Module, quant_config: Any = None, input_shape: tuple[int, ...] = INPUT_SHAPE
+) -> bytes:
+    """``.tflite`` bytes of a ready graph taking ``input_shape`` (a student's ``(1, 1, 1250)`` by
+    default), converted by litert-torch at that shape.
 
     Args:
         module: an eval-mode fp32 module, or an int8 graph (PTQ / QAT, with quantize / dequantize
             pairs) together with its ``quant_config`` (a litert-torch ``QuantConfig``), which makes
             the file fully int8 with int8 I/O tensors.
+        quant_config: see ``module``; None for fp32.
+        input_shape: the example input's shape.
     """
     with toolchain_warnings_silenced():
         import litert_torch
@@ -276,7 +284,7 @@ def tflite_flatbuffer(module: nn.Module, quant_config: Any = None) -> bytes:
         tempfile.TemporaryDirectory() as tmp,
     ):
         kwargs = {} if quant_config is None else {"quant_config": quant_config}
-        edge_model = litert_torch.convert(module, (torch.zeros(INPUT_SHAPE),), **kwargs)
+        edge_model = litert_torch.convert(module, (torch.zeros(input_shape),), **kwargs)
         path = Path(tmp) / "model.tflite"
         edge_model.export(str(path))
         return path.read_bytes()

@@ -22,13 +22,10 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
 import logging
 import os
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -42,9 +39,10 @@ from torch import nn
 from anyppg.errors import DataFormatError
 from anyppg.model_card import ModelCard, Preprocessing, TensorSpec, card_path_for
 from anyppg.quantization.export import (
-    lower_module,
     machine_description,
     measure_latency_ms,
+    pte_program,
+    tflite_flatbuffer,
     toolchain_warnings_silenced,
 )
 from anyppg.quantization.ptq import QuantizationError, _quantizer
@@ -167,10 +165,7 @@ def lower_pte(model: MotionHRNet, calibration: np.ndarray) -> bytes:
     Raises:
         QuantizationError: the graph was not fully delegated, or bad calibration data.
     """
-    module = quantize_motion(model, calibration, "xnnpack")
-    with toolchain_warnings_silenced():
-        edge, report = lower_module(module, (torch.zeros(INPUT_SHAPE),))
-        buffer = edge.to_executorch().buffer
+    buffer, report = pte_program(quantize_motion(model, calibration, "xnnpack"), INPUT_SHAPE)
     if not report.fully_delegated:
         raise QuantizationError(f"XNNPACK left ops undelegated: {report.undelegated}")
     return buffer
@@ -179,21 +174,10 @@ def lower_pte(model: MotionHRNet, calibration: np.ndarray) -> bytes:
 def convert_tflite(model: MotionHRNet, calibration: np.ndarray) -> bytes:
     """int8 LiteRT flatbuffer bytes (int8 input and output tensors)."""
     with toolchain_warnings_silenced():
-        import litert_torch
         from litert_torch.quantize.quant_config import QuantConfig
 
     module = quantize_motion(model, calibration, "litert")
-    with (
-        toolchain_warnings_silenced(),
-        contextlib.redirect_stdout(sys.stderr),
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        edge_model = litert_torch.convert(
-            module, (torch.zeros(INPUT_SHAPE),), quant_config=QuantConfig(pt2e_quantizer=_quantizer("litert"))
-        )
-        path = Path(tmp) / "model.tflite"
-        edge_model.export(str(path))
-        return path.read_bytes()
+    return tflite_flatbuffer(module, QuantConfig(pt2e_quantizer=_quantizer("litert")), INPUT_SHAPE)
 
 
 def model_card(backend: str, fmt: str, parameters: int, size: int, **fields: Any) -> ModelCard:
