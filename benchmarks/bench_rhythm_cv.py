@@ -107,12 +107,12 @@ def summarize(work: Path, variants: list[str], folds: int, n_boot: int = 1000) -
     result: dict[str, Any] = {}
     for variant in variants:
         parts = [np.load(work / f"{variant}-f{f}.npz") for f in range(folds)]
-        per_fold = []
-        for d in parts:
-            m = head_metrics(_outputs(d), _windows(d), n_boot=0)["rhythm"]
-            per_fold.append(m["af_auroc"])
-        pooled = HeadWindows.concat([_windows(d) for d in parts])
-        outputs = {k: np.concatenate([_outputs(d)[k] for d in parts]) for k in _outputs(parts[0])}
+        outs, wins = [_outputs(d) for d in parts], [_windows(d) for d in parts]
+        per_fold = [
+            head_metrics(o, w, n_boot=0)["rhythm"]["af_auroc"] for o, w in zip(outs, wins, strict=True)
+        ]
+        pooled = HeadWindows.concat(wins)
+        outputs = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
         m = head_metrics(outputs, pooled, n_boot=n_boot)["rhythm"]
         result[variant] = {
             "overrides": VARIANTS[variant],
