@@ -19,7 +19,7 @@ Steps (each logged; nothing is downloaded):
    patients and folded into the weights (:func:`fit_rate_temperature`); with ``--rhythm-temperature``
    the rhythm softmax's too (:func:`fit_rhythm_temperature`, validation six-class NLL).
 5. **quantize + export**: PT2E static int8 calibrated on training windows (the heart-rate output's
-   range fixed to 0-229.5 bpm), to ``{student}_xnnpack_q8.pte`` and ``{student}_litert_q8.tflite``.
+   last ``Linear`` kept fp32: a float32 output), to ``{student}_xnnpack_q8.pte`` and ``{student}_litert_q8.tflite``.
 6. **score the files**: each int8 file is run through its own runtime on every held-out window; its
    card records those numbers (heart-rate MAE per dataset, quality AUROC, AF AUROC, six-class accuracy,
    with 95 % bootstrap intervals over subjects) beside the fp32 student's, the training data (subjects,

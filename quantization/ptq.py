@@ -64,17 +64,29 @@ def _quantizer(backend: str):  # -> torchao Quantizer
     raise QuantizationError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
 
 
-def with_fixed_outputs(base: Any, fixed: Mapping[int, tuple[float, int]]) -> Any:
-    """``base`` quantizer, except that graph outputs ``fixed`` (output index -> (scale, zero point))
-    get those int8 parameters instead of calibrated ones.
+def with_output_overrides(
+    base: Any, fixed: Mapping[int, tuple[float, int]] | None = None, floating: Iterable[int] = ()
+) -> Any:
+    """``base`` quantizer, except for some graph outputs (by output index):
 
-    Calibration sets an output's range from what the calibration windows produce: a heart-rate head
-    calibrated on resting windows (60-100 bpm) then saturates at exercise rates. A fixed range covers
-    the whole physiological range whatever the calibration data.
+    - ``fixed``: index -> int8 ``(scale, zero point)`` used instead of calibrated ones. Calibration
+      sets an output's range from what the calibration windows produce: a heart-rate head calibrated
+      on resting windows (60-100 bpm) then saturates at exercise rates. A fixed range covers the
+      whole physiological range whatever the calibration data.
+    - ``floating``: the op producing each of these outputs is left unannotated, so it runs in fp32
+      on dequantized inputs and the output is a float32 tensor. For an output read as a number
+      (a student's heart rate) this removes the output's int8 rounding and, after a float op such
+      as ``softmax``, the rounding of that op's result too, for the price of one small float op.
+
+    Raises (from ``annotate``):
+        QuantizationError: a fixed output that the base quantizer leaves unquantized.
     """
     from torchao.quantization.pt2e.quantizer import FixedQParamsQuantizationSpec, Quantizer
 
-    class _FixedOutputs(Quantizer):
+    fixed = dict(fixed or {})
+    floating = tuple(floating)
+
+    class _Overrides(Quantizer):
         def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
             model = base.annotate(model)
             (output,) = [n for n in model.graph.nodes if n.op == "output"]
@@ -90,12 +102,24 @@ def with_fixed_outputs(base: Any, fixed: Mapping[int, tuple[float, int]]) -> Any
                     dtype=torch.int8, scale=float(scale), zero_point=int(zero_point),
                     quant_min=-128, quant_max=127, qscheme=torch.per_tensor_affine,
                 )  # fmt: skip
+            for index in floating:
+                produced[index].meta.pop("quantization_annotation", None)
             return model
 
         def validate(self, model: torch.fx.GraphModule) -> None:
             base.validate(model)
 
-    return _FixedOutputs()
+    return _Overrides()
+
+
+def output_overrides(model: nn.Module) -> dict[str, Any]:
+    """A model's own output overrides for :func:`with_output_overrides`: its
+    ``fixed_output_qparams`` (index -> int8 (scale, zero point)) and ``float_outputs`` (indices)
+    attributes, where it has them (students keep their heart rate in float)."""
+    return {
+        "fixed": getattr(model, "fixed_output_qparams", None) or {},
+        "floating": tuple(getattr(model, "float_outputs", ())),
+    }
 
 
 def export_for_quantization(model: nn.Module) -> torch.fx.GraphModule:
@@ -132,6 +156,7 @@ def quantize_pt2e(
     backend: Backend = "xnnpack",
     batch_size: int = 64,
     fixed_outputs: Mapping[int, tuple[float, int]] | None = None,
+    float_outputs: Iterable[int] | None = None,
 ) -> torch.fx.GraphModule:
     """Static int8 PT2E quantization of ``model`` calibrated on ``calibration`` windows.
 
@@ -141,8 +166,10 @@ def quantize_pt2e(
         backend: ``"xnnpack"`` (ExecuTorch) or ``"litert"`` (litert-torch): which quantizer annotates.
         batch_size: windows per calibration forward pass.
         fixed_outputs: output index -> int8 ``(scale, zero point)`` fixed instead of calibrated
-            (default: ``model.fixed_output_qparams`` when the model has it, as students do for
-            heart rate; see :func:`with_fixed_outputs`).
+            (default: ``model.fixed_output_qparams`` when the model has it; see
+            :func:`with_output_overrides`).
+        float_outputs: indices of outputs whose last op stays fp32 (default: ``model.float_outputs``
+            when the model has it, as students do for heart rate).
 
     Returns:
         The converted graph module (int8 simulated in torch), ready to be exported and lowered.
@@ -156,9 +183,11 @@ def quantize_pt2e(
     if not batches:
         raise QuantizationError("calibration needs at least one window; got 0")
     quantizer = _quantizer(backend)
-    fixed = fixed_outputs if fixed_outputs is not None else getattr(model, "fixed_output_qparams", None)
-    if fixed:
-        quantizer = with_fixed_outputs(quantizer, fixed)
+    own = output_overrides(model)
+    fixed = own["fixed"] if fixed_outputs is None else fixed_outputs
+    floating = own["floating"] if float_outputs is None else tuple(float_outputs)
+    if fixed or floating:
+        quantizer = with_output_overrides(quantizer, fixed, floating)
     with warnings.catch_warnings():  # torch.export's own Future/DeprecationWarnings (see export.py)
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)

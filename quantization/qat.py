@@ -30,7 +30,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from anyppg.model_card import ModelCard, card_path_for, default_io
-from anyppg.quantization.ptq import QuantizationError
+from anyppg.quantization.ptq import QuantizationError, output_overrides, with_output_overrides
 
 __all__ = [
     "QATConfig",
@@ -132,21 +132,24 @@ class QATResult:
     bn_folded: bool = False
 
 
-def qat_quantizer(backend: QATBackend, fixed_outputs: Mapping[int, tuple[float, int]] | None = None):
+def qat_quantizer(
+    backend: QATBackend,
+    fixed_outputs: Mapping[int, tuple[float, int]] | None = None,
+    float_outputs: Iterable[int] = (),
+):
     """The backend's PT2E quantizer in QAT mode: int8 per-channel symmetric weights, int8 activations.
 
     Args:
         backend: ``"xnnpack"`` or ``"litert"``.
-        fixed_outputs: output index -> int8 ``(scale, zero point)`` fixed instead of observed (a
-            student's heart-rate range, see :func:`anyppg.quantization.ptq.with_fixed_outputs`).
+        fixed_outputs: output index -> int8 ``(scale, zero point)`` fixed instead of observed.
+        float_outputs: indices of outputs whose last op stays fp32 (a student's heart rate); see
+            :func:`anyppg.quantization.ptq.with_output_overrides`.
 
     Raises:
         QuantizationError: unknown backend.
     """
-    if fixed_outputs:
-        from anyppg.quantization.ptq import with_fixed_outputs
-
-        return with_fixed_outputs(qat_quantizer(backend), fixed_outputs)
+    if fixed_outputs or float_outputs:
+        return with_output_overrides(qat_quantizer(backend), fixed_outputs, float_outputs)
     if backend == "xnnpack":
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
             XNNPACKQuantizer,
@@ -180,8 +183,8 @@ def prepare_qat(
     example = (torch.zeros(2, 1, INPUT_SAMPLES),)
     module = copy.deepcopy(model).train()
     exported = torch.export.export(module, example, dynamic_shapes=({0: batch},)).module()
-    fixed = getattr(model, "fixed_output_qparams", None)
-    return prepare_qat_pt2e(exported, qat_quantizer(backend, fixed))
+    own = output_overrides(model)
+    return prepare_qat_pt2e(exported, qat_quantizer(backend, own["fixed"], own["floating"]))
 
 
 def freeze_batchnorm_stats(prepared: torch.fx.GraphModule) -> int:

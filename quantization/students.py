@@ -62,14 +62,10 @@ AF_CLASS = RHYTHM_CLASSES.index("AF")
 
 # Heart-rate head works in normalised units: bpm = HR_CENTER_BPM + HR_SCALE_BPM * raw, so the
 # supported range 30-220 bpm is raw -1.9 to 1.9. Centring keeps the head's raw output near zero,
-# which helps training; the int8 output range is fixed to HR_OUTPUT_RANGE_BPM at quantization
-# (anyppg.quantization.ptq.with_fixed_outputs), never calibrated, so 30-220 bpm never saturates.
-# (An int8 affine range must contain 0, hence 0-229.5 bpm in 0.9 bpm steps.)
+# which helps training. In the int8 files the heart rate is a float32 output (Student.float_outputs).
 HR_CENTER_BPM = 125.0
 HR_SCALE_BPM = 50.0
 HR_RANGE_BPM = (30.0, 220.0)
-HR_OUTPUT_QPARAMS = (0.9, -128)  # int8 scale (bpm per step), zero point: 0 to 229.5 bpm
-HR_OUTPUT_RANGE_BPM = (0.0, 0.9 * 255)
 
 
 @dataclass(frozen=True)
@@ -327,9 +323,10 @@ class Student(nn.Module):
         # fold_batchnorm() folds this affine map into the Linear so the exported graph ends in a
         # plain Linear (no float tail after the int8 region).
         self.hr_affine = not config.spectral_bins
-        # int8 (scale, zero point) of the heart-rate output, fixed at quantization instead of
-        # calibrated (anyppg.quantization.ptq.with_fixed_outputs): 0.9 bpm steps from 0 to 229.5 bpm.
-        self.fixed_output_qparams = {OUTPUT_NAMES.index("heart_rate"): HR_OUTPUT_QPARAMS}
+        # The heart-rate Linear stays fp32 in the int8 files (anyppg.quantization.ptq
+        # .with_output_overrides): the rate is a float32 output, never saturated or rounded to an
+        # int8 step, and with the spectrum branch the softmax feeding it is not rounded either.
+        self.float_outputs = (OUTPUT_NAMES.index("heart_rate"),)
         # Set by deployment_form(): every convolution is a Conv2d over (B, C, 1, T).
         self.time_as_width = False
 

@@ -1,4 +1,4 @@
-"""Real-label head training and scoring; the heart-rate output's fixed int8 range.
+"""Real-label head training and scoring; an output's fixed int8 range, or its float tail.
 
 Windows are simulated with known labels (the real data folder is never needed); scoring is checked
 against hand-computed values.
@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 import anyppg  # noqa: E402
 from anyppg.quantization.real_heads import HeadTrainConfig, af_log_odds, head_metrics, train_heads  # noqa: E402
-from anyppg.quantization.students import AF_CLASS, HR_OUTPUT_QPARAMS  # noqa: E402
+from anyppg.quantization.students import AF_CLASS  # noqa: E402
 from anyppg.trainer.heads import HeadWindows, segment_window  # noqa: E402
 
 pytestmark = [
@@ -103,7 +103,7 @@ class _LinearHR(torch.nn.Module):
             self.head.weight.zero_()
             self.head.weight[0, 0] = 50.0
             self.head.bias.fill_(125.0)
-        self.fixed_output_qparams = {0: HR_OUTPUT_QPARAMS}
+        self.fixed_output_qparams = {0: (0.9, -128)}  # int8 0-229.5 bpm in 0.9 bpm steps
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
         return (self.head(x[:, 0, :]),)
@@ -123,6 +123,47 @@ def test_heart_rate_int8_range_is_fixed_not_calibrated():
     torch.testing.assert_close(fixed, expected, atol=1.2, rtol=0)  # 0.9 bpm steps, no saturation
     calibrated = quantize_pt2e(_LinearHR(), calibration, fixed_outputs={})(torch.from_numpy(x))[0]
     assert float(calibrated.max()) < 140.0  # what the fixed range prevents: 180 and 220 saturate
+
+
+class _SoftmaxRate(torch.nn.Module):
+    """A student's heart-rate tail in miniature: logits -> softmax over 16 rate bins -> the
+    expectation of the rate (a fixed ``Linear``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.logits = torch.nn.Linear(1250, 16)
+        self.rate = torch.nn.Linear(16, 1)
+        with torch.no_grad():
+            self.rate.weight.copy_(torch.linspace(40.0, 200.0, 16)[None, :])
+            self.rate.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+        return (self.rate(torch.softmax(self.logits(x[:, 0, :]), dim=-1)),)
+
+
+@pytest.mark.slow  # two PT2E exports and calibrations
+def test_float_output_keeps_its_last_op_in_fp32_and_loses_less():
+    """``float_outputs``: the op producing the output is left unquantized, so the graph ends in a
+    float ``linear`` (not a dequantize of an int8 result) and nothing rounds the expectation."""
+    from anyppg.quantization.ptq import quantize_pt2e
+
+    model = _SoftmaxRate().eval()
+    rng = np.random.default_rng(1)
+    calibration = rng.normal(0, 1, (64, 1, 1250)).astype(np.float32)
+    x = torch.from_numpy(rng.normal(0, 1, (128, 1, 1250)).astype(np.float32))
+    with torch.no_grad():
+        exact = model(x)[0]
+    errors = {}
+    for floating in ((), (0,)):
+        graph = quantize_pt2e(model, calibration, float_outputs=floating)
+        (output,) = [n for n in graph.graph.nodes if n.op == "output"]
+        last = output.args[0][0]
+        assert ("linear" in str(last.target)) == bool(floating), last.target
+        with torch.no_grad():
+            errors[floating] = float((graph(x)[0] - exact).abs().mean())
+    assert errors[(0,)] < 0.5 * errors[()], errors
 
 
 def test_assets_without_data_or_cache_is_one_clear_line(tmp_path, monkeypatch, capsys):
