@@ -349,8 +349,8 @@ class QATRecipe:
 
     The fake-quantized graph is always annotated by the XNNPACK quantizer: litert-torch's QAT
     annotator fails on the conv-BN pattern with this torch (``torch.export`` is handed a function),
-    and the XNNPACK-annotated graph converts to a fully int8 ``.tflite`` as well. A student's fixed
-    heart-rate output range is kept (:func:`prepare_qat`).
+    and the XNNPACK-annotated graph converts to a fully int8 ``.tflite`` as well. A student's fp32
+    heart-rate ``Linear`` is kept (:func:`prepare_qat` applies its ``float_outputs``).
 
     One recipe serves one model: the first call trains, later calls (other backends) reuse it.
 
