@@ -276,20 +276,22 @@ def read_clinical(folder: Path, dataset: str) -> HeadWindows:
 
 
 def read_troika(folder: Path) -> HeadWindows:
-    """TROIKA wrist PPG (first channel) while running; heart rate from the dataset's ECG reference
-    (8-s windows every 2 s: the one whose centre is nearest the 10-s window's centre)."""
-    parts = []
-    for path in sorted(folder.glob("*.npz")):
-        with np.load(path) as d:
-            ppg, fs, ref = d["ppg"][0].astype(np.float64), float(d["fs_ppg"]), d["hr_ref"].astype(np.float64)
-        ref = ref.reshape(-1)
+    """TROIKA wrist PPG (first channel) while running (:func:`anyppg.datasets.wrist.read_troika`);
+    heart rate from the dataset's ECG reference (8-s windows every 2 s: the one whose centre is
+    nearest the 10-s window's centre, ties to the even index). Both recordings of a runner
+    (``DATA_04_TYPE01`` and ``DATA_04_TYPE02``) are one subject, ``DATA_04``."""
+    from anyppg.datasets.wrist import REF_STEP_S, REF_WINDOW_S
+    from anyppg.datasets.wrist import read_troika as read_recordings
 
-        def ref_bpm(start: float, _end: float, ref: np.ndarray = ref) -> float:
-            i = round((start + 5.0 - 4.0) / 2.0)
+    parts = []
+    for rec in read_recordings(folder):
+
+        def ref_bpm(start: float, _end: float, ref: np.ndarray = rec.ref_bpm) -> float:
+            i = round((start + 5.0 - REF_WINDOW_S / 2) / REF_STEP_S)
             return float(ref[i]) if 0 <= i < len(ref) else float("nan")
 
-        subject = path.stem.split("_TYPE")[0]  # DATA_04_TYPE01 and DATA_04_TYPE02 are one runner
-        parts.append(_continuous(ppg, fs, ref_bpm, "troika", subject))
+        subject = rec.record.split("_TYPE")[0]
+        parts.append(_continuous(rec.ppg[0], rec.fs, ref_bpm, "troika", subject))
     return HeadWindows.concat(parts)
 
 
