@@ -164,3 +164,28 @@ def test_bami_windows_carry_the_holter_heart_rate(tmp_path):
     np.testing.assert_allclose(w.hr, 80.0, atol=0.5)
     assert (w.quality == 1).mean() > 0.7  # clean simulated PPG agrees with its reference
     assert "research use" in w.summary()["bami1"]["licence"]
+
+
+def test_troika_windows_take_the_nearest_reference_and_one_subject_per_runner(tmp_path):
+    """The reference window whose centre is nearest the 10 s window's (ties to the even index), and
+    both recordings of runner 04 are one subject."""
+    (tmp_path / "troika").mkdir()
+    fs, seconds = 125, 40.0
+    for seed, name in enumerate(("DATA_04_TYPE01", "DATA_04_TYPE02")):
+        sim = anyppg.simulate(seconds, heart_rate=90.0, hrv=0.01, ppg_rate=float(fs), noise=0.01, seed=seed)
+        n = len(sim.ppg)
+        refs = 80.0 + np.arange(int((seconds - 8.0) / 2.0) + 1)  # a distinct value per 8 s window
+        np.savez(
+            tmp_path / "troika" / f"{name}.npz",
+            ppg=np.tile(sim.ppg, (2, 1)).astype(np.float32),
+            acc=np.zeros((3, n), np.float32),
+            hr_ref=refs.astype(np.float32),
+            fs_ppg=np.int32(fs),
+        )
+    w = heads.read_all(tmp_path, datasets=("troika",))
+    assert len(w) >= 8 and set(w.subject) == {"troika/DATA_04"}
+    # Window centres sit at start + 5 s, reference centres at 4 + 2 i s: i = round((start + 1) / 2),
+    # so every label is one of the references, rising with the window's start.
+    assert set(np.unique(w.hr)) <= set(80.0 + np.arange(17))
+    first = w.hr[: len(w) // 2]
+    assert np.all(np.diff(first) >= 0) and first[0] < first[-1]
