@@ -183,6 +183,19 @@ def add_deprecated_option(
     parser.add_argument(old, dest=dest, action=_Deprecated, type=type, help=argparse.SUPPRESS)
 
 
+def add_polarity_option(parser: argparse.ArgumentParser) -> None:
+    """``--polarity normal|inverted`` (``args.polarity``, default ``normal``), for the commands that
+    run the streaming pipeline (``anyppg.sdk.polarity``)."""
+    parser.add_argument(
+        "--polarity",
+        default="normal",
+        choices=("normal", "inverted"),
+        help="which way up the PPG goes to the model: 'normal' (default) as read, systolic upstroke "
+        "positive; 'inverted' for a sensor whose counts fall as blood volume rises (each window is "
+        "negated before the model)",
+    )
+
+
 def add_motion_model_option(parser: argparse.ArgumentParser) -> None:
     """``--motion-model auto|none|PATH`` (``args.motion_model``, default ``auto``), for the commands
     that run the streaming pipeline; resolved by ``anyppg.sdk.motion_runtime.resolve_motion_model``."""

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,7 @@ import numpy as np
 
 from anyppg.errors import InvalidSignalError, RuntimeUnavailableError, UnsupportedRateError
 from anyppg.sdk.accounting import MAX_RATE_HZ, PPG_ABS_LIMIT
+from anyppg.sdk.polarity import Polarity, polarity_sign
 from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock
 from anyppg.signal.constants import DEFAULT_HOP_S, DEFAULT_SETTLE_S, MIN_PPG_RATE, WINDOW_S
@@ -119,6 +120,7 @@ class Analysis:
         model: the model file's name, or ``"none"``.
         motion_model: the motion model file's name, or ``"none"`` (also when the input has no
             accelerometer, so it did not run).
+        polarity: which way up the PPG went to the model: ``"normal"`` or ``"inverted"``.
     """
 
     t_start: np.ndarray
@@ -142,6 +144,7 @@ class Analysis:
     segments: bool
     model: str
     motion_model: str = "none"
+    polarity: str = "normal"
 
     def __len__(self) -> int:
         return int(self.t_start.shape[0])
@@ -150,7 +153,7 @@ class Analysis:
         kind = "segments" if self.segments else "windows"
         return (
             f"Analysis({len(self)} {kind} at {self.sampling_rate:g} Hz, model={self.model!r}, "
-            f"motion_model={self.motion_model!r})"
+            f"motion_model={self.motion_model!r}, polarity={self.polarity!r})"
         )
 
     @property
@@ -246,6 +249,7 @@ def analyze(
     model: Any = "default",
     extra_channels: Any = None,
     motion_model: Any = "auto",
+    polarity: Polarity = "normal",
 ) -> Analysis:
     """Analyse a PPG recording (1-D) or a batch of independent segments (2-D) in one call.
 
@@ -266,6 +270,9 @@ def analyze(
             ``motion-hr`` model for the runtime in use), ``"none"`` / None, a ``.tflite`` / ``.pte``
             path, or a loaded :class:`~anyppg.sdk.motion_runtime.MotionModel`. It runs only when
             ``acc`` is given (see ``heart_rate_motion_model`` and ``heart_rate_sources``).
+        polarity: ``"normal"`` (default: as given, the systolic upstroke positive) or
+            ``"inverted"`` for a sensor whose counts fall as blood volume rises: every window is
+            negated before the model (:mod:`anyppg.sdk.polarity`).
 
     Returns:
         The :class:`Analysis`: one row per 10 s window (every 2 s) of a recording, or exactly one row
@@ -278,12 +285,14 @@ def analyze(
             names the segment / sample and what was expected. ``extra_channels`` with segments, or
             not ``(channels - 1, n)``.
         UnsupportedRateError: ``sampling_rate`` is not a number in 10-10,000 Hz.
+        ValueError: ``polarity`` is neither ``normal`` nor ``inverted``.
         ModelLoadError, RuntimeUnavailableError: the model or the motion model cannot be loaded
             (the message names the file).
     """
     from anyppg.sdk.motion_runtime import resolve_motion_model
 
     fs = _check_rate(sampling_rate)
+    polarity_sign(polarity)  # a bad value fails here, before any work
     x = _as_real(ppg, "ppg")
     if x.ndim not in (1, 2) or x.size == 0:
         raise InvalidSignalError(
@@ -297,12 +306,14 @@ def analyze(
     motion = None if a is None else resolve_motion_model(motion_model, loaded)
     motion_name = "none" if motion is None else Path(str(getattr(motion.model, "path", "model"))).name
     if x.ndim == 1:
-        results = _recording(x if channels is None else channels, fs, a, loaded, motion)
+        results = _recording(x if channels is None else channels, fs, a, loaded, motion, polarity)
     else:
         results = [
-            _segment(x[i], fs, None if a is None else a[i], loaded, i, motion) for i in range(x.shape[0])
+            _segment(x[i], fs, None if a is None else a[i], loaded, i, motion, polarity)
+            for i in range(x.shape[0])
         ]
-    return _collect(results, fs, segments=x.ndim == 2, model=name, motion_model=motion_name)
+    analysis = _collect(results, fs, segments=x.ndim == 2, model=name, motion_model=motion_name)
+    return replace(analysis, polarity=polarity)
 
 
 # --- input checks ---------------------------------------------------------------------------------
@@ -380,7 +391,7 @@ def _check_missing(x: np.ndarray, fs: float, where: str) -> tuple[np.ndarray, np
 # --- the two paths --------------------------------------------------------------------------------
 
 
-def _pipeline(model: Any | None, motion_model: Any | None = None) -> Any:
+def _pipeline(model: Any | None, motion_model: Any | None = None, polarity: Polarity = "normal") -> Any:
     from anyppg.sdk.pipeline import DEFAULT_QUALITY_THRESHOLD, Pipeline
 
     return Pipeline(
@@ -391,17 +402,23 @@ def _pipeline(model: Any | None, motion_model: Any | None = None) -> Any:
         max_fill_s=MAX_FILL_S,
         run_model="always",
         motion_model=motion_model,
+        polarity=polarity,
     )
 
 
 def _recording(
-    x: np.ndarray, fs: float, acc: np.ndarray | None, model: Any | None, motion_model: Any | None = None
+    x: np.ndarray,
+    fs: float,
+    acc: np.ndarray | None,
+    model: Any | None,
+    motion_model: Any | None = None,
+    polarity: Polarity = "normal",
 ) -> list[Result]:
     """A continuous recording ``(n,)`` or ``(n, channels)`` through one pipeline, in the blocks
     ``replay:`` sends (0.25 s each)."""
     for c in range(1 if x.ndim == 1 else x.shape[1]):
         _check_missing(x if x.ndim == 1 else x[:, c], fs, "ppg" if c == 0 else f"extra channel {c}")
-    pipe = _pipeline(model, motion_model)
+    pipe = _pipeline(model, motion_model, polarity)
     block = max(1, round(fs / 4))
     blocks = [
         SampleBlock(i / fs, fs, x[i : i + block], None if acc is None else acc[i : i + block])
@@ -425,6 +442,7 @@ def _segment(
     model: Any | None,
     index: int,
     motion_model: Any | None = None,
+    polarity: Polarity = "normal",
 ) -> Result:
     """One independent segment -> the result of the window on its last 10 s."""
     where = f"segment {index}"
@@ -443,7 +461,7 @@ def _segment(
     # shorter (a filter at rest), and at the last value for the resampler's look-ahead
     n_used = min(n, round((WINDOW_S + DEFAULT_SETTLE_S) * fs))
     n_pre = max(0, round((WINDOW_S + DEFAULT_SETTLE_S) * fs) - n_used)
-    pipe = _pipeline(model, motion_model)
+    pipe = _pipeline(model, motion_model, polarity)
     n_post = math.ceil(_resampler_latency_s(fs) * fs) + 2
     padded = _hold(x[n - n_used :], n_pre, n_post)
     padded_acc = None

@@ -11,11 +11,12 @@ segment are left out, with a note on stderr).
 
 ``--motion-model auto`` (default) fuses the shipped learned PPG + accelerometer model with the tracker
 when the file has an accelerometer (columns ``heart_rate_motion_model`` and ``heart_rate_sources``);
-``none`` leaves it out; a path loads that file.
+``none`` leaves it out; a path loads that file. ``--polarity inverted`` negates every window before
+the model, for a sensor whose counts fall as blood volume rises (:mod:`anyppg.sdk.polarity`).
 
 Output: a text line per row (default), ``--csv`` a CSV table, ``--json`` one JSON object
-(``{"type": "analysis", "file", "sampling_rate", "segments", "model", "motion_model", "rows",
-"columns", "results"}``,
+(``{"type": "analysis", "file", "sampling_rate", "segments", "model", "motion_model", "polarity",
+"rows", "columns", "results"}``,
 ``--embedding`` adds each row's embedding). ``--out PATH`` writes the CSV / JSON there instead of
 stdout. Missing samples in the file (NaN, gaps in ``t``) are bridged up to 0.5 s; a longer gap is an
 error naming where it is.
@@ -59,9 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="default",
         help="model file (.tflite / .pte); 'default' = the shipped int8 student; 'none' = signal only",
     )
-    from anyppg.cli_options import add_motion_model_option
+    from anyppg.cli_options import add_motion_model_option, add_polarity_option
 
     add_motion_model_option(parser)
+    add_polarity_option(parser)
     parser.add_argument(
         "--segments",
         action="store_true",
@@ -192,7 +194,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         ppg, extra, rate, acc = load_recording(args.file)
     analysis = anyppg.analyze(
-        ppg, rate, acc=acc, model=args.model, extra_channels=extra, motion_model=args.motion_model
+        ppg,
+        rate,
+        acc=acc,
+        model=args.model,
+        extra_channels=extra,
+        motion_model=args.motion_model,
+        polarity=args.polarity,
     )
     rows = analysis.to_records()
     columns = analysis.columns()
@@ -213,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
                 "segments": analysis.segments,
                 "model": analysis.model,
                 "motion_model": analysis.motion_model,
+                "polarity": analysis.polarity,
                 "rows": len(rows),
                 "columns": columns,
                 "results": rows,

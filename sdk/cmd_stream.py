@@ -36,9 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="default",
         help="model file (.tflite / .pte); 'default' = the shipped int8 student; 'none' = signal only",
     )
-    from anyppg.cli_options import add_motion_model_option
+    from anyppg.cli_options import add_motion_model_option, add_polarity_option
 
     add_motion_model_option(parser)
+    add_polarity_option(parser)
     parser.add_argument(
         "--speed", default=None, help="replay:/sim: speed, a real-time multiple or 'max' (default: 1)"
     )
@@ -126,6 +127,7 @@ async def stream_all(args: argparse.Namespace, emit) -> list[Any]:
             "quality_threshold": args.quality_threshold,
             # worker processes load it themselves from its file
             "motion_model": motion if workers <= 1 or motion is None else str(motion.model.path),
+            "polarity": getattr(args, "polarity", "normal"),
         }
         served = await serve(urls, model, emit, duration_s=args.duration, workers=workers, **kwargs)
         for summary in served:
@@ -138,7 +140,11 @@ async def stream_all(args: argparse.Namespace, emit) -> list[Any]:
         try:
             async with device:
                 async for result in device.infer(
-                    model, hop_s=args.hop, quality_threshold=args.quality_threshold, motion_model=motion
+                    model,
+                    hop_s=args.hop,
+                    quality_threshold=args.quality_threshold,
+                    motion_model=motion,
+                    polarity=getattr(args, "polarity", "normal"),
                 ):
                     summary.add(result)
                     emit(result)

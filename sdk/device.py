@@ -25,6 +25,7 @@ from typing import Any
 from anyppg.errors import DeviceDisconnectedError, DeviceError
 from anyppg.sdk.accounting import Accounting, Timeline
 from anyppg.sdk.errors import ConnectionFailedError, LinkLostError, NotConnectedError, StreamFormatError
+from anyppg.sdk.polarity import Polarity
 from anyppg.sdk.queues import Backpressure, BlockQueue
 from anyppg.sdk.readings import READING_SCHEMES, Reading, ReadingTimeline
 from anyppg.sdk.reconnect import ReconnectPolicy
@@ -201,6 +202,7 @@ class Device:
         quality_threshold: float | None = None,
         max_fill_s: float = 0.5,
         motion_model: Any | str | Path | None = "auto",
+        polarity: Polarity = "normal",
     ) -> AsyncIterator[Result]:
         """Yield one :class:`Result` per window (10 s, every ``hop_s`` seconds).
 
@@ -221,6 +223,9 @@ class Device:
                 :class:`~anyppg.sdk.motion_runtime.MotionModel`
                 (:func:`~anyppg.sdk.motion_runtime.resolve_motion_model`). It runs only while the
                 stream carries an accelerometer; its value is ``Result.heart_rate_motion_model``.
+            polarity: ``"normal"`` (default) or ``"inverted"`` for a sensor whose counts fall as
+                blood volume rises: its windows are negated before the model
+                (:mod:`anyppg.sdk.polarity`).
 
         Raises:
             ModelLoadError, ModelInputError: the model or the motion model cannot be used (the
@@ -240,6 +245,7 @@ class Device:
             max_fill_s=max_fill_s,
             accounting=self.accounting,
             motion_model=resolve_motion_model(motion_model, loaded) if waveform else None,
+            polarity=polarity,
         )
         self.pipeline = pipeline
         readings = ReadingTimeline(self.name, self.accounting)  # hrs:, plx: (no waveform, no model)

@@ -45,6 +45,7 @@ from typing import Any
 from anyppg.errors import AnyPPGError
 from anyppg.sdk.device import _DISCONNECTED, _END, Device, _resolve_model
 from anyppg.sdk.pipeline import DEFAULT_QUALITY_THRESHOLD, Pipeline
+from anyppg.sdk.polarity import Polarity
 from anyppg.sdk.queues import BlockQueue
 from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock
@@ -123,6 +124,8 @@ class Gateway:
         motion_model: the learned PPG + accelerometer heart-rate model, as ``Device.infer`` takes it
             (``"auto"``, the default, None / ``"none"``, a path, a loaded model); loaded once and
             shared, run only on streams with an accelerometer.
+        polarity: which way up every stream's PPG goes to the model, as ``Device.infer`` takes it
+            (``"normal"``, the default, or ``"inverted"``).
         **device_kwargs: passed to every :class:`~anyppg.sdk.Device` (``reconnect=``, ``backpressure=``).
 
     Raises:
@@ -143,6 +146,7 @@ class Gateway:
         lag_threshold_s: float = DEFAULT_LAG_THRESHOLD_S,
         queue_blocks: int = 256,
         motion_model: Any | str | Path | None = "auto",
+        polarity: Polarity = "normal",
         **device_kwargs: Any,
     ) -> None:
         if not urls:
@@ -167,6 +171,7 @@ class Gateway:
                 max_fill_s=max_fill_s,
                 accounting=device.accounting,
                 motion_model=self.motion_model,
+                polarity=polarity,
             )
             speed = float(getattr(device.transport, "speed", 1.0))
             if not device.transport.live:

@@ -19,6 +19,7 @@ import numpy as np
 
 from anyppg.sdk.accounting import Accounting, Delivery, Timeline
 from anyppg.sdk.fusion import Estimate, HeartRateFusion, encoder_confidence, tracker_confidence
+from anyppg.sdk.polarity import Polarity, polarity_sign
 from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock
 from anyppg.signal import HeartRateTracker, PPGPreprocessor, heart_rate, ppg_quality
@@ -85,6 +86,9 @@ class Pipeline:
             its estimate (``Result.heart_rate_motion_model``) joins the fusion. It runs only on
             windows with an accelerometer: a stream without one never calls it (said once in the
             log; :attr:`motion_model_windows` stays 0). None (default): no such model.
+        polarity: which way up the PPG goes to the model: ``normal`` (default: as read, the
+            systolic upstroke positive) or ``inverted`` (a sensor whose counts fall as blood volume
+            rises: each window is negated before the model; :mod:`anyppg.sdk.polarity`).
 
     Raises:
         ModelInputError: the model does not take ``(1, 1, 1250)`` windows.
@@ -105,6 +109,7 @@ class Pipeline:
         fusion: HeartRateFusion | None = None,
         motion_model: Any | None = None,
         tracker: Literal["auto", "motion", "classic"] = "auto",
+        polarity: Polarity = "normal",
     ) -> None:
         self.device = device
         self.model = model
@@ -122,6 +127,8 @@ class Pipeline:
             raise ValueError(f"tracker must be 'auto', 'motion' or 'classic', got {tracker!r}")
         self.tracker_kind = tracker
         self.fusion = fusion if fusion is not None else HeartRateFusion()
+        self.polarity = polarity
+        self._sign = polarity_sign(polarity)  # a bad value fails here
         self.motion_model = motion_model
         #: windows the motion model estimated (it skips windows without an accelerometer).
         self.motion_model_windows = 0
@@ -224,7 +231,8 @@ class Pipeline:
         embedding = rhythm = None
         run = usable or (self.run_model == "always" and not broken)
         if run and self.model is not None:
-            out = self.model.run(np.asarray(w.ppg, dtype=np.float32).reshape(1, 1, WINDOW_SAMPLES))
+            x = np.asarray(w.ppg, dtype=np.float32).reshape(1, 1, WINDOW_SAMPLES)
+            out = self.model.run(x if self._sign > 0 else np.negative(x))
             hr_model = _finite(float(out["heart_rate"].reshape(-1)[0]))
             embedding = out["embedding"].reshape(-1)
             quality_model = _sigmoid(float(out["quality"].reshape(-1)[0])) if "quality" in out else None
