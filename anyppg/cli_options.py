@@ -190,9 +190,9 @@ def add_polarity_option(parser: argparse.ArgumentParser) -> None:
         "--polarity",
         default="normal",
         choices=("normal", "inverted"),
-        help="which way up the PPG goes to the model: 'normal' (default) as read, systolic upstroke "
-        "positive; 'inverted' for a sensor whose counts fall as blood volume rises (each window is "
-        "negated before the model)",
+        help="which way up the sensor's pulse is: 'normal' (default) as read, systolic upstroke "
+        "positive; 'inverted' for a sensor whose counts fall as blood volume rises (its PPG is "
+        "negated before anything reads it)",
     )
 
 

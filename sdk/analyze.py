@@ -271,8 +271,8 @@ def analyze(
             path, or a loaded :class:`~anyppg.sdk.motion_runtime.MotionModel`. It runs only when
             ``acc`` is given (see ``heart_rate_motion_model`` and ``heart_rate_sources``).
         polarity: ``"normal"`` (default: as given, the systolic upstroke positive) or
-            ``"inverted"`` for a sensor whose counts fall as blood volume rises: every window is
-            negated before the model (:mod:`anyppg.sdk.polarity`).
+            ``"inverted"`` for a sensor whose counts fall as blood volume rises: the PPG (and
+            ``extra_channels``) is negated before anything reads it (:mod:`anyppg.sdk.polarity`).
 
     Returns:
         The :class:`Analysis`: one row per 10 s window (every 2 s) of a recording, or exactly one row

@@ -11,8 +11,8 @@ segment are left out, with a note on stderr).
 
 ``--motion-model auto`` (default) fuses the shipped learned PPG + accelerometer model with the tracker
 when the file has an accelerometer (columns ``heart_rate_motion_model`` and ``heart_rate_sources``);
-``none`` leaves it out; a path loads that file. ``--polarity inverted`` negates every window before
-the model, for a sensor whose counts fall as blood volume rises (:mod:`anyppg.sdk.polarity`).
+``none`` leaves it out; a path loads that file. ``--polarity inverted`` negates the PPG before anything
+reads it, for a sensor whose counts fall as blood volume rises (:mod:`anyppg.sdk.polarity`).
 
 Output: a text line per row (default), ``--csv`` a CSV table, ``--json`` one JSON object
 (``{"type": "analysis", "file", "sampling_rate", "segments", "model", "motion_model", "polarity",

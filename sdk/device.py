@@ -224,8 +224,8 @@ class Device:
                 (:func:`~anyppg.sdk.motion_runtime.resolve_motion_model`). It runs only while the
                 stream carries an accelerometer; its value is ``Result.heart_rate_motion_model``.
             polarity: ``"normal"`` (default) or ``"inverted"`` for a sensor whose counts fall as
-                blood volume rises: its windows are negated before the model
-                (:mod:`anyppg.sdk.polarity`).
+                blood volume rises: its PPG is negated as it enters the pipeline
+                (:mod:`anyppg.sdk.polarity`; the recorder keeps what the device sent).
 
         Raises:
             ModelLoadError, ModelInputError: the model or the motion model cannot be used (the

@@ -86,9 +86,10 @@ class Pipeline:
             its estimate (``Result.heart_rate_motion_model``) joins the fusion. It runs only on
             windows with an accelerometer: a stream without one never calls it (said once in the
             log; :attr:`motion_model_windows` stays 0). None (default): no such model.
-        polarity: which way up the PPG goes to the model: ``normal`` (default: as read, the
-            systolic upstroke positive) or ``inverted`` (a sensor whose counts fall as blood volume
-            rises: each window is negated before the model; :mod:`anyppg.sdk.polarity`).
+        polarity: which way up the sensor's pulse is: ``normal`` (default: as read, the systolic
+            upstroke positive) or ``inverted`` (a sensor whose counts fall as blood volume rises:
+            every block's PPG, all channels, is negated as it enters, so the quality index, peaks,
+            trackers and model all see the upright pulse; :mod:`anyppg.sdk.polarity`).
 
     Raises:
         ModelInputError: the model does not take ``(1, 1, 1250)`` windows.
@@ -156,9 +157,10 @@ class Pipeline:
         """Account for one block and return the results of the windows it completes.
 
         An accelerometer in raw units (``block.acc_in_g`` False) is first brought to g by gravity
-        calibration (:class:`anyppg.signal.gravity.GravityCalibrator`, one per stream).
+        calibration (:class:`anyppg.signal.gravity.GravityCalibrator`, one per stream); an inverted
+        sensor's PPG is negated (``polarity``).
         """
-        return self._run(self.timeline.push(self._in_g(block)), block.arrival)
+        return self._run(self.timeline.push(self._entering(block)), block.arrival)
 
     def push_many(self, blocks: Sequence[SampleBlock]) -> list[Result]:
         """:meth:`push` for several received blocks at once (a gateway draining a queue).
@@ -170,7 +172,7 @@ class Pipeline:
         """
         if not blocks:
             return []
-        deliveries = [d for b in blocks for d in self.timeline.push(self._in_g(b))]
+        deliveries = [d for b in blocks for d in self.timeline.push(self._entering(b))]
         return self._run(_joined(deliveries), blocks[0].arrival)
 
     def flush(self) -> list[Result]:
@@ -189,6 +191,12 @@ class Pipeline:
         return results
 
     # --- internals ----------------------------------------------------------------------------------
+
+    def _entering(self, block: SampleBlock) -> SampleBlock:
+        """A received block as the pipeline uses it: upright (see ``polarity``), acceleration in g."""
+        if self._sign < 0 and len(block):
+            block = replace(block, ppg=np.negative(block.ppg))
+        return self._in_g(block)
 
     def _in_g(self, block: SampleBlock) -> SampleBlock:
         """The block with its accelerometer in g (raw units are calibrated on gravity)."""
@@ -231,8 +239,7 @@ class Pipeline:
         embedding = rhythm = None
         run = usable or (self.run_model == "always" and not broken)
         if run and self.model is not None:
-            x = np.asarray(w.ppg, dtype=np.float32).reshape(1, 1, WINDOW_SAMPLES)
-            out = self.model.run(x if self._sign > 0 else np.negative(x))
+            out = self.model.run(np.asarray(w.ppg, dtype=np.float32).reshape(1, 1, WINDOW_SAMPLES))
             hr_model = _finite(float(out["heart_rate"].reshape(-1)[0]))
             embedding = out["embedding"].reshape(-1)
             quality_model = _sigmoid(float(out["quality"].reshape(-1)[0])) if "quality" in out else None

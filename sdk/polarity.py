@@ -5,10 +5,10 @@ upstroke positive (more blood, higher curve); the raw light counts of many refle
 blood volume rises, so the same pulse arrives upside down. The shipped students learnt their
 rate and rhythm heads on upright finger pulses (BIDMC, MIMIC-DB, Liu 2022), and read a flipped
 window badly: on the held-out windows, flipping every window took AF AUROC from 0.95 to 0.75, the
-heart-rate head from 1.5 to 5.9 bpm MAE and the quality AUROC from 0.92 to 0.40 (docs/sdk.md). A
-device whose pulse is upside down says so with ``polarity="inverted"``: the pipeline then negates
-each window before the model. Only the model's input is flipped: the trackers, the peaks and the
-signal quality index do not depend on the pulse's sign.
+heart-rate head from 1.5 to 5.9 bpm MAE and the quality AUROC from 0.92 to 0.40 (docs/sdk.md); the
+signal quality index also reads a flipped pulse lower. A device whose pulse is upside down says so
+with ``polarity="inverted"``: the pipeline negates its PPG (every channel) as each block enters, so
+everything after it (quality index, peaks, trackers, model) sees the upright pulse.
 
 There is no ``"auto"``: two detectors were measured and neither is safe. The window's skewness is
 negative on every window of two MIMIC-DB records the model reads well as they are (flipped, one

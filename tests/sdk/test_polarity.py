@@ -1,6 +1,5 @@
-"""Sensor polarity: an upside-down pulse, declared ``polarity="inverted"``, reaches the model exactly
-as the upright pulse does (band-pass, resampling and z-score are odd functions, so negating the
-window after them undoes a negated input bit for bit).
+"""Sensor polarity: an upside-down pulse, declared ``polarity="inverted"``, is negated as it enters the
+pipeline, so every result (quality index, peaks, trackers, model) is the upright pulse's.
 
 The shipped int8 student runs here (LiteRT); the recordings are simulated.
 """
@@ -20,6 +19,7 @@ from anyppg.sdk.pipeline import Pipeline
 from anyppg.sdk.polarity import polarity_sign
 
 MODEL_COLUMNS = ("heart_rate_model", "quality_model", "af_probability", "rhythm_probabilities", "embedding")
+ALL_COLUMNS = (*MODEL_COLUMNS, "heart_rate", "heart_rate_tracker", "heart_rate_peaks", "quality", "usable")
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +43,10 @@ def test_an_inverted_recording_declared_inverted_reads_as_the_upright_one(model)
     declared = analyze(-ppg, fs, model=model, polarity="inverted")
     assert upright.polarity == "normal" and declared.polarity == "inverted"
     assert len(upright) == len(declared) >= 10
-    for name in MODEL_COLUMNS:
+    for name in ALL_COLUMNS:
         np.testing.assert_array_equal(getattr(declared, name), getattr(upright, name), err_msg=name)
     # Undeclared, the model sees the pulse upside down: its outputs are not the upright ones.
     assert not np.array_equal(flipped.embedding, upright.embedding)
-    # The signal side does not depend on the sign.
-    np.testing.assert_allclose(declared.heart_rate_tracker, upright.heart_rate_tracker, atol=1.0)
 
 
 def test_inverted_segments_declared_inverted_read_as_the_upright_ones(model):
@@ -61,7 +59,7 @@ def test_inverted_segments_declared_inverted_read_as_the_upright_ones(model):
     )
     upright = analyze(segments, fs, model=model)
     declared = analyze(-segments, fs, model=model, polarity="inverted")
-    for name in MODEL_COLUMNS:
+    for name in ALL_COLUMNS:
         np.testing.assert_array_equal(getattr(declared, name), getattr(upright, name), err_msg=name)
 
 
@@ -77,3 +75,42 @@ def test_analyze_command_takes_polarity(tmp_path: Path, capsys):
     want = analyze(ppg, fs).heart_rate_model
     got = np.array([row["heart_rate_model"] for row in rows], dtype=float)
     np.testing.assert_allclose(got, want, atol=0.05)  # the JSON rounds to 0.1 bpm
+
+
+def test_devices_and_the_gateway_pass_polarity_to_their_pipelines(tmp_path: Path, model):
+    """A real ``replay:`` of an inverted file, declared inverted through ``Device.infer`` and through a
+    ``Gateway``, gives the model outputs of the upright file's stream."""
+    import asyncio
+
+    from anyppg.sdk.gateway import Gateway
+
+    fs = 125.0
+    ppg = anyppg.simulate(30.0, ppg_rate=fs, heart_rate=66.0, hrv=0.02, seed=8).ppg
+    np.savez(tmp_path / "up.npz", ppg=ppg, fs=fs)
+    np.savez(tmp_path / "down.npz", ppg=-ppg, fs=fs)
+
+    async def alone(name: str, polarity: str) -> list:
+        async with anyppg.connect(f"replay:{tmp_path / name}?speed=max") as device:
+            return [r async for r in device.infer(model, motion_model=None, polarity=polarity)]
+
+    async def gateway(name: str, polarity: str) -> list:
+        url = f"replay:{tmp_path / name}?speed=max"
+        async with Gateway([url], model, motion_model=None, polarity=polarity) as gw:
+            assert gw.streams[0].pipeline.polarity == polarity
+            return [r async for r in gw.results()]
+
+    upright = asyncio.run(alone("up.npz", "normal"))
+    for got in (asyncio.run(alone("down.npz", "inverted")), asyncio.run(gateway("down.npz", "inverted"))):
+        assert len(got) == len(upright) >= 5
+        for a, b in zip(got, upright, strict=True):
+            np.testing.assert_array_equal(a.embedding, b.embedding)
+            np.testing.assert_array_equal(a.window, b.window)
+            fields = (
+                "heart_rate",
+                "heart_rate_model",
+                "af_probability",
+                "quality",
+                "usable",
+                "heart_rate_peaks",
+            )
+            assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
