@@ -120,7 +120,7 @@ class Analysis:
         model: the model file's name, or ``"none"``.
         motion_model: the motion model file's name, or ``"none"`` (also when the input has no
             accelerometer, so it did not run).
-        polarity: which way up the PPG went to the model: ``"normal"`` or ``"inverted"``.
+        polarity: the polarity the PPG was read with: ``"normal"`` or ``"inverted"`` (negated).
     """
 
     t_start: np.ndarray

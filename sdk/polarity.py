@@ -1,4 +1,4 @@
-"""Which way up a sensor's PPG goes to the model.
+"""Which way up a sensor's pulse is: ``polarity="normal"`` or ``"inverted"``.
 
 Sensors disagree on the sign of PPG. A clinical finger sensor draws the pulse with the systolic
 upstroke positive (more blood, higher curve); the raw light counts of many reflective sensors fall as
