@@ -6,8 +6,9 @@ codecs. Supported streams:
 
 - PPG, compressed frame type 0 (delta frames, byte 9 = 0x80): 4 channels (three LEDs and ambient),
   22-bit resolution, 55 Hz; in SDK mode 28, 44, 135 or 176 Hz. Channel 0 is the source in counts
-  (re-centred when the source does not fit 22 signed bits: ``meta["polar_offset"]``), channels 1 and 2
-  are it ∓/± 1000 counts, the ambient channel is a constant 1000.
+  turned upside down, as a Verity Sense records light (its counts fall as blood volume rises;
+  polar-ble-sdk issue #472), re-centred when it does not fit 22 signed bits (``meta["polar_offset"]``);
+  channels 1 and 2 are it ∓/± 1000 counts, the ambient channel is a constant 1000.
 - ACC (when the source has it), raw frame type 1: x/y/z in mg, 16 bit, 52 Hz and ±8 g; in SDK mode
   26-416 Hz and ±2-16 g (the range is accepted, the source's mg are sent as they are).
 
@@ -277,9 +278,10 @@ class PolarPmdServer:
 
     @staticmethod
     def ppg_channels(source: Source) -> np.ndarray:
-        """The 4 PPG channels (3 LEDs + ambient) for a source, within 22 signed bits."""
+        """The 4 PPG channels (3 LEDs + ambient) for a source, within 22 signed bits; the source's
+        pulse upside down, as the sensor's light counts carry it."""
         limit = 2 ** (_PPG_RESOLUTION - 1) - 1 - _LED_OFFSET
-        ppg = source.ppg.astype(np.int64)
+        ppg = -source.ppg.astype(np.int64)
         offset = 0
         if ppg.max() > limit or ppg.min() < -limit:
             offset = int(np.median(ppg)) - 2**20

@@ -12,7 +12,12 @@ restarted by the device after a reconnect; this transport negotiates and request
 connect. ECG (Polar H10) is not streamed here; an H10's heart rate and RR intervals stream with
 ``hrs:`` (:mod:`anyppg.sdk.transports.hrs`).
 
-Decoding: PPG is LED channel 0 minus the ambient channel (channel 3). A frame's timestamp is the time
+Decoding: PPG is the ambient channel (channel 3) minus LED channel 0. The Verity Sense's counts are
+light received, which falls as blood fills the tissue: its pulse is upside down against the clinical
+convention (polar-ble-sdk issue #472: the systolic phase matches the literature only inverted; Polar:
+a matter of hardware design and polarity convention), so the transport turns it upright and every
+consumer (recorder, pipeline, model) sees the pulse as a finger oximeter draws it
+(:mod:`anyppg.sdk.polarity`). A frame's timestamp is the time
 of its **last** sample, in ns since 2000-01-01; sample times step back from it at the nominal rate, and
 a frame that starts within one sample period of where the previous one ended is snapped to it (the
 sensor clock drifts). Accelerometer samples (mg) are converted to g and interpolated onto the PPG
@@ -280,7 +285,7 @@ class PolarTransport(BleakLink):
 
     def _ppg_block(self, frame: PmdDataFrame) -> SampleBlock:
         s = frame.samples.astype(np.float64)
-        ppg = s[:, 0] - s[:, 3]  # LED 0 minus ambient light
+        ppg = s[:, 3] - s[:, 0]  # -(LED 0 - ambient): the counts fall as blood volume rises
         n = len(ppg)
         t0 = frame.timestamp_ns / 1e9 - (n - 1) / self.ppg_rate
         if self._last_end is not None and abs(t0 - self._last_end) < 1.0 / self.ppg_rate:

@@ -288,7 +288,11 @@ def test_polar_profile_streams_verity_sense_style_compressed_ppg():
     assert settings.settings[PmdSetting.SAMPLE_RATE] == (55,)
     assert bad_rate.error == needs_sdk_mode.error == PmdError.INVALID_SAMPLE_RATE and sdk_mode.ok
     assert started.ok and again.error == PmdError.ALREADY_IN_STATE and stopped.ok
-    expected = server.ppg_channels(source.resampled(135.0))
+    resampled = source.resampled(135.0)
+    expected = server.ppg_channels(resampled)
+    # A Verity Sense counts light: the pulse arrives upside down (the SDK's polar: transport turns it back).
+    offset = resampled.meta.get("polar_offset", 0)
+    np.testing.assert_array_equal(expected[:, 0], -resampled.ppg.astype(np.int64) - offset)
     for frame in frames:
         assert frame.compressed and frame.measurement_type == ppg and frame.samples.shape[1] == 4
         last = round((frame.timestamp_ns - server.epoch_ns) * 135 / 1e9)  # the timestamp is the LAST sample's

@@ -99,6 +99,30 @@ def test_polar_pmd_stream_with_acc_and_drops():
     assert 0.5 < np.median(magnitude) < 1.5  # about 1 g: mg were converted to g
 
 
+def test_polar_pmd_pulse_arrives_upright():
+    """The emulated Verity Sense sends light counts (the pulse upside down, as the device does); the
+    polar: transport turns them upright: its PPG correlates positively with the source's pulse."""
+
+    async def main():
+        source = parse_source("sim:duration=60,rate=125,seed=4")
+        async with emulated_ble(source, profile="polar", speed=None) as emu:
+            device = anyppg.connect(f"polar:{emu.name}?timeout=5&acc=0", adapter=emu.adapter)
+            async with device:
+                blocks = []
+                async for block in device.samples():
+                    blocks.append(block)
+                    if sum(len(b) for b in blocks) >= 55 * 20:
+                        break
+                return source, blocks
+
+    source, blocks = asyncio.run(main())
+    got = np.concatenate([b.ppg for b in blocks]).astype(np.float64)
+    sent = source.resampled(55.0).ppg.astype(np.float64)
+    got, sent = got - got.mean(), sent[: 3 * len(got)] - sent[: 3 * len(got)].mean()
+    corr = [np.corrcoef(got, sent[lag : lag + len(got)])[0, 1] for lag in range(len(sent) - len(got))]
+    assert max(corr) > 0.9 and max(corr) > -min(corr), (max(corr), min(corr))
+
+
 def test_ble_tolerates_notifications_delivered_twice():
     """bleak on BlueZ can call a notification callback twice per notification after a reconnect
     (hbldh/bleak #2002); here the app-side callback is registered so that it runs twice."""
