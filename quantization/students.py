@@ -320,8 +320,8 @@ class Student(nn.Module):
         self.af = nn.Linear(config.head_hidden, 1)
         self.rhythm = nn.Linear(config.head_hidden, config.rhythm_classes)
         # Training form: the heart-rate Linear outputs normalised units, mapped to bpm in forward().
-        # fold_batchnorm() folds this affine map into the Linear so the exported graph ends in a
-        # plain Linear (no float tail after the int8 region).
+        # fold_batchnorm() folds this affine map into the Linear so the exported graph ends in that
+        # Linear (no extra ops after it).
         self.hr_affine = not config.spectral_bins
         # The heart-rate Linear stays fp32 in the int8 files (anyppg.quantization.ptq
         # .with_output_overrides): the rate is a float32 output, never saturated or rounded to an
