@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -312,8 +312,9 @@ def analyze(
             _segment(x[i], fs, None if a is None else a[i], loaded, i, motion, polarity)
             for i in range(x.shape[0])
         ]
-    analysis = _collect(results, fs, segments=x.ndim == 2, model=name, motion_model=motion_name)
-    return replace(analysis, polarity=polarity)
+    return _collect(
+        results, fs, segments=x.ndim == 2, model=name, motion_model=motion_name, polarity=polarity
+    )
 
 
 # --- input checks ---------------------------------------------------------------------------------
@@ -507,7 +508,13 @@ def _floats(values: Iterable[float | None]) -> np.ndarray:
 
 
 def _collect(
-    results: list[Result], fs: float, *, segments: bool, model: str, motion_model: str = "none"
+    results: list[Result],
+    fs: float,
+    *,
+    segments: bool,
+    model: str,
+    motion_model: str = "none",
+    polarity: str = "normal",
 ) -> Analysis:
     n = len(results)
     classes: tuple[str, ...] = next((r.rhythm_classes for r in results if r.rhythm_classes), None) or ()
@@ -544,4 +551,5 @@ def _collect(
         segments=segments,
         model=model,
         motion_model=motion_model,
+        polarity=polarity,
     )
