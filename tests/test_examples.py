@@ -3,7 +3,8 @@
 Two chains, as a user would run them:
 
 - SDK: simulate_and_clean; emulate_ble_server -> ble_client; the serial emulator -> decode_frames;
-  record -> stream_heart_rate (replay of the recording) -> stream_gateway.
+  record -> stream_heart_rate (replay of the recording) -> stream_gateway; record -> analyze_recording
+  (the same file in one call, whole and as segments).
 - training: pretrain --quick (a 512-d teacher) -> prepare_and_eval --quick (its store, probes on the
   teacher) -> distill_and_export --quick (that teacher, that store) -> benchmark_models (the exported
   .tflite) -> stream_heart_rate (the recording through the exported student).
@@ -29,7 +30,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 COVERED = {
     "simulate_and_clean.py", "emulate_ble_server.py", "ble_client.py", "decode_frames.py", "record.py",
     "stream_heart_rate.py", "stream_gateway.py", "pretrain.py", "prepare_and_eval.py",
-    "distill_and_export.py", "benchmark_models.py",
+    "distill_and_export.py", "benchmark_models.py", "analyze_recording.py",
 }  # fmt: skip
 
 
@@ -139,6 +140,15 @@ def test_sdk_examples_chain(tmp_path):
         tmp_path, "stream_gateway.py", "replay:walk.npz?speed=max", "sim:?duration=20&speed=max"
     )
     assert out.count(" done: ") == 2
+
+    out = run_example(tmp_path, "analyze_recording.py", "walk.npz", "--csv", "walk.csv")
+    windows = int(re.search(r"recording: (\d+) windows", out).group(1))
+    assert windows >= 10, out  # 40 s: a window every 2 s once 10 s are in
+    median = float(re.search(r"heart rate \(reported\): median ([\d.]+) bpm", out).group(1))
+    assert 65 <= median <= 75, out  # the recording's 70 bpm
+    assert re.search(r"segments: 4 strips of 10 s, one result each \(4\)", out), out
+    table = (tmp_path / "walk.csv").read_text().splitlines()
+    assert len(table) == windows + 1 and table[0].startswith("t_start,t_end,heart_rate")
 
 
 @pytest.mark.slow
