@@ -74,6 +74,7 @@ import numpy as np
 import anyppg
 from anyppg.sdk.analyze import MAX_FILL_S, Analysis, analyze, resolve_model
 from anyppg.signal.constants import WINDOW_S
+from anyppg.signal.quality import USABLE_SQI
 
 log = logging.getLogger("bench_real")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -426,6 +427,7 @@ _COLUMNS = (
     "heart_rate_model",
     "heart_rate_peaks",
     "quality",
+    "clipped",
     "quality_model",
     "af_probability",
 )
@@ -573,6 +575,7 @@ def run_hr_dataset(
             "tracker": base["heart_rate_tracker"],
             "motion tracker": motion_tracker_hr(channels, fs, acc, te),
             "quality": base["quality"],
+            "clipped": base["clipped"].astype(np.float64),
             "neurokit2": nk_hr,
             "label: PPG peaks": usable,
             "label: NeuroKit2 peaks": quality_labels(nk_hr, ref),
@@ -756,6 +759,20 @@ def to_markdown(result: dict[str, Any]) -> str:
                 f"| {r['method']} | {_cell(r)} | {r['windows']} | {r['coverage']:.2f} | {_cell(r['common'])} |"
                 for r in rel["rows"]
             ]
+        clip = ds.get("clipping")
+        if clip:
+            lines += [
+                "",
+                f"Windows where the sensor saturates (`clipped`: plateaus at the raw extremes): "
+                f"{clip['clipped_windows']} ({clip['share']:.1%}) in {clip['subjects']} subjects; "
+                f"{clip['passed_quality_index']:.0%} of them pass the quality index alone.",
+                "",
+                "| method | MAE bpm, clipped windows | MAE bpm, the others |",
+                "|---|---|---|",
+            ]
+            lines += [
+                f"| {r['method']} | {_cell(r['clipped'])} | {_cell(r['not clipped'])} |" for r in clip["rows"]
+            ]
         lines += ["", f"Quality ({name}): AUROC vs ECG/PPG heart-rate agreement", ""]
         lines += ["| score | PPG side of the labels | AUROC [95 % CI] | usable / unusable windows |"]
         lines += ["|---|---|---|---|"]
@@ -783,6 +800,32 @@ def to_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def clipping_table(windows: Windows, n_boot: int) -> dict[str, Any] | None:
+    """Heart-rate MAE on the windows where the sensor saturates (``Analysis.clipped``) and on the
+    others, for the tracker and each model's fused value and head; None without clipped windows.
+    ``passed_quality_index``: the share of clipped windows whose quality index alone passes the gate
+    (they were counted usable before the stream read clipping from the raw samples)."""
+    subjects, ref, cols = windows.arrays()
+    has = np.isfinite(ref)
+    clipped = has & (cols["clipped"] == 1)
+    if not clipped.any():
+        return None
+    methods = ["tracker", *[k for k in cols if k.startswith(("fused: ", "model head: "))]]
+    rows = []
+    for m in methods:
+        cell = {}
+        for name, mask in (("clipped", clipped), ("not clipped", has & ~clipped)):
+            cell[name] = score("mae_bpm", ref[mask], cols[m][mask], subjects[mask], n_boot=n_boot)
+        rows.append({"method": m, **cell})
+    return {
+        "clipped_windows": int(clipped.sum()),
+        "share": _r(float(clipped.sum() / has.sum())),
+        "passed_quality_index": _r(float(np.mean(cols["quality"][clipped] >= USABLE_SQI))),
+        "subjects": int(np.unique(subjects[clipped]).shape[0]),
+        "rows": rows,
+    }
+
+
 def hr_result(windows: Windows, info: dict[str, Any], n_boot: int) -> dict[str, Any]:
     """One heart-rate dataset's section of ``real.json``: its tables on every labelled window and, for
     the clinical sets, on the windows with a reliable reference."""
@@ -793,6 +836,7 @@ def hr_result(windows: Windows, info: dict[str, Any], n_boot: int) -> dict[str, 
         "labelled_windows": int(np.isfinite(ref).sum()),
         "rows": rows,
         "quality": q_rows,
+        "clipping": clipping_table(windows, n_boot),
     }
     if "reference reliable" in cols:
         rel_rows, _ = hr_table(windows, n_boot, reliable_only=True)

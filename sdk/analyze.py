@@ -77,6 +77,7 @@ SCALAR_COLUMNS = (
     "heart_rate_peaks",
     "quality",
     "usable",
+    "clipped",
     "quality_model",
     "af_probability",
     "motion",
@@ -108,6 +109,8 @@ class Analysis:
         heart_rate_peaks: from the systolic peaks of the window alone, bpm.
         quality: signal quality index, 0..1.
         usable: whether the window passes the quality gate (bool).
+        clipped: whether the sensor saturates in the window (bool; ``Result.clipped``: it then fails
+            the gate).
         quality_model: the model's quality head, P(usable), 0..1.
         af_probability: P(atrial fibrillation), 0..1 (every readable window).
         motion: accelerometer activity, g (NaN without an accelerometer).
@@ -134,6 +137,7 @@ class Analysis:
     heart_rate_peaks: np.ndarray
     quality: np.ndarray
     usable: np.ndarray
+    clipped: np.ndarray
     quality_model: np.ndarray
     af_probability: np.ndarray
     motion: np.ndarray
@@ -541,6 +545,7 @@ def _collect(
         heart_rate_peaks=_floats(r.heart_rate_peaks for r in results),
         quality=_floats(r.quality for r in results),
         usable=np.asarray([bool(r.usable) for r in results], dtype=bool),
+        clipped=np.asarray([bool(r.clipped) for r in results], dtype=bool),
         quality_model=_floats(r.quality_model for r in results),
         af_probability=_floats(r.af_probability for r in results),
         motion=_floats(r.motion for r in results),

@@ -27,7 +27,7 @@ from anyppg.signal.constants import MODEL_FS, WINDOW_SAMPLES
 from anyppg.signal.gravity import GravityCalibrator
 from anyppg.signal.heart_rate import motion_frequencies
 from anyppg.signal.motion_hr import MotionHeartRateTracker
-from anyppg.signal.quality import USABLE_SQI
+from anyppg.signal.quality import CLIP_FRACTION, USABLE_SQI, clip_fraction
 from anyppg.signal.segment import PPGSegment
 
 __all__ = ["DEFAULT_QUALITY_THRESHOLD", "RHYTHM_CLASSES", "Pipeline"]
@@ -57,7 +57,8 @@ class Pipeline:
         model: a loaded :class:`anyppg.sdk.runtime.Model`, or None for signal-only results
             (heart rate from peaks and tracking, quality; no embedding).
         hop_s: step between window starts, s (default 2 s; windows are 10 s).
-        quality_threshold: windows with quality below it skip the model (0 disables the gate).
+        quality_threshold: windows with quality below it, or clipped (``Result.clipped``), skip the
+            model (0 disables the gate).
         max_fill_s: gaps up to this long are bridged by interpolation; longer ones restart windows.
         accounting: the accounting to update (a new one by default).
         use_acc: when the heart-rate tracker gets the accelerometer: ``auto`` (default: the motion
@@ -75,7 +76,7 @@ class Pipeline:
             vitaldsp's pulse-oximeter pleth; benchmarks/results/tracker_clinical.md, motion_other.md).
         run_model: which windows go through the model: ``usable`` ones (default: the quality gate
             skips the others, saving their inference), or ``always`` every readable window (not
-            flat, clipped or silent; the gate is still reported in ``Result.usable``), as
+            flat or silent; the gate is still reported in ``Result.usable``), as
             :func:`anyppg.analyze` does.
         fusion: how the heart-rate estimates of a window are combined (default
             :class:`anyppg.sdk.fusion.HeartRateFusion` with its defaults).
@@ -231,8 +232,13 @@ class Pipeline:
         # A flat raw line band-passes to rounding noise, which looks like a (bad) signal: catch it by
         # its size relative to the raw level (a real pulse's AC/DC ratio is above 1e-5).
         silent = float(np.std(w.filtered)) <= _SILENT_RATIO * self._level
-        broken = silent or q.flat or q.clipping or q.nan  # no pulse can be read from this window
-        usable = not broken and q.sqi >= self.quality_threshold
+        broken = silent or q.flat or q.nan  # no pulse can be read from this window
+        # A sensor stuck at its rail shows only in the raw samples (the band-pass turns a plateau into
+        # a smooth bump). Such a window still has a rate to read, but its shape is cut off: it fails
+        # the gate (held-out ICU windows: 3-5x the heart-rate errors of the others, docs/evaluation.md).
+        clipped = w.raw is not None and clip_fraction(w.raw) > CLIP_FRACTION
+        clean = not broken and q.sqi >= self.quality_threshold  # a clear pulse, clipped or not
+        usable = clean and not (clipped and self.quality_threshold > 0)
         hr_peaks = None if broken else _finite(heart_rate(seg, MODEL_FS, method="peaks"))
         motion = _finite(q.motion_level)
         hr_model = quality_model = af = None
@@ -249,7 +255,7 @@ class Pipeline:
             acc.windows_gated += 1
         tracker_est = None
         if not broken:
-            tracker_est = self._track(w, seg, q, usable, hr_peaks)
+            tracker_est = self._track(w, seg, q, clean, hr_peaks)
         if tracker_est is None:  # the motion tracker's next step spans the windows it did not see
             self._track_dt += self.hop_s
         tracked = None if tracker_est is None else tracker_est.bpm
@@ -298,20 +304,21 @@ class Pipeline:
             rhythm_classes=None if rhythm is None else self._classes_for(rhythm),
             heart_rate_motion_model=hr_motion,
             heart_rate_sources=fused.sources if fused.bpm is not None else None,
+            clipped=clipped,
         )
 
-    def _track(
-        self, w: Any, seg: PPGSegment, q: Any, usable: bool, hr_peaks: float | None
-    ) -> Estimate | None:
+    def _track(self, w: Any, seg: PPGSegment, q: Any, clean: bool, hr_peaks: float | None) -> Estimate | None:
         """Update the heart-rate tracker with a readable window; its estimate, or None (no track yet).
 
-        The track is acquired on windows that pass the gate (started on a poor window a tracker can
-        lock onto a sub-harmonic and stay there), then follows every readable window: motion lowers
-        the quality index, and following the pulse through motion is the tracker's job.
+        The track is acquired on windows whose quality index passes the gate (started on a poor
+        window a tracker can lock onto a sub-harmonic and stay there; a clipped window with a clear
+        pulse is fine: saturation cuts the peaks off, not the beats), then follows every readable
+        window: motion lowers the quality index, and following the pulse through motion is the
+        tracker's job.
         """
         tracker = self._tracker
         assert tracker is not None
-        if not (usable or math.isfinite(tracker.bpm)):
+        if not (clean or math.isfinite(tracker.bpm)):
             return None
         if isinstance(tracker, MotionHeartRateTracker):
             ppg = w.channels if w.channels is not None else w.filtered[None, :]

@@ -63,6 +63,10 @@ class Result:
         heart_rate_sources: the estimates :attr:`heart_rate` was made of (weight above 1 %), in
             order: ``tracker``, ``motion_model``, ``encoder`` (``("motion_model",)`` alone where the
             tracker had no value); None when there is no heart rate.
+        clipped: more than 1 % of the window's raw samples sit in plateaus at its maximum or minimum
+            (:func:`anyppg.signal.clip_fraction`): the sensor or its converter saturates (a strap too
+            tight, an LED too bright, ambient light). The window fails the quality gate
+            (``usable=False``); its heart rate is still read.
     """
 
     device: str
@@ -92,6 +96,7 @@ class Result:
     rhythm_classes: tuple[str, ...] | None = None
     heart_rate_motion_model: float | None = None
     heart_rate_sources: tuple[str, ...] | None = None
+    clipped: bool = False
 
     @property
     def rhythm(self) -> str | None:
@@ -127,6 +132,7 @@ class Result:
             "heart_rate_peaks": _round(self.heart_rate_peaks, 2),
             "quality": _round(self.quality, 3),
             "usable": self.usable,
+            "clipped": self.clipped,
             "quality_model": _round(self.quality_model, 3),
             "af_probability": _round(self.af_probability, 3),
             "rhythm": self.rhythm,

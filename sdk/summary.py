@@ -28,6 +28,8 @@ class StreamSummary:
     Attributes:
         device: the device URL.
         results: how many results were seen.
+        usable: results that passed the quality gate.
+        clipped: results whose window saw the sensor saturate (``Result.clipped``).
         latencies_ms: per-window latency of each result, ms.
         accounting: the final accounting (set by :meth:`finish`).
         wall_s: wall-clock duration of the stream, s.
@@ -48,6 +50,7 @@ class StreamSummary:
     device: str
     results: int = 0
     usable: int = 0
+    clipped: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     accounting: Accounting | None = None
     wall_s: float = 0.0
@@ -65,6 +68,7 @@ class StreamSummary:
     def add(self, result: Result) -> None:
         self.results += 1
         self.usable += int(result.usable)
+        self.clipped += int(result.clipped)
         self.latencies_ms.append(result.latency_ms)
         self.lagging_windows += int(result.lagging)
         if result.heart_rate is not None:
@@ -89,6 +93,7 @@ class StreamSummary:
             "device": self.device,
             "windows": self.results,
             "usable_windows": self.usable,
+            "clipped_windows": self.clipped,
             "received": acc["received"],
             "delivered": acc["delivered"],
             "dropped": acc["dropped"],

@@ -9,7 +9,7 @@ numpy/scipy only. Names follow ``<signal>_<verb>``; algorithms are picked by a t
   :func:`preprocess_recording` producing :class:`Window` objects;
 - beats and rate: :func:`ppg_findpeaks`, :func:`ecg_findpeaks`, :func:`heart_rate`,
   :class:`HeartRateTracker`;
-- quality: :func:`ppg_quality` -> :class:`Quality`;
+- quality: :func:`ppg_quality` -> :class:`Quality`; :func:`clip_fraction` of a raw window (saturation);
 - :class:`PPGSegment`: one window whose band-passed signal, peaks and band-passed accelerometer
   are computed once and shared by quality, heart rate and tracking (streaming).
 
@@ -40,7 +40,7 @@ from anyppg.signal.filters import PPGBandpass, SOSFilter, ecg_clean, ecg_sos, pp
 from anyppg.signal.heart_rate import HeartRateTracker, heart_rate, motion_gain
 from anyppg.signal.peaks import ecg_findpeaks, ppg_findpeaks
 from anyppg.signal.preprocess import PPGPreprocessor, Window, preprocess_recording, preprocess_recording_array
-from anyppg.signal.quality import Quality, ppg_quality
+from anyppg.signal.quality import Quality, clip_fraction, ppg_quality
 from anyppg.signal.resampling import StreamingResampler, rational_ratio, resample
 from anyppg.signal.segment import PPGSegment
 from anyppg.signal.windowing import windows, zscore
@@ -64,6 +64,7 @@ __all__ = [
     "SOSFilter",
     "StreamingResampler",
     "Window",
+    "clip_fraction",
     "ecg_clean",
     "ecg_findpeaks",
     "ecg_sos",

@@ -29,6 +29,7 @@ the resampler's own delay is (it is zero-phase, paid as latency instead).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +64,9 @@ class Window:
         acc: (1250, 3) float32 accelerometer resampled to 125 Hz (input units), or None.
         channels: (channels, 1250) float32, every PPG channel band-passed (row 0 equals
             ``filtered``) when the stream has more than one channel; None for one channel.
+        raw: channel 0's samples as they came in, at the input rate (float64): those timed in
+            ``[start_s, end_s)``. What only the device's values show reads them: a saturated
+            sensor's plateaus (:func:`anyppg.signal.clip_fraction`), which the band-pass smooths away.
     """
 
     index: int
@@ -72,6 +76,7 @@ class Window:
     filtered: np.ndarray
     acc: np.ndarray | None = None
     channels: np.ndarray | None = None
+    raw: np.ndarray | None = None
 
     @property
     def n_channels(self) -> int:
@@ -128,6 +133,8 @@ class PPGPreprocessor:
         self._extra = np.empty((0, 0))  # band-passed channels 1.., (n, channels - 1)
         self._has_acc: bool | None = None
         self._filtered = np.empty(0)
+        self._raw = np.empty(0)  # channel 0 as it came in
+        self._raw_start = 0  # input sample index of _raw[0]
         self._acc = np.empty((0, 3))
         self._buf_start = 0  # 125 Hz sample index of _filtered[0]
         self._n_out = 0  # 125 Hz samples produced so far
@@ -177,6 +184,7 @@ class PPGPreprocessor:
         x0 = x if x.ndim == 1 else np.ascontiguousarray(x[:, 0])
         filtered = self._bandpass._process_valid(self._resampler._process_valid(x0))
         self._filtered = np.concatenate([self._filtered, filtered])
+        self._raw = np.concatenate([self._raw, x0])
         if channels > 1:
             self._push_extra(x[:, 1:])
         if a is not None:
@@ -199,6 +207,7 @@ class PPGPreprocessor:
                     filtered=seg.astype(np.float32),
                     acc=self._acc[lo : lo + WINDOW_SAMPLES].astype(np.float32) if a is not None else None,
                     channels=self._channels_at(lo, seg),
+                    raw=self._raw_between(start, start + WINDOW_SAMPLES),
                 )
             )
             self._next_window += 1
@@ -212,7 +221,21 @@ class PPGPreprocessor:
             if self._n_channels and self._n_channels > 1:
                 self._extra = self._extra[drop:]
             self._buf_start += drop
+        raw_drop = min(max(0, self._input_index(keep_from) - self._raw_start), len(self._raw))
+        if raw_drop:
+            self._raw = self._raw[raw_drop:]
+            self._raw_start += raw_drop
         return out
+
+    def _input_index(self, k: int) -> int:
+        """The first input sample timed at or after 125 Hz sample ``k`` (both count from 0 at the
+        stream's first sample; the resampler is zero-phase, so times line up exactly)."""
+        return math.ceil(k * self.input_rate / MODEL_FS - 1e-9)
+
+    def _raw_between(self, a: int, b: int) -> np.ndarray:
+        """Channel 0's input samples timed in 125 Hz samples ``[a, b)``, a copy."""
+        lo, hi = self._input_index(a) - self._raw_start, self._input_index(b) - self._raw_start
+        return self._raw[lo:hi].copy()
 
     def _push_extra(self, x: np.ndarray) -> None:
         """Resample and band-pass channels 1.. alongside channel 0 (same rates, their own state)."""

@@ -69,6 +69,24 @@ def _plateau_fraction(x: np.ndarray, at: np.ndarray) -> float:
     return float(lengths[lengths >= 3].sum() / len(x))
 
 
+def clip_fraction(raw: np.ndarray) -> float:
+    """Fraction of a raw PPG window's samples in plateaus (runs of >= 3 equal samples) at its maximum
+    or minimum: a sensor or converter saturating at its rail. NaN/inf samples are left out.
+
+    Only the raw samples show this: a band-pass turns a plateau into a smooth bump, so the check needs
+    the device's values (``anyppg.signal.Window.raw`` in a stream), not the filtered window.
+
+    Returns:
+        The fraction, 0..1 (0 with fewer than 3 finite samples; 1 for a constant window).
+    """
+    x = np.asarray(raw, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.shape[0] < 3:
+        return 0.0
+    lo, hi = x.min(), x.max()
+    return _plateau_fraction(x, (x == lo) | (x == hi)) if hi > lo else 1.0
+
+
 def template_sqi(cleaned: np.ndarray, fs: float, *, peaks: np.ndarray | None = None) -> float:
     """Beat-template quality of a band-passed PPG segment, in [0, 1].
 
@@ -110,7 +128,10 @@ def ppg_quality(
 
     Args:
         signal: raw PPG, shape (n,), at least 2 s; or a :class:`PPGSegment`, whose band-passed signal,
-            peaks and band-passed accelerometer are reused (and computed there if not yet).
+            peaks and band-passed accelerometer are reused (and computed there if not yet). The
+            ``flat`` and ``clipping`` flags read the segment's own signal: built on band-passed samples
+            (as the stream does), it cannot show a saturated sensor; :func:`clip_fraction` of the raw
+            samples does.
         sampling_rate: its rate (Hz), above 16 Hz (a segment's own rate).
         acc: optional accelerometer, shape (n, 3), same rate, for the ``motion`` flag (with a
             segment: None; the segment's accelerometer is used).
@@ -174,9 +195,9 @@ def _assess(segment: PPGSegment, threshold: float, *, has_nan: bool) -> Quality:
 
     lo, hi = x.min(), x.max()
     at_extreme = (x == lo) | (x == hi)
-    clip_fraction = _plateau_fraction(x, at_extreme) if hi > lo else 1.0
+    clipped = _plateau_fraction(x, at_extreme) if hi > lo else 1.0
     flat = bool(hi == lo or _longest_flat_run(x, at_extreme) >= FLAT_RUN_S * fs)
-    clipping = bool(not flat and clip_fraction > CLIP_FRACTION)
+    clipping = bool(not flat and clipped > CLIP_FRACTION)
     sqi = 0.0 if flat else template_sqi(segment.cleaned, fs, peaks=segment.cleaned_peaks)
     usable = bool(not (has_nan or flat or clipping or motion) and sqi >= USABLE_SQI)
-    return Quality(sqi, flat, clipping, has_nan, motion, usable, motion_level, clip_fraction)
+    return Quality(sqi, flat, clipping, has_nan, motion, usable, motion_level, clipped)

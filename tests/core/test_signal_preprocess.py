@@ -12,6 +12,7 @@ from anyppg.errors import InvalidSignalError, UnsupportedRateError
 from anyppg.signal import (
     DEFAULT_SETTLE_S,
     MODEL_FS,
+    WINDOW_S,
     WINDOW_SAMPLES,
     InvalidParameterError,
     PPGPreprocessor,
@@ -50,6 +51,21 @@ def test_streaming_in_random_chunks_equals_offline_exactly(fs, with_acc):
             np.testing.assert_array_equal(a.acc, b.acc)
         else:
             assert a.acc is None
+
+
+@pytest.mark.parametrize("fs", [125.0, 55.0, 20.0, 1000.0])
+def test_each_window_carries_its_raw_samples_in_any_chunking(fs):
+    """``Window.raw``: channel 0 as it came in, the input samples timed inside the window; the
+    preprocessor keeps no more of them than the next window needs."""
+    s = sim(40.0, ppg_rate=fs, seed=23)
+    pre = PPGPreprocessor(fs)
+    live = _push_in_random_chunks(pre, s.ppg, None, seed=3, max_chunk=int(fs))
+    assert live
+    for w in live:
+        first = int(np.ceil(w.start_s * fs - 1e-9))
+        assert w.raw.dtype == np.float64 and len(w.raw) == round(WINDOW_S * fs)
+        np.testing.assert_array_equal(w.raw, s.ppg[first : first + len(w.raw)])
+    assert len(pre._raw) <= round(WINDOW_S * fs) + fs  # a window and at most one chunk
 
 
 def test_window_geometry_and_content_at_the_model_rate():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import anyppg
-from anyppg.signal import ppg_quality
+from anyppg.signal import clip_fraction, ppg_clean, ppg_quality
 
 sim = functools.lru_cache(anyppg.simulate)
 
@@ -56,6 +56,20 @@ def test_clipping():
     q = ppg_quality(clipped, 125.0)
     assert q.clipping and not q.usable and q.clip_fraction > 0.05
     assert not ppg_quality(x, 125.0).clipping
+
+
+def test_clip_fraction_reads_saturation_from_raw_samples_only():
+    x = sim(10.0, seed=45).ppg
+    top = np.quantile(x, 0.9)
+    saturated = np.clip(x, None, top)
+    assert clip_fraction(x) == 0.0 and clip_fraction(saturated) > 0.05
+    assert clip_fraction(np.full(100, 2.0)) == 1.0 and clip_fraction(np.array([1.0, np.nan])) == 0.0
+    with_gap = saturated.copy()
+    with_gap[300:320] = np.nan  # missing samples are left out, not counted as a plateau
+    assert clip_fraction(with_gap) == pytest.approx(clip_fraction(np.delete(saturated, np.s_[300:320])))
+    # The band-pass smooths the plateaus away: the filtered window looks like a clean pulse.
+    filtered = ppg_clean(saturated, 125.0, method="causal")
+    assert clip_fraction(filtered) < 0.01 and not ppg_quality(filtered, 125.0).clipping
 
 
 def test_nan_is_reported_not_raised():

@@ -159,6 +159,20 @@ def test_a_longer_segment_is_read_on_its_last_10_s() -> None:
     assert a.embedding.shape == (1, 0) and np.isnan(a.heart_rate_model).all()
 
 
+def test_saturated_segments_are_flagged_and_still_get_every_model_output(model) -> None:
+    fs = 100.0
+    seg = anyppg.simulate(10.0, ppg_rate=fs, heart_rate=72.0, seed=12).ppg
+    peak_last = seg.copy()
+    peak_last[-1] = seg.max() + 1.0  # its maximum is the last sample, which the look-ahead holds
+    saturated = np.minimum(seg, np.quantile(seg, 0.9))
+    a = analyze(np.stack([seg, peak_last, saturated]), fs, model=model)
+    np.testing.assert_array_equal(a.clipped, [False, False, True])  # the held tail is not a plateau
+    np.testing.assert_array_equal(a.usable, [True, True, False])
+    assert np.isfinite(a.heart_rate_model).all() and np.isfinite(a.af_probability).all()
+    assert abs(a.heart_rate[2] - 72.0) < 3.0
+    assert "clipped" in a.columns() and a.to_records()[2]["clipped"] is True
+
+
 def test_accelerometer_in_either_layout_gives_motion() -> None:
     sim = anyppg.simulate(30.0, ppg_rate=50.0, motion=0.5, motion_fraction=1.0, seed=2)
     acc = np.asarray(sim.acc, dtype=np.float64)

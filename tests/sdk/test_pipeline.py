@@ -11,6 +11,7 @@ import pytest
 import anyppg
 from anyppg.sdk.pipeline import Pipeline
 from anyppg.sdk.samples import SampleBlock
+from anyppg.sdk.summary import StreamSummary
 from anyppg.signal import MODEL_FS, HeartRateTracker, ppg_quality, preprocess_recording
 from anyppg.signal.motion_hr import MotionHeartRateTracker
 
@@ -115,6 +116,32 @@ def test_flat_signal_fails_the_gate_and_reports_no_heart_rate():
         results += pipeline.push(SampleBlock(i * 1.0, 50.0, np.full(50, 3.0)))
     assert results and all(not r.usable and r.heart_rate is None for r in results)
     assert pipeline.accounting.windows_gated == len(results)
+
+
+def test_a_saturating_sensor_fails_the_gate_and_its_heart_rate_is_still_read(shipped_model):
+    """Plateaus at the rail show only in the raw samples; the stream flags them (``clipped``), keeps
+    the model off those windows (the gate) and still reads the rate, which saturation does not hide."""
+    s = anyppg.simulate(60.0, heart_rate=75.0, ppg_rate=100.0, seed=5)
+    top = np.quantile(s.ppg, 0.9)
+    runs = {}
+    for name, ppg in (("clean", s.ppg), ("saturated", np.minimum(s.ppg, top))):
+        pipeline = Pipeline(name, shipped_model)
+        results = []
+        for i in range(0, len(ppg), 25):
+            results += pipeline.push(SampleBlock(i / 100.0, 100.0, ppg[i : i + 25]))
+        runs[name] = results
+    clean, saturated = runs["clean"], runs["saturated"]
+    assert clean and all(r.usable and not r.clipped and r.heart_rate_model is not None for r in clean)
+    assert len(saturated) == len(clean)
+    for r in saturated:
+        assert r.clipped and not r.usable and r.to_dict()["clipped"] is True
+        assert r.heart_rate_model is None  # the gate kept the model off the window
+        assert r.heart_rate == pytest.approx(75.0, abs=4.0)
+    summary = StreamSummary("saturated")
+    for r in saturated:
+        summary.add(r)
+    assert summary.to_dict()["clipped_windows"] == len(saturated)
+    assert summary.to_dict()["usable_windows"] == 0
 
 
 def test_drop_oldest_backpressure_keeps_the_accounting_exact():
