@@ -22,7 +22,7 @@ port ``9001`` (or none given)     a free port
 ``--hours N``                     ``--hours 0.5``
 ``anyppg emulate`` (foreground)   ``--duration 2``
 ``anyppg stream``                 ``--speed max`` for sim:/replay:, ``--duration 8`` (wall clock) for devices
-``anyppg record``                 ``--duration 10`` (seconds of signal)
+``anyppg record``                 ``--duration 14`` (seconds of signal: one window after 2 s of settling)
 ``anyppg demo``                   ``--duration 20``
 ``pretrain --preset demo``        ``--steps 2 --ecg-steps 2 --batch-size 4`` (same encoder, same store)
 ``anyppg eval``                   ``--n-boot 20 --max-windows 200 --real ''``
@@ -80,7 +80,7 @@ RULES: tuple[Rule, ...] = (
     Rule(r"^anyppg emulate\b", "stops by itself", append="--duration 2", foreground_only=True),
     Rule(r"^anyppg stream\b.*(sim:|replay:)", "as fast as it computes", sub=(r"--speed \S+", "--speed max")),
     Rule(r"^anyppg stream\b.*\{(ble|polar|serial|port)", "devices stream until stopped", append="--duration 8"),
-    Rule(r"^anyppg record\b", "10 s of signal", append="--duration 10"),
+    Rule(r"^anyppg record\b", "14 s of signal: enough for one window", append="--duration 14"),
     Rule(r"^anyppg scan\b(?!.*--transport)", "the emulators' radio", append="--transport {ble_hci} --timeout 3"),
     Rule(r"^anyppg pretrain --preset demo\b", "two steps per stage", append="--steps 2 --ecg-steps 2 --batch-size 4"),
     Rule(r"^anyppg eval\b", "fewer resamples, no real data", append="--n-boot 20 --max-windows 200 --real ''"),
