@@ -763,7 +763,7 @@ def to_markdown(result: dict[str, Any]) -> str:
         if clip:
             lines += [
                 "",
-                f"Windows where the sensor saturates (`clipped`: plateaus at the raw extremes): "
+                f"Windows where the sensor saturates (`clipped`: cut-off plateaus at the raw extremes): "
                 f"{clip['clipped_windows']} ({clip['share']:.1%}) in {clip['subjects']} subjects; "
                 f"{clip['passed_quality_index']:.0%} of them pass the quality index alone.",
                 "",

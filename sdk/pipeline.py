@@ -236,7 +236,8 @@ class Pipeline:
         # A sensor stuck at its rail shows only in the raw samples (the band-pass turns a plateau into
         # a smooth bump). Such a window still has a rate to read, but its shape is cut off: it fails
         # the gate (held-out ICU windows: 3-5x the heart-rate errors of the others, docs/evaluation.md).
-        clipped = w.raw is not None and clip_fraction(w.raw) > CLIP_FRACTION
+        rate = self._pre.input_rate  # type: ignore[union-attr]  # the stream's, which made ``w``
+        clipped = w.raw is not None and bool(clip_fraction(w.raw, rate) > CLIP_FRACTION)
         clean = not broken and q.sqi >= self.quality_threshold  # a clear pulse, clipped or not
         usable = clean and not (clipped and self.quality_threshold > 0)
         hr_peaks = None if broken else _finite(heart_rate(seg, MODEL_FS, method="peaks"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,12 +33,13 @@ class Quality:
         sqi: signal quality index in [0, 1] from beat-template matching (see :func:`template_sqi`;
             0 when fewer than 3 beats are found).
         flat: a flat line (constant segment of at least 0.5 s, or no variation at all).
-        clipping: more than 1 % of the samples sit in plateaus at the segment's maximum or minimum.
+        clipping: more than 1 % of the samples sit in cut-off plateaus at the segment's maximum or
+            minimum (:func:`clip_fraction`).
         nan: the segment contains NaN or inf samples.
         motion: the accelerometer shows movement above the threshold (False without acc).
         usable: no flag set (motion included) and ``sqi >= 0.6``.
         motion_level: RMS of the band-passed acceleration (acc unit), NaN without acc.
-        clip_fraction: fraction of samples in plateaus at the extremes.
+        clip_fraction: fraction of samples in cut-off plateaus at the extremes.
     """
 
     sqi: float
@@ -59,32 +61,71 @@ def _longest_flat_run(x: np.ndarray, exclude: np.ndarray) -> int:
     return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max()) + 1
 
 
-def _plateau_fraction(x: np.ndarray, at: np.ndarray) -> float:
-    """Fraction of samples that are at an extreme and in a run of >= 3 equal samples."""
-    same = np.concatenate([[False], np.diff(x) == 0]) & at
-    if not same.any():
-        return 0.0
-    edges = np.diff(np.concatenate([[0], same.view(np.int8), [0]]))
-    lengths = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1) + 1
-    return float(lengths[lengths >= 3].sum() / len(x))
+CLIP_STEPS = 2.0
+"""A plateau is cut off when the samples next to it are at least this many converter steps away."""
+
+CLIP_LONG_S = 0.06
+"""A plateau this long (s) is a rail in a finely resolved window, however the signal came to it."""
+
+CLIP_FINE_STEPS = 256
+"""Converter steps across a window's range from which it counts as finely resolved."""
 
 
-def clip_fraction(raw: np.ndarray) -> float:
-    """Fraction of a raw PPG window's samples in plateaus (runs of >= 3 equal samples) at its maximum
-    or minimum: a sensor or converter saturating at its rail. NaN/inf samples are left out.
+def clip_fraction(raw: np.ndarray, sampling_rate: float) -> float:
+    """Fraction of a raw PPG window's samples in plateaus at a rail: a sensor or converter saturating.
+
+    A plateau is a run of >= 3 equal samples at the window's maximum or minimum. A smooth pulse read
+    by a coarse converter also rests on one value at its peaks and troughs, so a plateau counts only
+    when it looks cut off: the samples on either side are at least :data:`CLIP_STEPS` converter steps
+    away (the signal reached the rail faster than one step per sample), or the window resolves its
+    range in at least :data:`CLIP_FINE_STEPS` steps and the plateau lasts :data:`CLIP_LONG_S` or more
+    (a finely read pulse cannot stay on one value that long; a monitor easing into its rail does).
+    The converter step is the 5th percentile of the nonzero sample-to-sample changes. NaN/inf
+    samples are left out.
 
     Only the raw samples show this: a band-pass turns a plateau into a smooth bump, so the check needs
     the device's values (``anyppg.signal.Window.raw`` in a stream), not the filtered window.
 
+    Args:
+        raw: the window's samples as the device sent them, shape (n,).
+        sampling_rate: their rate (Hz).
+
     Returns:
         The fraction, 0..1 (0 with fewer than 3 finite samples; 1 for a constant window).
+
+    Example:
+        >>> import anyppg
+        >>> x = anyppg.simulate(10, ppg_rate=100.0, seed=1).ppg
+        >>> clip_fraction(x, 100.0), bool(clip_fraction(np.minimum(x, np.quantile(x, 0.9)), 100.0) > 0.05)
+        (0.0, True)
     """
+    fs = check_rate(sampling_rate, what="clip_fraction", minimum=0.0)
     x = np.asarray(raw, dtype=np.float64)
     x = x[np.isfinite(x)]
-    if x.shape[0] < 3:
+    n = x.shape[0]
+    if n < 3:
         return 0.0
     lo, hi = x.min(), x.max()
-    return _plateau_fraction(x, (x == lo) | (x == hi)) if hi > lo else 1.0
+    if hi <= lo:
+        return 1.0
+    d = np.diff(x)
+    same = np.concatenate([[False], d == 0]) & ((x == lo) | (x == hi))  # equals its predecessor
+    if not same.any():
+        return 0.0
+    edges = np.diff(np.concatenate([[0], same.view(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1) - 1, np.flatnonzero(edges == -1)  # [start, stop)
+    step = float(np.percentile(np.abs(d[d != 0]), 5))
+    fine = (hi - lo) >= CLIP_FINE_STEPS * step
+    long_run = max(3, math.ceil(CLIP_LONG_S * fs))
+    clipped = 0
+    for a, b in zip(starts, stops, strict=True):
+        if b - a < 3:
+            continue
+        sides = [abs(x[a] - x[a - 1])] if a > 0 else []
+        sides += [abs(x[b] - x[b - 1])] if b < n else []
+        if all(side >= CLIP_STEPS * step for side in sides) or (fine and b - a >= long_run):
+            clipped += b - a
+    return clipped / n
 
 
 def template_sqi(cleaned: np.ndarray, fs: float, *, peaks: np.ndarray | None = None) -> float:
@@ -195,7 +236,7 @@ def _assess(segment: PPGSegment, threshold: float, *, has_nan: bool) -> Quality:
 
     lo, hi = x.min(), x.max()
     at_extreme = (x == lo) | (x == hi)
-    clipped = _plateau_fraction(x, at_extreme) if hi > lo else 1.0
+    clipped = clip_fraction(x, fs)
     flat = bool(hi == lo or _longest_flat_run(x, at_extreme) >= FLAT_RUN_S * fs)
     clipping = bool(not flat and clipped > CLIP_FRACTION)
     sqi = 0.0 if flat else template_sqi(segment.cleaned, fs, peaks=segment.cleaned_peaks)

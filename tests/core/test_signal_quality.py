@@ -60,16 +60,41 @@ def test_clipping():
 
 def test_clip_fraction_reads_saturation_from_raw_samples_only():
     x = sim(10.0, seed=45).ppg
-    top = np.quantile(x, 0.9)
-    saturated = np.clip(x, None, top)
-    assert clip_fraction(x) == 0.0 and clip_fraction(saturated) > 0.05
-    assert clip_fraction(np.full(100, 2.0)) == 1.0 and clip_fraction(np.array([1.0, np.nan])) == 0.0
+    saturated = np.clip(x, None, np.quantile(x, 0.9))
+    assert clip_fraction(x, 125.0) == 0.0 and clip_fraction(saturated, 125.0) > 0.05
+    assert clip_fraction(np.full(100, 2.0), 125.0) == 1.0
+    assert clip_fraction(np.array([1.0, np.nan]), 125.0) == 0.0
     with_gap = saturated.copy()
     with_gap[300:320] = np.nan  # missing samples are left out, not counted as a plateau
-    assert clip_fraction(with_gap) == pytest.approx(clip_fraction(np.delete(saturated, np.s_[300:320])))
+    assert clip_fraction(with_gap, 125.0) == pytest.approx(
+        clip_fraction(np.delete(saturated, np.s_[300:320]), 125.0)
+    )
     # The band-pass smooths the plateaus away: the filtered window looks like a clean pulse.
     filtered = ppg_clean(saturated, 125.0, method="causal")
-    assert clip_fraction(filtered) < 0.01 and not ppg_quality(filtered, 125.0).clipping
+    assert clip_fraction(filtered, 125.0) < 0.01 and not ppg_quality(filtered, 125.0).clipping
+
+
+@pytest.mark.parametrize("fs", [25.0, 50.0, 100.0])
+def test_a_coarse_converter_is_not_saturation_but_its_rail_is(fs):
+    """A pulse read in 64 steps rests on one value at its peaks and troughs (runs of equal samples at
+    the extremes) without being cut off; clamped at a rail below its peaks, it is."""
+    s = sim(60.0, ppg_rate=fs, seed=47)
+    x = s.ppg
+    coarse = np.round((x - x.min()) / np.ptp(x) * 64)
+    windows = [coarse[i : i + int(10 * fs)] for i in range(0, len(x) - int(10 * fs), int(2 * fs))]
+    assert np.mean([clip_fraction(w, fs) > 0.01 for w in windows]) <= 0.05
+    railed = [np.minimum(w, 40) for w in windows]
+    assert np.mean([clip_fraction(w, fs) > 0.01 for w in railed]) >= 0.9
+
+
+def test_a_monitor_easing_into_its_rail_is_saturation():
+    """A finely read signal that decays onto its rail (halving steps, as the BIDMC monitor does) and
+    stays there for 0.14 s is cut off, although no single step into it is large."""
+    x = 0.3 + 0.3 * np.sin(2 * np.pi * 1.2 * np.arange(1250) / 125.0)
+    x[600:605] = [0.0195, 0.0098, 0.0049, 0.002, 0.001]
+    x[605:622] = 0.0
+    x = np.round(x, 4)  # the monitor's 1e-4 resolution: 6,000 steps over the range
+    assert x.min() == 0.0 and clip_fraction(x, 125.0) == pytest.approx(17 / 1250)
 
 
 def test_nan_is_reported_not_raised():
