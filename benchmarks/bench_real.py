@@ -489,7 +489,9 @@ def _cat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0)
 
 
-def _recordings(dataset: str, root: Path) -> list[tuple[str, np.ndarray, float, np.ndarray | None, Any]]:
+def dataset_recordings(
+    dataset: str, root: Path
+) -> list[tuple[str, np.ndarray, float, np.ndarray | None, Any]]:
     """``(subject, ppg (channels, n), fs, acc (n, 3) or None, the reader's record)`` per recording."""
     from anyppg import datasets
 
@@ -551,7 +553,7 @@ def run_hr_dataset(
     """Analyse every chosen recording of one heart-rate dataset with every model (and none)."""
     from anyppg.datasets.labels import reference_reliable, second_rpeak_times, window_labels
 
-    recs = _recordings(dataset, root)
+    recs = dataset_recordings(dataset, root)
     chosen, source = pick_recordings(dataset, [(r[0], r[4].record) for r in recs], heldout, subjects_limit)
     windows = Windows()
     t0 = time.perf_counter()
@@ -701,7 +703,7 @@ def run_liu(
 # --- report ----------------------------------------------------------------------------------------
 
 
-def _cell(row: dict[str, Any]) -> str:
+def table_cell(row: dict[str, Any]) -> str:
     v, (lo, hi) = row["value"], row["ci"]
     if v is None:
         return "n/a"
@@ -741,7 +743,7 @@ def to_markdown(result: dict[str, Any]) -> str:
             "|---|---|---|---|---|",
         ]
         lines += [
-            f"| {r['method']} | {_cell(r)} | {r['windows']} | {r['coverage']:.2f} | {_cell(r['common'])} |"
+            f"| {r['method']} | {table_cell(r)} | {r['windows']} | {r['coverage']:.2f} | {table_cell(r['common'])} |"
             for r in ds["rows"]
         ]
         rel = ds.get("reliable_reference")
@@ -756,7 +758,7 @@ def to_markdown(result: dict[str, Any]) -> str:
                 "|---|---|---|---|---|",
             ]
             lines += [
-                f"| {r['method']} | {_cell(r)} | {r['windows']} | {r['coverage']:.2f} | {_cell(r['common'])} |"
+                f"| {r['method']} | {table_cell(r)} | {r['windows']} | {r['coverage']:.2f} | {table_cell(r['common'])} |"
                 for r in rel["rows"]
             ]
         clip = ds.get("clipping")
@@ -771,13 +773,14 @@ def to_markdown(result: dict[str, Any]) -> str:
                 "|---|---|---|",
             ]
             lines += [
-                f"| {r['method']} | {_cell(r['clipped'])} | {_cell(r['not clipped'])} |" for r in clip["rows"]
+                f"| {r['method']} | {table_cell(r['clipped'])} | {table_cell(r['not clipped'])} |"
+                for r in clip["rows"]
             ]
         lines += ["", f"Quality ({name}): AUROC vs ECG/PPG heart-rate agreement", ""]
         lines += ["| score | PPG side of the labels | AUROC [95 % CI] | usable / unusable windows |"]
         lines += ["|---|---|---|---|"]
         lines += [
-            f"| {r['method']} | {r['labels_from']} | {_cell(r)} | {r['usable']} / {r['unusable']} |"
+            f"| {r['method']} | {r['labels_from']} | {table_cell(r)} | {r['usable']} / {r['unusable']} |"
             for r in ds["quality"]
         ]
         lines.append("")
@@ -793,7 +796,7 @@ def to_markdown(result: dict[str, Any]) -> str:
             "|---|---|---|---|",
         ]
         lines += [
-            f"| {r['method']} | {r['task']} ({r['metric']}) | {_cell(r)} | {r['windows']} |"
+            f"| {r['method']} | {r['task']} ({r['metric']}) | {table_cell(r)} | {r['windows']} |"
             for r in result["liu"]["rows"]
         ]
         lines.append("")

@@ -85,7 +85,7 @@ def run_dataset(
     """Every chosen recording of one clinical set, cut into segments and analysed with every model."""
     from anyppg.datasets.labels import reference_reliable, second_rpeak_times, window_labels
 
-    recs = real._recordings(dataset, root)
+    recs = real.dataset_recordings(dataset, root)
     chosen, source = real.pick_recordings(dataset, [(r[0], r[4].record) for r in recs], heldout, limit)
     windows = real.Windows()
     t0 = time.perf_counter()
@@ -189,8 +189,8 @@ def to_markdown(result: dict[str, Any]) -> str:
         for row in block["all"]:
             rel = reliable[row["method"]]
             lines.append(
-                f"| {dataset} | {row['method']} | {real._cell(row)} | {row['coverage']:.2f} | "
-                f"{real._cell(rel)} | {row['windows']} |"
+                f"| {dataset} | {row['method']} | {real.table_cell(row)} | {row['coverage']:.2f} | "
+                f"{real.table_cell(rel)} | {row['windows']} |"
             )
     lines += ["", "MAE per subject (all segments):", ""]
     for dataset, block in result["datasets"].items():
