@@ -63,9 +63,9 @@ class Result:
         heart_rate_sources: the estimates :attr:`heart_rate` was made of (weight above 1 %), in
             order: ``tracker``, ``motion_model``, ``encoder`` (``("motion_model",)`` alone where the
             tracker had no value); None when there is no heart rate.
-        clipped: more than 1 % of the window's raw samples sit in plateaus at its maximum or minimum
-            (:func:`anyppg.signal.clip_fraction`): the sensor or its converter saturates (a strap too
-            tight, an LED too bright, ambient light). The window fails the quality gate
+        clipped: more than 1 % of the window's raw samples sit in cut-off plateaus at its maximum or
+            minimum (:func:`anyppg.signal.clip_fraction`): the sensor or its converter saturates (a
+            strap too tight, an LED too bright, ambient light). The window fails the quality gate
             (``usable=False``); its heart rate is still read.
     """
 
