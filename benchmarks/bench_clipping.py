@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from anyppg.signal import clip_fraction, resample
+from anyppg.signal import clip_fraction, resample, windows
 from anyppg.signal.quality import CLIP_FRACTION
 
 log = logging.getLogger("bench_clipping")
@@ -52,11 +52,6 @@ def plain_plateau_fraction(x: np.ndarray) -> float:
     edges = np.diff(np.concatenate([[0], same.view(np.int8), [0]]))
     runs = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1) + 1
     return float(runs[runs >= 3].sum() / len(x))
-
-
-def windows(x: np.ndarray, fs: float) -> list[np.ndarray]:
-    n, hop = round(10 * fs), round(2 * fs)
-    return [x[s : s + n] for s in range(0, len(x) - n + 1, hop)]
 
 
 def check(sources: Sequence[tuple[str, np.ndarray, float]], rates=RATES, steps=STEPS) -> list[dict[str, Any]]:

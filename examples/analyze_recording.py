@@ -22,29 +22,20 @@ import numpy as np
 
 import anyppg
 from anyppg import recordings
+from anyppg.sdk.cmd_analyze import load_recording
 
 log = logging.getLogger("analyze_recording")
 
 
 def load(source: str) -> tuple[np.ndarray, float, np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
     """PPG, its rate, the accelerometer (n, 3) or None, and the device's heart rate (t, bpm) or None."""
-    if not Path(source).is_file():
+    if not Path(source).exists():
         rec = recordings.load(source)
         return rec.ppg, rec.ppg_fs, rec.acc, rec.reference_hr
-    with np.load(source) as z:  # the recorder's NPZ: t (s), ppg (n,) or (n, channels), fs, acc (n, 3)
-        t, fs = z["t"], float(z["fs"])
-        ppg = z["ppg"] if z["ppg"].ndim == 1 else z["ppg"][:, 0]
-        acc = z["acc"] if "acc" in z.files else None
-    # Onto a regular grid: a sample the link lost is NaN. analyze() bridges gaps up to 0.5 s and
-    # refuses longer ones with an error naming where they are.
-    idx = np.round((t - t[0]) * fs).astype(np.int64)
-    grid = np.full(idx[-1] + 1, np.nan)
-    grid[idx] = ppg
-    if acc is not None:
-        acc_grid = np.full((idx[-1] + 1, 3), np.nan)
-        acc_grid[idx] = acc
-        acc = acc_grid
-    return grid, fs, acc, None
+    # Any replay: file (the recorder's NPZ, CSV, WFDB) on its time grid: a sample the link lost is
+    # NaN. analyze() bridges gaps up to 0.5 s and refuses longer ones, naming where they are.
+    ppg, _, fs, acc = load_recording(source)
+    return ppg, fs, acc, None
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -107,6 +107,7 @@ async def stream_all(args: argparse.Namespace, emit) -> list[Any]:
     from anyppg.sdk.urls import parse_url
 
     urls = [with_speed(u, args.speed) for u in args.urls]
+    polarity = args.polarity
     # hrs:/plx: devices send finished measurements: no model to load when only those are streamed
     waveform = any(parse_url(u).scheme not in READING_SCHEMES for u in urls)
     model = resolve_model(args.model) if waveform else None
@@ -127,7 +128,7 @@ async def stream_all(args: argparse.Namespace, emit) -> list[Any]:
             "quality_threshold": args.quality_threshold,
             # worker processes load it themselves from its file
             "motion_model": motion if workers <= 1 or motion is None else str(motion.model.path),
-            "polarity": getattr(args, "polarity", "normal"),
+            "polarity": polarity,
         }
         served = await serve(urls, model, emit, duration_s=args.duration, workers=workers, **kwargs)
         for summary in served:
@@ -144,7 +145,7 @@ async def stream_all(args: argparse.Namespace, emit) -> list[Any]:
                     hop_s=args.hop,
                     quality_threshold=args.quality_threshold,
                     motion_model=motion,
-                    polarity=getattr(args, "polarity", "normal"),
+                    polarity=polarity,
                 ):
                     summary.add(result)
                     emit(result)
