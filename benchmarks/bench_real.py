@@ -5,7 +5,7 @@ method, one number with a 95 % confidence interval from a bootstrap over **subje
 resamples of the subjects, windows of a drawn subject kept together; windows of one person are
 correlated, so resampling windows would give falsely narrow intervals):
 
-- **Heart rate**, MAE in bpm against the ECG, per 10 s window of :func:`anyppg.analyze` (the
+- **Heart rate**, MAE in bpm against the ECG (HUSM: annotated beats), per 10 s window of :func:`anyppg.analyze` (the
   stream's windows: every 2 s). BIDMC and MIMIC-DB (ICU finger PPG): the reference is
   :func:`anyppg.datasets.labels.window_labels`, ``60 / mean RR`` of the ECG R-peaks inside the
   window (the definition of the heads' training labels; :mod:`anyppg.datasets.clinical` detects the
@@ -18,7 +18,10 @@ correlated, so resampling windows would give falsely narrow intervals):
   (``clinical finger``, :data:`CLINICAL`: every window of both, subjects resampled across both), the
   population the model cards' ``clinical_finger`` heart rate and the targets speak of.
   TROIKA and BAMI-I (wrist PPG + accelerometer while running): the datasets' ECG heart rate per 8 s
-  window (2 s step), averaged over the 8 s windows inside the 10 s window. Methods: the SDK's
+  window (2 s step), averaged over the 8 s windows inside the 10 s window. HUSM (finger red + IR
+  PPG at rest, on a treadmill and in recovery; healthy and COPD volunteers; **no model trained on
+  it**): the rate of the dataset's annotated systolic peaks, by ``window_labels``'s definition; the
+  SDK reads the infrared channel (a pulse oximeter's usual one), the motion tracker both. Methods: the SDK's
   ``tracker`` (``heart_rate_tracker``), the ``motion tracker`` (:mod:`anyppg.signal.motion_hr` on
   every PPG channel and the accelerometer), the model's ``heart_rate`` head (every model file given,
   fp32 and int8), the reported (``fused``) ``heart_rate`` with each model, and **NeuroKit2** 0.3.0
@@ -32,7 +35,7 @@ correlated, so resampling windows would give falsely narrow intervals):
   head (``quality_model``) against windows labelled by ECG/PPG heart-rate agreement: usable when the
   PPG's beat rate is within 5 bpm of the ECG's, not usable at 15 bpm or more or with no PPG beats,
   left out in between. Two PPG sides: the SDK's peak detector, as in the heads' training labels
-  (clinical sets: ``window_labels`` on the whole recording, beat counts within one; wrist sets: the
+  (clinical sets and HUSM: ``window_labels`` on the whole recording, beat counts within one; wrist sets: the
   window's ``heart_rate_peaks``), and NeuroKit2's beat rate, a detector independent of the SDK's
   quality index (which shares the SDK's peak detector).
 
@@ -80,7 +83,9 @@ log = logging.getLogger("bench_real")
 RESULTS = Path(__file__).resolve().parent / "results"
 ASSETS = Path(anyppg.__file__).resolve().parent / "assets"
 
-HR_DATASETS = ("bidmc", "mimicdb", "troika", "bami")
+HR_DATASETS = ("bidmc", "mimicdb", "troika", "bami", "husm")
+# What each heart-rate set's reference is (the tables' headings).
+REFERENCE = {"husm": "annotated PPG beats"}
 CLINICAL = ("bidmc", "mimicdb")
 """The ICU finger-PPG sets, also scored pooled as ``clinical finger``."""
 POOLED_NAME = "clinical finger (bidmc + mimicdb)"
@@ -307,7 +312,7 @@ def _norm(name: str) -> str:
 
 
 _DATASET_PREFIX = re.compile(
-    r"^(liu_arrhythmia|liu|bidmc|mimicdb|mimic|troika|bami1|bami)[_:/ -]?", re.IGNORECASE
+    r"^(liu_arrhythmia|liu|bidmc|mimicdb|mimic|troika|bami1|bami|husm)[_:/ -]?", re.IGNORECASE
 )
 
 
@@ -368,6 +373,16 @@ def heldout_from_cards(cards: Iterable[dict[str, Any]]) -> dict[str, set[int]]:
 
     for card in cards:
         visit(card, False)
+    return found
+
+
+def trained_on(cards: Iterable[dict[str, Any]]) -> set[str]:
+    """The datasets any model card lists under ``training_data`` (training and validation alike)."""
+    found: set[str] = set()
+    for card in cards:
+        for part in (card.get("training_data") or {}).values():
+            if isinstance(part, dict):
+                found.update(_dataset_key(str(k)) for k in part)
     return found
 
 
@@ -499,6 +514,9 @@ def dataset_recordings(
     for rec in datasets.read(dataset, root):
         if dataset in ("bidmc", "mimicdb"):
             out.append((rec.subject, np.asarray(rec.ppg, float)[None, :], float(rec.ppg_fs), None, rec))
+        elif dataset == "husm":  # infrared first: the channel the model and the labels read
+            ir_first = [rec.channels.index("ir"), rec.channels.index("red")]
+            out.append((rec.subject, np.asarray(rec.ppg, float)[ir_first], float(rec.fs), None, rec))
         else:
             ppg = np.asarray(rec.ppg, float)
             out.append(
@@ -570,6 +588,9 @@ def run_hr_dataset(
             ref, usable = labels.hr_ecg_bpm, labels.usable
             second = second_rpeak_times(rec.ecg, rec.ecg_fs)
             reliable = reference_reliable(rec.r_peaks_s, second, ts, WINDOW_S).astype(float)
+        elif dataset == "husm":  # annotated beats instead of R-peaks, the same definition
+            labels = window_labels(ppg, fs, rec.beats_s, window_s=WINDOW_S, starts_s=ts)
+            ref, usable = labels.hr_ecg_bpm, labels.usable
         else:
             ref = reference_window_hr(rec.ref_start_s, rec.ref_bpm, rec.ref_window_s, ts, te)
             usable = quality_labels(base["heart_rate_peaks"], ref)
@@ -713,7 +734,9 @@ def table_cell(row: dict[str, Any]) -> str:
 
 
 def _source(info: dict[str, Any]) -> str:
-    """``held-out: a, b, c`` (the names, when few) or ``all``."""
+    """``held-out: a, b, c`` (the names, when few), ``unseen`` or ``all``."""
+    if info["subject_source"] == "unseen":
+        return "every subject: no model under test was trained or validated on this set"
     if info["subject_source"] != "held-out":
         return "all subjects: the model cards name no held-out ones here"
     names = info["subjects"]
@@ -733,11 +756,12 @@ def to_markdown(result: dict[str, Any]) -> str:
     ]
     for name, ds in result["heart_rate"].items():
         info = ds["info"]
+        reference = REFERENCE.get(name, "ECG")
         lines += [
-            f"## {name}: heart rate (MAE vs ECG, bpm)",
+            f"## {name}: heart rate (MAE vs {reference}, bpm)",
             "",
-            f"{len(info['subjects'])} subjects ({_source(info)}), {ds['labelled_windows']} windows with an "
-            f"ECG reference.",
+            f"{len(info['subjects'])} subjects ({_source(info)}), {ds['labelled_windows']} windows with a "
+            f"reference from {reference}.",
             "",
             "| method | MAE bpm [95 % CI] | windows | coverage | MAE on the windows every method answers |",
             "|---|---|---|---|---|",
@@ -776,7 +800,7 @@ def to_markdown(result: dict[str, Any]) -> str:
                 f"| {r['method']} | {table_cell(r['clipped'])} | {table_cell(r['not clipped'])} |"
                 for r in clip["rows"]
             ]
-        lines += ["", f"Quality ({name}): AUROC vs ECG/PPG heart-rate agreement", ""]
+        lines += ["", f"Quality ({name}): AUROC vs heart-rate agreement of the PPG and {reference}", ""]
         lines += ["| score | PPG side of the labels | AUROC [95 % CI] | usable / unusable windows |"]
         lines += ["|---|---|---|---|"]
         lines += [
@@ -877,6 +901,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown datasets {unknown}; choose from {', '.join(ALL_DATASETS)}")
     models = load_models(args.models if args.models is not None else default_model_paths())
     heldout = heldout_from_cards(m.card for m in models)
+    trained = trained_on(m.card for m in models)
     heldout_source = "model cards" if heldout else None
     if not heldout and args.heldout:
         heldout = heldout_from_cards([{"held_out": json.loads(Path(args.heldout).read_text())}])
@@ -897,6 +922,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     clinical: dict[str, tuple[Windows, dict[str, Any]]] = {}
     for dataset in [d for d in wanted if d in HR_DATASETS]:
         windows, info = run_hr_dataset(dataset, root, models, limit, heldout)
+        if info["subject_source"] == "all" and models and dataset not in trained:
+            info["subject_source"] = "unseen"
         if dataset in CLINICAL:
             clinical[dataset] = (windows, info)
         result["heart_rate"][dataset] = hr_result(windows, info, n_boot)

@@ -40,6 +40,10 @@ DEFAULT_QUALITY_THRESHOLD = USABLE_SQI
 
 _SILENT_RATIO = 1e-7
 
+#: A track may start on a window the quality index does not pass only where the tracker's first
+#: estimate, the window's own beat rate and the model's rate all lie within this many bpm (_track).
+ACQUIRE_AGREE_BPM = 5.0
+
 #: the rhythm classes of a ``rhythm`` model output, in output order, when the model card does not name
 #: them (Liu et al. 2022's six classes).
 RHYTHM_CLASSES = ("sinus_rhythm", "PVC", "PAC", "VT", "SVT", "AF")
@@ -75,7 +79,8 @@ class Pipeline:
             MIMIC-DB subject against the classic tracker's 1.30 / 1.39, and 8.1 vs 11.3 bpm on
             vitaldsp's pulse-oximeter pleth; benchmarks/results/tracker_clinical.md, motion_other.md).
         run_model: which windows go through the model: ``usable`` ones (default: the quality gate
-            skips the others, saving their inference), or ``always`` every readable window (not
+            skips the others, saving their inference; while the tracker has no track, a readable
+            window also runs to confirm one, its outputs not reported), or ``always`` every readable window (not
             flat or silent; the gate is still reported in ``Result.usable``), as
             :func:`anyppg.analyze` does.
         fusion: how the heart-rate estimates of a window are combined (default
@@ -244,19 +249,27 @@ class Pipeline:
         motion = _finite(q.motion_level)
         hr_model = quality_model = af = None
         embedding = rhythm = None
-        run = usable or (self.run_model == "always" and not broken)
-        if run and self.model is not None:
+        report = usable or (self.run_model == "always" and not broken)
+        # With no track yet, a readable window the quality index does not pass may still start one
+        # where independent reads agree (_track); the model's rate is one of them, so it runs there
+        # too (its outputs are reported only where ``report`` says).
+        assert self._tracker is not None
+        acquiring = not (broken or clean or math.isfinite(self._tracker.bpm))
+        model_bpm = None
+        if (report or acquiring) and self.model is not None:
             out = self.model.run(np.asarray(w.ppg, dtype=np.float32).reshape(1, 1, WINDOW_SAMPLES))
-            hr_model = _finite(float(out["heart_rate"].reshape(-1)[0]))
-            embedding = out["embedding"].reshape(-1)
-            quality_model = _sigmoid(float(out["quality"].reshape(-1)[0])) if "quality" in out else None
-            rhythm = _softmax(out["rhythm"].reshape(-1)) if "rhythm" in out else None
-            af = self._af_probability(rhythm, out)
+            model_bpm = _finite(float(out["heart_rate"].reshape(-1)[0]))
+            if report:
+                hr_model = model_bpm
+                embedding = out["embedding"].reshape(-1)
+                quality_model = _sigmoid(float(out["quality"].reshape(-1)[0])) if "quality" in out else None
+                rhythm = _softmax(out["rhythm"].reshape(-1)) if "rhythm" in out else None
+                af = self._af_probability(rhythm, out)
         if not usable:
             acc.windows_gated += 1
         tracker_est = None
         if not broken:
-            tracker_est = self._track(w, seg, q, clean, hr_peaks)
+            tracker_est = self._track(w, seg, q, clean, hr_peaks, model_bpm)
         if tracker_est is None:  # the motion tracker's next step spans the windows it did not see
             self._track_dt += self.hop_s
         tracked = None if tracker_est is None else tracker_est.bpm
@@ -308,19 +321,37 @@ class Pipeline:
             clipped=clipped,
         )
 
-    def _track(self, w: Any, seg: PPGSegment, q: Any, clean: bool, hr_peaks: float | None) -> Estimate | None:
+    def _track(
+        self, w: Any, seg: PPGSegment, q: Any, clean: bool, hr_peaks: float | None, model_bpm: float | None
+    ) -> Estimate | None:
         """Update the heart-rate tracker with a readable window; its estimate, or None (no track yet).
 
-        The track is acquired on windows whose quality index passes the gate (started on a poor
-        window a tracker can lock onto a sub-harmonic and stay there; a clipped window with a clear
-        pulse is fine: saturation cuts the peaks off, not the beats), then follows every readable
-        window: motion lowers the quality index, and following the pulse through motion is the
-        tracker's job.
+        The track is acquired on a window whose quality index passes the gate (a clipped window with
+        a clear pulse is fine: saturation cuts the peaks off, not the beats), or on a poorer one
+        where three reads agree within :data:`ACQUIRE_AGREE_BPM`: the tracker's first estimate, the
+        window's own beat rate (``hr_peaks``) and the model's rate (``model_bpm``). Started on a
+        poor window without that check a tracker can lock onto a sub-harmonic or an artefact and
+        stay there (on the students' MIMIC-DB training patients, tracks started on an agreeing beat
+        rate alone added windows 7.5 bpm off; with the model's rate as the third read, 2.0 bpm:
+        docs/sdk.md). Once acquired the track follows every readable window:
+        motion lowers the quality index, and following the pulse through motion is the tracker's job.
         """
         tracker = self._tracker
         assert tracker is not None
-        if not (clean or math.isfinite(tracker.bpm)):
+        if clean or math.isfinite(tracker.bpm):
+            return self._update_tracker(w, seg, q, hr_peaks)
+        if hr_peaks is None or model_bpm is None or abs(hr_peaks - model_bpm) > ACQUIRE_AGREE_BPM:
             return None
+        est = self._update_tracker(w, seg, q, hr_peaks)
+        if est is None or max(abs(est.bpm - hr_peaks), abs(est.bpm - model_bpm)) > ACQUIRE_AGREE_BPM:
+            tracker.reset()  # no track after all: the next window starts from scratch again
+            return None
+        return est
+
+    def _update_tracker(self, w: Any, seg: PPGSegment, q: Any, hr_peaks: float | None) -> Estimate | None:
+        """One tracker step on a readable window: its estimate, or None (no value)."""
+        tracker = self._tracker
+        assert tracker is not None
         if isinstance(tracker, MotionHeartRateTracker):
             ppg = w.channels if w.channels is not None else w.filtered[None, :]
             acc = None if w.acc is None or self.use_acc == "never" else w.acc.T

@@ -155,3 +155,30 @@ def test_pooled_clinical_windows_keep_every_subject_and_the_shared_methods(bench
     assert set(cols) == {"tracker", "reference reliable"}  # a method missing from one set is dropped
     assert np.mean(np.abs(cols["tracker"] - ref)) == pytest.approx(2.5)  # both sets' windows count
     assert len(bidmc.subject) == 1 and len(bidmc.columns["tracker"]) == 1  # the parts are untouched
+
+
+def test_husm_is_scored_on_its_annotated_beats_from_the_infrared_channel(bench, tmp_path) -> None:
+    """A HUSM file the test writes (the reader's layout): the reference is the annotated beats' rate,
+    the SDK reads infrared (here the only channel with a pulse), and no card trains on HUSM."""
+    import anyppg
+
+    sim = anyppg.simulate(30, heart_rate=110, ppg_rate=200.0, seed=8)
+    noise = np.random.default_rng(1).standard_normal(sim.ppg.shape[0])
+    np.savez(
+        tmp_path / "dpoc_0680298_balke.npz",
+        ppg_red=noise.astype(np.float32),
+        ppg_ir=sim.ppg.astype(np.float32),
+        fs_ppg=np.int32(200),
+        beat_peak_idx=np.round(sim.ppg_peaks * 200).astype(np.int64),
+    )
+    windows, info = bench.run_hr_dataset("husm", tmp_path, [], None, {})
+    _, ref, cols = windows.arrays()
+    assert info["subjects"] == ["husm:dpoc_0680298"] and len(ref) >= 5
+    assert np.nanmedian(np.abs(ref - 110)) < 3  # the annotated beats' rate (the simulation varies it)
+    answered = np.isfinite(cols["tracker"])
+    assert answered.any() and np.median(np.abs(cols["tracker"][answered] - ref[answered])) < 3
+    cards = [
+        {"training_data": {"training": {"bidmc": {}, "bami1": {}}, "validation": {"liu_arrhythmia": {}}}}
+    ]
+    assert bench.trained_on(cards) == {"bidmc", "bami", "liu"}
+    assert "no model under test" in bench._source({"subject_source": "unseen", "subjects": info["subjects"]})

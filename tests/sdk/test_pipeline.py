@@ -144,6 +144,41 @@ def test_a_saturating_sensor_fails_the_gate_and_its_heart_rate_is_still_read(shi
     assert summary.to_dict()["usable_windows"] == 0
 
 
+class _OffsetRate:
+    """The shipped student with 30 bpm added to its heart-rate output: a model that disagrees with
+    the pulse (a wrapper of the real model, not a mock of it)."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def run(self, x):
+        out = self._model.run(x)
+        return {**out, "heart_rate": out["heart_rate"] + 30.0}
+
+
+def test_a_track_starts_on_windows_the_quality_index_fails_only_where_three_reads_agree(shipped_model):
+    """No window passes a strict gate here: the tracker starts where its first estimate, the window's
+    beat rate and the model's rate agree; with no model, or one 30 bpm off, it never starts."""
+    s = anyppg.simulate(40.0, heart_rate=90.0, ppg_rate=100.0, seed=5)
+
+    def stream(model):
+        pipeline = Pipeline("strict", model, quality_threshold=0.995)
+        results = []
+        for i in range(0, len(s.ppg), 25):
+            results += pipeline.push(SampleBlock(i / 100.0, 100.0, s.ppg[i : i + 25]))
+        assert results and not any(r.usable for r in results)
+        return results
+
+    agreeing = stream(shipped_model)
+    assert all(r.heart_rate == pytest.approx(90.0, abs=5.0) for r in agreeing)
+    assert all(r.heart_rate_model is None for r in agreeing)  # run to confirm the track, not reported
+    for model in (None, _OffsetRate(shipped_model)):
+        assert all(r.heart_rate is None and r.heart_rate_tracker is None for r in stream(model))
+
+
 def test_drop_oldest_backpressure_keeps_the_accounting_exact():
     """A consumer slower than a live device: the oldest queued blocks are dropped and counted."""
 
