@@ -22,6 +22,7 @@ NAMES = {
     "clinical finger (bidmc + mimicdb)": "clinical finger, pooled",
     "troika": "TROIKA",
     "bami": "BAMI-I",
+    "husm": "HUSM",
 }
 """Column titles, in column order; a dataset missing from the results is left out."""
 
@@ -37,6 +38,12 @@ def _mae(row: dict[str, Any] | None) -> str:
         return "-"
     cell = _interval(row, 2)
     return cell + (f" ({round(100 * row['coverage'])}% of windows)" if row.get("coverage", 1) < 0.995 else "")
+
+
+def _held(info: dict[str, Any]) -> str:
+    return {"unseen": "unseen by every model", "all": "all, some trained on"}.get(
+        info.get("subject_source", "held-out"), "held-out"
+    )
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -57,9 +64,9 @@ def tables(result: dict[str, Any]) -> str:
     """The markdown of the three tables (heart rate, quality, rhythm)."""
     hr = result["heart_rate"]
     sets = [k for k in NAMES if k in hr]
-    title = {k: f"{NAMES[k]} ({len(hr[k]['info']['subjects'])} held-out)" for k in sets}
+    title = {k: f"{NAMES[k]} ({len(hr[k]['info']['subjects'])} {_held(hr[k]['info'])})" for k in sets}
     methods = list(dict.fromkeys(r["method"] for k in sets for r in hr[k]["rows"]))
-    out = ["### Heart rate: MAE vs ECG, bpm [95 % CI over subjects]", ""]
+    out = ["### Heart rate: MAE vs ECG (HUSM: its annotated beats), bpm [95 % CI over subjects]", ""]
     out += _table(
         ["method", *(title[k] for k in sets)],
         [[m, *(_mae(_row(hr[k]["rows"], m)) for k in sets)] for m in methods],
@@ -76,7 +83,11 @@ def tables(result: dict[str, Any]) -> str:
             ["method", *(f"{NAMES[k]}, reliable reference" for k in reliable)],
             [[m, *(_mae(_row(hr[k]["reliable_reference"]["rows"], m)) for k in reliable)] for m in methods],
         )
-    out += ["", "### Quality: AUROC vs ECG/PPG heart-rate agreement (training labels) [95 % CI]", ""]
+    out += [
+        "",
+        "### Quality: AUROC vs heart-rate agreement of the PPG with the ECG (HUSM: annotated beats; training labels) [95 % CI]",
+        "",
+    ]
     scores = list(dict.fromkeys(r["method"] for k in sets for r in hr[k]["quality"]))
     rows = []
     for m in scores:

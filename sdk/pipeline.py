@@ -43,6 +43,8 @@ _SILENT_RATIO = 1e-7
 #: A track may start on a window the quality index does not pass only where the tracker's first
 #: estimate, the window's own beat rate and the model's rate all lie within this many bpm (_track).
 ACQUIRE_AGREE_BPM = 5.0
+#: the model's quality head (a probability) at or above which its rate counts in that agreement.
+_MODEL_USABLE = 0.5
 
 #: the rhythm classes of a ``rhythm`` model output, in output order, when the model card does not name
 #: them (Liu et al. 2022's six classes).
@@ -255,21 +257,23 @@ class Pipeline:
         # too (its outputs are reported only where ``report`` says).
         assert self._tracker is not None
         acquiring = not (broken or clean or math.isfinite(self._tracker.bpm))
-        model_bpm = None
+        confirm_bpm = None  # the model's rate as evidence for starting a track
         if (report or acquiring) and self.model is not None:
             out = self.model.run(np.asarray(w.ppg, dtype=np.float32).reshape(1, 1, WINDOW_SAMPLES))
             model_bpm = _finite(float(out["heart_rate"].reshape(-1)[0]))
+            q_model = _sigmoid(float(out["quality"].reshape(-1)[0])) if "quality" in out else None
+            # A rate from a window the model's own quality head rejects is no evidence.
+            confirm_bpm = model_bpm if q_model is None or q_model >= _MODEL_USABLE else None
             if report:
-                hr_model = model_bpm
+                hr_model, quality_model = model_bpm, q_model
                 embedding = out["embedding"].reshape(-1)
-                quality_model = _sigmoid(float(out["quality"].reshape(-1)[0])) if "quality" in out else None
                 rhythm = _softmax(out["rhythm"].reshape(-1)) if "rhythm" in out else None
                 af = self._af_probability(rhythm, out)
         if not usable:
             acc.windows_gated += 1
         tracker_est = None
         if not broken:
-            tracker_est = self._track(w, seg, q, clean, hr_peaks, model_bpm)
+            tracker_est = self._track(w, seg, q, clean, hr_peaks, confirm_bpm)
         if tracker_est is None:  # the motion tracker's next step spans the windows it did not see
             self._track_dt += self.hop_s
         tracked = None if tracker_est is None else tracker_est.bpm
@@ -329,10 +333,11 @@ class Pipeline:
         The track is acquired on a window whose quality index passes the gate (a clipped window with
         a clear pulse is fine: saturation cuts the peaks off, not the beats), or on a poorer one
         where three reads agree within :data:`ACQUIRE_AGREE_BPM`: the tracker's first estimate, the
-        window's own beat rate (``hr_peaks``) and the model's rate (``model_bpm``). Started on a
+        window's own beat rate (``hr_peaks``) and the model's rate (``model_bpm``; None where the
+        model's own quality head rejects the window). Started on a
         poor window without that check a tracker can lock onto a sub-harmonic or an artefact and
         stay there (on the students' MIMIC-DB training patients, tracks started on an agreeing beat
-        rate alone added windows 7.5 bpm off; with the model's rate as the third read, 2.0 bpm:
+        rate alone added windows 7.5 bpm off; with the model's rate as the third read, 2.4 bpm:
         docs/sdk.md). Once acquired the track follows every readable window:
         motion lowers the quality index, and following the pulse through motion is the tracker's job.
         """
