@@ -30,10 +30,17 @@ def test_tables_put_each_dataset_in_its_column(real_tables) -> None:
             "rows": [{"method": "m", "task": "AF vs rest", "value": 0.95, "ci": [0.93, 0.98]}],
         },
     }
+    result["heart_rate"]["husm"] = dataset(22, 1.14, 0.98, 0.67)
+    result["heart_rate"]["husm"]["info"]["subject_source"] = "unseen"  # no card trains on it
     md = real_tables.tables(result)
-    assert "| method | BIDMC (16 held-out) | TROIKA (4 held-out) |" in md  # column order, not input order
-    assert "| tracker | 0.69 [0.19, 1.19] (90% of windows) | 1.24 [0.74, 1.74] |" in md
-    assert "| quality | 0.948 | 0.678 |" in md and "| (usable / unusable windows) | 9 / 1 | 9 / 1 |" in md
+    # column order, not input order; a set no model trained on says so
+    assert "| method | BIDMC (16 held-out) | TROIKA (4 held-out) | HUSM (22 unseen by every model) |" in md
+    assert (
+        "| tracker | 0.69 [0.19, 1.19] (90% of windows) | 1.24 [0.74, 1.74] | 1.14 [0.64, 1.64] (98% of windows) |"
+        in md
+    )
+    assert "| quality | 0.948 | 0.678 | 0.670 |" in md
+    assert "| (usable / unusable windows) | 9 / 1 | 9 / 1 | 9 / 1 |" in md
     assert "| m | 0.950 [0.930, 0.980] | - |" in md and "reliable" not in md
 
 
