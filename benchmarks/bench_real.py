@@ -21,7 +21,8 @@ correlated, so resampling windows would give falsely narrow intervals):
   window (2 s step), averaged over the 8 s windows inside the 10 s window. HUSM (finger red + IR
   PPG at rest, on a treadmill and in recovery; healthy and COPD volunteers; **no model trained on
   it**): the rate of the dataset's annotated systolic peaks, by ``window_labels``'s definition; the
-  SDK reads the infrared channel (a pulse oximeter's usual one), the motion tracker both. Methods: the SDK's
+  model, the quality index and the labels read the infrared channel (a pulse oximeter's usual one),
+  the trackers both. Methods: the SDK's
   ``tracker`` (``heart_rate_tracker``), the ``motion tracker`` (:mod:`anyppg.signal.motion_hr` on
   every PPG channel and the accelerometer), the model's ``heart_rate`` head (every model file given,
   fp32 and int8), the reported (``fused``) ``heart_rate`` with each model, and **NeuroKit2** 0.3.0
