@@ -87,6 +87,8 @@ ASSETS = Path(anyppg.__file__).resolve().parent / "assets"
 HR_DATASETS = ("bidmc", "mimicdb", "troika", "bami", "husm")
 # What each heart-rate set's reference is (the tables' headings).
 REFERENCE = {"husm": "annotated PPG beats"}
+# HUSM's phases, in table order (a window's ``phase`` column is the index).
+PHASES = ("rest", "balke", "recovery")
 CLINICAL = ("bidmc", "mimicdb")
 """The ICU finger-PPG sets, also scored pooled as ``clinical finger``."""
 POOLED_NAME = "clinical finger (bidmc + mimicdb)"
@@ -606,6 +608,8 @@ def run_hr_dataset(
         }
         if dataset in ("bidmc", "mimicdb"):
             values["reference reliable"] = reliable
+        if dataset == "husm":
+            values["phase"] = np.full(ts.shape[0], float(PHASES.index(rec.phase)))
         for label, cols in runs.items():
             values[f"model head: {label}"] = cols["heart_rate_model"]
             values[f"fused: {label}"] = cols["heart_rate"]
@@ -786,6 +790,26 @@ def to_markdown(result: dict[str, Any]) -> str:
                 f"| {r['method']} | {table_cell(r)} | {r['windows']} | {r['coverage']:.2f} | {table_cell(r['common'])} |"
                 for r in rel["rows"]
             ]
+        phases = ds.get("phases")
+        if phases:
+            names = list(phases[0]["methods"])
+            lines += [
+                "",
+                "By phase (MAE bpm [95 % CI]; coverage in parentheses where under 100 %):",
+                "",
+                "| phase | windows | mean reference bpm | " + " | ".join(names) + " |",
+                "|---|---|---|" + "---|" * len(names),
+            ]
+            for ph in phases:
+                cells = [
+                    table_cell(c) + (f" ({c['coverage']:.0%})" if c["coverage"] < 0.995 else "")
+                    for c in ph["methods"].values()
+                ]
+                lines.append(
+                    f"| {ph['phase']} | {ph['windows']} | {ph['mean_reference_bpm']} | "
+                    + " | ".join(cells)
+                    + " |"
+                )
         clip = ds.get("clipping")
         if clip:
             lines += [
@@ -854,6 +878,37 @@ def clipping_table(windows: Windows, n_boot: int) -> dict[str, Any] | None:
     }
 
 
+def phase_table(windows: Windows, n_boot: int) -> list[dict[str, Any]] | None:
+    """Heart-rate MAE per HUSM phase (rest, treadmill, recovery) for the tracker, each model's fused
+    value and head, and NeuroKit2; None for a dataset without phases."""
+    subjects, ref, cols = windows.arrays()
+    if "phase" not in cols:
+        return None
+    methods = [
+        "tracker",
+        *[k for k in cols if k.startswith("fused: ")],
+        *[k for k in cols if k.startswith("model head: ")],
+        "neurokit2",
+    ]
+    rows = []
+    for i, name in enumerate(PHASES):
+        mask = np.isfinite(ref) & (cols["phase"] == i)
+        if not mask.any():
+            continue
+        cells = {
+            m: score("mae_bpm", ref[mask], cols[m][mask], subjects[mask], n_boot=n_boot) for m in methods
+        }
+        rows.append(
+            {
+                "phase": name,
+                "windows": int(mask.sum()),
+                "mean_reference_bpm": _r(float(np.mean(ref[mask])), 1),
+                "methods": cells,
+            }
+        )
+    return rows
+
+
 def hr_result(windows: Windows, info: dict[str, Any], n_boot: int) -> dict[str, Any]:
     """One heart-rate dataset's section of ``real.json``: its tables on every labelled window and, for
     the clinical sets, on the windows with a reliable reference."""
@@ -865,6 +920,7 @@ def hr_result(windows: Windows, info: dict[str, Any], n_boot: int) -> dict[str, 
         "rows": rows,
         "quality": q_rows,
         "clipping": clipping_table(windows, n_boot),
+        "phases": phase_table(windows, n_boot),
     }
     if "reference reliable" in cols:
         rel_rows, _ = hr_table(windows, n_boot, reliable_only=True)

@@ -177,6 +177,11 @@ def test_husm_is_scored_on_its_annotated_beats_from_the_infrared_channel(bench, 
     assert np.nanmedian(np.abs(ref - 110)) < 3  # the annotated beats' rate (the simulation varies it)
     answered = np.isfinite(cols["tracker"])
     assert answered.any() and np.median(np.abs(cols["tracker"][answered] - ref[answered])) < 3
+    phases = bench.phase_table(windows, n_boot=20)  # the file is a treadmill ("balke") recording
+    assert [p["phase"] for p in phases] == ["balke"] and phases[0]["windows"] == int(np.isfinite(ref).sum())
+    both = answered & np.isfinite(ref)
+    want = bench.mae(ref[both], cols["tracker"][both])
+    assert phases[0]["methods"]["tracker"]["value"] == pytest.approx(want, abs=1e-3)
     cards = [
         {"training_data": {"training": {"bidmc": {}, "bami1": {}}, "validation": {"liu_arrhythmia": {}}}}
     ]
