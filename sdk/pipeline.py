@@ -82,8 +82,8 @@ class Pipeline:
             vitaldsp's pulse-oximeter pleth; benchmarks/results/tracker_clinical.md, motion_other.md).
         run_model: which windows go through the model: ``usable`` ones (default: the quality gate
             skips the others, saving their inference; while the tracker has no track, a readable
-            window also runs to confirm one, its outputs not reported), or ``always`` every readable window (not
-            flat or silent; the gate is still reported in ``Result.usable``), as
+            window also runs to confirm one, its outputs not reported), or ``always`` every readable
+            window (not flat or silent; the gate is still reported in ``Result.usable``), as
             :func:`anyppg.analyze` does.
         fusion: how the heart-rate estimates of a window are combined (default
             :class:`anyppg.sdk.fusion.HeartRateFusion` with its defaults).
@@ -334,12 +334,12 @@ class Pipeline:
         a clear pulse is fine: saturation cuts the peaks off, not the beats), or on a poorer one
         where three reads agree within :data:`ACQUIRE_AGREE_BPM`: the tracker's first estimate, the
         window's own beat rate (``hr_peaks``) and the model's rate (``model_bpm``; None where the
-        model's own quality head rejects the window). Started on a
-        poor window without that check a tracker can lock onto a sub-harmonic or an artefact and
-        stay there (on the students' MIMIC-DB training patients, tracks started on an agreeing beat
-        rate alone added windows 7.5 bpm off; with the model's rate as the third read, 2.4 bpm:
-        docs/sdk.md). Once acquired the track follows every readable window:
-        motion lowers the quality index, and following the pulse through motion is the tracker's job.
+        model's own quality head rejects the window). Started on a poor window without that check a
+        tracker can lock onto a sub-harmonic or an artefact and stay there (on the students' MIMIC-DB
+        training patients, tracks started on an agreeing beat rate alone added windows 7.5 bpm off;
+        with the model's rate as the third read, 2.4 bpm: docs/sdk.md). Once acquired the track
+        follows every readable window: motion lowers the quality index, and following the pulse
+        through motion is the tracker's job.
         """
         tracker = self._tracker
         assert tracker is not None
