@@ -45,6 +45,7 @@ __all__ = [
     "compare_heart_rate",
     "list_recordings",
     "load",
+    "polarity",
     "recording_names",
     "resolve",
     "write_e2epyppg_excerpt",
@@ -89,6 +90,12 @@ class RecordingInfo:
         available: whether the file is present in this environment.
         install_command: the exact command that installs it.
         excerpt_of: for a short excerpt shipped inside anyppg, the full recording it is cut from.
+        polarity: which way up the PPG's pulse is stored: ``"normal"`` (the systolic upstroke
+            positive) or ``"inverted"`` (raw light counts that fall as blood volume rises). Declare it
+            when analysing the recording (``anyppg.analyze(..., polarity=info.polarity)``,
+            ``--polarity``); ``anyppg demo`` does. Where it says ``"inverted"`` it was measured: the
+            signal quality index and the quality head both read the pulse far better turned over
+            (docs/sdk.md, "Pulse polarity").
     """
 
     name: str
@@ -104,6 +111,7 @@ class RecordingInfo:
     available: bool
     install_command: str
     excerpt_of: str | None = None
+    polarity: str = "normal"
 
 
 @dataclass
@@ -532,10 +540,12 @@ def _info(
     licence: str,
     provenance: str,
     excerpt_of: str | None = None,
+    polarity: str = "normal",
 ) -> RecordingInfo:
     return RecordingInfo(
         name, description, kind, signals, fs, units, duration_s, package, licence, provenance,
         available=False, install_command=_install_command(package), excerpt_of=excerpt_of,
+        polarity=polarity,
     )  # fmt: skip
 
 
@@ -543,7 +553,8 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec(
         _info("e2epyppg-wrist", "wrist smartwatch PPG at rest/daily life, with 3-axis accelerometer and "
               "the watch's own heart rate", "ppg", ("ppg", "acc", "hr"), 20.0, "raw sensor counts",
-              735.3, "e2epyppg", "MIT", "e2epyppg example data (Samsung Gear Sport, 2019)"),
+              735.3, "e2epyppg", "MIT", "e2epyppg example data (Samsung Gear Sport, 2019)",
+              polarity="inverted"),
         (("e2epyppg", "data/201902020222_Data.csv"),), _load_e2epyppg,
     ),
     _Spec(
@@ -551,7 +562,7 @@ _SPECS: tuple[_Spec, ...] = (
               "ships inside anyppg", "ppg", ("ppg", "acc", "hr"), 20.0, "raw sensor counts", 179.95,
               "anyppg", "MIT (data: e2epyppg, Feli, Azimi, Kazemi, Wang 2023; see the LICENSE file next "
               "to it)", "e2epyppg example data (Samsung Gear Sport, 2019), rows from 240 s to 420 s",
-              excerpt_of="e2epyppg-wrist"),
+              excerpt_of="e2epyppg-wrist", polarity="inverted"),
         (("anyppg", EXCERPT_FILE),), _load_e2epyppg_excerpt,
     ),
     _Spec(
@@ -567,7 +578,7 @@ _SPECS: tuple[_Spec, ...] = (
     _Spec(
         _info("bsnb-finger-spo2-red-ir", "finger pulse-oximeter red and infrared PPG", "ppg",
               ("ppg", "red", "ir"), 1000.0, "raw ADC counts", 91.0, "biosignalsnotebooks", "MIT",
-              "PLUX biosignalsnotebooks samples"),
+              "PLUX biosignalsnotebooks samples", polarity="inverted"),
         (("biosignalsnotebooks", _BSNB + "signal_sample_single_hub_fSpO2_2018_9_3.txt"),), _load_bsnb_spo2,
     ),
     _Spec(
@@ -651,6 +662,19 @@ def resolve(name: str) -> tuple[str, str | None]:
         f"{spec.info.duration_s / 60:.0f}-min recording: {spec.info.install_command})"
     )
     return excerpt.info.name, notice
+
+
+def polarity(name: str) -> str:
+    """Which way up the pulse of the packaged recording ``name`` is stored
+    (:attr:`RecordingInfo.polarity`): the value to declare as ``polarity`` when it is analysed or
+    streamed; ``"normal"`` for a name this module does not know (a file, the simulator).
+
+    Example:
+        >>> polarity("e2epyppg-wrist"), polarity("bsnb-finger-ppg-rest"), polarity("sim")
+        ('inverted', 'normal', 'normal')
+    """
+    spec = _BY_NAME.get(name)
+    return "normal" if spec is None else spec.info.polarity
 
 
 def list_recordings() -> list[RecordingInfo]:

@@ -117,7 +117,7 @@ async def bench_end_to_end(model: Any | None, windows: int) -> dict[str, Any]:
     return out
 
 
-async def _results(data: ReplayData, model: Any | None, use_acc: str) -> list:
+async def _results(data: ReplayData, model: Any | None, use_acc: str, polarity: str = "normal") -> list:
     from anyppg.sdk.transports.replay import ReplayTransport
     from anyppg.sdk.urls import parse_url
 
@@ -126,7 +126,7 @@ async def _results(data: ReplayData, model: Any | None, use_acc: str) -> list:
     pipeline_results = []
     async with device:
         # Device.infer has no use_acc switch (it is a pipeline option): drive the pipeline directly.
-        pipeline = Pipeline(device.name, model, use_acc=use_acc)  # type: ignore[arg-type]
+        pipeline = Pipeline(device.name, model, use_acc=use_acc, polarity=polarity)  # type: ignore[arg-type]
         async for block in transport.stream():
             pipeline_results += pipeline.push(block)
     return pipeline_results
@@ -146,17 +146,19 @@ async def bench_motion(model: Any | None) -> dict[str, Any]:
     )
     simulated = ReplayData(np.arange(len(sim.ppg)) / 64.0, sim.ppg, 64.0, sim.acc, "simulated, motion=1.0")
     sim_ref = (sim.r_peaks, sim.hr)
-    for name, data, ref in (
-        ("e2epyppg-wrist", wrist, rec.reference_hr),
-        ("simulated-motion", simulated, sim_ref),
+    # The watch's raw counts fall as blood volume rises: declared, as anyppg demo declares it.
+    for name, data, ref, polarity in (
+        ("e2epyppg-wrist", wrist, rec.reference_hr, recordings.polarity("e2epyppg-wrist")),
+        ("simulated-motion", simulated, sim_ref, "normal"),
     ):
         entry: dict[str, Any] = {
             "duration_s": round(float(data.t[-1]), 1),
             "reference": "watch HR" if name.startswith("e2e") else "simulator RR",
+            "polarity": polarity,
         }
         for use_acc in ("auto", "always", "never"):
             start = time.perf_counter()
-            results = await _results(data, model if use_acc == "auto" else None, use_acc)
+            results = await _results(data, model if use_acc == "auto" else None, use_acc, polarity)
             entry[f"tracked_acc_{use_acc}"] = hr_errors(results, ref, "heart_rate") | {
                 "wall_s": round(time.perf_counter() - start, 2)
             }

@@ -22,7 +22,10 @@ correlated, so resampling windows would give falsely narrow intervals):
   PPG at rest, on a treadmill and in recovery; healthy and COPD volunteers; **no model trained on
   it**): the rate of the dataset's annotated systolic peaks, by ``window_labels``'s definition; the
   model, the quality index and the labels read the infrared channel (a pulse oximeter's usual one),
-  the trackers both. Methods: the SDK's
+  the trackers both. HUSM's sensor stores raw light counts, its pulse upside down; the reader reads
+  that from the annotated peaks (``BeatRecording.polarity``), and every method here reads the
+  recording turned upright, as ``polarity="inverted"`` turns it as it enters the SDK (read as
+  stored, upside down, every model and the quality index do worse: docs/evaluation.md). Methods: the SDK's
   ``tracker`` (``heart_rate_tracker``), the ``motion tracker`` (:mod:`anyppg.signal.motion_hr` on
   every PPG channel and the accelerometer), the model's ``heart_rate`` head (every model file given,
   fp32 and int8), the reported (``fused``) ``heart_rate`` with each model, and **NeuroKit2** 0.3.0
@@ -517,9 +520,10 @@ def dataset_recordings(
     for rec in datasets.read(dataset, root):
         if dataset in ("bidmc", "mimicdb"):
             out.append((rec.subject, np.asarray(rec.ppg, float)[None, :], float(rec.ppg_fs), None, rec))
-        elif dataset == "husm":  # infrared first: the channel the model and the labels read
+        elif dataset == "husm":  # infrared first, upright: what the model and the labels read
             ir_first = [rec.channels.index("ir"), rec.channels.index("red")]
-            out.append((rec.subject, np.asarray(rec.ppg, float)[ir_first], float(rec.fs), None, rec))
+            sign = -1.0 if rec.polarity == "inverted" else 1.0
+            out.append((rec.subject, sign * np.asarray(rec.ppg, float)[ir_first], float(rec.fs), None, rec))
         else:
             ppg = np.asarray(rec.ppg, float)
             out.append(

@@ -27,19 +27,22 @@ from anyppg.sdk.cmd_analyze import load_recording
 log = logging.getLogger("analyze_recording")
 
 
-def load(source: str) -> tuple[np.ndarray, float, np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
-    """PPG, its rate, the accelerometer (n, 3) or None, and the device's heart rate (t, bpm) or None."""
+def load(
+    source: str,
+) -> tuple[np.ndarray, float, np.ndarray | None, tuple[np.ndarray, np.ndarray] | None, str]:
+    """PPG, its rate, the accelerometer (n, 3) or None, the device's heart rate (t, bpm) or None, and
+    which way up the pulse is (a packaged recording knows; a file is read as it is)."""
     if not Path(source).exists():
         rec = recordings.load(source)
-        return rec.ppg, rec.ppg_fs, rec.acc, rec.reference_hr
+        return rec.ppg, rec.ppg_fs, rec.acc, rec.reference_hr, recordings.polarity(source)
     # Any replay: file (the recorder's NPZ, CSV, WFDB) on its time grid: a sample the link lost is
     # NaN. analyze() bridges gaps up to 0.5 s and refuses longer ones, naming where they are.
     ppg, _, fs, acc = load_recording(source)
-    return ppg, fs, acc, None
+    return ppg, fs, acc, None, "normal"
 
 
 async def main(args: argparse.Namespace) -> None:
-    ppg, fs, acc, device_hr = load(args.source)
+    ppg, fs, acc, device_hr, polarity = load(args.source)
     model = None if args.model == "none" else args.model
     log.info(
         "%s: %.0f s of PPG at %g Hz%s",
@@ -50,7 +53,7 @@ async def main(args: argparse.Namespace) -> None:
     )
 
     # 1. The whole recording: one row per 10-s window every 2 s.
-    a = anyppg.analyze(ppg, fs, acc=acc, model=model)
+    a = anyppg.analyze(ppg, fs, acc=acc, model=model, polarity=polarity)
     usable = a.usable.astype(bool)
     log.info("recording: %d windows, %d usable; model %s", len(a), usable.sum(), a.model)
     log.info("  heart rate (reported): median %.1f bpm", np.nanmedian(a.heart_rate))
@@ -81,7 +84,7 @@ async def main(args: argparse.Namespace) -> None:
     strips = ppg[: count * n].reshape(count, n)
     whole = np.isfinite(strips).all(axis=1)  # a strip with missing samples would be refused
     strip_acc = None if acc is None else acc[: count * n].reshape(count, n, 3)[whole]
-    seg = anyppg.analyze(strips[whole], fs, acc=strip_acc, model=model)
+    seg = anyppg.analyze(strips[whole], fs, acc=strip_acc, model=model, polarity=polarity)
     log.info("segments: %d strips of 10 s, one result each (%d)", whole.sum(), len(seg))
     for i in range(min(args.show, len(seg))):
         hr = "--" if np.isnan(seg.heart_rate[i]) else f"{seg.heart_rate[i]:.1f}"

@@ -102,7 +102,8 @@ def _print_summary(report: Any, out=sys.stdout) -> None:
     s = d["stream"]
     print(
         f"\nanyppg demo: {d['recording']} over {d['transport']} at {d['speed']:g}x into {d['model'] or 'no model'}"
-        + (f" + motion model {d['motion_model']}" if d["motion_model"] else ""),
+        + (f" + motion model {d['motion_model']}" if d["motion_model"] else "")
+        + (f" (polarity {d['polarity']})" if d["polarity"] != "normal" else ""),
         file=out,
     )
     print(

@@ -4,7 +4,9 @@ A :class:`~anyppg.firmware_bridge.emulator.ble.BleEmulator` (bumble, in-process 
 :class:`~anyppg.firmware_bridge.emulator.serial.SerialEmulator` (a real pty) replays the e2epyppg wrist
 recording (Samsung Gear Sport: PPG + 3-axis accelerometer + the watch's own heart rate) faster than real
 time; the SDK connects through its public API exactly as it would to a real device, runs every window
-through the model and compares its heart rate with the watch's.
+through the model and compares its heart rate with the watch's. The watch's raw light counts fall as
+blood volume rises, so the SDK is told ``polarity="inverted"`` (the recording's
+:attr:`~anyppg.recordings.RecordingInfo.polarity`), as an app that knows its sensor would.
 
 What is streamed, in order of preference: the full 12-min recording when its package (e2epyppg) is
 installed; else the 3-min excerpt of it that ships inside anyppg; else (only when that file is missing
@@ -49,6 +51,7 @@ class DemoReport:
         ppg: the recording's PPG and rate, for the figure.
         emulator: the emulator's own counters (what it sent, dropped, corrupted).
         notice: why something else than the requested recording was streamed, or None.
+        polarity: the polarity the SDK was told (the recording's; ``"normal"`` for the simulator).
     """
 
     recording: str
@@ -62,6 +65,7 @@ class DemoReport:
     ppg: tuple[np.ndarray, float] | None = None
     emulator: dict[str, Any] = field(default_factory=dict)
     notice: str | None = None
+    polarity: str = "normal"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON summary (no per-window results)."""
@@ -82,6 +86,7 @@ class DemoReport:
             "transport": self.transport,
             "model": self.model,
             "motion_model": self.motion_model,
+            "polarity": self.polarity,
             "speed": self.speed,
             "windows": len(self.results),
             "heart_rate_vs_reference": errors,
@@ -161,6 +166,7 @@ async def run_demo(
         DeviceError: the emulated device could not be reached.
     """
     import anyppg
+    from anyppg import recordings
     from anyppg.firmware_bridge.emulator.faults import FaultSpec
     from anyppg.sdk.queues import Backpressure
 
@@ -178,6 +184,7 @@ async def run_demo(
         reference=reference,
         ppg=ppg,
         notice=notice,
+        polarity=recordings.polarity(source.name.removeprefix("recording:")),
     )
     if on_start is not None:
         on_start(report)
@@ -191,7 +198,7 @@ async def run_demo(
         start = time.perf_counter()
         first_t: float | None = None
         async with device:
-            async for result in device.infer(model, motion_model=motion_model):
+            async for result in device.infer(model, motion_model=motion_model, polarity=report.polarity):
                 # Device time counts from the emulator's power-on and the source loops, so the
                 # stream may start anywhere in the recording: recording time is device time mod D.
                 first_t = result.t_start if first_t is None else first_t

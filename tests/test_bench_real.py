@@ -187,3 +187,27 @@ def test_husm_is_scored_on_its_annotated_beats_from_the_infrared_channel(bench, 
     ]
     assert bench.trained_on(cards) == {"bidmc", "bami", "liu"}
     assert "no model under test" in bench._source({"subject_source": "unseen", "subjects": info["subjects"]})
+
+
+def test_husm_stored_upside_down_is_scored_upright(bench, tmp_path) -> None:
+    """HUSM's raw light counts put the pulse upside down; the bench reads the polarity from the
+    annotated peaks and scores the recording turned upright: the same numbers as an upright file."""
+    import anyppg
+
+    sim = anyppg.simulate(30, heart_rate=90, ppg_rate=200.0, seed=4)
+    for folder, ir in (("upright", sim.ppg), ("stored", 4e4 - 100 * sim.ppg)):
+        (tmp_path / folder).mkdir()
+        np.savez(
+            tmp_path / folder / "health_0000001_rest.npz",
+            ppg_red=ir.astype(np.float32),
+            ppg_ir=ir.astype(np.float32),
+            fs_ppg=np.int32(200),
+            beat_peak_idx=np.round(sim.ppg_peaks * 200).astype(np.int64),
+        )
+    (rec,) = bench.dataset_recordings("husm", tmp_path / "stored")
+    assert rec[4].polarity == "inverted" and np.corrcoef(rec[1][0], sim.ppg)[0, 1] > 0.99
+    upright = bench.run_hr_dataset("husm", tmp_path / "upright", [], None, {})[0].arrays()[2]
+    stored = bench.run_hr_dataset("husm", tmp_path / "stored", [], None, {})[0].arrays()[2]
+    assert np.nanmean(stored["quality"]) > 0.8
+    np.testing.assert_allclose(stored["quality"], upright["quality"], atol=0.02)
+    np.testing.assert_allclose(stored["tracker"], upright["tracker"], atol=0.5, equal_nan=True)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from anyppg.signal._checks import InvalidParameterError, check_rate
+from anyppg.signal.filters import ppg_clean
 from anyppg.signal.peaks import ppg_findpeaks
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "RELIABLE_WITHIN_BPM",
     "WindowLabels",
     "agreement",
+    "annotated_polarity",
     "beat_rate",
     "ppg_peak_times",
     "reference_reliable",
@@ -306,6 +308,48 @@ def second_rpeak_times(ecg: np.ndarray, sampling_rate: float) -> np.ndarray:
         return np.asarray(info["ECG_R_Peaks"], dtype=np.float64)
 
     return np.sort(_times_per_finite_stretch(ecg, sampling_rate, "ECG", 4.0, find))
+
+
+def annotated_polarity(ppg: np.ndarray, sampling_rate: float, systolic_s: np.ndarray) -> str:
+    """Which way up a recording's pulse is, read from its annotated systolic peaks.
+
+    The PPG is band-passed (0.5-8 Hz, zero-phase; missing samples bridged) and read at each annotated
+    peak: an upright pulse is above its mean there, a pulse drawn as raw light counts (which fall as
+    blood volume rises) below it. The majority decides. Only an annotation can settle this: the
+    waveform-only tests (skewness, rise against fall) disagree with it on real upright recordings
+    (docs/sdk.md, "Pulse polarity").
+
+    Args:
+        ppg: one PPG channel, shape (n,), NaN where missing.
+        sampling_rate: its rate (Hz).
+        systolic_s: annotated systolic peak times (s from the first sample).
+
+    Returns:
+        ``"normal"`` or ``"inverted"``, the value to declare as ``polarity`` when the recording is
+        analysed (:func:`anyppg.analyze`, ``Device.infer``).
+
+    Raises:
+        InvalidParameterError: no annotated peak falls on a sample of the recording.
+
+    Example:
+        >>> import anyppg
+        >>> sim = anyppg.simulate(30, heart_rate=72, seed=1)
+        >>> peaks = ppg_peak_times(sim.ppg, sim.ppg_rate)
+        >>> annotated_polarity(sim.ppg, sim.ppg_rate, peaks), annotated_polarity(-sim.ppg, sim.ppg_rate, peaks)
+        ('normal', 'inverted')
+    """
+    x = np.asarray(ppg, dtype=np.float64)
+    ok = np.isfinite(x)
+    if not ok.any():
+        raise InvalidParameterError("ppg", "no finite sample", "a PPG channel with samples")
+    if not ok.all():
+        x = np.interp(np.arange(x.shape[0]), np.flatnonzero(ok), x[ok])
+    idx = np.round(np.asarray(systolic_s, dtype=np.float64) * sampling_rate).astype(np.int64)
+    idx = idx[(idx >= 0) & (idx < x.shape[0])]
+    if idx.shape[0] == 0:
+        raise InvalidParameterError("systolic_s", "no peak within the recording", "annotated peak times (s)")
+    at_peaks = ppg_clean(x, sampling_rate)[idx]
+    return "normal" if np.mean(at_peaks > 0) >= 0.5 else "inverted"
 
 
 def reference_reliable(

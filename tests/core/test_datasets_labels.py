@@ -9,7 +9,7 @@ import pytest
 
 import anyppg
 from anyppg.datasets import labels as labels_module
-from anyppg.datasets.labels import beat_rate, window_labels
+from anyppg.datasets.labels import annotated_polarity, beat_rate, ppg_peak_times, window_labels
 from anyppg.signal._checks import InvalidParameterError
 
 
@@ -85,3 +85,16 @@ def test_second_detector_finds_the_simulated_beats():
     ecg[1000:1100] = np.nan  # a gap is skipped, not an error
     beats = second_rpeak_times(ecg, 125.0)
     assert abs(beat_rate(beats, 12.0, 10.0)[0] - 84.0) < 3.0
+
+
+def test_polarity_comes_from_the_annotated_peaks_through_gaps_and_offsets():
+    sim = anyppg.simulate(40, heart_rate=75, seed=3)
+    peaks = ppg_peak_times(sim.ppg, sim.ppg_rate)
+    counts = 5e4 - 300 * sim.ppg  # raw light counts: an offset, a scale, the pulse upside down
+    counts[1000:1200] = np.nan  # a gap is bridged, not fatal
+    assert annotated_polarity(counts, sim.ppg_rate, peaks) == "inverted"
+    assert annotated_polarity(-counts, sim.ppg_rate, peaks) == "normal"
+    with pytest.raises(InvalidParameterError, match="systolic_s"):
+        annotated_polarity(counts, sim.ppg_rate, np.array([-1.0, 1e6]))  # no peak on the recording
+    with pytest.raises(InvalidParameterError, match="ppg"):
+        annotated_polarity(np.full(500, np.nan), sim.ppg_rate, peaks)

@@ -90,6 +90,15 @@ def test_husm_beats_and_phase(tmp_path):
     assert (healthy.subject, healthy.group, healthy.phase) == ("husm:health_0000001", "healthy", "rest")
     assert copd.ppg.shape == (2, len(sim.ppg)) and copd.channels == ("red", "ir")
     np.testing.assert_allclose(copd.beats_s, np.round(sim.ppg_peaks * 200) / 200)
+    assert copd.polarity == "normal"  # the simulator's pulse is upright at its annotated peaks
+
+
+def test_husm_polarity_is_read_from_the_annotated_peaks(tmp_path):
+    """Raw light counts (the real HUSM files) put the annotated systolic peaks at the pulse's troughs."""
+    sim = anyppg.simulate(20, heart_rate=110, ppg_rate=200.0, seed=8)
+    write_husm(tmp_path / "dpoc_0680298_rest.npz", ppg_ir=(1000 - sim.ppg).astype(np.float32))
+    (rec,) = read_husm(tmp_path)
+    assert rec.polarity == "inverted"
 
 
 def test_husm_broken_file(tmp_path):

@@ -56,6 +56,7 @@ def test_demo_streams_the_shipped_excerpt_when_e2epyppg_is_missing(tmp_path, mon
     assert main([*args, "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["recording"] == "e2epyppg-wrist-excerpt"
+    assert summary["polarity"] == "inverted"  # the watch's raw counts: declared, as the recording says
     assert "pip install --no-deps e2epyppg==0.0.9" in summary["notice"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert [w for w in warnings if "excerpt shipped with anyppg" in w] == [summary["notice"]]
