@@ -80,11 +80,13 @@ def stream(
     model: Any | None,
     motion_model: Any | None,
     tracker: str = "auto",
+    polarity: str = "normal",
 ) -> list[Any]:
-    """Push a recording (``ppg`` (channels, n) or (n,), ``acc`` (3, n) in g) through a pipeline."""
+    """Push a recording (``ppg`` (channels, n) or (n,), ``acc`` (3, n) in g) through a pipeline told
+    the recording's ``polarity`` (BAMI-I's counts are stored upside down)."""
     samples = ppg.T if ppg.ndim == 2 else ppg
     acc_t = None if acc is None else acc.T
-    pipeline = Pipeline("bench", model, motion_model=motion_model, tracker=tracker)  # type: ignore[arg-type]
+    pipeline = Pipeline("bench", model, motion_model=motion_model, tracker=tracker, polarity=polarity)  # type: ignore[arg-type]
     block = max(1, round(fs / 4))
     out = []
     for i in range(0, samples.shape[0], block):
@@ -186,7 +188,7 @@ def run_dataset(
     for rec in recordings[: limit or None]:
         t0 = time.perf_counter()
         if kind == "wrist":
-            results = stream(rec.ppg, rec.acc, rec.fs, model, motion_model, tracker)
+            results = stream(rec.ppg, rec.acc, rec.fs, model, motion_model, tracker, rec.polarity)
             refs = wrist_refs(results, rec)
         else:
             results = stream(rec.ppg, None, rec.ppg_fs, model, motion_model, tracker)
@@ -244,7 +246,7 @@ def stream_cli(
     if not path.exists():
         np.savez(path, ppg=rec.ppg, acc=rec.acc, fs=float(rec.fs))
     cmd = [sys.executable, "-m", "anyppg", "stream", f"replay:{path}", "--speed", "max", "--json"]
-    cmd += ["--model", model, "--motion-model", motion_model]
+    cmd += ["--model", model, "--motion-model", motion_model, "--polarity", rec.polarity]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     wall = time.perf_counter() - t0

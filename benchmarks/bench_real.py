@@ -25,7 +25,9 @@ correlated, so resampling windows would give falsely narrow intervals):
   the trackers both. HUSM's sensor stores raw light counts, its pulse upside down; the reader reads
   that from the annotated peaks (``BeatRecording.polarity``), and every method here reads the
   recording turned upright, as ``polarity="inverted"`` turns it as it enters the SDK (read as
-  stored, upside down, every model and the quality index do worse: docs/evaluation.md). Methods: the SDK's
+  stored, upside down, every model and the quality index do worse: docs/evaluation.md); so is
+  BAMI-I, whose photodiode counts are stored upside down too (:class:`anyppg.datasets.wrist.WristRecording`
+  ``.polarity``). Methods: the SDK's
   ``tracker`` (``heart_rate_tracker``), the ``motion tracker`` (:mod:`anyppg.signal.motion_hr` on
   every PPG channel and the accelerometer), the model's ``heart_rate`` head (every model file given,
   fp32 and int8), the reported (``fused``) ``heart_rate`` with each model, and **NeuroKit2** 0.3.0
@@ -524,8 +526,8 @@ def dataset_recordings(
             ir_first = [rec.channels.index("ir"), rec.channels.index("red")]
             sign = -1.0 if rec.polarity == "inverted" else 1.0
             out.append((rec.subject, sign * np.asarray(rec.ppg, float)[ir_first], float(rec.fs), None, rec))
-        else:
-            ppg = np.asarray(rec.ppg, float)
+        else:  # upright, as the SDK turns a sensor declared inverted (BAMI-I's counts)
+            ppg = np.asarray(rec.ppg, float) * (-1.0 if rec.polarity == "inverted" else 1.0)
             out.append(
                 (
                     rec.subject,

@@ -47,6 +47,7 @@ def test_troika_reader_keeps_units_and_groups_subject_04(tmp_path: Path) -> None
     assert r.dataset == "troika" and r.fs == 125.0 and r.ref_window_s == REF_WINDOW_S
     assert r.ppg.dtype == np.float64 and r.ppg.shape == (2, 2500)
     np.testing.assert_array_equal(r.ppg, a["ppg"].astype(np.float64))  # polarity and scale as stored
+    assert r.polarity == "normal"  # TROIKA's pulse rises with blood volume
     np.testing.assert_array_equal(r.acc, a["acc"].astype(np.float64))  # already g
     assert r.ecg is not None and r.ecg.shape == (2500,)
     np.testing.assert_array_equal(r.ref_start_s, [0, 2, 4, 6, 8, 10, 12])
@@ -93,6 +94,7 @@ def test_bami_reader_removes_the_offset_calibrates_acc_and_averages_beats(tmp_pa
     r = recs[0]
     assert r.fs == 50.0 and r.ecg is None and r.ppg.shape == (3, 1500) and r.acc.shape == (3, 1500)
     assert r.ppg.min() >= 5000 and r.ppg.max() < 5100  # offset removed, counts kept
+    assert r.polarity == "inverted"  # photodiode counts fall as blood volume rises
     for rec in recs:  # gravity calibration: about 1 g at rest whatever the counts per g
         assert np.median(np.linalg.norm(rec.acc[:, :500], axis=0)) == pytest.approx(1.0, abs=0.01)
     np.testing.assert_allclose(r.acc, acc_g, atol=0.01)
