@@ -7,7 +7,8 @@ The core (this package) needs only numpy and scipy. Heavier parts load on first 
 - ``anyppg.recordings``: real recordings shipped by Python packages.
 - ``anyppg.sdk`` (``anyppg.connect``): stream from wearables into deployed models;
   ``anyppg.collect`` (await it) / ``anyppg.stream_sync`` return the results as a table;
-  ``anyppg.analyze`` analyses a recording or a batch of segments already in memory.
+  ``anyppg.analyze`` analyses a recording or a batch of segments already in memory;
+  ``anyppg.check_polarity`` tells which way up a new sensor's pulse looks.
 - ``anyppg.firmware_bridge``: wire protocol, vendor codecs, device emulators.
 - ``anyppg.trainer`` / ``anyppg.quantization``: need the ``train`` extra (torch).
 """
@@ -22,7 +23,7 @@ from anyppg.errors import AnyPPGError
 
 if TYPE_CHECKING:  # pragma: no cover
     from anyppg.sdk import DiscoveredDevice, Results, collect, connect, discover, stream_sync
-    from anyppg.sdk.analyze import Analysis, analyze
+    from anyppg.sdk.analyze import Analysis, analyze, check_polarity
     from anyppg.simulator import simulate
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "Results",
     "__version__",
     "analyze",
+    "check_polarity",
     "collect",
     "connect",
     "discover",
@@ -50,6 +52,7 @@ _LAZY = {
     "Results": "anyppg.sdk",
     "analyze": "anyppg.sdk.analyze",
     "Analysis": "anyppg.sdk.analyze",
+    "check_polarity": "anyppg.sdk.analyze",
 }
 
 

@@ -183,16 +183,23 @@ def add_deprecated_option(
     parser.add_argument(old, dest=dest, action=_Deprecated, type=type, help=argparse.SUPPRESS)
 
 
-def add_polarity_option(parser: argparse.ArgumentParser) -> None:
+def add_polarity_option(parser: argparse.ArgumentParser, *, auto: bool = False) -> None:
     """``--polarity normal|inverted`` (``args.polarity``, default ``normal``), for the commands that
-    run the streaming pipeline (``anyppg.sdk.polarity``)."""
+    run the streaming pipeline (``anyppg.sdk.polarity``); ``auto`` too where a whole recording is
+    at hand (``anyppg analyze``: :func:`anyppg.check_polarity`)."""
     parser.add_argument(
         "--polarity",
         default="normal",
-        choices=("normal", "inverted"),
+        choices=("normal", "inverted", "auto") if auto else ("normal", "inverted"),
         help="which way up the sensor's pulse is: 'normal' (default) as read, systolic upstroke "
         "positive; 'inverted' for a sensor whose counts fall as blood volume rises (its PPG is "
-        "negated before anything reads it)",
+        "negated before anything reads it)"
+        + (
+            "; 'auto' reads the first 2 min both ways and turns it over only where the quality index "
+            "and the model's quality head both prefer that"
+            if auto
+            else ""
+        ),
     )
 
 

@@ -21,6 +21,10 @@ Two shapes of input, one result type (:class:`Analysis`, equal-length numpy arra
   last sample holds the last value. ``t_start`` / ``t_end`` are seconds from the segment's first
   sample (``0`` and ``10`` for a 10 s segment).
 
+``polarity="auto"`` (not the default) reads the first windows both ways up before the analysis and
+turns the PPG over only where both the signal quality index and the model's quality head prefer it
+that way (:func:`check_polarity`); ``Analysis.polarity_check`` keeps what it measured.
+
 Missing samples (NaN/inf) are handled as the stream handles them: runs up to
 :data:`MAX_FILL_S` are bridged by linear interpolation; a longer run is refused with an error that
 says where it is (the stream would silently restart its windows there). Every problem with the
@@ -43,15 +47,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from anyppg.errors import InvalidSignalError, RuntimeUnavailableError, UnsupportedRateError
 from anyppg.sdk.accounting import MAX_RATE_HZ, PPG_ABS_LIMIT
-from anyppg.sdk.polarity import Polarity, polarity_sign
+from anyppg.sdk.polarity import POLARITIES, Polarity
 from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock
 from anyppg.signal.constants import DEFAULT_HOP_S, DEFAULT_SETTLE_S, MIN_PPG_RATE, WINDOW_S
@@ -59,7 +63,16 @@ from anyppg.signal.constants import DEFAULT_HOP_S, DEFAULT_SETTLE_S, MIN_PPG_RAT
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
-__all__ = ["MAX_FILL_S", "SCALAR_COLUMNS", "Analysis", "analyze", "resolve_model"]
+__all__ = [
+    "AUTO_POLARITY_S",
+    "MAX_FILL_S",
+    "SCALAR_COLUMNS",
+    "Analysis",
+    "PolarityCheck",
+    "analyze",
+    "check_polarity",
+    "resolve_model",
+]
 
 #: longest run of missing (NaN/inf) samples that is bridged by interpolation, s (the stream's default).
 MAX_FILL_S = 0.5
@@ -124,6 +137,7 @@ class Analysis:
         motion_model: the motion model file's name, or ``"none"`` (also when the input has no
             accelerometer, so it did not run).
         polarity: the polarity the PPG was read with: ``"normal"`` or ``"inverted"`` (negated).
+        polarity_check: what ``polarity="auto"`` measured to choose it, else None.
     """
 
     t_start: np.ndarray
@@ -149,6 +163,7 @@ class Analysis:
     model: str
     motion_model: str = "none"
     polarity: str = "normal"
+    polarity_check: PolarityCheck | None = None
 
     def __len__(self) -> int:
         return int(self.t_start.shape[0])
@@ -245,6 +260,91 @@ def resolve_model(model: Any) -> Any | None:
     return load_model(Path(spec), threads=1)
 
 
+AUTO_POLARITY_S = 120.0
+"""``polarity="auto"`` reads the first this many seconds of a recording both ways up."""
+
+AUTO_POLARITY_SEGMENTS = 60
+"""``polarity="auto"`` reads the first this many segments of a batch both ways up."""
+
+AUTO_QUALITY_GAIN = 0.05
+"""Turned over, the mean signal quality index must rise by more than this (and the quality head's
+mean logit rise at all) for ``polarity="auto"`` to choose ``"inverted"``."""
+
+
+@dataclass(frozen=True)
+class PolarityCheck:
+    """What :func:`check_polarity` measured on the first windows read as given and turned over.
+
+    Attributes:
+        polarity: the choice: ``"inverted"`` where both scores prefer the pulse turned over
+            (``quality_gain`` above :data:`AUTO_QUALITY_GAIN` and ``quality_head_gain`` above 0),
+            else ``"normal"``.
+        quality_gain: mean signal quality index turned over minus as given (no model involved).
+        quality_head_gain: mean logit of the model's quality head turned over minus as given
+            (probabilities clipped to 0.001-0.999); NaN without a model.
+        windows: windows (recording) or segments (batch) read each way.
+    """
+
+    polarity: str
+    quality_gain: float
+    quality_head_gain: float
+    windows: int
+
+
+def check_polarity(ppg: Any, sampling_rate: float, *, model: Any = "default") -> PolarityCheck:
+    """Which way up a sensor's pulse looks: the first windows read as given and turned over.
+
+    Reads the first :data:`AUTO_POLARITY_S` of a recording (1-D ``ppg``) or the first
+    :data:`AUTO_POLARITY_SEGMENTS` segments of a batch (2-D) both ways up, and chooses
+    ``"inverted"`` only where the signal quality index (which no data trained) and the model's quality
+    head (trained on upright finger PPG) both prefer the pulse turned over. Either alone misjudges
+    real recordings (docs/sdk.md, "Pulse polarity"); without a model the answer is ``"normal"``.
+    Measured by ``benchmarks/bench_polarity.py``. Meant for meeting a new sensor: check a recording
+    once, then declare the answer to the stream (``Device.infer(..., polarity=...)``).
+
+    Args:
+        ppg: raw PPG as :func:`analyze` takes it (channel 0 only).
+        sampling_rate: its rate, Hz.
+        model: as :func:`analyze` takes it; its quality head is one of the two votes.
+
+    Returns:
+        The :class:`PolarityCheck`.
+
+    Raises:
+        InvalidSignalError, UnsupportedRateError, ModelLoadError: as :func:`analyze`.
+    """
+    fs = _check_rate(sampling_rate)
+    x = _as_real(ppg, "ppg")
+    if x.ndim not in (1, 2) or x.size == 0:
+        raise InvalidSignalError(
+            f"ppg has shape {x.shape}; expected (n,) for a recording or (n_segments, n_samples) for segments"
+        )
+    return _check_polarity(x, fs, resolve_model(model))
+
+
+def _check_polarity(x: np.ndarray, fs: float, model: Any | None) -> PolarityCheck:
+    if x.ndim == 1:
+        part = x[: max(round(AUTO_POLARITY_S * fs), 1)]
+        runs = {p: _recording(part, fs, None, model, None, p) for p in POLARITIES}
+    else:
+        part = x[:AUTO_POLARITY_SEGMENTS]
+        runs = {p: [_segment(s, fs, None, model, i, None, p) for i, s in enumerate(part)] for p in POLARITIES}
+    normal, inverted = runs["normal"], runs["inverted"]
+    quality_gain = float(np.mean(_floats(r.quality for r in inverted) - _floats(r.quality for r in normal)))
+    head_gain = math.nan
+    if model is not None:
+        head = {p: _logits(_floats(r.quality_model for r in rs)) for p, rs in runs.items()}
+        diff = head["inverted"] - head["normal"]
+        head_gain = float(np.mean(diff[np.isfinite(diff)])) if np.isfinite(diff).any() else math.nan
+    flip = quality_gain > AUTO_QUALITY_GAIN and head_gain > 0.0  # NaN (no model) never flips
+    return PolarityCheck("inverted" if flip else "normal", quality_gain, head_gain, len(normal))
+
+
+def _logits(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p, 1e-3, 1 - 1e-3)
+    return np.log(q / (1 - q))
+
+
 def analyze(
     ppg: Any,
     sampling_rate: float,
@@ -253,7 +353,7 @@ def analyze(
     model: Any = "default",
     extra_channels: Any = None,
     motion_model: Any = "auto",
-    polarity: Polarity = "normal",
+    polarity: Polarity | Literal["auto"] = "normal",
 ) -> Analysis:
     """Analyse a PPG recording (1-D) or a batch of independent segments (2-D) in one call.
 
@@ -276,7 +376,9 @@ def analyze(
             ``acc`` is given (see ``heart_rate_motion_model`` and ``heart_rate_sources``).
         polarity: ``"normal"`` (default: as given, the systolic upstroke positive) or
             ``"inverted"`` for a sensor whose counts fall as blood volume rises: the PPG (and
-            ``extra_channels``) is negated before anything reads it (:mod:`anyppg.sdk.polarity`).
+            ``extra_channels``) is negated before anything reads it (:mod:`anyppg.sdk.polarity`);
+            ``"auto"`` to choose by :func:`check_polarity` first (``Analysis.polarity`` and
+            ``.polarity_check`` say what it chose and why).
 
     Returns:
         The :class:`Analysis`: one row per 10 s window (every 2 s) of a recording, or exactly one row
@@ -289,14 +391,15 @@ def analyze(
             names the segment / sample and what was expected. ``extra_channels`` with segments, or
             not ``(channels - 1, n)``.
         UnsupportedRateError: ``sampling_rate`` is not a number in 10-10,000 Hz.
-        ValueError: ``polarity`` is neither ``normal`` nor ``inverted``.
+        ValueError: ``polarity`` is not ``normal``, ``inverted`` or ``auto``.
         ModelLoadError, RuntimeUnavailableError: the model or the motion model cannot be loaded
             (the message names the file).
     """
     from anyppg.sdk.motion_runtime import resolve_motion_model
 
     fs = _check_rate(sampling_rate)
-    polarity_sign(polarity)  # a bad value fails here, before any work
+    if polarity not in (*POLARITIES, "auto"):  # a bad value fails here, before any work
+        raise ValueError(f"polarity must be 'normal', 'inverted' or 'auto'; got {polarity!r}")
     x = _as_real(ppg, "ppg")
     if x.ndim not in (1, 2) or x.size == 0:
         raise InvalidSignalError(
@@ -309,6 +412,10 @@ def analyze(
     # no accelerometer: the pipeline would not run the motion model, so it is not even loaded
     motion = None if a is None else resolve_motion_model(motion_model, loaded)
     motion_name = "none" if motion is None else Path(str(getattr(motion.model, "path", "model"))).name
+    check = None
+    if polarity == "auto":
+        check = _check_polarity(x, fs, loaded)
+        polarity = "inverted" if check.polarity == "inverted" else "normal"
     if x.ndim == 1:
         results = _recording(x if channels is None else channels, fs, a, loaded, motion, polarity)
     else:
@@ -316,9 +423,10 @@ def analyze(
             _segment(x[i], fs, None if a is None else a[i], loaded, i, motion, polarity)
             for i in range(x.shape[0])
         ]
-    return _collect(
+    analysis = _collect(
         results, fs, segments=x.ndim == 2, model=name, motion_model=motion_name, polarity=polarity
     )
+    return analysis if check is None else replace(analysis, polarity_check=check)
 
 
 # --- input checks ---------------------------------------------------------------------------------

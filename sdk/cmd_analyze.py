@@ -12,10 +12,12 @@ segment are left out, with a note on stderr).
 ``--motion-model auto`` (default) fuses the shipped learned PPG + accelerometer model with the tracker
 when the file has an accelerometer (columns ``heart_rate_motion_model`` and ``heart_rate_sources``);
 ``none`` leaves it out; a path loads that file. ``--polarity inverted`` negates the PPG before anything
-reads it, for a sensor whose counts fall as blood volume rises (:mod:`anyppg.sdk.polarity`).
+reads it, for a sensor whose counts fall as blood volume rises (:mod:`anyppg.sdk.polarity`);
+``--polarity auto`` chooses by :func:`anyppg.check_polarity` and says what it chose on stderr (and as
+``polarity_check`` in ``--json``).
 
 Output: a text line per row (default), ``--csv`` a CSV table, ``--json`` one JSON object
-(``{"type": "analysis", "file", "sampling_rate", "segments", "model", "motion_model", "polarity",
+(``{"type": "analysis", "file", "sampling_rate", "segments", "model", "motion_model", "polarity", "polarity_check",
 "rows", "columns", "results"}``,
 ``--embedding`` adds each row's embedding). ``--out PATH`` writes the CSV / JSON there instead of
 stdout. Missing samples in the file (NaN, gaps in ``t``) are bridged up to 0.5 s; a longer gap is an
@@ -63,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from anyppg.cli_options import add_motion_model_option, add_polarity_option
 
     add_motion_model_option(parser)
-    add_polarity_option(parser)
+    add_polarity_option(parser, auto=True)
     parser.add_argument(
         "--segments",
         action="store_true",
@@ -204,6 +206,18 @@ def run(args: argparse.Namespace) -> int:
     )
     rows = analysis.to_records()
     columns = analysis.columns()
+    check = analysis.polarity_check
+    if check is not None and not args.quiet:
+        print(
+            f"anyppg analyze: polarity auto -> {check.polarity} (turned over, over {check.windows} "
+            f"{'segments' if analysis.segments else 'windows'}: quality index {check.quality_gain:+.2f}, "
+            + (
+                f"quality head {check.quality_head_gain:+.1f} logits)"
+                if math.isfinite(check.quality_head_gain)
+                else "no model, so kept as given)"
+            ),
+            file=sys.stderr,
+        )
     if left_out and not args.quiet:
         print(
             f"anyppg analyze: {left_out} samples after the last whole segment left out ({left_out / rate:.3g} s)",
@@ -222,6 +236,7 @@ def run(args: argparse.Namespace) -> int:
                 "model": analysis.model,
                 "motion_model": analysis.motion_model,
                 "polarity": analysis.polarity,
+                "polarity_check": None if check is None else _check_dict(check),
                 "rows": len(rows),
                 "columns": columns,
                 "results": rows,
@@ -246,3 +261,17 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
     return 0
+
+
+def _check_dict(check: Any) -> dict[str, Any]:
+    """A :class:`~anyppg.sdk.analyze.PolarityCheck` for JSON (NaN as null)."""
+
+    def num(v: float, digits: int) -> float | None:
+        return round(v, digits) if math.isfinite(v) else None
+
+    return {
+        "polarity": check.polarity,
+        "quality_gain": num(check.quality_gain, 4),
+        "quality_head_gain": num(check.quality_head_gain, 3),
+        "windows": check.windows,
+    }

@@ -10,11 +10,13 @@ signal quality index also reads a flipped pulse lower. A device whose pulse is u
 with ``polarity="inverted"``: the pipeline negates its PPG (every channel) as each block enters, so
 everything after it (quality index, peaks, trackers, model) sees the upright pulse.
 
-There is no ``"auto"``: two detectors were measured and neither is safe. The window's skewness is
-negative on every window of two MIMIC-DB records the model reads well as they are (flipped, one
-reads 48 bpm off). The model's own quality head separates the two ways up by about 10 logits on
-finger PPG, but prefers the e2epyppg smartwatch recording flipped, where the rhythm head then gives
-its healthy wearer a mean P(AF) of 0.28 instead of 0.01.
+A stream has no ``"auto"``: no single test is safe (the window's skewness is negative on upright
+MIMIC-DB records; the quality index alone prefers one of them turned over; the model's quality head
+learnt BAMI-I's wrist windows upside down), and a stream would have to change its mind after its
+first results. For a recording at hand, :func:`anyppg.check_polarity` (and ``anyppg.analyze(...,
+polarity="auto")``) reads the first windows both ways and turns the pulse over only where the
+quality index and the quality head both prefer it so (``benchmarks/bench_polarity.py``): check a
+recording of a new sensor once, then declare the answer to its streams.
 """
 
 from __future__ import annotations
@@ -32,5 +34,11 @@ def polarity_sign(polarity: str) -> float:
         ValueError: ``polarity`` is neither.
     """
     if polarity not in POLARITIES:
-        raise ValueError(f"polarity must be 'normal' or 'inverted'; got {polarity!r}")
+        hint = (
+            " ('auto' is for a recording at hand: anyppg.analyze(..., polarity='auto') or "
+            "anyppg.check_polarity; declare its answer to a stream)"
+            if polarity == "auto"
+            else ""
+        )
+        raise ValueError(f"polarity must be 'normal' or 'inverted'; got {polarity!r}{hint}")
     return 1.0 if polarity == "normal" else -1.0

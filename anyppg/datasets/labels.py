@@ -329,7 +329,9 @@ def annotated_polarity(ppg: np.ndarray, sampling_rate: float, systolic_s: np.nda
         analysed (:func:`anyppg.analyze`, ``Device.infer``).
 
     Raises:
-        InvalidParameterError: no annotated peak falls on a sample of the recording.
+        InvalidParameterError: no annotated peak falls on a sample of the recording, or no sample is
+            finite.
+        UnsupportedRateError: the rate is not above 16 Hz (the band-pass needs it).
 
     Example:
         >>> import anyppg

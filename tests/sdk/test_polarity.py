@@ -77,6 +77,46 @@ def test_analyze_command_takes_polarity(tmp_path: Path, capsys):
     np.testing.assert_allclose(got, want, atol=0.05)  # the JSON rounds to 0.1 bpm
 
 
+def test_auto_turns_over_only_what_both_scores_read_better_turned_over(model):
+    """``polarity="auto"``: the first windows read both ways; the upright pulse stays, the upside-down
+    one is turned over and then reads field for field as the upright one; no model, no turning."""
+    fs = 64.0
+    ppg = anyppg.simulate(60.0, ppg_rate=fs, heart_rate=72.0, hrv=0.02, seed=3).ppg.astype(np.float64)
+    stays = anyppg.check_polarity(ppg, fs, model=model)
+    assert stays.polarity == "normal" and stays.quality_gain < 0 and stays.quality_head_gain < 0
+    turned = anyppg.check_polarity(-ppg, fs, model=model)
+    assert turned.polarity == "inverted" and turned.windows == stays.windows >= 20
+    assert turned.quality_gain == pytest.approx(-stays.quality_gain)  # the same two reads, swapped
+    upright = analyze(ppg, fs, model=model)
+    auto = analyze(-ppg, fs, model=model, polarity="auto")
+    assert (auto.polarity, auto.polarity_check) == ("inverted", turned) and upright.polarity_check is None
+    for name in ALL_COLUMNS:
+        np.testing.assert_array_equal(getattr(auto, name), getattr(upright, name), err_msg=name)
+    signal_only = anyppg.check_polarity(-ppg, fs, model="none")
+    assert signal_only.polarity == "normal" and np.isnan(signal_only.quality_head_gain)
+    assert signal_only.quality_gain > 0.05  # the index alone would turn it; alone it is not trusted
+    segments = -ppg[: 6 * 640].reshape(6, 640)  # a batch of 10 s segments, checked as a batch
+    batch = analyze(segments, fs, model=model, polarity="auto")
+    assert batch.polarity == "inverted" and batch.polarity_check.windows == 6 and len(batch) == 6
+    with pytest.raises(ValueError, match="recording at hand"):
+        Pipeline("dev", model, polarity="auto")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'auto'"):
+        analyze(ppg, fs, model=model, polarity="sideways")  # type: ignore[arg-type]
+
+
+def test_analyze_command_chooses_polarity_and_says_why(tmp_path: Path, capsys):
+    fs = 125.0
+    ppg = anyppg.simulate(30.0, ppg_rate=fs, heart_rate=70.0, seed=2).ppg
+    path = tmp_path / "raw_counts.npz"
+    np.savez(path, ppg=5e4 - 200 * ppg, fs=fs)
+    assert main(["analyze", str(path), "--json", "--polarity", "auto"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["polarity"] == "inverted" and report["polarity_check"]["polarity"] == "inverted"
+    assert report["polarity_check"]["quality_gain"] > 0.05 and report["polarity_check"]["windows"] >= 5
+    assert "polarity auto -> inverted" in captured.err
+
+
 def test_devices_and_the_gateway_pass_polarity_to_their_pipelines(tmp_path: Path, model):
     """A real ``replay:`` of an inverted file, declared inverted through ``Device.infer`` and through a
     ``Gateway``, gives the model outputs of the upright file's stream."""
