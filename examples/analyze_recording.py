@@ -5,6 +5,8 @@ continuous recording (the windows and values ``anyppg stream replay:`` gives); a
 ``(n_segments, n_samples)`` is a batch of independent segments (one result each, e.g. 10-s clinic
 strips checked for AF). The source is a packaged recording (default: the e2epyppg smartwatch, whose own
 heart rate is shown beside ours) or a file written by ``anyppg record`` / ``examples/record.py``.
+Which way up the pulse is: a packaged recording says so; a file of an unknown sensor is checked with
+``anyppg.check_polarity`` (read both ways up; turned over only where two independent reads agree).
 
     python examples/analyze_recording.py                           # the packaged smartwatch recording
     python examples/analyze_recording.py walk.npz --csv walk.csv   # a recording of yours, table to CSV
@@ -31,14 +33,14 @@ def load(
     source: str,
 ) -> tuple[np.ndarray, float, np.ndarray | None, tuple[np.ndarray, np.ndarray] | None, str]:
     """PPG, its rate, the accelerometer (n, 3) or None, the device's heart rate (t, bpm) or None, and
-    which way up the pulse is (a packaged recording knows; a file is read as it is)."""
+    which way up the pulse is (a packaged recording knows; a file is checked in ``main``)."""
     if not Path(source).exists():
         rec = recordings.load(source)
         return rec.ppg, rec.ppg_fs, rec.acc, rec.reference_hr, recordings.polarity(source)
     # Any replay: file (the recorder's NPZ, CSV, WFDB) on its time grid: a sample the link lost is
     # NaN. analyze() bridges gaps up to 0.5 s and refuses longer ones, naming where they are.
     ppg, _, fs, acc = load_recording(source)
-    return ppg, fs, acc, None, "normal"
+    return ppg, fs, acc, None, "auto"
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -51,6 +53,18 @@ async def main(args: argparse.Namespace) -> None:
         fs,
         ", with accelerometer" * (acc is not None),
     )
+
+    if polarity == "auto" and model is not None:  # a sensor we do not know: read it both ways up
+        check = anyppg.check_polarity(ppg, fs, model=model)
+        polarity = check.polarity
+        log.info(
+            "polarity %s (checked: turned over, quality index %+.2f, quality head %+.1f logits)",
+            polarity,
+            check.quality_gain,
+            check.quality_head_gain,
+        )
+    elif polarity == "auto":
+        polarity = "normal"  # the check needs the model's quality head
 
     # 1. The whole recording: one row per 10-s window every 2 s.
     a = anyppg.analyze(ppg, fs, acc=acc, model=model, polarity=polarity)

@@ -142,6 +142,7 @@ def test_sdk_examples_chain(tmp_path):
     assert out.count(" done: ") == 2
 
     out = run_example(tmp_path, "analyze_recording.py", "walk.npz", "--csv", "walk.csv")
+    assert "polarity normal (checked: turned over, quality index -" in out  # the simulator's upright pulse
     windows = int(re.search(r"recording: (\d+) windows", out).group(1))
     assert windows >= 10, out  # 40 s: a window every 2 s once 10 s are in
     median = float(re.search(r"heart rate \(reported\): median ([\d.]+) bpm", out).group(1))
