@@ -65,6 +65,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "AUTO_POLARITY_S",
+    "AUTO_POLARITY_SEGMENTS",
+    "AUTO_QUALITY_GAIN",
     "MAX_FILL_S",
     "SCALAR_COLUMNS",
     "Analysis",
@@ -330,14 +332,19 @@ def _check_polarity(x: np.ndarray, fs: float, model: Any | None) -> PolarityChec
         part = x[:AUTO_POLARITY_SEGMENTS]
         runs = {p: [_segment(s, fs, None, model, i, None, p) for i, s in enumerate(part)] for p in POLARITIES}
     normal, inverted = runs["normal"], runs["inverted"]
-    quality_gain = float(np.mean(_floats(r.quality for r in inverted) - _floats(r.quality for r in normal)))
+    quality_gain = _mean_finite(_floats(r.quality for r in inverted) - _floats(r.quality for r in normal))
     head_gain = math.nan
     if model is not None:
         head = {p: _logits(_floats(r.quality_model for r in rs)) for p, rs in runs.items()}
-        diff = head["inverted"] - head["normal"]
-        head_gain = float(np.mean(diff[np.isfinite(diff)])) if np.isfinite(diff).any() else math.nan
-    flip = quality_gain > AUTO_QUALITY_GAIN and head_gain > 0.0  # NaN (no model) never flips
+        head_gain = _mean_finite(head["inverted"] - head["normal"])
+    flip = quality_gain > AUTO_QUALITY_GAIN and head_gain > 0.0  # NaN (no model, no score) never flips
     return PolarityCheck("inverted" if flip else "normal", quality_gain, head_gain, len(normal))
+
+
+def _mean_finite(v: np.ndarray) -> float:
+    """Mean of the finite values (windows where both reads gave a score), NaN where there are none."""
+    ok = np.isfinite(v)
+    return float(np.mean(v[ok])) if ok.any() else math.nan
 
 
 def _logits(p: np.ndarray) -> np.ndarray:
