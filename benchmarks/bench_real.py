@@ -37,6 +37,8 @@ correlated, so resampling windows would give falsely narrow intervals):
 - **AF** (Liu et al. 2022, 10 s finger segments at 100 Hz, one row per segment): AUROC of the model's
   ``af_probability`` for AF against the five other rhythms, and six-class accuracy where the model
   has a rhythm head; the peer is the coefficient of variation of NeuroKit2's beat intervals.
+- **False AF alarms** on the healthy wrist sets (TROIKA, BAMI-I): the share of the windows past the
+  quality gate (``usable``) where the rhythm head gives P(AF) above 0.5.
 - **Quality**: AUROC of the quality index (``quality``, signal processing) and of the model's quality
   head (``quality_model``) against windows labelled by ECG/PPG heart-rate agreement: usable when the
   PPG's beat rate is within 5 bpm of the ECG's, not usable at 15 bpm or more or with no PPG beats,
@@ -98,6 +100,8 @@ CLINICAL = ("bidmc", "mimicdb")
 """The ICU finger-PPG sets, also scored pooled as ``clinical finger``."""
 POOLED_NAME = "clinical finger (bidmc + mimicdb)"
 ALL_DATASETS = (*HR_DATASETS, "liu")
+#: heart-rate sets of healthy people (no AF), where the rhythm head's AF calls are false alarms.
+NO_AF = ("troika", "bami")
 QUICK_SUBJECTS = 6
 #: quality labels from ECG/PPG heart-rate agreement (bpm), as ``anyppg.datasets.labels``: usable
 #: within, not usable from.
@@ -130,6 +134,12 @@ def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
 def accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
     """Fraction of equal entries; NaN for none."""
     return float(np.mean(np.asarray(labels) == np.asarray(predicted))) if len(labels) else float("nan")
+
+
+def false_alarm_rate(_labels: np.ndarray, af_probability: np.ndarray) -> float:
+    """Share of windows with P(AF) above 0.5 where no window is AF (healthy people); NaN for none."""
+    p = np.asarray(af_probability, dtype=np.float64)
+    return float(np.mean(p > 0.5)) if len(p) else float("nan")
 
 
 def mae_by_subject(
@@ -187,13 +197,13 @@ def score(
     """One table cell: the metric on the pairs where ``p`` is finite, its subject-bootstrap CI, counts.
 
     Args:
-        metric_name: ``mae_bpm``, ``auroc`` or ``accuracy``.
+        metric_name: ``mae_bpm``, ``auroc``, ``accuracy`` or ``false_alarm`` (:func:`false_alarm_rate`).
         y, p: reference and estimate per window (``p`` NaN where the method gave no value).
         subjects: the subject of each window.
         labelled: windows with a reference (the denominator of ``coverage``; default ``len(y)``).
         n_boot: bootstrap resamples.
     """
-    fn = {"mae_bpm": mae, "auroc": auroc, "accuracy": accuracy}[metric_name]
+    fn = {"mae_bpm": mae, "auroc": auroc, "accuracy": accuracy, "false_alarm": false_alarm_rate}[metric_name]
     y, p, subjects = np.asarray(y), np.asarray(p), np.asarray(subjects)
     ok = np.isfinite(p.astype(np.float64)) if p.dtype.kind == "f" else np.ones(p.shape[0], bool)
     value = fn(y[ok], p[ok])
@@ -450,6 +460,7 @@ _COLUMNS = (
     "heart_rate_model",
     "heart_rate_peaks",
     "quality",
+    "usable",
     "clipped",
     "quality_model",
     "af_probability",
@@ -620,6 +631,8 @@ def run_hr_dataset(
             values[f"model head: {label}"] = cols["heart_rate_model"]
             values[f"fused: {label}"] = cols["heart_rate"]
             values[f"quality head: {label}"] = cols["quality_model"]
+            if dataset in NO_AF:  # P(AF) of the windows past the quality gate
+                values[f"rhythm head: {label}"] = np.where(cols["usable"] > 0, cols["af_probability"], np.nan)
         windows.add(subject, ref, values)
         log.info("%s %s: %d windows", dataset, subject, ts.shape[0])
     info = {
@@ -831,6 +844,17 @@ def to_markdown(result: dict[str, Any]) -> str:
                 f"| {r['method']} | {table_cell(r['clipped'])} | {table_cell(r['not clipped'])} |"
                 for r in clip["rows"]
             ]
+        alarms = ds.get("false_alarms")
+        if alarms:
+            lines += [
+                "",
+                f"Rhythm head on {name}'s healthy people (no AF): share of the windows past the quality gate"
+                " with P(AF) > 0.5 [95 % CI]",
+                "",
+                "| model | false alarms [95 % CI] | windows |",
+                "|---|---|---|",
+            ]
+            lines += [f"| {r['method']} | {table_cell(r)} | {r['windows']} |" for r in alarms]
         lines += ["", f"Quality ({name}): AUROC vs heart-rate agreement of the PPG and {reference}", ""]
         lines += ["| score | PPG side of the labels | AUROC [95 % CI] | usable / unusable windows |"]
         lines += ["|---|---|---|---|"]
@@ -856,6 +880,20 @@ def to_markdown(result: dict[str, Any]) -> str:
         ]
         lines.append("")
     return "\n".join(lines)
+
+
+def false_alarm_table(windows: Windows, n_boot: int) -> list[dict[str, Any]] | None:
+    """Per model, the share of a healthy set's windows past the quality gate where the rhythm head
+    says AF (P > 0.5), with its subject-bootstrap CI; None for a set with no such column."""
+    subjects, _, cols = windows.arrays()
+    names = [k for k in cols if k.startswith("rhythm head: ")]
+    if not names:
+        return None
+    rows = []
+    for name in names:
+        cell = score("false_alarm", np.zeros(len(subjects)), cols[name], subjects, n_boot=n_boot)
+        rows.append({"method": name, **cell})
+    return rows
 
 
 def clipping_table(windows: Windows, n_boot: int) -> dict[str, Any] | None:
@@ -927,6 +965,7 @@ def hr_result(windows: Windows, info: dict[str, Any], n_boot: int) -> dict[str, 
         "quality": q_rows,
         "clipping": clipping_table(windows, n_boot),
         "phases": phase_table(windows, n_boot),
+        "false_alarms": false_alarm_table(windows, n_boot),
     }
     if "reference reliable" in cols:
         rel_rows, _ = hr_table(windows, n_boot, reliable_only=True)

@@ -211,3 +211,15 @@ def test_husm_stored_upside_down_is_scored_upright(bench, tmp_path) -> None:
     assert np.nanmean(stored["quality"]) > 0.8
     np.testing.assert_allclose(stored["quality"], upright["quality"], atol=0.02)
     np.testing.assert_allclose(stored["tracker"], upright["tracker"], atol=0.5, equal_nan=True)
+
+
+def test_false_alarms_are_the_gated_windows_calling_af_with_a_subject_ci(bench) -> None:
+    assert bench.false_alarm_rate(np.zeros(4), np.array([0.1, 0.6, 0.9, 0.4])) == 0.5
+    assert np.isnan(bench.false_alarm_rate(np.zeros(0), np.zeros(0)))
+    w = bench.Windows()
+    for subject, p in (("a", [0.9, 0.9, np.nan]), ("b", [0.1, 0.2, 0.3])):  # NaN: not past the gate
+        w.add(subject, np.full(3, 80.0), {"rhythm head: m": np.array(p)})
+    (row,) = bench.false_alarm_table(w, n_boot=200)
+    assert (row["method"], row["value"], row["windows"]) == ("rhythm head: m", 0.4, 5)
+    assert row["ci"][0] == 0.0 and row["ci"][1] == 1.0  # one subject always, the other never
+    assert bench.false_alarm_table(bench.Windows(), n_boot=10) is None
