@@ -55,7 +55,7 @@ def recordings(root: Path) -> Iterator[tuple[str, str, np.ndarray, float, str]]:
     def first_part(x: np.ndarray, fs: float) -> np.ndarray | None:
         for a, b in finite_parts(x, fs):
             if b - a >= 30 * fs:
-                return x[a : min(b, a + round(AUTO_POLARITY_S * fs))]
+                return x[a : min(b, a + round((AUTO_POLARITY_S + 10) * fs))]  # the check takes its windows
         return None
 
     found = datasets.available(root)

@@ -55,7 +55,16 @@ import numpy as np
 
 from anyppg.errors import InvalidSignalError, RuntimeUnavailableError, UnsupportedRateError
 from anyppg.sdk.accounting import MAX_RATE_HZ, PPG_ABS_LIMIT
-from anyppg.sdk.polarity import POLARITIES, Polarity
+from anyppg.sdk.polarity import (
+    AUTO_QUALITY_GAIN,
+    CHECK_WINDOWS,
+    POLARITIES,
+    Polarity,
+    PolarityCheck,
+    mean_finite,
+    polarity_choice,
+    quality_logit,
+)
 from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock
 from anyppg.signal.constants import DEFAULT_HOP_S, DEFAULT_SETTLE_S, MIN_PPG_RATE, WINDOW_S
@@ -139,7 +148,11 @@ class Analysis:
         motion_model: the motion model file's name, or ``"none"`` (also when the input has no
             accelerometer, so it did not run).
         polarity: the polarity the PPG was read with: ``"normal"`` or ``"inverted"`` (negated).
-        polarity_check: what ``polarity="auto"`` measured to choose it, else None.
+        polarity_check: the first windows read as given and turned over
+            (:class:`~anyppg.sdk.polarity.PolarityCheck`): with ``polarity="auto"`` the check that
+            chose the polarity; otherwise the pipeline's own (relative to the polarity given: it
+            says ``"inverted"`` where the pulse looks upside down as read, and a warning is logged);
+            None for segments and without a model.
     """
 
     t_start: np.ndarray
@@ -263,34 +276,12 @@ def resolve_model(model: Any) -> Any | None:
 
 
 AUTO_POLARITY_S = 120.0
-"""``polarity="auto"`` reads the first this many seconds of a recording both ways up."""
+"""``polarity="auto"`` reads about the first this many seconds of a recording both ways up: its
+first :data:`~anyppg.sdk.polarity.CHECK_WINDOWS` windows."""
+_CHECK_MARGIN_S = 4.0  # the resampler's look-ahead and a hop, so the last of those windows is there
 
 AUTO_POLARITY_SEGMENTS = 60
 """``polarity="auto"`` reads the first this many segments of a batch both ways up."""
-
-AUTO_QUALITY_GAIN = 0.05
-"""Turned over, the mean signal quality index must rise by more than this (and the quality head's
-mean logit rise at all) for ``polarity="auto"`` to choose ``"inverted"``."""
-
-
-@dataclass(frozen=True)
-class PolarityCheck:
-    """What :func:`check_polarity` measured on the first windows read as given and turned over.
-
-    Attributes:
-        polarity: the choice: ``"inverted"`` where both scores prefer the pulse turned over
-            (``quality_gain`` above :data:`AUTO_QUALITY_GAIN` and ``quality_head_gain`` above 0),
-            else ``"normal"``.
-        quality_gain: mean signal quality index turned over minus as given (no model involved).
-        quality_head_gain: mean logit of the model's quality head turned over minus as given
-            (probabilities clipped to 0.001-0.999); NaN without a model.
-        windows: windows (recording) or segments (batch) read each way.
-    """
-
-    polarity: str
-    quality_gain: float
-    quality_head_gain: float
-    windows: int
 
 
 def check_polarity(ppg: Any, sampling_rate: float, *, model: Any = "default") -> PolarityCheck:
@@ -326,30 +317,20 @@ def check_polarity(ppg: Any, sampling_rate: float, *, model: Any = "default") ->
 
 def _check_polarity(x: np.ndarray, fs: float, model: Any | None) -> PolarityCheck:
     if x.ndim == 1:
-        part = x[: max(round(AUTO_POLARITY_S * fs), 1)]
-        runs = {p: _recording(part, fs, None, model, None, p) for p in POLARITIES}
+        part = x[: max(round((AUTO_POLARITY_S + _CHECK_MARGIN_S) * fs), 1)]
+        runs = {
+            p: _recording(part, fs, None, model, None, p, watch=False)[0][:CHECK_WINDOWS] for p in POLARITIES
+        }
     else:
         part = x[:AUTO_POLARITY_SEGMENTS]
         runs = {p: [_segment(s, fs, None, model, i, None, p) for i, s in enumerate(part)] for p in POLARITIES}
     normal, inverted = runs["normal"], runs["inverted"]
-    quality_gain = _mean_finite(_floats(r.quality for r in inverted) - _floats(r.quality for r in normal))
+    quality_gain = mean_finite(_floats(r.quality for r in inverted) - _floats(r.quality for r in normal))
     head_gain = math.nan
     if model is not None:
-        head = {p: _logits(_floats(r.quality_model for r in rs)) for p, rs in runs.items()}
-        head_gain = _mean_finite(head["inverted"] - head["normal"])
-    flip = quality_gain > AUTO_QUALITY_GAIN and head_gain > 0.0  # NaN (no model, no score) never flips
-    return PolarityCheck("inverted" if flip else "normal", quality_gain, head_gain, len(normal))
-
-
-def _mean_finite(v: np.ndarray) -> float:
-    """Mean of the finite values (windows where both reads gave a score), NaN where there are none."""
-    ok = np.isfinite(v)
-    return float(np.mean(v[ok])) if ok.any() else math.nan
-
-
-def _logits(p: np.ndarray) -> np.ndarray:
-    q = np.clip(p, 1e-3, 1 - 1e-3)
-    return np.log(q / (1 - q))
+        head = {p: quality_logit(_floats(r.quality_model for r in rs)) for p, rs in runs.items()}
+        head_gain = mean_finite(head["inverted"] - head["normal"])
+    return PolarityCheck(polarity_choice(quality_gain, head_gain), quality_gain, head_gain, len(normal))
 
 
 def analyze(
@@ -424,7 +405,8 @@ def analyze(
         check = _check_polarity(x, fs, loaded)
         polarity = "inverted" if check.polarity == "inverted" else "normal"
     if x.ndim == 1:
-        results = _recording(x if channels is None else channels, fs, a, loaded, motion, polarity)
+        results, watched = _recording(x if channels is None else channels, fs, a, loaded, motion, polarity)
+        check = check if check is not None else watched
     else:
         results = [
             _segment(x[i], fs, None if a is None else a[i], loaded, i, motion, polarity)
@@ -511,7 +493,9 @@ def _check_missing(x: np.ndarray, fs: float, where: str) -> tuple[np.ndarray, np
 # --- the two paths --------------------------------------------------------------------------------
 
 
-def _pipeline(model: Any | None, motion_model: Any | None = None, polarity: Polarity = "normal") -> Any:
+def _pipeline(
+    model: Any | None, motion_model: Any | None = None, polarity: Polarity = "normal", watch: bool = True
+) -> Any:
     from anyppg.sdk.pipeline import DEFAULT_QUALITY_THRESHOLD, Pipeline
 
     return Pipeline(
@@ -523,6 +507,7 @@ def _pipeline(model: Any | None, motion_model: Any | None = None, polarity: Pola
         run_model="always",
         motion_model=motion_model,
         polarity=polarity,
+        watch_polarity=watch,
     )
 
 
@@ -533,12 +518,14 @@ def _recording(
     model: Any | None,
     motion_model: Any | None = None,
     polarity: Polarity = "normal",
-) -> list[Result]:
+    watch: bool = True,
+) -> tuple[list[Result], PolarityCheck | None]:
     """A continuous recording ``(n,)`` or ``(n, channels)`` through one pipeline, in the blocks
-    ``replay:`` sends (0.25 s each)."""
+    ``replay:`` sends (0.25 s each): its results and its pipeline's ``polarity_check`` (``watch``:
+    its ``watch_polarity``)."""
     for c in range(1 if x.ndim == 1 else x.shape[1]):
         _check_missing(x if x.ndim == 1 else x[:, c], fs, "ppg" if c == 0 else f"extra channel {c}")
-    pipe = _pipeline(model, motion_model, polarity)
+    pipe = _pipeline(model, motion_model, polarity, watch)
     block = max(1, round(fs / 4))
     blocks = [
         SampleBlock(i / fs, fs, x[i : i + block], None if acc is None else acc[i : i + block])
@@ -552,7 +539,7 @@ def _recording(
             f"a recording needs about {need:g} s ({DEFAULT_SETTLE_S:g} s filter settling + {WINDOW_S:g} s), "
             "a segment (2-D input) 10 s"
         )
-    return results
+    return results, pipe.polarity_check
 
 
 def _segment(

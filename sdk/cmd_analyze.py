@@ -236,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
                 "model": analysis.model,
                 "motion_model": analysis.motion_model,
                 "polarity": analysis.polarity,
-                "polarity_check": None if check is None else _check_dict(check),
+                "polarity_check": None if check is None else check.to_dict(),
                 "rows": len(rows),
                 "columns": columns,
                 "results": rows,
@@ -261,17 +261,3 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
     return 0
-
-
-def _check_dict(check: Any) -> dict[str, Any]:
-    """A :class:`~anyppg.sdk.analyze.PolarityCheck` for JSON (NaN as null)."""
-
-    def num(v: float, digits: int) -> float | None:
-        return round(v, digits) if math.isfinite(v) else None
-
-    return {
-        "polarity": check.polarity,
-        "quality_gain": num(check.quality_gain, 4),
-        "quality_head_gain": num(check.quality_head_gain, 3),
-        "windows": check.windows,
-    }

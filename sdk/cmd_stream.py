@@ -155,6 +155,8 @@ async def stream_all(args: argparse.Namespace, emit) -> list[Any]:
         finally:
             summary.accounting = device.accounting.snapshot()
             summary.wall_s = time.perf_counter() - start
+            check = getattr(device.pipeline, "polarity_check", None)
+            summary.polarity_check = None if check is None else check.to_dict()
 
     tasks = [asyncio.create_task(one(u, s)) for u, s in zip(urls, summaries, strict=True)]
     try:

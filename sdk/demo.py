@@ -212,6 +212,8 @@ async def run_demo(
                     report.results.append(_shift(result, result.t_start - t_start))
         summary.accounting = device.accounting.snapshot()
         summary.wall_s = time.perf_counter() - start
+        check = getattr(device.pipeline, "polarity_check", None)
+        summary.polarity_check = None if check is None else check.to_dict()
 
     if transport == "ble":
         from anyppg.firmware_bridge.emulator.ble import emulated_ble

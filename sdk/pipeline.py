@@ -19,7 +19,15 @@ import numpy as np
 
 from anyppg.sdk.accounting import Accounting, Delivery, Timeline
 from anyppg.sdk.fusion import Estimate, HeartRateFusion, encoder_confidence, tracker_confidence
-from anyppg.sdk.polarity import Polarity, polarity_sign
+from anyppg.sdk.polarity import (
+    CHECK_WINDOWS,
+    Polarity,
+    PolarityCheck,
+    mean_finite,
+    polarity_choice,
+    polarity_sign,
+    quality_logit,
+)
 from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock
 from anyppg.signal import HeartRateTracker, PPGPreprocessor, heart_rate, ppg_quality
@@ -45,6 +53,13 @@ _SILENT_RATIO = 1e-7
 ACQUIRE_AGREE_BPM = 5.0
 #: the model's quality head (a probability) at or above which its rate counts in that agreement.
 _MODEL_USABLE = 0.5
+
+#: A stream with a model reads its first windows (2 min at the 2 s hop) both ways up as well, then
+#: says whether its pulse looks upside down (``Pipeline.polarity_check``): the reads and the rule of
+#: :func:`anyppg.check_polarity`. Results do not change.
+POLARITY_WATCH_WINDOWS = CHECK_WINDOWS
+#: fewer windows than this at the end of a stream leave ``polarity_check`` None.
+_POLARITY_WATCH_MIN = 5
 
 #: the rhythm classes of a ``rhythm`` model output, in output order, when the model card does not name
 #: them (Liu et al. 2022's six classes).
@@ -98,6 +113,9 @@ class Pipeline:
             upstroke positive) or ``inverted`` (a sensor whose counts fall as blood volume rises:
             every block's PPG, all channels, is negated as it enters, so the quality index, peaks,
             trackers and model all see the upright pulse; :mod:`anyppg.sdk.polarity`).
+        watch_polarity: with a model, read the first :data:`POLARITY_WATCH_WINDOWS` windows turned
+            over too and say whether the pulse looks upside down (``polarity_check``, a warning);
+            results do not change.
 
     Raises:
         ModelInputError: the model does not take ``(1, 1, 1250)`` windows.
@@ -119,6 +137,7 @@ class Pipeline:
         motion_model: Any | None = None,
         tracker: Literal["auto", "motion", "classic"] = "auto",
         polarity: Polarity = "normal",
+        watch_polarity: bool = True,
     ) -> None:
         self.device = device
         self.model = model
@@ -156,6 +175,12 @@ class Pipeline:
         self._gravity: GravityCalibrator | None = None  # for an accelerometer of unknown unit
         #: set by a gateway while this stream is behind real time; copied into each result.
         self.lagging = False
+        #: whether the pulse looks upside down as read (:class:`~anyppg.sdk.polarity.PolarityCheck`,
+        #: relative to ``polarity``): set after :data:`POLARITY_WATCH_WINDOWS` windows (or at the end
+        #: of a shorter stream); None without a model. A warning is logged when it says ``inverted``.
+        self.polarity_check: PolarityCheck | None = None
+        self._watching = watch_polarity and model is not None
+        self._watch: list[tuple[float, float, float, float]] = []
 
     def mark_disconnect(self) -> None:
         """The link dropped and came back: the next gap is a ``disconnect`` gap."""
@@ -185,7 +210,10 @@ class Pipeline:
 
     def flush(self) -> list[Result]:
         """End of stream: deliver what the timeline still holds; return the windows it completes."""
-        return self._run(self.timeline.flush(), time.perf_counter())
+        results = self._run(self.timeline.flush(), time.perf_counter())
+        if self.polarity_check is None and len(self._watch) >= _POLARITY_WATCH_MIN:
+            self._conclude_polarity()
+        return results
 
     def _run(self, deliveries: list[Delivery], arrival: float) -> list[Result]:
         results: list[Result] = []
@@ -269,6 +297,8 @@ class Pipeline:
                 embedding = out["embedding"].reshape(-1)
                 rhythm = _softmax(out["rhythm"].reshape(-1)) if "rhythm" in out else None
                 af = self._af_probability(rhythm, out)
+        if self._watching and self.polarity_check is None:
+            self._watch_polarity(w, q.sqi, broken, out if (report or acquiring) else None)
         if not usable:
             acc.windows_gated += 1
         tracker_est = None
@@ -324,6 +354,47 @@ class Pipeline:
             heart_rate_sources=fused.sources if fused.bpm is not None else None,
             clipped=clipped,
         )
+
+    def _watch_polarity(self, w: Any, sqi: float, broken: bool, out: dict[str, np.ndarray] | None) -> None:
+        """One window read turned over too: its quality index and (readable windows) the quality
+        head's logit both ways, as :func:`anyppg.check_polarity` reads them."""
+        turned_sqi = ppg_quality(PPGSegment(-w.filtered, MODEL_FS, acc=w.acc), MODEL_FS).sqi
+        head = head_turned = math.nan
+        if not broken:
+            x = np.asarray(w.ppg, dtype=np.float32).reshape(1, 1, WINDOW_SAMPLES)
+            out = out if out is not None else self.model.run(x)  # type: ignore[union-attr]
+            if "quality" in out:
+                turned = self.model.run(-x)["quality"]  # type: ignore[union-attr]
+                logits = quality_logit(
+                    np.array(
+                        [_sigmoid(float(v["quality"].reshape(-1)[0])) for v in (out, {"quality": turned})]
+                    )
+                )
+                head, head_turned = float(logits[0]), float(logits[1])
+        self._watch.append((float(sqi), float(turned_sqi), head, head_turned))
+        if len(self._watch) >= POLARITY_WATCH_WINDOWS:
+            self._conclude_polarity()
+
+    def _conclude_polarity(self) -> None:
+        reads = np.array(self._watch, dtype=np.float64)
+        self._watch = []
+        quality_gain = mean_finite(reads[:, 1] - reads[:, 0])
+        head_gain = mean_finite(reads[:, 3] - reads[:, 2])
+        check = PolarityCheck(polarity_choice(quality_gain, head_gain), quality_gain, head_gain, len(reads))
+        self.polarity_check = check
+        if check.polarity == "inverted":
+            other = "normal" if self.polarity == "inverted" else "inverted"
+            log.warning(
+                "%s: the pulse looks upside down as %s (turned over, its first %d windows score %+.2f on "
+                "the quality index and %+.1f logits on the quality head): declare polarity=%r "
+                "(docs/sdk.md, 'Pulse polarity')",
+                self.device,
+                "declared" if self.polarity == "inverted" else "read",
+                check.windows,
+                quality_gain,
+                head_gain,
+                other,
+            )
 
     def _track(
         self, w: Any, seg: PPGSegment, q: Any, clean: bool, hr_peaks: float | None, model_bpm: float | None

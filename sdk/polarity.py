@@ -21,10 +21,76 @@ recording of a new sensor once, then declare the answer to its streams.
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
 
 Polarity = Literal["normal", "inverted"]
 POLARITIES: tuple[str, ...] = ("normal", "inverted")
+
+CHECK_WINDOWS = 55
+"""Windows of a recording read both ways up to judge its polarity: its first 2 min at the 2 s hop
+(:func:`anyppg.check_polarity`, a stream's ``Pipeline.polarity_check``)."""
+
+AUTO_QUALITY_GAIN = 0.05
+"""Turned over, the mean signal quality index must rise by more than this (and the quality head's
+mean logit rise at all) for a pulse to look upside down (:func:`polarity_choice`)."""
+
+
+@dataclass(frozen=True)
+class PolarityCheck:
+    """What reading a pulse's first windows as given and turned over measured.
+
+    Made by :func:`anyppg.check_polarity` (``analyze(..., polarity="auto")``) and by a stream's
+    :class:`~anyppg.sdk.pipeline.Pipeline` (``polarity_check``), with the same rule.
+
+    Attributes:
+        polarity: the choice: ``"inverted"`` where both scores prefer the pulse turned over
+            (:func:`polarity_choice`), else ``"normal"``; relative to the polarity it was read with.
+        quality_gain: mean signal quality index turned over minus as given (no model involved).
+        quality_head_gain: mean logit of the model's quality head turned over minus as given
+            (probabilities clipped to 0.001-0.999); NaN without a model.
+        windows: windows (recording) or segments (batch) read each way.
+    """
+
+    polarity: str
+    quality_gain: float
+    quality_head_gain: float
+    windows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """For JSON: the gains rounded, NaN as None."""
+
+        def num(v: float, digits: int) -> float | None:
+            return round(v, digits) if math.isfinite(v) else None
+
+        return {
+            "polarity": self.polarity,
+            "quality_gain": num(self.quality_gain, 4),
+            "quality_head_gain": num(self.quality_head_gain, 3),
+            "windows": self.windows,
+        }
+
+
+def polarity_choice(quality_gain: float, quality_head_gain: float) -> Polarity:
+    """``"inverted"`` where the quality index gains more than :data:`AUTO_QUALITY_GAIN` turned over
+    and the quality head's logit gains at all, else ``"normal"`` (NaN never turns: no model, no
+    vote). Measured on real recordings by ``benchmarks/bench_polarity.py``."""
+    return "inverted" if quality_gain > AUTO_QUALITY_GAIN and quality_head_gain > 0.0 else "normal"
+
+
+def quality_logit(p: np.ndarray) -> np.ndarray:
+    """The quality head's P(usable) as a logit, clipped to 0.001-0.999 (an int8 head saturates)."""
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-3, 1 - 1e-3)
+    return np.log(q / (1 - q))
+
+
+def mean_finite(v: np.ndarray) -> float:
+    """Mean of the finite values (windows where both reads gave a score), NaN where there are none."""
+    ok = np.isfinite(v)
+    return float(np.mean(v[ok])) if ok.any() else math.nan
 
 
 def polarity_sign(polarity: str) -> float:

@@ -45,6 +45,8 @@ class StreamSummary:
         acc_windows: results of windows with an accelerometer (``Result.motion`` given).
         sources: how many results had each combination of ``heart_rate_sources`` (``"tracker"``,
             ``"tracker+motion_model"``, ...).
+        polarity_check: the stream pipeline's ``polarity_check`` as a dict (whether the pulse looks
+            upside down; set by its caller), else None.
     """
 
     device: str
@@ -64,6 +66,7 @@ class StreamSummary:
     motion_model_windows: int = 0
     acc_windows: int = 0
     sources: dict[str, int] = field(default_factory=dict)
+    polarity_check: dict[str, Any] | None = None
 
     def add(self, result: Result) -> None:
         self.results += 1
@@ -120,4 +123,5 @@ class StreamSummary:
             "motion_model": self.motion_model,
             "motion_model_windows": self.motion_model_windows,
             "motion_model_note": self.motion_model_note(),
+            "polarity_check": self.polarity_check,
         }

@@ -7,6 +7,7 @@ The shipped int8 student runs here (LiteRT); the recordings are simulated.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,9 @@ import pytest
 import anyppg
 from anyppg.cli import main
 from anyppg.sdk.analyze import analyze, resolve_model
-from anyppg.sdk.pipeline import Pipeline
+from anyppg.sdk.pipeline import POLARITY_WATCH_WINDOWS, Pipeline
 from anyppg.sdk.polarity import polarity_sign
+from anyppg.sdk.samples import SampleBlock
 
 MODEL_COLUMNS = ("heart_rate_model", "quality_model", "af_probability", "rhythm_probabilities", "embedding")
 ALL_COLUMNS = (*MODEL_COLUMNS, "heart_rate", "heart_rate_tracker", "heart_rate_peaks", "quality", "usable")
@@ -89,7 +91,11 @@ def test_auto_turns_over_only_what_both_scores_read_better_turned_over(model):
     assert turned.quality_gain == pytest.approx(-stays.quality_gain)  # the same two reads, swapped
     upright = analyze(ppg, fs, model=model)
     auto = analyze(-ppg, fs, model=model, polarity="auto")
-    assert (auto.polarity, auto.polarity_check) == ("inverted", turned) and upright.polarity_check is None
+    assert (auto.polarity, auto.polarity_check) == ("inverted", turned)
+    assert upright.polarity_check.polarity == "normal"  # the pipeline's own reads: nothing to declare
+    as_read = analyze(-ppg, fs, model=model)  # not declared: the analysis says how it looks
+    assert as_read.polarity == "normal" and as_read.polarity_check.polarity == "inverted"
+    assert as_read.polarity_check.quality_gain == pytest.approx(turned.quality_gain, abs=1e-9)
     for name in ALL_COLUMNS:
         np.testing.assert_array_equal(getattr(auto, name), getattr(upright, name), err_msg=name)
     signal_only = anyppg.check_polarity(-ppg, fs, model="none")
@@ -102,6 +108,52 @@ def test_auto_turns_over_only_what_both_scores_read_better_turned_over(model):
         Pipeline("dev", model, polarity="auto")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="'auto'"):
         analyze(ppg, fs, model=model, polarity="sideways")  # type: ignore[arg-type]
+
+
+def test_a_stream_says_when_its_pulse_looks_upside_down(model, caplog):
+    """The pipeline reads its first windows turned over too, with check_polarity's reads and rule:
+    the same numbers on the same recording; a warning names the polarity to declare."""
+    fs = 50.0
+    ppg = anyppg.simulate(130.0, ppg_rate=fs, heart_rate=66.0, hrv=0.02, seed=9).ppg.astype(np.float64)
+
+    def stream(x: np.ndarray, polarity: str = "normal") -> Pipeline:
+        pipe = Pipeline("dev", model, polarity=polarity)  # type: ignore[arg-type]
+        for i in range(0, x.shape[0], 25):
+            pipe.push(SampleBlock(i / fs, fs, x[i : i + 25]))
+        pipe.flush()
+        return pipe
+
+    with caplog.at_level(logging.WARNING, logger="anyppg.sdk.pipeline"):
+        raw_counts = stream(4e4 - 100 * ppg)
+    check = raw_counts.polarity_check
+    assert check is not None and check.polarity == "inverted" and check.windows == POLARITY_WATCH_WINDOWS
+    want = anyppg.check_polarity(4e4 - 100 * ppg, fs, model=model)
+    assert check.windows == want.windows
+    assert check.quality_gain == pytest.approx(want.quality_gain, abs=1e-9)
+    assert check.quality_head_gain == pytest.approx(want.quality_head_gain, abs=1e-6)
+    assert [r.getMessage() for r in caplog.records if "upside down as read" in r.getMessage()]
+    assert "declare polarity='inverted'" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="anyppg.sdk.pipeline"):
+        declared = stream(4e4 - 100 * ppg, "inverted")
+        upright = stream(ppg)
+    assert declared.polarity_check.polarity == upright.polarity_check.polarity == "normal"
+    assert "upside down" not in caplog.text
+    assert Pipeline("dev", None).polarity_check is None  # no model, no vote
+
+
+def test_the_stream_summary_carries_the_polarity_check(tmp_path: Path, capsys, caplog):
+    fs = 125.0
+    ppg = anyppg.simulate(40.0, ppg_rate=fs, heart_rate=70.0, seed=2).ppg
+    path = tmp_path / "raw_counts.npz"
+    np.savez(path, ppg=5e4 - 200 * ppg, fs=fs)
+    with caplog.at_level(logging.WARNING, logger="anyppg.sdk.pipeline"):
+        assert main(["stream", f"replay:{path}", "--speed", "max", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (device,) = lines[-1]["devices"]
+    check = device["polarity_check"]  # a 40 s stream: concluded at its end, on its 15 windows
+    assert check["polarity"] == "inverted" and check["windows"] == 15 and check["quality_gain"] > 0.05
+    assert "declare polarity='inverted'" in caplog.text
 
 
 def test_analyze_command_chooses_polarity_and_says_why(tmp_path: Path, capsys):
