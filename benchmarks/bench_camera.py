@@ -24,7 +24,6 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -36,12 +35,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_real import neurokit_window_hr, score
+from results_io import RESULTS, write_results
 
 import anyppg
 from anyppg.datasets.welltory import read_welltory
 from anyppg.sdk.analyze import resolve_model
 
-RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = {
     "reported heart_rate": "heart_rate",
     "tracker": "heart_rate_tracker",
@@ -147,10 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         model=Path(str(getattr(model, "path", args.model))).name,
         seconds=round(time.perf_counter() - t0, 1),
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "camera.json").write_text(json.dumps(result, indent=1) + "\n")
-    (args.out / "camera.md").write_text(markdown(result))
-    print(markdown(result))
+    print(write_results(args.out, "camera", result, markdown(result)))
     return 0
 
 

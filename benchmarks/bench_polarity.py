@@ -26,7 +26,6 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -39,10 +38,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_real import finite_parts
+from results_io import RESULTS, write_results
 
 from anyppg.sdk.analyze import AUTO_POLARITY_S, AUTO_QUALITY_GAIN, check_polarity, resolve_model
 
-RESULTS = Path(__file__).resolve().parent / "results"
 log = logging.getLogger("bench_polarity")
 
 
@@ -193,10 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         model=Path(str(getattr(model, "path", args.model))).name,
         seconds=round(time.perf_counter() - t0, 1),
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "polarity.json").write_text(json.dumps(result, indent=1) + "\n")
-    (args.out / "polarity.md").write_text(markdown(result))
-    print(markdown(result))
+    print(write_results(args.out, "polarity", result, markdown(result)))
     return 0
 
 
