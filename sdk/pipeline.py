@@ -364,13 +364,9 @@ class Pipeline:
             x = np.asarray(w.ppg, dtype=np.float32).reshape(1, 1, WINDOW_SAMPLES)
             out = out if out is not None else self.model.run(x)  # type: ignore[union-attr]
             if "quality" in out:
-                turned = self.model.run(-x)["quality"]  # type: ignore[union-attr]
-                logits = quality_logit(
-                    np.array(
-                        [_sigmoid(float(v["quality"].reshape(-1)[0])) for v in (out, {"quality": turned})]
-                    )
-                )
-                head, head_turned = float(logits[0]), float(logits[1])
+                turned = self.model.run(-x)  # type: ignore[union-attr]
+                p = [_sigmoid(float(o["quality"].reshape(-1)[0])) for o in (out, turned)]
+                head, head_turned = (float(v) for v in quality_logit(np.array(p)))
         self._watch.append((float(sqi), float(turned_sqi), head, head_turned))
         if len(self._watch) >= POLARITY_WATCH_WINDOWS:
             self._conclude_polarity()
