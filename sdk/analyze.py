@@ -405,7 +405,9 @@ def analyze(
         check = _check_polarity(x, fs, loaded)
         polarity = "inverted" if check.polarity == "inverted" else "normal"
     if x.ndim == 1:
-        results, watched = _recording(x if channels is None else channels, fs, a, loaded, motion, polarity)
+        # with "auto" the check is made; else the pipeline makes its own (a stream's polarity_check)
+        rec = x if channels is None else channels
+        results, watched = _recording(rec, fs, a, loaded, motion, polarity, watch=check is None)
         check = check if check is not None else watched
     else:
         results = [
