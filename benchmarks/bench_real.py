@@ -531,14 +531,15 @@ def dataset_recordings(
 
     out = []
     for rec in datasets.read(dataset, root):
+        # upright, as the SDK turns a sensor declared inverted (HUSM's and BAMI-I's raw counts)
+        sign = -1.0 if getattr(rec, "polarity", "normal") == "inverted" else 1.0
         if dataset in ("bidmc", "mimicdb"):
             out.append((rec.subject, np.asarray(rec.ppg, float)[None, :], float(rec.ppg_fs), None, rec))
-        elif dataset == "husm":  # infrared first, upright: what the model and the labels read
+        elif dataset == "husm":  # infrared first: what the model and the labels read
             ir_first = [rec.channels.index("ir"), rec.channels.index("red")]
-            sign = -1.0 if rec.polarity == "inverted" else 1.0
             out.append((rec.subject, sign * np.asarray(rec.ppg, float)[ir_first], float(rec.fs), None, rec))
-        else:  # upright, as the SDK turns a sensor declared inverted (BAMI-I's counts)
-            ppg = np.asarray(rec.ppg, float) * (-1.0 if rec.polarity == "inverted" else 1.0)
+        else:
+            ppg = sign * np.asarray(rec.ppg, float)
             out.append(
                 (
                     rec.subject,
