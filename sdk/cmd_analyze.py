@@ -206,8 +206,8 @@ def run(args: argparse.Namespace) -> int:
     )
     rows = analysis.to_records()
     columns = analysis.columns()
-    check = analysis.polarity_check
-    if check is not None and not args.quiet:
+    check = analysis.polarity_check  # with auto: the check that chose; else the pipeline's own
+    if args.polarity == "auto" and check is not None and not args.quiet:
         print(
             f"anyppg analyze: polarity auto -> {check.polarity} (turned over, over {check.windows} "
             f"{'segments' if analysis.segments else 'windows'}: quality index {check.quality_gain:+.2f}, "
