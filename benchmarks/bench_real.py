@@ -94,6 +94,13 @@ ASSETS = Path(anyppg.__file__).resolve().parent / "assets"
 HR_DATASETS = ("bidmc", "mimicdb", "troika", "bami", "husm")
 # What each heart-rate set's reference is (the tables' headings).
 REFERENCE = {"husm": "annotated PPG beats"}
+#: how each set's reference is judged reliable (the rule reads the reference only).
+RELIABLE_RULE = {
+    "ecg": "anyppg.datasets.labels.reference_reliable: NeuroKit2's R-peaks give a rate within 5 bpm and a "
+    "beat count within one of the reference R-peaks'",
+    "husm": "anyppg.datasets.labels.annotation_regular: every annotated interval in the window within "
+    "0.6-1.6 times their median (no skipped or extra beat in the annotation)",
+}
 # HUSM's phases, in table order (a window's ``phase`` column is the index).
 PHASES = ("rest", "balke", "recovery")
 CLINICAL = ("bidmc", "mimicdb")
@@ -590,7 +597,12 @@ def run_hr_dataset(
     heldout: dict[str, set[str]],
 ) -> tuple[Windows, dict[str, Any]]:
     """Analyse every chosen recording of one heart-rate dataset with every model (and none)."""
-    from anyppg.datasets.labels import reference_reliable, second_rpeak_times, window_labels
+    from anyppg.datasets.labels import (
+        annotation_regular,
+        reference_reliable,
+        second_rpeak_times,
+        window_labels,
+    )
 
     recs = dataset_recordings(dataset, root)
     chosen, source = pick_recordings(dataset, [(r[0], r[4].record) for r in recs], heldout, subjects_limit)
@@ -612,6 +624,7 @@ def run_hr_dataset(
         elif dataset == "husm":  # annotated beats instead of R-peaks, the same definition
             labels = window_labels(ppg, fs, rec.beats_s, window_s=WINDOW_S, starts_s=ts)
             ref, usable = labels.hr_ecg_bpm, labels.usable
+            reliable = annotation_regular(rec.beats_s, ts, WINDOW_S).astype(float)
         else:
             ref = reference_window_hr(rec.ref_start_s, rec.ref_bpm, rec.ref_window_s, ts, te)
             usable = quality_labels(base["heart_rate_peaks"], ref)
@@ -624,7 +637,7 @@ def run_hr_dataset(
             "label: PPG peaks": usable,
             "label: NeuroKit2 peaks": quality_labels(nk_hr, ref),
         }
-        if dataset in ("bidmc", "mimicdb"):
+        if dataset in ("bidmc", "mimicdb", "husm"):
             values["reference reliable"] = reliable
         if dataset == "husm":
             values["phase"] = np.full(ts.shape[0], float(PHASES.index(rec.phase)))
@@ -637,6 +650,7 @@ def run_hr_dataset(
         windows.add(subject, ref, values)
         log.info("%s %s: %d windows", dataset, subject, ts.shape[0])
     info = {
+        "dataset": dataset,
         "subjects": sorted({recs[i][0] for i in chosen}),
         "recordings": [recs[i][4].record for i in chosen],
         "subject_source": source,
@@ -799,9 +813,9 @@ def to_markdown(result: dict[str, Any]) -> str:
         if rel:
             lines += [
                 "",
-                f"Same, on the {rel['labelled_windows']} of {ds['labelled_windows']} windows whose ECG "
-                "reference is reliable (two independent R-peak detectors agree: "
-                "`anyppg.datasets.labels.reference_reliable`; same windows for every method):",
+                f"Same, on the {rel['labelled_windows']} of {ds['labelled_windows']} windows whose "
+                f"reference is reliable (`{rel['rule'].split(':')[0]}`: {rel['rule'].split(': ', 1)[1]}; "
+                "same windows for every method):",
                 "",
                 "| method | MAE bpm [95 % CI] | windows | coverage | MAE on the windows every method answers |",
                 "|---|---|---|---|---|",
@@ -971,8 +985,7 @@ def hr_result(windows: Windows, info: dict[str, Any], n_boot: int) -> dict[str, 
     if "reference reliable" in cols:
         rel_rows, _ = hr_table(windows, n_boot, reliable_only=True)
         out["reliable_reference"] = {
-            "rule": "anyppg.datasets.labels.reference_reliable: NeuroKit2's R-peaks give a rate within "
-            "5 bpm and a beat count within one of the reference R-peaks'",
+            "rule": RELIABLE_RULE.get(info.get("dataset", ""), RELIABLE_RULE["ecg"]),
             "labelled_windows": int((np.isfinite(ref) & (cols["reference reliable"] == 1)).sum()),
             "rows": rel_rows,
         }

@@ -77,8 +77,8 @@ def tables(result: dict[str, Any]) -> str:
             f"{NAMES[k]} {hr[k]['reliable_reference']['labelled_windows']} of {hr[k]['labelled_windows']}"
             for k in reliable
         )
-        out += ["", f"On the windows whose ECG reference is reliable (`reference_reliable`; {counts} windows; "
-                "the same windows for every method):", ""]  # fmt: skip
+        out += ["", "On the windows whose reference is reliable (ECG: `reference_reliable`; HUSM's annotation: "
+                f"`annotation_regular`; {counts} windows; the same windows for every method):", ""]  # fmt: skip
         out += _table(
             ["method", *(f"{NAMES[k]}, reliable reference" for k in reliable)],
             [[m, *(_mae(_row(hr[k]["reliable_reference"]["rows"], m)) for k in reliable)] for m in methods],

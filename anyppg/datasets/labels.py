@@ -42,6 +42,7 @@ __all__ = [
     "WindowLabels",
     "agreement",
     "annotated_polarity",
+    "annotation_regular",
     "beat_rate",
     "ppg_peak_times",
     "reference_reliable",
@@ -352,6 +353,42 @@ def annotated_polarity(ppg: np.ndarray, sampling_rate: float, systolic_s: np.nda
         raise InvalidParameterError("systolic_s", "no peak within the recording", "annotated peak times (s)")
     at_peaks = ppg_clean(x, sampling_rate)[idx]
     return "normal" if np.mean(at_peaks > 0) >= 0.5 else "inverted"
+
+
+ANNOTATION_INTERVALS = (0.6, 1.6)
+"""An annotated beat interval outside these multiples of its window's median marks a skipped (long)
+or extra (short) beat in the annotation (:func:`annotation_regular`)."""
+
+
+def annotation_regular(
+    beats_s: np.ndarray,
+    starts_s: np.ndarray,
+    window_s: float = 10.0,
+    *,
+    within: tuple[float, float] = ANNOTATION_INTERVALS,
+) -> np.ndarray:
+    """Which windows' annotated beats are complete: at least three intervals inside the window, each
+    within ``within`` times their median.
+
+    An annotator who leaves out the beats of a corrupted stretch leaves a long interval, and the
+    window's rate (beats per minute) drops with it although the heart did not slow: HUSM's treadmill
+    recordings have such holes (intervals of 0.9-1.6 s among 0.4 s ones). The rule reads the
+    annotation only, never a method's answer, so it removes the same windows for every method; it
+    would also remove a genuinely irregular rhythm (AF, pauses), so it is for sets without one.
+
+    Returns:
+        ``(len(starts_s),)`` bool.
+    """
+    beats = np.sort(np.asarray(beats_s, dtype=np.float64))
+    lo, hi = within
+    out = np.zeros(len(starts_s), dtype=bool)
+    for i, start in enumerate(np.asarray(starts_s, dtype=np.float64)):
+        inside = beats[(beats >= start) & (beats < start + window_s)]
+        rr = np.diff(inside)
+        if rr.shape[0] >= 3:
+            med = float(np.median(rr))
+            out[i] = bool(np.all((rr >= lo * med) & (rr <= hi * med)))
+    return out
 
 
 def reference_reliable(

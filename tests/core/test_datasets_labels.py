@@ -9,7 +9,13 @@ import pytest
 
 import anyppg
 from anyppg.datasets import labels as labels_module
-from anyppg.datasets.labels import annotated_polarity, beat_rate, ppg_peak_times, window_labels
+from anyppg.datasets.labels import (
+    annotated_polarity,
+    annotation_regular,
+    beat_rate,
+    ppg_peak_times,
+    window_labels,
+)
 from anyppg.signal._checks import InvalidParameterError
 
 
@@ -98,3 +104,13 @@ def test_polarity_comes_from_the_annotated_peaks_through_gaps_and_offsets():
         annotated_polarity(counts, sim.ppg_rate, np.array([-1.0, 1e6]))  # no peak on the recording
     with pytest.raises(InvalidParameterError, match="ppg"):
         annotated_polarity(np.full(500, np.nan), sim.ppg_rate, peaks)
+
+
+def test_an_annotation_with_a_skipped_or_an_extra_beat_is_not_regular():
+    beats = np.arange(0.0, 60.0, 0.5)  # 120 bpm
+    skipped = np.delete(beats, 30)  # a 1.0 s hole at 15 s: the window's rate would read low
+    extra = np.sort(np.append(beats, 40.2))  # a 0.2 s interval at 40 s
+    starts = np.array([0.0, 10.0, 35.0, 48.0, 58.6])
+    assert annotation_regular(beats, starts).tolist() == [True, True, True, True, False]  # the last: too few
+    assert annotation_regular(skipped, starts).tolist() == [True, False, True, True, False]
+    assert annotation_regular(extra, starts).tolist() == [True, True, False, True, False]
