@@ -11,9 +11,10 @@ with ``polarity="inverted"``: the pipeline negates its PPG (every channel) as ea
 everything after it (quality index, peaks, trackers, model) sees the upright pulse.
 
 A stream has no ``"auto"``: no single test is safe (the window's skewness is negative on upright
-MIMIC-DB records; the quality index alone prefers one of them turned over; the model's quality head
-learnt BAMI-I's wrist windows upside down), and a stream would have to change its mind after its
-first results. For a recording at hand, :func:`anyppg.check_polarity` (and ``anyppg.analyze(...,
+MIMIC-DB records; the quality index alone prefers a few upright recordings turned over; the model's
+quality head learnt BAMI-I's wrist windows upside down), and a stream would have to change its mind
+after its first results. It does say when its pulse looks upside down (``Pipeline.polarity_check``,
+a warning). For a recording at hand, :func:`anyppg.check_polarity` (and ``anyppg.analyze(...,
 polarity="auto")``) reads the first windows both ways and turns the pulse over only where the
 quality index and the quality head both prefer it so (``benchmarks/bench_polarity.py``): check a
 recording of a new sensor once, then declare the answer to its streams.
