@@ -119,6 +119,16 @@ def _print_summary(report: Any, out=sys.stdout) -> None:
         print(f"  note: {d['notice']}", file=out)
     lat = s["latency_ms"]
     print(f"  latency per window: p50 {lat['p50']} ms, p90 {lat['p90']} ms, p99 {lat['p99']} ms", file=out)
+    check = s.get("polarity_check")
+    if check:  # the stream's own look at which way up the pulse is (docs/sdk.md, "Pulse polarity")
+        verdict = "upside down" if check["polarity"] == "inverted" else "the right way up"
+        head = check["quality_head_gain"]
+        print(
+            f"  polarity {d['polarity']} (declared); its first {check['windows']} windows look {verdict} "
+            f"(turned over: quality index {check['quality_gain']:+.2f}, quality head "
+            + ("n/a)" if head is None else f"{head:+.1f} logits)"),
+            file=out,
+        )
     for key, label in (
         ("heart_rate", "reported"),
         ("heart_rate_tracker", "tracker"),
