@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_real import neurokit_window_hr, score
-from results_io import RESULTS, write_results
+from results_io import RESULTS, run_info, write_results
 
 import anyppg
 from anyppg.datasets.welltory import read_welltory
@@ -140,12 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     model = resolve_model(args.model)
     result = run(Path(args.data), model, args.boot)
-    result.update(
-        command="python benchmarks/bench_camera.py --data DATA"
-        + ("" if args.model == "default" else f" --model {Path(args.model).name}"),
-        model=Path(str(getattr(model, "path", args.model))).name,
-        seconds=round(time.perf_counter() - t0, 1),
-    )
+    result.update(run_info("bench_camera", args.model, model, t0))
     print(write_results(args.out, "camera", result, markdown(result)))
     return 0
 

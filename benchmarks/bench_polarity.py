@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_real import finite_parts
-from results_io import RESULTS, write_results
+from results_io import RESULTS, run_info, write_results
 
 from anyppg.sdk.analyze import AUTO_POLARITY_S, AUTO_QUALITY_GAIN, check_polarity, resolve_model
 
@@ -186,12 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     model = resolve_model(args.model)
     result = run(Path(args.data), model)
-    result.update(
-        command="python benchmarks/bench_polarity.py --data DATA"
-        + ("" if args.model == "default" else f" --model {Path(args.model).name}"),
-        model=Path(str(getattr(model, "path", args.model))).name,
-        seconds=round(time.perf_counter() - t0, 1),
-    )
+    result.update(run_info("bench_polarity", args.model, model, t0))
     print(write_results(args.out, "polarity", result, markdown(result)))
     return 0
 
