@@ -49,9 +49,11 @@ def _model(spec: str) -> Any | None:
 
 
 def bench_pipeline_alone(model: Any | None, seconds: float, with_acc: bool) -> dict[str, Any]:
-    """Push a 64 Hz simulation through :class:`Pipeline` in 0.25 s blocks; time every push."""
+    """Push a 64 Hz simulation through :class:`Pipeline` in 0.25 s blocks; time every push. Steady
+    state: without the polarity watch, which costs a stream's first 55 windows about 1.7 ms more each
+    (docs/sdk.md, "Pulse polarity")."""
     sim = anyppg.simulate(seconds, heart_rate=72, ppg_rate=64.0, motion=0.3, seed=0)
-    pipeline = Pipeline("bench", model)
+    pipeline = Pipeline("bench", model, watch_polarity=False)
     latencies = []
     n_windows = 0
     start = time.perf_counter()
