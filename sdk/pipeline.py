@@ -327,7 +327,10 @@ class Pipeline:
                 learned.append(est)
         if self._motion_tracker is not None and not ran_motion:  # its next step spans this window
             self._motion_dt += self.hop_s
-        fused = self.fusion.fuse(tracker_est, learned)
+        anchor = tracker_est
+        if tracker_est is not None and outvoted(tracker_est.bpm, hr_peaks, hr_motion):
+            anchor = None  # two independent reads against it: the fusion goes on without the tracker
+        fused = self.fusion.fuse(anchor, learned)
         return Result(
             device=self.device,
             t_start=t_start,
@@ -512,6 +515,20 @@ def _joined(deliveries: list[Delivery]) -> list[Delivery]:
         run.append(d)
     close()
     return out
+
+
+#: the window's beat rate and the motion model agreeing within this (bpm) ...
+OUTVOTE_AGREE_BPM = 5.0
+#: ... and both this far (bpm) from the tracker set the tracker aside for the reported rate (outvoted).
+OUTVOTE_FAR_BPM = 10.0
+
+
+def outvoted(tracker_bpm: float, hr_peaks: float | None, motion_bpm: float | None) -> bool:
+    """Whether the tracker's value is outvoted: the window's own beat rate and the motion model's rate
+    agree within :data:`OUTVOTE_AGREE_BPM` and both lie more than :data:`OUTVOTE_FAR_BPM` from it."""
+    if hr_peaks is None or motion_bpm is None or abs(hr_peaks - motion_bpm) > OUTVOTE_AGREE_BPM:
+        return False
+    return min(abs(tracker_bpm - hr_peaks), abs(tracker_bpm - motion_bpm)) > OUTVOTE_FAR_BPM
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import anyppg
-from anyppg.sdk.pipeline import Pipeline
+from anyppg.sdk.pipeline import Pipeline, outvoted
 from anyppg.sdk.samples import SampleBlock
 from anyppg.sdk.summary import StreamSummary
 from anyppg.signal import MODEL_FS, HeartRateTracker, ppg_quality, preprocess_recording
@@ -177,6 +177,15 @@ def test_a_track_starts_on_windows_the_quality_index_fails_only_where_three_read
     assert all(r.heart_rate_model is None for r in agreeing)  # run to confirm the track, not reported
     for model in (None, _OffsetRate(shipped_model)):
         assert all(r.heart_rate is None and r.heart_rate_tracker is None for r in stream(model))
+
+
+def test_a_tracker_two_independent_reads_agree_against_is_outvoted():
+    """The window's beat rate and the motion model agreeing (within 5 bpm) against the tracker (both
+    more than 10 bpm away: a half-rate lock after a gap) set it aside for the reported rate."""
+    assert outvoted(41.2, 79.2, 80.1)  # the demo's half-rate lock after a gap
+    assert not outvoted(41.2, 79.2, 88.0)  # the two others disagree with each other
+    assert not outvoted(72.0, 79.2, 80.1)  # the tracker is within 10 bpm of one of them
+    assert not outvoted(41.2, None, 80.1) and not outvoted(41.2, 79.2, None)  # a read is missing
 
 
 def test_drop_oldest_backpressure_keeps_the_accounting_exact():
