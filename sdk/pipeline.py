@@ -328,7 +328,7 @@ class Pipeline:
         if self._motion_tracker is not None and not ran_motion:  # its next step spans this window
             self._motion_dt += self.hop_s
         anchor = tracker_est
-        if tracker_est is not None and outvoted(tracker_est.bpm, hr_peaks, hr_motion):
+        if tracker_est is not None and outvoted(tracker_est.bpm, hr_peaks, hr_motion, confirm_bpm):
             anchor = None  # two independent reads against it: the fusion goes on without the tracker
         fused = self.fusion.fuse(anchor, learned)
         return Result(
@@ -517,18 +517,26 @@ def _joined(deliveries: list[Delivery]) -> list[Delivery]:
     return out
 
 
-#: the window's beat rate and the motion model agreeing within this (bpm) ...
+#: the window's beat rate, the motion model and the encoder head agreeing within this (bpm) ...
 OUTVOTE_AGREE_BPM = 5.0
-#: ... and both this far (bpm) from the tracker set the tracker aside for the reported rate (outvoted).
+#: ... and all this far (bpm) from the tracker set the tracker aside for the reported rate (outvoted).
 OUTVOTE_FAR_BPM = 10.0
 
 
-def outvoted(tracker_bpm: float, hr_peaks: float | None, motion_bpm: float | None) -> bool:
-    """Whether the tracker's value is outvoted: the window's own beat rate and the motion model's rate
-    agree within :data:`OUTVOTE_AGREE_BPM` and both lie more than :data:`OUTVOTE_FAR_BPM` from it."""
-    if hr_peaks is None or motion_bpm is None or abs(hr_peaks - motion_bpm) > OUTVOTE_AGREE_BPM:
+def outvoted(
+    tracker_bpm: float, hr_peaks: float | None, motion_bpm: float | None, model_bpm: float | None
+) -> bool:
+    """Whether the tracker's value is outvoted: the window's own beat rate, the motion model's rate and
+    the encoder head's (counted where its own quality head passes the window) lie within
+    :data:`OUTVOTE_AGREE_BPM` of one another and all more than :data:`OUTVOTE_FAR_BPM` from it. A
+    periodic arm movement can fool the beat rate and the motion model together; the head, which reads
+    the PPG alone and rejects such windows, is the third vote."""
+    reads = [hr_peaks, motion_bpm, model_bpm]
+    if any(r is None for r in reads):
         return False
-    return min(abs(tracker_bpm - hr_peaks), abs(tracker_bpm - motion_bpm)) > OUTVOTE_FAR_BPM
+    if max(reads) - min(reads) > OUTVOTE_AGREE_BPM:  # type: ignore[type-var]
+        return False
+    return min(abs(tracker_bpm - r) for r in reads) > OUTVOTE_FAR_BPM  # type: ignore[operator]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
