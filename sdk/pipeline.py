@@ -329,7 +329,7 @@ class Pipeline:
             self._motion_dt += self.hop_s
         anchor = tracker_est
         if tracker_est is not None and outvoted(tracker_est.bpm, hr_peaks, hr_motion, confirm_bpm):
-            anchor = None  # two independent reads against it: the fusion goes on without the tracker
+            anchor = None  # three other reads agree against it: the fusion goes on without the tracker
         fused = self.fusion.fuse(anchor, learned)
         return Result(
             device=self.device,
