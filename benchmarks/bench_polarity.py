@@ -41,6 +41,7 @@ from bench_real import finite_parts
 from results_io import RESULTS, run_info, write_results
 
 from anyppg.sdk.analyze import AUTO_POLARITY_S, AUTO_QUALITY_GAIN, check_polarity, resolve_model
+from anyppg.sdk.polarity import polarity_choice
 
 log = logging.getLogger("bench_polarity")
 
@@ -97,11 +98,7 @@ def run(root: Path, model: Any) -> dict[str, Any]:
             continue
         check = check_polarity(ppg, fs, model=model)
         # turned over, the check reads the same two ways: its gains change sign
-        turned = (
-            "inverted"
-            if -check.quality_gain > AUTO_QUALITY_GAIN and -check.quality_head_gain > 0
-            else "normal"
-        )
+        turned = polarity_choice(-check.quality_gain, -check.quality_head_gain)
         other = "normal" if truth == "inverted" else "inverted"
         rows.append(
             {

@@ -55,16 +55,7 @@ import numpy as np
 
 from anyppg.errors import InvalidSignalError, RuntimeUnavailableError, UnsupportedRateError
 from anyppg.sdk.accounting import MAX_RATE_HZ, PPG_ABS_LIMIT
-from anyppg.sdk.polarity import (
-    AUTO_QUALITY_GAIN,
-    CHECK_WINDOWS,
-    POLARITIES,
-    Polarity,
-    PolarityCheck,
-    mean_finite,
-    polarity_choice,
-    quality_logit,
-)
+from anyppg.sdk.polarity import AUTO_QUALITY_GAIN, CHECK_WINDOWS, POLARITIES, Polarity, PolarityCheck
 from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock
 from anyppg.signal.constants import DEFAULT_HOP_S, DEFAULT_SETTLE_S, MIN_PPG_RATE, WINDOW_S
@@ -325,12 +316,12 @@ def _check_polarity(x: np.ndarray, fs: float, model: Any | None) -> PolarityChec
         part = x[:AUTO_POLARITY_SEGMENTS]
         runs = {p: [_segment(s, fs, None, model, i, None, p) for i, s in enumerate(part)] for p in POLARITIES}
     normal, inverted = runs["normal"], runs["inverted"]
-    quality_gain = mean_finite(_floats(r.quality for r in inverted) - _floats(r.quality for r in normal))
-    head_gain = math.nan
-    if model is not None:
-        head = {p: quality_logit(_floats(r.quality_model for r in rs)) for p, rs in runs.items()}
-        head_gain = mean_finite(head["inverted"] - head["normal"])
-    return PolarityCheck(polarity_choice(quality_gain, head_gain), quality_gain, head_gain, len(normal))
+    return PolarityCheck.from_reads(
+        _floats(r.quality for r in normal),
+        _floats(r.quality for r in inverted),
+        _floats(r.quality_model for r in normal),  # None (NaN) without a model: no head vote
+        _floats(r.quality_model for r in inverted),
+    )
 
 
 def analyze(

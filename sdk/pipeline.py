@@ -19,15 +19,7 @@ import numpy as np
 
 from anyppg.sdk.accounting import Accounting, Delivery, Timeline
 from anyppg.sdk.fusion import Estimate, HeartRateFusion, encoder_confidence, tracker_confidence
-from anyppg.sdk.polarity import (
-    CHECK_WINDOWS,
-    Polarity,
-    PolarityCheck,
-    mean_finite,
-    polarity_choice,
-    polarity_sign,
-    quality_logit,
-)
+from anyppg.sdk.polarity import CHECK_WINDOWS, Polarity, PolarityCheck, polarity_sign
 from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock
 from anyppg.signal import HeartRateTracker, PPGPreprocessor, heart_rate, ppg_quality
@@ -279,6 +271,7 @@ class Pipeline:
         motion = _finite(q.motion_level)
         hr_model = quality_model = af = None
         embedding = rhythm = None
+        out: dict[str, np.ndarray] | None = None  # the model's outputs, where it ran
         report = usable or (self.run_model == "always" and not broken)
         # With no track yet, a readable window the quality index does not pass may still start one
         # where independent reads agree (_track); the model's rate is one of them, so it runs there
@@ -298,7 +291,7 @@ class Pipeline:
                 rhythm = _softmax(out["rhythm"].reshape(-1)) if "rhythm" in out else None
                 af = self._af_probability(rhythm, out)
         if self._watching and self.polarity_check is None:
-            self._watch_polarity(w, q.sqi, broken, out if (report or acquiring) else None)
+            self._watch_polarity(w, q.sqi, broken, out)
         if not usable:
             acc.windows_gated += 1
         tracker_est = None
@@ -360,7 +353,7 @@ class Pipeline:
 
     def _watch_polarity(self, w: Any, sqi: float, broken: bool, out: dict[str, np.ndarray] | None) -> None:
         """One window read turned over too: its quality index and (readable windows) the quality
-        head's logit both ways, as :func:`anyppg.check_polarity` reads them."""
+        head's P(usable) both ways, as :func:`anyppg.check_polarity` reads them."""
         turned_sqi = ppg_quality(PPGSegment(-w.filtered, MODEL_FS, acc=w.acc), MODEL_FS).sqi
         head = head_turned = math.nan
         if not broken:
@@ -368,8 +361,7 @@ class Pipeline:
             out = out if out is not None else self.model.run(x)  # type: ignore[union-attr]
             if "quality" in out:
                 turned = self.model.run(-x)  # type: ignore[union-attr]
-                p = [_sigmoid(float(o["quality"].reshape(-1)[0])) for o in (out, turned)]
-                head, head_turned = (float(v) for v in quality_logit(np.array(p)))
+                head, head_turned = (_sigmoid(float(o["quality"].reshape(-1)[0])) for o in (out, turned))
         self._watch.append((float(sqi), float(turned_sqi), head, head_turned))
         if len(self._watch) >= POLARITY_WATCH_WINDOWS:
             self._conclude_polarity()
@@ -377,9 +369,7 @@ class Pipeline:
     def _conclude_polarity(self) -> None:
         reads = np.array(self._watch, dtype=np.float64)
         self._watch = []
-        quality_gain = mean_finite(reads[:, 1] - reads[:, 0])
-        head_gain = mean_finite(reads[:, 3] - reads[:, 2])
-        check = PolarityCheck(polarity_choice(quality_gain, head_gain), quality_gain, head_gain, len(reads))
+        check = PolarityCheck.from_reads(*reads.T)
         self.polarity_check = check
         if check.polarity == "inverted":
             other = "normal" if self.polarity == "inverted" else "inverted"
@@ -390,8 +380,8 @@ class Pipeline:
                 self.device,
                 "declared" if self.polarity == "inverted" else "read",
                 check.windows,
-                quality_gain,
-                head_gain,
+                check.quality_gain,
+                check.quality_head_gain,
                 other,
             )
 

@@ -61,6 +61,16 @@ class PolarityCheck:
     quality_head_gain: float
     windows: int
 
+    @classmethod
+    def from_reads(
+        cls, quality: np.ndarray, quality_turned: np.ndarray, head: np.ndarray, head_turned: np.ndarray
+    ) -> PolarityCheck:
+        """The check from per-window reads as given and turned over: the quality index, and the
+        quality head's P(usable) (NaN where it did not run); the choice by :func:`polarity_choice`."""
+        quality_gain = mean_finite(np.asarray(quality_turned, float) - np.asarray(quality, float))
+        head_gain = mean_finite(quality_logit(head_turned) - quality_logit(head))
+        return cls(polarity_choice(quality_gain, head_gain), quality_gain, head_gain, len(quality))
+
     def to_dict(self) -> dict[str, Any]:
         """For JSON: the gains rounded, NaN as None."""
 
