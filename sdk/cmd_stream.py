@@ -153,10 +153,7 @@ async def stream_all(args: argparse.Namespace, emit) -> list[Any]:
             # one failing device must not stop the gateway; its summary line carries the error
             summary.error = str(exc)
         finally:
-            summary.accounting = device.accounting.snapshot()
-            summary.wall_s = time.perf_counter() - start
-            check = getattr(device.pipeline, "polarity_check", None)
-            summary.polarity_check = None if check is None else check.to_dict()
+            summary.finish(device, time.perf_counter() - start)
 
     tasks = [asyncio.create_task(one(u, s)) for u, s in zip(urls, summaries, strict=True)]
     try:

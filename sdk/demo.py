@@ -210,10 +210,7 @@ async def run_demo(
                 t_start = result.t_start % source.duration_s
                 if t_start + (result.t_end - result.t_start) <= source.duration_s:  # not across the loop
                     report.results.append(_shift(result, result.t_start - t_start))
-        summary.accounting = device.accounting.snapshot()
-        summary.wall_s = time.perf_counter() - start
-        check = getattr(device.pipeline, "polarity_check", None)
-        summary.polarity_check = None if check is None else check.to_dict()
+        summary.finish(device, time.perf_counter() - start)
 
     if transport == "ble":
         from anyppg.firmware_bridge.emulator.ble import emulated_ble

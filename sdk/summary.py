@@ -84,6 +84,14 @@ class StreamSummary:
             key = "+".join(result.heart_rate_sources)
             self.sources[key] = self.sources.get(key, 0) + 1
 
+    def finish(self, device: Any, wall_s: float) -> None:
+        """Close the summary of ``device``'s stream (a :class:`~anyppg.sdk.device.Device`): its
+        accounting, the wall time (s) and its pipeline's ``polarity_check``."""
+        self.accounting = device.accounting.snapshot()
+        self.wall_s = wall_s
+        check = getattr(device.pipeline, "polarity_check", None)
+        self.polarity_check = None if check is None else check.to_dict()
+
     def motion_model_note(self) -> str | None:
         """Why a loaded motion model estimated no window (``no accelerometer``), else None."""
         if self.motion_model is None or self.motion_model_windows or not self.results:
