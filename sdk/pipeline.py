@@ -162,7 +162,7 @@ class Pipeline:
         self._pre: PPGPreprocessor | None = None
         self._tracker: HeartRateTracker | MotionHeartRateTracker | None = None
         self._segment_t0 = 0.0
-        self._track_dt = hop_s  # time since the motion tracker's last update, s
+        self._track_t: float | None = None  # start of the last window the motion tracker saw, s
         self._level = 0.0  # recent peak |raw PPG|, to tell a flat line from a weak pulse
         self._gravity: GravityCalibrator | None = None  # for an accelerometer of unknown unit
         #: set by a gateway while this stream is behind real time; copied into each result.
@@ -237,12 +237,14 @@ class Pipeline:
 
     def _start_segment(self, block: SampleBlock) -> None:
         self._pre = PPGPreprocessor(block.rate, hop_s=self.hop_s)
-        if self.tracker_kind in ("auto", "motion"):
-            self._tracker = MotionHeartRateTracker(MODEL_FS)
-        else:
+        if self.tracker_kind == "classic":
             self._tracker = HeartRateTracker(MODEL_FS)
+        elif not isinstance(self._tracker, MotionHeartRateTracker):
+            self._tracker = MotionHeartRateTracker(MODEL_FS)
+        # else the motion tracker keeps its track across the gap: its next step spans the gap, so
+        # the rate it allows widens with the time lost (1.5 bpm/s) instead of starting from nothing,
+        # where a fresh start on a window with a strong sub-harmonic can lock onto half the rate.
         self._segment_t0 = block.t0
-        self._track_dt = self.hop_s
         make = getattr(self.motion_model, "tracker", None)
         self._motion_tracker = make() if callable(make) else None
         self._motion_dt = 0.0
@@ -297,8 +299,6 @@ class Pipeline:
         tracker_est = None
         if not broken:
             tracker_est = self._track(w, seg, q, clean, hr_peaks, confirm_bpm)
-        if tracker_est is None:  # the motion tracker's next step spans the windows it did not see
-            self._track_dt += self.hop_s
         tracked = None if tracker_est is None else tracker_est.bpm
         learned = []
         if hr_model is not None and not broken:
@@ -420,8 +420,11 @@ class Pipeline:
         if isinstance(tracker, MotionHeartRateTracker):
             ppg = w.channels if w.channels is not None else w.filtered[None, :]
             acc = None if w.acc is None or self.use_acc == "never" else w.acc.T
-            est = tracker.update(ppg, acc, dt_s=self._track_dt)
-            self._track_dt = self.hop_s
+            t = self._segment_t0 + float(w.start_s)
+            # the step spans every window it did not see, and any gap: the window starts' distance
+            dt = self.hop_s if self._track_t is None else max(round(t - self._track_t, 1), self.hop_s)
+            self._track_t = t
+            est = tracker.update(ppg, acc, dt_s=dt)
             bpm = _finite(est.bpm)
             return None if bpm is None else Estimate("tracker", bpm, est.confidence)
         # The classic tracker gets the accelerometer where the core's quality check sees motion:

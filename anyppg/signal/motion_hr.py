@@ -26,11 +26,12 @@ the PPG spectrum these peaks are often stronger than the pulse and may sit on to
    estimate is the forward posterior's mode refined by its local mean: purely online, no look-ahead.
    When four clear windows in a row agree on a rate of their own, away from the track and from the
    movement frequencies, the track is taken as lost and acquired afresh from the latest window.
-5. **Beat intervals** (PPG only, no accelerometer): the window's own peak-to-peak rate (60 / the
-   median interval, as HeartPy reads a finger PPG) weighs in when its beats are regular and the
-   spectrum has some power there: the emission is raised around that rate and lowered around a
-   third, half, twice and three times it (a track there has locked onto a sub- or super-harmonic),
-   and the beat rate is the window's own rate in the re-acquisition rule above. Regular beats
+5. **Beat intervals** (PPG only, while the wrist is still: no accelerometer, or one below
+   ``motion_rms_g``): the window's own peak-to-peak rate (60 / the median interval, as HeartPy
+   reads a finger PPG) weighs in when its beats are regular and the spectrum has some power there:
+   the emission is lowered around a third, half, twice and three times that rate (a track there has
+   locked onto a sub- or super-harmonic) and, without an accelerometer, raised around the rate
+   itself; the beat rate is the window's own rate in the re-acquisition rule above. Regular beats
    cannot be a harmonic of the pulse (that needs every other beat missed, or an extra peak in
    every beat); a detector that now and then skips or doubles beats gives irregular intervals and
    little weight (measured in docs/signal.md).
@@ -77,6 +78,7 @@ _INTERNAL_FS = 25.0  # Hz; the band ends at 4 Hz
 _NFFT = 2048  # at 25 Hz: 0.73-bpm bins before interpolation onto the 1-bpm grid
 _CONFIDENCE_BPM = 5.0  # half-width of the confidence interval (bpm)
 _MAX_CHANNELS = 16
+_TRANSITIONS_KEPT = 16  # transition matrices cached, one per step length
 _HARMONIC_WIDTH = 0.06  # sd of the harmonic penalty, as a share of the harmonic's rate
 
 
@@ -130,11 +132,13 @@ class MotionTrackerConfig:
         reacquire_support: such a window gives the track less than this share of its maximum.
         beat_weight: without an accelerometer, the emission at the window's own beat-interval rate
             (60 / median peak-to-peak interval, as HeartPy reads a finger PPG) is raised by up to
-            this factor, scaled by how regular the beats are; 0 turns the beat evidence off.
+            this factor, scaled by how regular the beats are (with a still accelerometer the beats
+            only rule out harmonics, below); 0 turns the beat evidence off.
         beat_regularity: share of regular intervals (within 15 % of the median) below which the
             beats say nothing; the weight grows linearly from here to all intervals regular.
-        harmonic_penalty: with that evidence, the emission at a third, half, twice and three times
-            the beat rate is lowered by up to this share (a track there has locked onto a sub- or
+        harmonic_penalty: with that evidence (no accelerometer, or one below ``motion_rms_g``),
+            the emission at a third, half, twice and three times the beat rate is lowered by up to
+            this share (a track there has locked onto a sub- or
             super-harmonic of the pulse). The beats count only where the spectrum has power at
             their rate (10 % of its maximum). Known limit: a detector that skips every other beat
             of a strongly alternating pulse (pulsus alternans) gives regular beats at half the
@@ -301,7 +305,7 @@ class MotionHeartRateTracker:
         self._rival_count = 0
         self._clear = False
         self._cadence = math.nan
-        self._beat_bpm = math.nan  # the window's beat-interval rate where it counts (no accelerometer)
+        self._beat_bpm = math.nan  # the window's beat-interval rate where it counts (a still wrist)
         self.bpm = math.nan
 
     # --- per-window steps ----------------------------------------------------------------------
@@ -354,6 +358,8 @@ class MotionHeartRateTracker:
             d = self.grid_bpm[:, None] - self.grid_bpm[None, :]
             matrix = np.exp(-0.5 * (d / sigma) ** 2)
             matrix /= matrix.sum(axis=0, keepdims=True)
+            if len(self._transitions) >= _TRANSITIONS_KEPT:  # steps across gaps vary: keep a few
+                self._transitions.clear()
             self._transitions[dt] = matrix
         return matrix
 
@@ -376,21 +382,20 @@ class MotionHeartRateTracker:
     def _likelihood(self, x: np.ndarray, a: np.ndarray | None) -> np.ndarray:
         """:meth:`emission` of a checked (channels, n) PPG and (3, n) acc window."""
         cfg = self.config
-        beats = None
-        if a is None and cfg.beat_weight > 0:
-            tail = self._band_tail(x)
-            beats = self._beats(tail)
-            y = np.ascontiguousarray(tail[:, :: self._step])
-        else:
-            y = self._band(x)
-        y = _unit(y)
+        tail = self._band_tail(x)
+        y = _unit(np.ascontiguousarray(tail[:, :: self._step]))
+        dyn = None if a is None else self._band(a)
+        moving = dyn is not None and float(np.sqrt((dyn**2).sum(axis=0).mean())) > cfg.motion_rms_g
+        # The beats count without an accelerometer, and while the wrist is still: there only to rule
+        # out the beat rate's sub- and super-harmonics (the accelerometer-cancelled spectrum places
+        # a wrist pulse better than its beats); moving, the detector finds the steps too.
+        beats = self._beats(tail) if cfg.beat_weight > 0 and not moving else None
         cadence = math.nan
-        if a is not None:
-            dyn = self._band(a)
-            if float(np.sqrt((dyn**2).sum(axis=0).mean())) > cfg.motion_rms_g:
-                y = self._cancel(y, _unit(dyn))
-                motion = self._grid_power(dyn, tilt=False).sum(axis=0)
-                cadence = float(self.grid_bpm[int(np.argmax(motion))])
+        if moving:
+            assert dyn is not None
+            y = self._cancel(y, _unit(dyn))
+            motion = self._grid_power(dyn, tilt=False).sum(axis=0)
+            cadence = float(self.grid_bpm[int(np.argmax(motion))])
         spectrum = self._grid_power(y).mean(axis=0)
         plain = spectrum / max(float(spectrum.max()), 1e-300)  # before the harmonic term
         if cfg.harmonic_weight > 0:
@@ -403,7 +408,7 @@ class MotionHeartRateTracker:
         likelihood = cfg.emission_floor + spectrum**power
         beat_weight = 0.0
         if beats is not None:
-            factor, beat_weight = self._beat_factor(*beats, plain)
+            factor, beat_weight = self._beat_factor(*beats, plain, boost=a is None)
             likelihood = likelihood * factor
         self._beat_bpm = beats[0] if beat_weight > 0 else math.nan
         # a peaky window, or one with regular beats that its spectrum supports: its mode means something
@@ -424,10 +429,12 @@ class MotionHeartRateTracker:
                 best = (bpm, regularity)
         return best
 
-    def _beat_factor(self, bpm: float, regularity: float, plain: np.ndarray) -> tuple[np.ndarray, float]:
+    def _beat_factor(
+        self, bpm: float, regularity: float, plain: np.ndarray, *, boost: bool = True
+    ) -> tuple[np.ndarray, float]:
         """Per grid rate, the factor the beat evidence puts on the emission (1: none): up to
-        ``1 + beat_weight`` at ``bpm``, down to ``1 - harmonic_penalty`` at its sub- and
-        super-harmonics; and the evidence's weight (0-1), which grows with ``regularity`` above
+        ``1 + beat_weight`` at ``bpm`` (with ``boost``), down to ``1 - harmonic_penalty`` at its sub-
+        and super-harmonics; and the evidence's weight (0-1), which grows with ``regularity`` above
         ``beat_regularity`` (0 where the spectrum has no power at ``bpm``)."""
         cfg = self.config
         grid = self.grid_bpm
@@ -443,7 +450,8 @@ class MotionHeartRateTracker:
         def bump(rate: float, width: float) -> np.ndarray:
             return np.exp(-0.5 * ((grid - rate) / max(2.0, width * rate)) ** 2)
 
-        factor += cfg.beat_weight * weight * bump(bpm, 0.03)
+        if boost:
+            factor += cfg.beat_weight * weight * bump(bpm, 0.03)
         for k in (1 / 3, 0.5, 2.0, 3.0):  # wider: an interval's error and variability scale with k
             factor *= 1 - cfg.harmonic_penalty * weight * bump(k * bpm, _HARMONIC_WIDTH)
         return factor, weight

@@ -88,6 +88,42 @@ def test_a_long_gap_restarts_windowing_and_no_window_spans_it():
     assert min(r.t_start for r in results if r.t_start >= gap.end) == pytest.approx(gap.end + 2.0)  # settle
 
 
+def test_the_motion_tracker_keeps_its_track_across_a_long_gap():
+    """After a gap too long to bridge the windows restart, but the motion tracker goes on: its first
+    step after the gap spans the time lost (its allowed change widens with it) instead of starting
+    from nothing, where a window with strong slow power can lock a fresh track onto half the rate."""
+    fs = 64.0
+    sim = anyppg.simulate(60, heart_rate=75.0, hrv=0.01, ppg_rate=fs, noise=0.01, seed=2)
+    pipeline = Pipeline("test")
+    steps: list[tuple[int, float]] = []
+    starts: list[float] = []
+    block = int(fs)
+    for i in range(0, len(sim.ppg), block):
+        t0 = i / fs + (20.0 if i >= 30 * fs else 0.0)  # 20 s missing after 30 s: too long to bridge
+        results = pipeline.push(SampleBlock(t0, fs, sim.ppg[i : i + block], sim.acc[i : i + block]))
+        starts += [r.t_start for r in results]
+        tracker = pipeline._tracker
+        if isinstance(tracker, MotionHeartRateTracker) and not hasattr(tracker, "_spied"):
+            update = tracker.update
+            tracker._spied = True
+
+            def spy(*args, update=update, tracker=tracker, **kwargs):
+                steps.append((id(tracker), kwargs["dt_s"]))
+                return update(*args, **kwargs)
+
+            tracker.update = spy
+    (gap,) = pipeline.accounting.gaps
+    assert not gap.filled and gap.end - gap.start == pytest.approx(20.0, abs=1.0)
+    assert len({tracker for tracker, _ in steps}) == 1  # one tracker for the whole stream
+    dts = [dt for _, dt in steps]
+    before = max(t for t in starts if t < gap.start)
+    after = min(t for t in starts if t >= gap.end)
+    # every step is one hop but the first after the gap, which spans the window starts around it
+    assert sorted(set(dts)) == [2.0, after - before]
+    assert dts.count(after - before) == 1 and after - before > 20.0
+    assert abs(pipeline._tracker.bpm - 75.0) < 3
+
+
 def test_short_gaps_are_bridged_and_counted_in_the_window():
     results, device = _results("sim:?duration=40&speed=max&drop=0.03&seed=9")
     acc = device.accounting
