@@ -396,8 +396,7 @@ async def serve(
             await asyncio.wait_for(pump(), timeout=duration_s)
     wall = time.perf_counter() - start
     for s, summary in zip(gateway.streams, summaries, strict=True):
-        summary.accounting = s.device.accounting.snapshot()
-        summary.wall_s = wall
+        summary.finish(s.device, wall, pipeline=s.pipeline)
         summary.error = s.error
         summary.max_lag_s = None if math.isinf(s.speed) else s.max_lag_s
         summary.lagging_episodes = s.lagging_episodes

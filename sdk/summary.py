@@ -84,12 +84,13 @@ class StreamSummary:
             key = "+".join(result.heart_rate_sources)
             self.sources[key] = self.sources.get(key, 0) + 1
 
-    def finish(self, device: Any, wall_s: float) -> None:
+    def finish(self, device: Any, wall_s: float, pipeline: Any | None = None) -> None:
         """Close the summary of ``device``'s stream (a :class:`~anyppg.sdk.device.Device`): its
-        accounting, the wall time (s) and its pipeline's ``polarity_check``."""
+        accounting, the wall time (s) and the ``polarity_check`` of its pipeline (``pipeline``, or
+        the device's own: a gateway runs the pipeline beside the device)."""
         self.accounting = device.accounting.snapshot()
         self.wall_s = wall_s
-        check = getattr(device.pipeline, "polarity_check", None)
+        check = getattr(pipeline if pipeline is not None else device.pipeline, "polarity_check", None)
         self.polarity_check = None if check is None else check.to_dict()
 
     def motion_model_note(self) -> str | None:

@@ -144,6 +144,16 @@ def test_a_gateway_that_keeps_up_flags_nothing(model):
         assert s.max_lag_s is not None and s.lagging_episodes == 0 and s.to_dict()["lagging_windows"] == 0
 
 
+def test_each_summary_says_how_its_stream_looked_both_ways_up(model):
+    """The gateway's pipelines watch the pulse's polarity as a single stream's does (one line in the
+    summary); the simulator's pulse is upright, one stream declared inverted looks upside down."""
+    urls = [f"sim:?seed={i}&duration=30&speed=max" for i in range(2)]
+    upright = asyncio.run(serve(urls, model, lambda r: None))
+    flipped = asyncio.run(serve(urls[:1], model, lambda r: None, polarity="inverted"))
+    assert [s.to_dict()["polarity_check"]["polarity"] for s in upright] == ["normal", "normal"]
+    assert flipped[0].to_dict()["polarity_check"]["polarity"] == "inverted"
+
+
 def test_one_failing_device_does_not_stop_the_others(tmp_path):
     missing = tmp_path / "missing.npz"
     urls = ["sim:?seed=1&duration=20&speed=max", f"replay:{missing}?speed=max"]
