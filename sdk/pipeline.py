@@ -25,7 +25,7 @@ from anyppg.sdk.samples import SampleBlock
 from anyppg.signal import HeartRateTracker, PPGPreprocessor, heart_rate, ppg_quality
 from anyppg.signal.constants import MODEL_FS, WINDOW_SAMPLES
 from anyppg.signal.gravity import GravityCalibrator
-from anyppg.signal.heart_rate import motion_frequencies
+from anyppg.signal.heart_rate import motion_frequencies, regular_beat_rate
 from anyppg.signal.motion_hr import MotionHeartRateTracker
 from anyppg.signal.quality import CLIP_FRACTION, USABLE_SQI, clip_fraction
 from anyppg.signal.segment import PPGSegment
@@ -45,6 +45,10 @@ _SILENT_RATIO = 1e-7
 ACQUIRE_AGREE_BPM = 5.0
 #: the model's quality head (a probability) at or above which its rate counts in that agreement.
 _MODEL_USABLE = 0.5
+#: A still window whose beats are all regular reports 60 / its mean beat interval
+#: (:func:`anyppg.signal.heart_rate.regular_beat_rate`) where that lies within this many bpm of the
+#: fused rate (docs/sdk.md "Fusion").
+BEATS_AGREE_BPM = 3.0
 
 #: A stream with a model reads its first windows (2 min at the 2 s hop) both ways up as well, then
 #: says whether its pulse looks upside down (``Pipeline.polarity_check``): the reads and the rule of
@@ -328,7 +332,7 @@ class Pipeline:
             device=self.device,
             t_start=t_start,
             t_end=t_end,
-            heart_rate=fused.bpm,
+            heart_rate=self._beat_by_beat(fused.bpm, seg, broken or q.motion),
             heart_rate_model=hr_model,
             heart_rate_peaks=hr_peaks,
             quality=q.sqi,
@@ -384,6 +388,18 @@ class Pipeline:
                 check.quality_head_gain,
                 other,
             )
+
+    @staticmethod
+    def _beat_by_beat(bpm: float | None, seg: PPGSegment, moving: bool) -> float | None:
+        """The reported rate: ``bpm`` (the fusion's), or where the window is still and every beat was
+        found, 60 / its mean beat interval when that agrees with ``bpm`` within
+        :data:`BEATS_AGREE_BPM` (beats per minute as an ECG reference counts them, without a
+        spectrum's resolution; on the students' BIDMC / MIMIC-DB training patients it took the
+        tracker's MAE from 1.12 to 1.04 bpm, docs/sdk.md)."""
+        if bpm is None or moving or not math.isfinite(bpm):
+            return bpm
+        beats = regular_beat_rate(seg.signal, MODEL_FS, peaks=seg.peaks)
+        return beats if math.isfinite(beats) and abs(beats - bpm) <= BEATS_AGREE_BPM else bpm
 
     def _track(
         self, w: Any, seg: PPGSegment, q: Any, clean: bool, hr_peaks: float | None, model_bpm: float | None

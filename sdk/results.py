@@ -25,8 +25,10 @@ class Result:
         device: the device URL the window came from.
         t_start / t_end: device time of the window's first sample and just after its last one, s.
         heart_rate: the reported heart rate, bpm: the classical tracker's value fused with the
-            learned estimates where they agree with it (:mod:`anyppg.sdk.fusion`); None when no pulse
-            can be read (a flat, silent or missing signal) and no estimate is left.
+            learned estimates where they agree with it (:mod:`anyppg.sdk.fusion`), or in a still
+            window whose beats are all regular 60 / its mean beat interval where that agrees with
+            the fused value within 3 bpm; None when no pulse can be read (a flat, silent or missing
+            signal) and no estimate is left.
         heart_rate_confidence: how far :attr:`heart_rate` can be trusted, 0..1 (see
             :mod:`anyppg.sdk.fusion`); None when there is no heart rate.
         heart_rate_tracker: the classical tracker's heart rate before fusion, bpm (motion-aware

@@ -250,6 +250,42 @@ def beat_evidence(
     return 60 / median, float(regular.mean())
 
 
+REGULAR_BEATS = 0.95
+"""Share of a window's inter-beat intervals near their median above which :func:`regular_beat_rate`
+reads the window beat by beat."""
+
+
+def regular_beat_rate(
+    cleaned: np.ndarray,
+    fs: float,
+    bpm_range: tuple[float, float] = HR_RANGE_BPM,
+    peaks: np.ndarray | None = None,
+) -> float:
+    """60 / the *mean* inter-beat interval of a band-passed segment whose beats are regular, else NaN.
+
+    The heart rate of a window is its beats per minute, 60 / the mean RR interval (how an ECG
+    reference is read). Where every beat is found (at least :data:`REGULAR_BEATS` of all intervals
+    within :data:`BEAT_REGULAR_TOLERANCE` of the median, three plausible intervals or more) the
+    mean interval measures that directly, without a spectrum's resolution; anywhere else a missed or
+    doubled beat would move the mean, so there is no value.
+
+    Args:
+        cleaned: band-passed PPG segment, shape (n,).
+        fs: its rate (Hz).
+        bpm_range: plausible heart rates (bpm).
+        peaks: ``ppg_findpeaks(cleaned, fs, clean=False)`` when the caller already has them.
+    """
+    lo, hi = bpm_range
+    ibi = _intervals_s(cleaned, fs, peaks)
+    plausible = ibi[(ibi >= 60 / hi) & (ibi <= 60 / lo)]
+    if len(plausible) < 3:
+        return math.nan
+    median = float(np.median(plausible))
+    if float((np.abs(ibi - median) <= BEAT_REGULAR_TOLERANCE * median).mean()) < REGULAR_BEATS:
+        return math.nan
+    return float(60 / plausible.mean())
+
+
 def _pulse_floor(spec: Spectrum, lo: float, hi: float) -> float:
     """30 % of the strongest local maximum of the spectrum between ``lo`` and ``hi`` bpm (of the
     band's maximum when it has no local maximum): the least power of a peak that can be the pulse."""

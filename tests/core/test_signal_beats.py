@@ -137,3 +137,24 @@ def test_ecg_r_peaks_on_a_real_recording_agree_with_an_independent_detector():
     theirs = sleepecg.detect_heartbeats(ecg, 360.0) / 360.0
     sensitivity, ppv = _match(ours, theirs, 0.05)
     assert sensitivity > 0.95 and ppv > 0.93
+
+
+def _pulse_train(beat_times: np.ndarray, seconds: float, fs: float = 125.0) -> np.ndarray:
+    """A band-passed-looking pulse: one smooth bump per beat time (s), zero mean."""
+    t = np.arange(int(seconds * fs)) / fs
+    x = sum(np.exp(-0.5 * ((t - b) / 0.06) ** 2) for b in beat_times)
+    return x - x.mean()
+
+
+def test_regular_beats_give_60_over_their_mean_interval_and_irregular_ones_nothing():
+    from anyppg.signal.heart_rate import regular_beat_rate
+
+    # intervals 0.80 and 0.90 s, all within 15 % of the median: beats per minute = 60 / the mean
+    intervals = np.array([0.8, 0.8, 0.8, 0.9, 0.9, 0.8, 0.8, 0.9, 0.8, 0.8, 0.9])
+    beats = 0.5 + np.concatenate([[0.0], np.cumsum(intervals)])
+    rate = regular_beat_rate(_pulse_train(beats, 10.0), 125.0)
+    assert rate == pytest.approx(60 / intervals.mean(), abs=0.2)  # the median would say 75
+    # fibrillation-like intervals: no rate from the beats
+    irregular = 0.5 + np.concatenate([[0.0], np.cumsum([0.5, 1.1, 0.6, 0.9, 0.45, 1.2, 0.7, 1.0, 0.55])])
+    assert np.isnan(regular_beat_rate(_pulse_train(irregular, 10.0), 125.0))
+    assert np.isnan(regular_beat_rate(_pulse_train(beats[:3], 10.0), 125.0))  # two intervals: too few

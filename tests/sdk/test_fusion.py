@@ -178,7 +178,9 @@ def test_results_report_the_tracker_and_a_confidence():
     tracked = [r for r in results if r.heart_rate_tracker is not None]
     assert len(tracked) > 5
     for r in tracked:
-        assert r.heart_rate == r.heart_rate_tracker  # no model: the tracker's value unchanged
+        # no model: the tracker's value, or the window's beats per minute within 3 bpm of it
+        # (a still window whose every beat is regular: Pipeline._beat_by_beat)
+        assert abs(r.heart_rate - r.heart_rate_tracker) <= 3.0
         assert 0 <= r.heart_rate_confidence <= 1
         assert {"heart_rate_confidence", "heart_rate_tracker"} <= set(r.to_dict())
     assert np.median([r.heart_rate_confidence for r in tracked[3:]]) > 0.5  # once the track has settled

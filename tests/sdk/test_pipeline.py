@@ -56,7 +56,17 @@ def test_heart_rate_against_the_simulator_and_the_core_tracker(hr, rate, motion)
         expected.append(tracker.update(w.filtered[None, :], w.acc.T, dt_s=2.0).bpm)
     assert any(r.motion > 0.1 for r in results) == bool(motion)
     np.testing.assert_array_equal([r.heart_rate_tracker for r in results], expected)
-    assert all(r.heart_rate == r.heart_rate_tracker for r in results)  # no models: nothing to fuse
+    # no models: nothing to fuse; still windows whose beats are all regular report their beats per
+    # minute where that is within 3 bpm of the tracker, which is closer to the window's own rate
+    assert all(abs(r.heart_rate - r.heart_rate_tracker) <= 3.0 for r in results)
+    if not motion:
+        window_truth = [60 / np.diff(sim.r_peaks[(sim.r_peaks >= r.t_start) & (sim.r_peaks < r.t_end)]).mean()
+                        for r in results]  # fmt: skip
+        reported = np.abs([r.heart_rate for r in results] - np.array(window_truth))
+        tracked = np.abs([r.heart_rate_tracker for r in results] - np.array(window_truth))
+        assert reported.mean() <= tracked.mean() and any(
+            r.heart_rate != r.heart_rate_tracker for r in results
+        )
     truth = [sim.hr[(sim.r_peaks >= r.t_end - 8) & (sim.r_peaks < r.t_end)].mean() for r in results]
     assert np.median(np.abs(np.array(expected) - truth)[3:]) < 3  # the last 8 s are analysed
 
@@ -76,7 +86,7 @@ def test_the_classic_tracker_is_still_there():
     for w in preprocess_recording(sim.ppg, 64.0, acc=sim.acc):
         moving = ppg_quality(w.filtered, MODEL_FS, acc=w.acc).motion
         expected.append(tracker.update(w.filtered, w.acc if moving else None, dt_s=2.0))
-    np.testing.assert_array_equal([r.heart_rate for r in results], expected[: len(results)])
+    np.testing.assert_array_equal([r.heart_rate_tracker for r in results], expected[: len(results)])
 
 
 def test_a_long_gap_restarts_windowing_and_no_window_spans_it():
@@ -122,6 +132,23 @@ def test_the_motion_tracker_keeps_its_track_across_a_long_gap():
     assert sorted(set(dts)) == [2.0, after - before]
     assert dts.count(after - before) == 1 and after - before > 20.0
     assert abs(pipeline._tracker.bpm - 75.0) < 3
+
+
+def test_a_still_window_with_every_beat_found_reports_its_beats_per_minute():
+    """The reported rate becomes 60 / the window's mean beat interval where the window is still, every
+    beat is regular and that rate agrees with the fused one within 3 bpm; otherwise the fused rate."""
+    from anyppg.signal.segment import PPGSegment
+
+    t = np.arange(1250) / MODEL_FS
+    beats = 0.4 + np.concatenate([[0.0], np.cumsum(np.tile([0.8, 0.8, 0.9], 4))])
+    pulse = sum(np.exp(-0.5 * ((t - b) / 0.06) ** 2) for b in beats)
+    seg = PPGSegment(pulse - pulse.mean(), MODEL_FS)
+    by_beats = Pipeline._beat_by_beat(73.0, seg, moving=False)
+    inside = beats[beats < 9.9]
+    assert by_beats == pytest.approx(60 / np.diff(inside).mean(), abs=0.2)  # the median says 75
+    assert Pipeline._beat_by_beat(78.0, seg, moving=False) == 78.0  # 6 bpm apart: the fused rate stays
+    assert Pipeline._beat_by_beat(73.0, seg, moving=True) == 73.0  # a moving wrist: its steps are beats too
+    assert Pipeline._beat_by_beat(None, seg, moving=False) is None
 
 
 def test_short_gaps_are_bridged_and_counted_in_the_window():
