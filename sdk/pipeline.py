@@ -328,11 +328,12 @@ class Pipeline:
         if tracker_est is not None and outvoted(tracker_est.bpm, hr_peaks, hr_motion, confirm_bpm):
             anchor = None  # three other reads agree against it: the fusion goes on without the tracker
         fused = self.fusion.fuse(anchor, learned)
+        bpm, by_beats = self._beat_by_beat(fused.bpm, seg, broken or q.motion)
         return Result(
             device=self.device,
             t_start=t_start,
             t_end=t_end,
-            heart_rate=self._beat_by_beat(fused.bpm, seg, broken or q.motion),
+            heart_rate=bpm,
             heart_rate_model=hr_model,
             heart_rate_peaks=hr_peaks,
             quality=q.sqi,
@@ -351,7 +352,7 @@ class Pipeline:
             rhythm_probabilities=rhythm,
             rhythm_classes=None if rhythm is None else self._classes_for(rhythm),
             heart_rate_motion_model=hr_motion,
-            heart_rate_sources=fused.sources if fused.bpm is not None else None,
+            heart_rate_sources=("beats",) if by_beats else fused.sources if fused.bpm is not None else None,
             clipped=clipped,
         )
 
@@ -390,16 +391,18 @@ class Pipeline:
             )
 
     @staticmethod
-    def _beat_by_beat(bpm: float | None, seg: PPGSegment, moving: bool) -> float | None:
-        """The reported rate: ``bpm`` (the fusion's), or where the window is still and every beat was
-        found, 60 / its mean beat interval when that agrees with ``bpm`` within
-        :data:`BEATS_AGREE_BPM` (beats per minute as an ECG reference counts them, without a
-        spectrum's resolution; on the students' BIDMC / MIMIC-DB training patients it took the
-        tracker's MAE from 1.16 to 1.08 bpm, docs/sdk.md)."""
+    def _beat_by_beat(bpm: float | None, seg: PPGSegment, moving: bool) -> tuple[float | None, bool]:
+        """The reported rate and whether it is the window's beats': ``bpm`` (the fusion's), or where
+        the window is still and every beat was found, 60 / its mean beat interval when that agrees
+        with ``bpm`` within :data:`BEATS_AGREE_BPM` (beats per minute as an ECG reference counts
+        them, without a spectrum's resolution; on the students' BIDMC / MIMIC-DB training patients
+        it took the tracker's MAE from 1.16 to 1.08 bpm, docs/sdk.md)."""
         if bpm is None or moving or not math.isfinite(bpm):
-            return bpm
+            return bpm, False
         beats = regular_beat_rate(seg.cleaned, MODEL_FS, peaks=seg.cleaned_peaks)  # as hr_peaks's
-        return beats if math.isfinite(beats) and abs(beats - bpm) <= BEATS_AGREE_BPM else bpm
+        if math.isfinite(beats) and abs(beats - bpm) <= BEATS_AGREE_BPM:
+            return beats, True
+        return bpm, False
 
     def _track(
         self, w: Any, seg: PPGSegment, q: Any, clean: bool, hr_peaks: float | None, model_bpm: float | None

@@ -64,7 +64,9 @@ class Result:
             model is then not run) or the window is unreadable.
         heart_rate_sources: the estimates :attr:`heart_rate` was made of (weight above 1 %), in
             order: ``tracker``, ``motion_model``, ``encoder`` (``("motion_model",)`` alone where the
-            tracker had no value); None when there is no heart rate.
+            tracker had no value), or ``("beats",)`` where it is the window's own beats per minute
+            (a still window whose beats are all regular, within 3 bpm of the fused value); None
+            when there is no heart rate.
         clipped: more than 1 % of the window's raw samples sit in cut-off plateaus at its maximum or
             minimum (:func:`anyppg.signal.clip_fraction`): the sensor or its converter saturates (a
             strap too tight, an LED too bright, ambient light). The window fails the quality gate

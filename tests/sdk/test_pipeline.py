@@ -67,6 +67,8 @@ def test_heart_rate_against_the_simulator_and_the_core_tracker(hr, rate, motion)
         assert reported.mean() <= tracked.mean() and any(
             r.heart_rate != r.heart_rate_tracker for r in results
         )
+        for r in results:  # a replaced value says where it came from
+            assert (r.heart_rate_sources == ("beats",)) == (r.heart_rate != r.heart_rate_tracker)
     truth = [sim.hr[(sim.r_peaks >= r.t_end - 8) & (sim.r_peaks < r.t_end)].mean() for r in results]
     assert np.median(np.abs(np.array(expected) - truth)[3:]) < 3  # the last 8 s are analysed
 
@@ -143,12 +145,12 @@ def test_a_still_window_with_every_beat_found_reports_its_beats_per_minute():
     beats = 0.4 + np.concatenate([[0.0], np.cumsum(np.tile([0.8, 0.8, 0.9], 4))])
     pulse = sum(np.exp(-0.5 * ((t - b) / 0.06) ** 2) for b in beats)
     seg = PPGSegment(pulse - pulse.mean(), MODEL_FS)
-    by_beats = Pipeline._beat_by_beat(73.0, seg, moving=False)
+    by_beats, used = Pipeline._beat_by_beat(73.0, seg, moving=False)
     inside = beats[beats < 9.9]
-    assert by_beats == pytest.approx(60 / np.diff(inside).mean(), abs=0.2)  # the median says 75
-    assert Pipeline._beat_by_beat(78.0, seg, moving=False) == 78.0  # 6 bpm apart: the fused rate stays
-    assert Pipeline._beat_by_beat(73.0, seg, moving=True) == 73.0  # a moving wrist: its steps are beats too
-    assert Pipeline._beat_by_beat(None, seg, moving=False) is None
+    assert used and by_beats == pytest.approx(60 / np.diff(inside).mean(), abs=0.2)  # the median says 75
+    assert Pipeline._beat_by_beat(78.0, seg, moving=False) == (78.0, False)  # 6 bpm apart: fused stays
+    assert Pipeline._beat_by_beat(73.0, seg, moving=True) == (73.0, False)  # moving: steps look like beats
+    assert Pipeline._beat_by_beat(None, seg, moving=False) == (None, False)
 
 
 def test_short_gaps_are_bridged_and_counted_in_the_window():
