@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_real import neurokit_window_hr, score
-from results_io import RESULTS, run_info, write_results
+from results_io import data_model_args, run_info, write_results
 
 import anyppg
 from anyppg.datasets.welltory import read_welltory
@@ -126,17 +126,10 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=os.environ.get("ANYPPG_DATA"), help="the data folder")
-    parser.add_argument(
-        "--model", default="default", help="model file or 'default' (the shipped int8 student)"
-    )
-    parser.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for camera.{json,md}")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if args.data is None:
-        parser.error("--data (or ANYPPG_DATA) is required: the folder holding welltory/")
+    def boot(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
+
+    args = data_model_args(__doc__, "camera", "welltory/", argv, more=boot)
     t0 = time.perf_counter()
     model = resolve_model(args.model)
     result = run(Path(args.data), model, args.boot)

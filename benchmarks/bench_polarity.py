@@ -25,7 +25,6 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import argparse
 import logging
 import sys
 import time
@@ -38,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_real import finite_parts
-from results_io import RESULTS, run_info, write_results
+from results_io import data_model_args, run_info, write_results
 
 from anyppg.sdk.analyze import AUTO_POLARITY_S, AUTO_QUALITY_GAIN, check_polarity, resolve_model
 from anyppg.sdk.polarity import polarity_choice
@@ -170,16 +169,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=os.environ.get("ANYPPG_DATA"), help="the data folder")
-    parser.add_argument(
-        "--model", default="default", help="model file or 'default' (the shipped int8 student)"
-    )
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for polarity.{json,md}")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if args.data is None:
-        parser.error("--data (or ANYPPG_DATA) is required: the folder holding the datasets")
+    args = data_model_args(__doc__, "polarity", "the datasets", argv)
     t0 = time.perf_counter()
     model = resolve_model(args.model)
     result = run(Path(args.data), model)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
+import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,3 +33,29 @@ def run_info(script: str, model_arg: str, model: Any, t0: float) -> dict[str, An
         "model": Path(str(getattr(model, "path", model_arg))).name,
         "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+def data_model_args(
+    doc: str,
+    name: str,
+    holds: str,
+    argv: Sequence[str] | None = None,
+    more: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """The command line of a script run on the data folder with a model: ``--data`` (default
+    ``$ANYPPG_DATA``), ``--model`` (default: the shipped int8 student), the arguments ``more`` adds,
+    and ``--out`` (for ``name.{json,md}``); logging set up. Without a data folder the parser exits
+    with one line saying the folder must hold ``holds``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=os.environ.get("ANYPPG_DATA"), help="the data folder")
+    parser.add_argument(
+        "--model", default="default", help="model file or 'default' (the shipped int8 student)"
+    )
+    if more is not None:
+        more(parser)
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"folder for {name}.{{json,md}}")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.data is None:
+        parser.error(f"--data (or ANYPPG_DATA) is required: the folder holding {holds}")
+    return args
