@@ -17,7 +17,8 @@ the PPG spectrum these peaks are often stronger than the pulse and may sit on to
    per channel and averaged over channels, plus ``harmonic_weight`` times its value at twice the
    frequency (a pulse has a second harmonic, most residual artefacts do not).
 4. **Decoding**: a hidden Markov model over a 1-bpm heart-rate grid. The transition prior is a
-   Gaussian step of ``sigma_bpm_per_s * dt_s`` bpm (heart rate is continuous), with a tiny
+   Gaussian step of ``sigma_bpm_per_s * dt_s`` bpm up to ``trend_s`` (heart rate is continuous;
+   a longer step, across a gap, spreads with the square root of its time), with a tiny
    probability of a jump anywhere (recovery after a lost track). The emission is the spectrum raised
    to a power that grows with how peaky the window's spectrum is (a window whose pulse was removed
    with the motion says little, so it cannot drag the track away), above a floor; at the dominant
@@ -119,7 +120,11 @@ class MotionTrackerConfig:
         tilt_max_bpm: the tilt stays flat above this rate (bpm): it is there to push down drift
             below the heart rate, not to favour fast residue of the movement.
         harmonic_weight: weight of the spectrum at twice the frequency in the emission.
-        sigma_bpm_per_s: standard deviation of the heart-rate change per second (bpm/s).
+        sigma_bpm_per_s: standard deviation of the heart-rate change per second (bpm/s), for steps
+            up to ``trend_s``.
+        trend_s: longest step (s) over which the change grows in proportion to the time; over a
+            longer step (across a gap) it grows with the square root of the time, a random walk of
+            ``trend_s`` steps.
         jump_probability: prior probability per window of a jump anywhere in ``bpm_range``.
         emission_floor: emission added everywhere: a window never rules a heart rate out.
         emission_power: exponent of the normalised spectrum in the emission for a clear window.
@@ -156,6 +161,7 @@ class MotionTrackerConfig:
     tilt_max_bpm: float = 120.0
     harmonic_weight: float = 0.5
     sigma_bpm_per_s: float = 1.5
+    trend_s: float = 2.0
     jump_probability: float = 1e-8
     emission_floor: float = 0.1
     emission_power: float = 2.0
@@ -351,10 +357,19 @@ class MotionHeartRateTracker:
             on_grid *= self._tilt
         return on_grid / np.maximum(on_grid.max(axis=1, keepdims=True), 1e-300)
 
+    def _step_sigma(self, dt: float) -> float:
+        """Standard deviation (bpm) of the heart-rate change over a step of ``dt`` seconds: a trend
+        of ``sigma_bpm_per_s`` per second up to ``trend_s``; a longer step (a gap the stream lost, or
+        a longer hop) is that many trend-long steps in a row, whose changes add up as a random walk's
+        (the spread grows with the square root of the time, as if the windows in between had been
+        seen)."""
+        cfg = self.config
+        return cfg.sigma_bpm_per_s * math.sqrt(dt * min(dt, cfg.trend_s))
+
     def _transition(self, dt: float) -> np.ndarray:
         matrix = self._transitions.get(dt)
         if matrix is None:
-            sigma = self.config.sigma_bpm_per_s * dt
+            sigma = self._step_sigma(dt)
             d = self.grid_bpm[:, None] - self.grid_bpm[None, :]
             matrix = np.exp(-0.5 * (d / sigma) ** 2)
             matrix /= matrix.sum(axis=0, keepdims=True)
@@ -474,7 +489,7 @@ class MotionHeartRateTracker:
         if support >= cfg.reacquire_support or moving:
             self._rival_count = 0
             return False
-        reach = 4 + 3 * cfg.sigma_bpm_per_s * dt
+        reach = 4 + 3 * self._step_sigma(dt)
         same = self._rival_count > 0 and abs(mode - self._rival) <= reach
         self._rival_count = self._rival_count + 1 if same else 1
         self._rival = mode

@@ -147,6 +147,25 @@ def test_reset_forgets_the_track_and_a_flat_window_holds_it() -> None:
     assert np.isnan(tracker.bpm)
 
 
+def test_a_step_across_a_gap_spreads_as_the_hops_it_spans_would() -> None:
+    """One 8-s step (four lost 2-s hops) moves the rate as four hops in a row would: a random walk,
+    whose spread grows with the square root of the time (6 bpm), not in proportion to it (12 bpm,
+    which let a stray half-rate hypothesis survive a gap). A hop itself keeps its 3 bpm."""
+    tracker = MotionHeartRateTracker(FS)
+    grid = tracker.grid_bpm
+    i = int(np.argmin(np.abs(grid - 100.0)))  # a rate far from the grid's ends
+    hop = tracker._transition(2.0)[:, i]
+    four_hops = np.linalg.matrix_power(tracker._transition(2.0), 4)[:, i]
+    gap = tracker._transition(8.0)[:, i]
+
+    def spread(p: np.ndarray) -> float:
+        return float(np.sqrt(p @ (grid - grid[i]) ** 2))
+
+    assert spread(hop) == pytest.approx(3.0, rel=0.02)
+    assert spread(gap) == pytest.approx(spread(four_hops), rel=0.02) == pytest.approx(6.0, rel=0.02)
+    assert np.abs(gap - four_hops).max() < 0.01 * four_hops.max()
+
+
 def test_single_channel_and_band_passed_input() -> None:
     """(n,) and (1, n) are the same; a 0.5-8 Hz band-passed window (the SDK's) gives the same rate."""
     ppg, acc, _, _ = _running(60)
