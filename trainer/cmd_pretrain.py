@@ -34,6 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="output folder for checkpoint, metrics, curve (default: runs/<preset>)")
     parser.add_argument("--steps", type=int, help="stage 2 optimiser steps")
     parser.add_argument("--batch-size", type=int, help="global stage 2 batch (split over ranks)")
+    parser.add_argument(
+        "--windows-per-subject",
+        type=int,
+        metavar="K",
+        help="stage 2 batches of whole subjects, K windows each (their own subject's other windows are "
+        "among each window's negatives); 0: windows drawn uniformly",
+    )
     parser.add_argument("--ecg-steps", type=int, help="stage 1 steps (ECG encoder on ECG labels)")
     parser.add_argument(
         "--ecg-checkpoint", help="ECGFounder checkpoint: skip stage 1 and freeze these weights"
@@ -57,6 +64,7 @@ def build_config(args: argparse.Namespace):  # -> PretrainConfig
         ("train", "out_dir"): args.out,
         ("train", "steps"): args.steps,
         ("train", "batch_size"): args.batch_size,
+        ("train", "windows_per_subject"): getattr(args, "windows_per_subject", None),
         ("ecg_stage", "steps"): args.ecg_steps,
         ("ecg_stage", "checkpoint"): args.ecg_checkpoint,
         ("optim", "lr"): args.lr,

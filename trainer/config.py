@@ -127,6 +127,10 @@ class TrainConfig:
     """Optimiser steps of stage 2."""
     batch_size: int = 64
     """Global batch (split evenly over ranks); InfoNCE negatives span all of it."""
+    windows_per_subject: int = 0
+    """0: batches drawn uniformly over windows. K > 0: each batch is ``batch_size / K`` subjects with K
+    windows each, spread over their recordings (:class:`~anyppg.trainer.distributed.SubjectBatchSampler`),
+    so a window's negatives include its own subject's other moments."""
     seed: int = 0
     """Seeds weights, data order and dropout; a run is reproducible from it."""
     bf16: bool = True

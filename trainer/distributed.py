@@ -143,3 +143,78 @@ class StepBatchSampler(Sampler[list[int]]):
                 epoch = e
             lo = i * self.global_batch + self.ctx.rank * self.local
             yield perm[lo : lo + self.local].tolist()
+
+
+class SubjectBatchSampler(Sampler[list[int]]):
+    """Batches of whole subjects: ``global_batch / per_subject`` subjects, ``per_subject`` windows each.
+
+    Drawn uniformly over windows, a batch from a few dozen people holds about one window per person,
+    and the cheapest way to find a window's partner among the rest is to recognise the person (pulse
+    shape, ECG morphology), not the moment. With several windows of each subject, the negatives of a
+    window include its own subject's other windows, and only what changes over time tells them apart
+    (heart rate, rhythm, beat-to-beat shape): what the paired ECG shares with the PPG at that moment.
+
+    Subjects are drawn in proportion to their windows (so every window is as likely as under uniform
+    sampling), without replacement within a batch; a subject's windows are taken one from each of
+    ``per_subject`` equal stretches of its windows in store order (its recording's time order), so they
+    are spread over the recording. The batch of a step depends only on ``(seed, step)``; this rank keeps
+    its contiguous slice of the global batch.
+
+    Raises:
+        ValueError: the batch is not a whole number of subjects or of ranks, or fewer subjects than a
+            batch needs have ``per_subject`` windows.
+    """
+
+    def __init__(
+        self,
+        subjects: Any,
+        global_batch: int,
+        per_subject: int,
+        ctx: DistContext,
+        seed: int,
+        start_step: int,
+        total_steps: int,
+    ) -> None:
+        import numpy as np
+
+        if per_subject < 1 or global_batch % per_subject:
+            raise ValueError(
+                f"global batch {global_batch} is not a multiple of {per_subject} windows per subject"
+            )
+        if global_batch % ctx.world_size:
+            raise ValueError(f"global batch {global_batch} is not divisible by world size {ctx.world_size}")
+        subjects = np.asarray(subjects)
+        names, inverse = np.unique(subjects, return_inverse=True)
+        self.windows = [np.flatnonzero(inverse == k) for k in range(len(names))]  # store order
+        self.windows = [w for w in self.windows if len(w) >= per_subject]
+        self.groups = global_batch // per_subject
+        if len(self.windows) < self.groups:
+            raise ValueError(
+                f"{len(self.windows)} subjects have {per_subject} windows or more; a batch of "
+                f"{global_batch} needs {self.groups}"
+            )
+        sizes = np.array([len(w) for w in self.windows], dtype=np.float64)
+        self.weights = sizes / sizes.sum()
+        self.per_subject, self.global_batch, self.ctx = per_subject, global_batch, ctx
+        self.seed, self.start, self.total = seed, start_step, total_steps
+        self.local = global_batch // ctx.world_size
+
+    def __len__(self) -> int:
+        return max(0, self.total - self.start)
+
+    def batch(self, step: int) -> list[int]:
+        """The global batch of ``step`` (all ranks)."""
+        import numpy as np
+
+        rng = np.random.default_rng([self.seed, step])
+        chosen = rng.choice(len(self.windows), size=self.groups, replace=False, p=self.weights)
+        out: list[int] = []
+        for s in chosen:
+            stretches = np.array_split(self.windows[s], self.per_subject)  # consecutive, equal lengths
+            out += [int(part[rng.integers(len(part))]) for part in stretches]
+        return out
+
+    def __iter__(self) -> Iterator[list[int]]:
+        lo = self.ctx.rank * self.local
+        for step in range(self.start, self.total):
+            yield self.batch(step)[lo : lo + self.local]

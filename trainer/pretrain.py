@@ -30,10 +30,11 @@ from anyppg.errors import CheckpointError
 
 from .checkpoints import read_checkpoint, save_checkpoint
 from .clip import PPGECGClip, clip_loss
-from .config import PretrainConfig
+from .config import ConfigError, PretrainConfig
 from .distributed import (
     DistContext,
     StepBatchSampler,
+    SubjectBatchSampler,
     all_reduce_sum,
     init_distributed,
     rng_state,
@@ -147,7 +148,7 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, stop_after: int | None =
     ddp = DistributedDataParallel(model) if ctx.distributed else model
 
     end = tc.steps if stop_after is None else min(tc.steps, stop_after)
-    sampler = StepBatchSampler(len(train), tc.batch_size, ctx, tc.seed, start, end)
+    sampler = _batch_sampler(train, tc, ctx, start, end)
     loader = DataLoader(
         train,
         batch_sampler=sampler,
@@ -236,6 +237,21 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, stop_after: int | None =
 
 
 @torch.no_grad()
+def _batch_sampler(train: Any, tc: Any, ctx: DistContext, start: int, end: int) -> Any:
+    """Stage 2's batches: uniform over windows, or whole subjects (``tc.windows_per_subject``).
+
+    Raises:
+        ConfigError: subject batches on windows that carry no subject (toy pairs).
+    """
+    if not tc.windows_per_subject:
+        return StepBatchSampler(len(train), tc.batch_size, ctx, tc.seed, start, end)
+    pairs = getattr(train, "pairs", train)  # under CachedECGFeatures
+    if not hasattr(pairs, "labels"):
+        raise ConfigError("train.windows_per_subject needs a window store (its windows name their subjects)")
+    subjects = pairs.labels()["subject"]
+    return SubjectBatchSampler(subjects, tc.batch_size, tc.windows_per_subject, ctx, tc.seed, start, end)
+
+
 def evaluate(
     model: PPGECGClip, ecg_encoder: Net1D, val: Dataset, cfg: PretrainConfig, ctx: DistContext
 ) -> dict[str, float]:

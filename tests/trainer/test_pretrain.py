@@ -7,6 +7,7 @@ import itertools
 import json
 from importlib import resources
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -209,6 +210,11 @@ def test_pretrains_from_a_window_store_built_by_prepare(tmp_path):
     assert result.step == 3 and all(torch.isfinite(torch.tensor(result.losses)))
     assert result.metrics["val"]["windows"] > 0
     assert result.metrics["ecg_stage"]["train_hr_mae_bpm"] > 0  # the store's HR labels reached stage 1
+    # the same store in batches of whole subjects (the cached ECG features keep their subjects)
+    cfg.train.out_dir, cfg.train.cache_ecg_features = str(tmp_path / "by-subject"), True
+    cfg.train.windows_per_subject = 4
+    grouped = pretrain(cfg)
+    assert grouped.step == 3 and all(torch.isfinite(torch.tensor(grouped.losses)))
 
 
 @pytest.mark.slow
@@ -234,6 +240,43 @@ def test_step_batches_split_the_global_batch_and_do_not_depend_on_the_start():
     assert batches(0, 1, 4) == single[4:]  # resuming at step 4 reads what step 4 would have read
     epoch0 = single[0] + single[1]  # 20 windows, 2 full batches per epoch: no repeats within an epoch
     assert len(set(epoch0)) == 16
+
+
+def test_subject_batches_need_windows_that_name_their_subjects(tmp_path):
+    cfg = _debug(tmp_path)  # toy pairs
+    cfg.train.windows_per_subject = 4
+    with pytest.raises(ConfigError, match="windows_per_subject needs a window store"):
+        pretrain(cfg)
+
+
+def test_subject_batches_hold_whole_subjects_spread_over_their_recordings():
+    from anyppg.trainer.distributed import DistContext, SubjectBatchSampler
+
+    # subjects 0-5 with 12 windows each in store (time) order, subject 6 with 2: too few for 4
+    subjects = np.array([s for s in range(6) for _ in range(12)] + [6, 6])
+
+    def batches(rank, world, start, total=6, seed=3):
+        ctx = DistContext(rank=rank, world_size=world)
+        return list(SubjectBatchSampler(subjects, 8, 4, ctx, seed, start_step=start, total_steps=total))
+
+    single = batches(0, 1, 0)
+    assert len(single) == 6
+    for batch in single:
+        groups = [batch[i : i + 4] for i in range(0, 8, 4)]
+        owners = [set(subjects[g]) for g in groups]
+        assert all(len(o) == 1 for o in owners) and len(set.union(*owners)) == 2  # 2 subjects x 4
+        assert 6 not in set.union(*owners)
+        for g in groups:  # one window from each quarter of the subject's 12
+            first = np.flatnonzero(subjects == subjects[g[0]])[0]
+            assert [(i - first) // 3 for i in g] == [0, 1, 2, 3]
+    ranks = [batches(r, 2, 0) for r in range(2)]
+    assert [a + b for a, b in zip(*ranks, strict=True)] == single  # rank slices tile the global batch
+    assert batches(0, 1, 4) == single[4:]  # resuming at step 4 reads what step 4 would have read
+    assert batches(0, 1, 0, seed=4) != single
+    with pytest.raises(ValueError, match="multiple of 3 windows per subject"):
+        SubjectBatchSampler(subjects, 8, 3, DistContext(), 0, 0, 1)
+    with pytest.raises(ValueError, match="6 subjects have 4 windows or more; a batch of 32 needs 8"):
+        SubjectBatchSampler(subjects, 32, 4, DistContext(), 0, 0, 1)
 
 
 def test_warmup_then_cosine_to_zero():
