@@ -100,6 +100,7 @@ class RetrievalResult:
     top5_chance: float
     windows: int
     subjects: int
+    within_subject: bool = False  # the candidates are one subject's own windows
 
 
 @dataclass
@@ -128,8 +129,11 @@ class RealEvalReport:
             "|---|---|---|---|---|",
         ]
         for r in self.retrieval:
+            among = (
+                f"among {r.candidates} of the same subject's" if r.within_subject else f"among {r.candidates}"
+            )
             lines.append(
-                f"| among {r.candidates} ({r.windows} windows, {r.subjects} subj.) | {_pct(r.top1, r.top1_ci)} | "
+                f"| {among} ({r.windows} windows, {r.subjects} subj.) | {_pct(r.top1, r.top1_ci)} | "
                 f"{100 * r.top1_chance:.2g} % | {_pct(r.top5, r.top5_ci)} | {100 * r.top5_chance:.2g} % |"
             )
         return "\n".join(lines) + "\n\n" + self.probes.to_markdown()
@@ -291,26 +295,56 @@ def _clip_embeddings(
     return np.concatenate(zp), np.concatenate(ze)
 
 
+def _pool_hits(
+    sims: np.ndarray, idx: np.ndarray, size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-1 and top-5 hits (1 / 0) of the windows ``idx`` in one random partition of them into pools
+    of ``size`` (the windows left over join a pool topped up from the others)."""
+    n = len(idx)
+    hits1, hits5 = np.zeros(n), np.zeros(n)
+    order = rng.permutation(n)
+    pools = [order[a : a + size] for a in range(0, n - n % size, size)]
+    for pool in pools:
+        block = sims[np.ix_(idx[pool], idx[pool])]  # (size, size): PPG rows, ECG columns
+        rank = (block > np.diag(block)[:, None]).sum(1)  # candidates scoring above the true one
+        hits1[pool] += rank == 0
+        hits5[pool] += rank < 5
+    if n % size:
+        rest = order[n - n % size :]
+        pool = np.concatenate([rest, order[: size - len(rest)]])
+        block = sims[np.ix_(idx[pool], idx[pool])][: len(rest)]
+        rank = (block > np.diag(sims[np.ix_(idx[rest], idx[rest])])[:, None]).sum(1)
+        hits1[rest] += rank == 0
+        hits5[rest] += rank < 5
+    return hits1, hits5
+
+
 def retrieval(
     z_ppg: np.ndarray,
     z_ecg: np.ndarray,
     subjects: np.ndarray,
     *,
     pool_sizes: tuple[int, ...] = (32, 128),
+    within_subject: int = 32,
     repeats: int = 10,
     n_boot: int = 1000,
     seed: int = 0,
 ) -> list[RetrievalResult]:
-    """PPG -> ECG top-1 / top-5 retrieval in random candidate pools, and among all windows.
+    """PPG -> ECG top-1 / top-5 retrieval in random candidate pools, among all windows, and among one
+    subject's own windows.
 
     Window ``i``'s PPG embedding is compared (dot product) with the ECG embeddings of its pool; a hit
     is its own ECG ranking first (top-1) or within the first five (top-5). Each window's hit rate is
-    averaged over ``repeats`` shuffles; the CI resamples subjects.
+    averaged over ``repeats`` shuffles; the CI resamples subjects. Pools drawn from everyone are mostly
+    other people's windows, so recognising the person goes a long way there; pools of one subject's
+    own windows (``within_subject`` candidates, subjects with fewer windows left out) can only be told
+    apart by what changes over time (heart rate, rhythm).
 
     Args:
         z_ppg, z_ecg: ``(N, D)`` embeddings of the same N windows.
         subjects: ``(N,)`` subject of each window.
         pool_sizes: candidates per pool; the whole set (N candidates) is always added.
+        within_subject: candidates per pool of one subject's windows (0: none).
         repeats: random pool draws per size.
         n_boot: bootstrap resamples.
         seed: pools and bootstrap.
@@ -318,38 +352,40 @@ def retrieval(
     n = len(z_ppg)
     rng = np.random.default_rng(seed)
     sims = z_ppg @ z_ecg.T  # (N, N)
+    everyone = np.arange(n)
+    pools: list[tuple[int, list[np.ndarray], bool]] = [
+        (s, [everyone], False) for s in [s for s in pool_sizes if s < n] + [n]
+    ]
+    if within_subject:
+        own = [np.flatnonzero(subjects == s) for s in np.unique(subjects)]
+        own = [idx for idx in own if len(idx) >= within_subject]
+        if own:
+            pools.append((within_subject, own, True))
     results = []
-    for size in [s for s in pool_sizes if s < n] + [n]:
-        hits1, hits5 = np.zeros(n), np.zeros(n)
+    for size, groups, within in pools:
         draws = repeats if size < n else 1
+        scored = np.concatenate(groups)
+        hits1, hits5 = np.zeros(n), np.zeros(n)
         for _ in range(draws):
-            order = rng.permutation(n)
-            for a in range(0, n - n % size, size):
-                pool = order[a : a + size]
-                block = sims[np.ix_(pool, pool)]  # (size, size): PPG rows, ECG columns
-                rank = (block > np.diag(block)[:, None]).sum(1)  # candidates scoring above the true one
-                hits1[pool] += rank == 0
-                hits5[pool] += rank < 5
-            if n % size:  # the windows left over join a pool topped up from the others
-                rest = order[n - n % size :]
-                pool = np.concatenate([rest, order[: size - len(rest)]])
-                block = sims[np.ix_(pool, pool)][: len(rest)]
-                rank = (block > np.diag(sims[np.ix_(rest, rest)])[:, None]).sum(1)
-                hits1[rest] += rank == 0
-                hits5[rest] += rank < 5
-        hits1, hits5 = hits1 / draws, hits5 / draws
+            for idx in groups:
+                h1, h5 = _pool_hits(sims, idx, size, rng)
+                hits1[idx] += h1
+                hits5[idx] += h5
+        hits1, hits5 = hits1[scored] / draws, hits5[scored] / draws
+        who = subjects[scored]
         mean = lambda y, p: float(np.mean(y))  # noqa: E731 - the bootstrap's metric(y, p)
         results.append(
             RetrievalResult(
                 candidates=size,
                 top1=float(hits1.mean()),
-                top1_ci=bootstrap_ci(mean, hits1, hits1, subjects, n_boot=n_boot, seed=seed),
+                top1_ci=bootstrap_ci(mean, hits1, hits1, who, n_boot=n_boot, seed=seed),
                 top5=float(hits5.mean()),
-                top5_ci=bootstrap_ci(mean, hits5, hits5, subjects, n_boot=n_boot, seed=seed),
+                top5_ci=bootstrap_ci(mean, hits5, hits5, who, n_boot=n_boot, seed=seed),
                 top1_chance=1.0 / size,
                 top5_chance=min(5, size) / size,
-                windows=n,
-                subjects=len(np.unique(subjects)),
+                windows=len(scored),
+                subjects=len(np.unique(who)),
+                within_subject=within,
             )
         )
     return results

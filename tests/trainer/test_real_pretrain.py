@@ -187,6 +187,32 @@ def test_retrieval_is_perfect_for_matching_embeddings_and_chance_for_unrelated()
     assert unrelated.top1 < 0.1 and unrelated.top5 < 0.35  # chance: 0.031 and 0.156
 
 
+def test_retrieval_within_a_subject_tells_a_person_from_a_moment():
+    rng = np.random.default_rng(2)
+    subjects = np.repeat(np.arange(10), 40)  # 10 people, 40 windows each
+    person = rng.normal(size=(10, 16))[subjects]
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    ppg = unit(np.hstack([person, 0.3 * rng.normal(size=(400, 16))]))
+    # only the person is shared: found among other people's windows, at chance among one's own
+    by_person = retrieval(ppg, unit(np.hstack([person, rng.normal(size=(400, 16))])), subjects, n_boot=50)
+    among_32, within = by_person[0], by_person[-1]
+    assert within.within_subject and within.candidates == 32 and within.windows == 400
+    assert not among_32.within_subject and among_32.top1 > 0.15  # ~4 of the 32 are the same person
+    assert within.top1 < 0.1  # chance: 1 / 32
+    # the moment is shared too: found among one's own windows
+    by_moment = retrieval(ppg, ppg, subjects, n_boot=50)[-1]
+    assert by_moment.within_subject and by_moment.top1 == 1.0
+    assert "among 32 of the same subject's (400 windows, 10 subj.)" in _markdown(by_person)
+    few = retrieval(ppg, ppg, subjects, within_subject=64, n_boot=50)  # nobody has 64 windows
+    assert not any(r.within_subject for r in few)
+
+
+def _markdown(results):
+    from anyppg.trainer.real_eval import RealEvalReport
+
+    return RealEvalReport(checkpoint="x", retrieval=results).to_markdown()
+
+
 def test_segment_windows_settle_the_band_pass_and_keep_the_rate():
     t = np.arange(1000) / 100.0
     segs = np.stack([np.sin(2 * np.pi * 1.2 * t) + 5.0, np.sin(2 * np.pi * 2.0 * t)])  # 72 and 120 bpm
