@@ -127,7 +127,8 @@ class Analysis:
         clipped: whether the sensor saturates in the window (bool; ``Result.clipped``: it then fails
             the gate).
         quality_model: the model's quality head, P(usable), 0..1.
-        af_probability: P(atrial fibrillation), 0..1 (every readable window).
+        af_probability: P(atrial fibrillation), 0..1 (every readable window); the shipped heads
+            learnt on finger PPG and false-alarm on wrists (see :class:`anyppg.sdk.Result`).
         motion: accelerometer activity, g (NaN without an accelerometer).
         rhythm_probabilities: float64 ``(n, K)``, the rhythm head's softmax in the order of
             :attr:`rhythm_classes` (K = 0 when the model has no rhythm head).

@@ -41,6 +41,9 @@ class Result:
         quality_model: the model's quality head as a probability, 0..1 (None without a model).
         af_probability: P(atrial fibrillation), 0..1: the ``AF`` entry of :attr:`rhythm_probabilities`
             when the model has a rhythm head, else its AF head; None when the model has neither.
+            The shipped heads learnt on finger PPG: on healthy wrists they read P > 0.5 on 21-57 %
+            of the readable windows (docs/evaluation.md), so on a wrist use the heart-rate and
+            quality fields, not this. Research use, not a diagnosis.
         rhythm_probabilities: the model's rhythm head as probabilities (softmax), float64 ``(K,)``
             in the order of :attr:`rhythm_classes` (K = 6 for the Liu classes); None when absent.
         rhythm_classes: the class names of :attr:`rhythm_probabilities` (``sinus_rhythm``, ``PVC``,
