@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
@@ -175,8 +176,6 @@ class SubjectBatchSampler(Sampler[list[int]]):
         start_step: int,
         total_steps: int,
     ) -> None:
-        import numpy as np
-
         if per_subject < 1 or global_batch % per_subject:
             raise ValueError(
                 f"global batch {global_batch} is not a multiple of {per_subject} windows per subject"
@@ -204,8 +203,6 @@ class SubjectBatchSampler(Sampler[list[int]]):
 
     def batch(self, step: int) -> list[int]:
         """The global batch of ``step`` (all ranks)."""
-        import numpy as np
-
         rng = np.random.default_rng([self.seed, step])
         chosen = rng.choice(len(self.windows), size=self.groups, replace=False, p=self.weights)
         out: list[int] = []

@@ -24,13 +24,13 @@ from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from anyppg.errors import CheckpointError
 
 from .checkpoints import read_checkpoint, save_checkpoint
 from .clip import PPGECGClip, clip_loss
-from .config import ConfigError, PretrainConfig
+from .config import ConfigError, PretrainConfig, TrainConfig
 from .distributed import (
     DistContext,
     StepBatchSampler,
@@ -236,8 +236,9 @@ def pretrain(cfg: PretrainConfig, resume: bool = False, stop_after: int | None =
     return result
 
 
-@torch.no_grad()
-def _batch_sampler(train: Any, tc: Any, ctx: DistContext, start: int, end: int) -> Any:
+def _batch_sampler(
+    train: Dataset, tc: TrainConfig, ctx: DistContext, start: int, end: int
+) -> Sampler[list[int]]:
     """Stage 2's batches: uniform over windows, or whole subjects (``tc.windows_per_subject``).
 
     Raises:
@@ -252,6 +253,7 @@ def _batch_sampler(train: Any, tc: Any, ctx: DistContext, start: int, end: int) 
     return SubjectBatchSampler(subjects, tc.batch_size, tc.windows_per_subject, ctx, tc.seed, start, end)
 
 
+@torch.no_grad()
 def evaluate(
     model: PPGECGClip, ecg_encoder: Net1D, val: Dataset, cfg: PretrainConfig, ctx: DistContext
 ) -> dict[str, float]:
