@@ -266,9 +266,7 @@ REAL_ECG_ENCODER: dict[str, Any] = {
 def real() -> PretrainConfig:
     """Real paired PPG+ECG (BIDMC + MIMIC-DB + TROIKA, fixed held-out subjects) + 2 simulated hours, on
     one CPU core in about 30 min: a 0.87 M-parameter Net1D PPG encoder (512-d), a 0.32 M ECG encoder
-    trained on R-peak heart rate (and simulated AF / ectopic beats), ECG features cached for stage 2,
-    whose batches are 16 subjects x 8 windows (their other moments are among each window's
-    negatives: docs/training.md)."""
+    trained on R-peak heart rate (and simulated AF / ectopic beats), ECG features cached for stage 2."""
     return PretrainConfig(
         name="real",
         model=ModelConfig(
@@ -280,7 +278,6 @@ def real() -> PretrainConfig:
         train=TrainConfig(
             steps=800,
             batch_size=128,
-            windows_per_subject=8,
             log_every=10,
             checkpoint_every=100,
             out_dir="runs/real-teacher",
