@@ -155,10 +155,10 @@ class SubjectBatchSampler(Sampler[list[int]]):
     window include its own subject's other windows, and only what changes over time tells them apart
     (heart rate, rhythm, beat-to-beat shape): what the paired ECG shares with the PPG at that moment.
 
-    Subjects are drawn in proportion to their windows (so every window is as likely as under uniform
-    sampling), without replacement within a batch; a subject's windows are taken one from each of
-    ``per_subject`` equal stretches of its windows in store order (its recording's time order), so they
-    are spread over the recording. The batch of a step depends only on ``(seed, step)``; this rank keeps
+    Subjects are drawn in proportion to their windows (so every window is about as likely as under
+    uniform sampling), without replacement within a batch; a subject's windows are taken one from each
+    of ``per_subject`` equal stretches of its windows in store order (its recording's time order), so
+    they are spread over the recording. The batch of a step depends only on ``(seed, step)``; this rank keeps
     its contiguous slice of the global batch.
 
     Raises:
