@@ -246,8 +246,9 @@ class Pipeline:
         elif not isinstance(self._tracker, MotionHeartRateTracker):
             self._tracker = MotionHeartRateTracker(MODEL_FS)
         # else the motion tracker keeps its track across the gap: its next step spans the gap, so
-        # the rate it allows widens with the time lost (1.5 bpm/s) instead of starting from nothing,
-        # where a fresh start on a window with a strong sub-harmonic can lock onto half the rate.
+        # the rate it allows widens with the time lost (with its square root, as the missed hops
+        # would) instead of starting from nothing, where a fresh start on a window with a strong
+        # sub-harmonic can lock onto half the rate.
         self._segment_t0 = block.t0
         make = getattr(self.motion_model, "tracker", None)
         self._motion_tracker = make() if callable(make) else None

@@ -240,14 +240,25 @@ def beat_evidence(
     Returns:
         ``(bpm, regularity)``: NaN and 0 under three plausible intervals.
     """
+    beats = _beat_intervals(cleaned, fs, bpm_range, peaks)
+    if beats is None:
+        return math.nan, 0.0
+    _, median, regularity = beats
+    return 60 / median, regularity
+
+
+def _beat_intervals(
+    cleaned: np.ndarray, fs: float, bpm_range: tuple[float, float], peaks: np.ndarray | None
+) -> tuple[np.ndarray, float, float] | None:
+    """The plausible inter-beat intervals (s), their median and the share of *all* intervals within
+    :data:`BEAT_REGULAR_TOLERANCE` of it; None under three plausible intervals."""
     lo, hi = bpm_range
     ibi = _intervals_s(cleaned, fs, peaks)
     plausible = ibi[(ibi >= 60 / hi) & (ibi <= 60 / lo)]
     if len(plausible) < 3:
-        return math.nan, 0.0
+        return None
     median = float(np.median(plausible))
-    regular = np.abs(ibi - median) <= BEAT_REGULAR_TOLERANCE * median
-    return 60 / median, float(regular.mean())
+    return plausible, median, float((np.abs(ibi - median) <= BEAT_REGULAR_TOLERANCE * median).mean())
 
 
 REGULAR_BEATS = 0.95
@@ -275,15 +286,10 @@ def regular_beat_rate(
         bpm_range: plausible heart rates (bpm).
         peaks: ``ppg_findpeaks(cleaned, fs, clean=False)`` when the caller already has them.
     """
-    lo, hi = bpm_range
-    ibi = _intervals_s(cleaned, fs, peaks)
-    plausible = ibi[(ibi >= 60 / hi) & (ibi <= 60 / lo)]
-    if len(plausible) < 3:
+    beats = _beat_intervals(cleaned, fs, bpm_range, peaks)
+    if beats is None or beats[2] < REGULAR_BEATS:
         return math.nan
-    median = float(np.median(plausible))
-    if float((np.abs(ibi - median) <= BEAT_REGULAR_TOLERANCE * median).mean()) < REGULAR_BEATS:
-        return math.nan
-    return float(60 / plausible.mean())
+    return float(60 / beats[0].mean())
 
 
 def _pulse_floor(spec: Spectrum, lo: float, hi: float) -> float:
