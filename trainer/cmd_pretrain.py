@@ -64,7 +64,7 @@ def build_config(args: argparse.Namespace):  # -> PretrainConfig
         ("train", "out_dir"): args.out,
         ("train", "steps"): args.steps,
         ("train", "batch_size"): args.batch_size,
-        ("train", "windows_per_subject"): getattr(args, "windows_per_subject", None),
+        ("train", "windows_per_subject"): args.windows_per_subject,
         ("ecg_stage", "steps"): args.ecg_steps,
         ("ecg_stage", "checkpoint"): args.ecg_checkpoint,
         ("optim", "lr"): args.lr,
