@@ -57,7 +57,7 @@ from anyppg.errors import InvalidSignalError, RuntimeUnavailableError, Unsupport
 from anyppg.sdk.accounting import MAX_RATE_HZ, PPG_ABS_LIMIT
 from anyppg.sdk.polarity import AUTO_QUALITY_GAIN, CHECK_WINDOWS, POLARITIES, Polarity, PolarityCheck
 from anyppg.sdk.results import Result
-from anyppg.sdk.samples import SampleBlock
+from anyppg.sdk.samples import SampleBlock, acc_at, acc_span_mismatch
 from anyppg.signal.constants import DEFAULT_HOP_S, DEFAULT_SETTLE_S, MIN_PPG_RATE, WINDOW_S
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -334,6 +334,7 @@ def analyze(
     extra_channels: Any = None,
     motion_model: Any = "auto",
     polarity: Polarity | Literal["auto"] = "normal",
+    acc_sampling_rate: float | None = None,
 ) -> Analysis:
     """Analyse a PPG recording (1-D) or a batch of independent segments (2-D) in one call.
 
@@ -343,6 +344,7 @@ def analyze(
         sampling_rate: the PPG rate, Hz (10 to 10,000; resampled to the model's 125 Hz).
         acc: optional accelerometer in g on the same samples: ``(n, 3)`` (or ``(3, n)``) for a
             recording, ``(n_segments, n_samples, 3)`` (or ``(n_segments, 3, n_samples)``) for segments.
+            At a rate of its own, say so with ``acc_sampling_rate``.
         model: ``"default"`` (the shipped int8 student), ``"none"`` (signal only: no model columns),
             a ``.tflite`` / ``.pte`` path, or a loaded :class:`~anyppg.sdk.runtime.Model`.
         extra_channels: a recording's further PPG channels (multi-wavelength or multi-photodiode
@@ -359,6 +361,12 @@ def analyze(
             ``extra_channels``) is negated before anything reads it (:mod:`anyppg.sdk.polarity`);
             ``"auto"`` to choose by :func:`check_polarity` first (``Analysis.polarity`` and
             ``.polarity_check`` say what it chose and why).
+        acc_sampling_rate: the accelerometer's rate, Hz, where it is not the PPG's (most wearables:
+            PPG at 25-135 Hz, accelerometer at 12.5-104 Hz): ``acc`` then holds ``(m, 3)`` (or
+            ``(3, m)``; per segment for a batch) samples starting with the PPG's first and covering
+            the same time, and is read at the PPG's sample times (linear interpolation, as the
+            ``polar:`` stream reads its 52 Hz accelerometer at its 55 Hz PPG). None (default): the
+            PPG's rate.
 
     Returns:
         The :class:`Analysis`: one row per 10 s window (every 2 s) of a recording, or exactly one row
@@ -369,8 +377,10 @@ def analyze(
             (a recording needs about 12 s, a segment 10 s), has a run of missing samples longer than
             :data:`MAX_FILL_S` or only missing samples, or ``acc`` does not match it. The message
             names the segment / sample and what was expected. ``extra_channels`` with segments, or
-            not ``(channels - 1, n)``.
-        UnsupportedRateError: ``sampling_rate`` is not a number in 10-10,000 Hz.
+            not ``(channels - 1, n)``. An accelerometer at ``acc_sampling_rate`` that does not cover
+            the PPG's time (within two samples).
+        UnsupportedRateError: ``sampling_rate`` or ``acc_sampling_rate`` is not a number in
+            10-10,000 Hz.
         ValueError: ``polarity`` is not ``normal``, ``inverted`` or ``auto``.
         ModelLoadError, RuntimeUnavailableError: the model or the motion model cannot be loaded
             (the message names the file).
@@ -378,6 +388,7 @@ def analyze(
     from anyppg.sdk.motion_runtime import resolve_motion_model
 
     fs = _check_rate(sampling_rate)
+    acc_fs = fs if acc_sampling_rate is None else _check_rate(acc_sampling_rate, "the accelerometer")
     if polarity not in (*POLARITIES, "auto"):  # a bad value fails here, before any work
         raise ValueError(f"polarity must be 'normal', 'inverted' or 'auto'; got {polarity!r}")
     x = _as_real(ppg, "ppg")
@@ -385,7 +396,7 @@ def analyze(
         raise InvalidSignalError(
             f"ppg has shape {x.shape}; expected (n,) for a recording or (n_segments, n_samples) for segments"
         )
-    a = _check_acc(acc, x.shape)
+    a = _check_acc(acc, x.shape, fs, acc_fs)
     channels = _check_channels(extra_channels, x)
     loaded = resolve_model(model)
     name = "none" if loaded is None else Path(str(getattr(loaded, "path", "model"))).name
@@ -415,12 +426,12 @@ def analyze(
 # --- input checks ---------------------------------------------------------------------------------
 
 
-def _check_rate(rate: Any) -> float:
+def _check_rate(rate: Any, what: str = "anyppg.analyze") -> float:
     if isinstance(rate, bool) or not isinstance(rate, int | float | np.integer | np.floating):
-        raise UnsupportedRateError(math.nan, f"a number of Hz, not {rate!r}", "anyppg.analyze")
+        raise UnsupportedRateError(math.nan, f"a number of Hz, not {rate!r}", what)
     value = float(rate)
     if not (math.isfinite(value) and MIN_PPG_RATE <= value <= MAX_RATE_HZ):
-        raise UnsupportedRateError(value, f"{MIN_PPG_RATE:g}-{MAX_RATE_HZ:g} Hz", "anyppg.analyze")
+        raise UnsupportedRateError(value, f"{MIN_PPG_RATE:g}-{MAX_RATE_HZ:g} Hz", what)
     return value
 
 
@@ -434,17 +445,35 @@ def _as_real(values: Any, name: str) -> np.ndarray:
     return arr.astype(np.float64)
 
 
-def _check_acc(acc: Any, shape: tuple[int, ...]) -> np.ndarray | None:
-    """``acc`` as float64 with samples on the second-to-last axis and 3 axes last, or None."""
+def _check_acc(acc: Any, shape: tuple[int, ...], fs: float, acc_fs: float) -> np.ndarray | None:
+    """``acc`` as float64 on the PPG's samples (the second-to-last axis) with 3 axes last, or None;
+    an accelerometer at a rate of its own is read at the PPG's sample times."""
     if acc is None:
         return None
     a = _as_real(acc, "acc")
-    want = (*shape, 3)
-    if a.shape == want:
-        return a
-    if a.ndim == len(want) and a.shape[-2:] == (3, shape[-1]):  # (3, n) / (n_segments, 3, n)
-        return np.swapaxes(a, -1, -2)
-    raise InvalidSignalError(f"acc has shape {a.shape}; expected {want} (in g) to match ppg {shape}")
+    if acc_fs == fs:
+        want = (*shape, 3)
+        if a.shape == want:
+            return a
+        if a.ndim == len(want) and a.shape[-2:] == (3, shape[-1]):  # (3, n) / (n_segments, 3, n)
+            return np.swapaxes(a, -1, -2)
+        hint = "; pass acc_sampling_rate= if it runs at a rate of its own" if a.ndim == len(want) else ""
+        raise InvalidSignalError(
+            f"acc has shape {a.shape}; expected {want} (in g) to match ppg {shape}{hint}"
+        )
+    lead = shape[:-1]  # () for a recording, (n_segments,) for segments
+    if not (a.ndim == len(shape) + 1 and a.shape[:-2] == lead and 3 in a.shape[-2:]):
+        first = "".join(f"{k}, " for k in lead)
+        raise InvalidSignalError(
+            f"acc has shape {a.shape}; expected ({first}m, 3) or ({first}3, m) (in g): m samples at {acc_fs:g} Hz"
+        )
+    a = a if a.shape[-1] == 3 else np.swapaxes(a, -1, -2)
+    problem = acc_span_mismatch(a.shape[-2], acc_fs, shape[-1] / fs, fs)
+    if problem:
+        raise InvalidSignalError(f"acc does not match ppg {shape}: {problem}")
+    times, acc_times = np.arange(shape[-1]) / fs, np.arange(a.shape[-2]) / acc_fs
+    rows = [acc_at(times, acc_times, one) for one in a.reshape(-1, a.shape[-2], 3)]
+    return np.stack(rows).reshape(*shape, 3)
 
 
 def _check_channels(extra: Any, x: np.ndarray) -> np.ndarray | None:

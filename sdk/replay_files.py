@@ -3,7 +3,8 @@
 Formats (the recorder writes all of them; anything else that follows them replays too):
 
 - **NPZ**: ``ppg`` and either ``fs`` (a scalar, Hz) or ``t`` (seconds per sample, increasing; gaps
-  allowed); optional ``acc`` at the same rate, optional ``ecg`` with ``ecg_fs``. ``ppg`` is ``(n,)``
+  allowed); optional ``acc`` at the same rate (or at ``acc_fs``, Hz, from the first PPG sample on:
+  then read at the PPG's sample times), optional ``ecg`` with ``ecg_fs``. ``ppg`` is ``(n,)``
   or, from a sensor with several PPG channels, ``(n, channels)`` or ``(channels, n)`` (the data
   folder's convention): the longer axis is time, and at most :data:`MAX_PPG_CHANNELS` channels. ``acc``
   is ``(n, 3)`` or ``(3, n)``, in g unless ``acc_unit`` says otherwise (``mg``, ``m/s^2``, or ``raw``:
@@ -36,6 +37,7 @@ import numpy as np
 
 from anyppg.errors import DataFormatError, RuntimeUnavailableError
 from anyppg.npz import open_npz
+from anyppg.sdk.samples import acc_at, acc_span_mismatch
 
 __all__ = [
     "JOURNAL_COLUMNS",
@@ -191,6 +193,7 @@ def _finish(
     channels: int = 1,
     torn_rows: int = 0,
     acc_in_g: bool = True,
+    acc_fs: float | None = None,
 ) -> ReplayData:
     n = ppg.shape[0]
     if n < 2:
@@ -210,6 +213,8 @@ def _finish(
                 str(path), f"t must be finite and strictly increasing (sample {bad} is not)"
             )
         rate = _check_rate(path, float(fs) if fs else float(1.0 / np.median(dt)), "fs" if fs else "t")
+    if acc is not None and acc_fs is not None:  # on a clock of its own: read at the PPG's times
+        acc = _acc_on_ppg_times(path, acc, acc_fs, t, rate)
     if acc is not None:
         acc = _real(path, "acc", _acc_samples_first(acc, n))
         if acc.shape != (n, 3):
@@ -228,6 +233,19 @@ def _finish(
         torn_rows=torn_rows,
         acc_in_g=acc_in_g or acc is None,
     )
+
+
+def _acc_on_ppg_times(path: Path, acc: Any, acc_fs: float, t: np.ndarray, rate: float) -> np.ndarray:
+    """An accelerometer sampled at ``acc_fs`` from the first PPG sample on, at the PPG's times ``t``."""
+    a = _real(path, "acc", acc)
+    if a.ndim == 2 and a.shape[0] == 3 and a.shape[1] != 3:
+        a = a.T
+    if a.ndim != 2 or a.shape[1] != 3:
+        raise DataFormatError(str(path), f"acc has shape {a.shape}; expected (m, 3) or (3, m) at acc_fs")
+    problem = acc_span_mismatch(a.shape[0], acc_fs, float(t[-1] - t[0]) + 1.0 / rate, rate)
+    if problem:
+        raise DataFormatError(str(path), problem)
+    return acc_at(t, t[0] + np.arange(a.shape[0]) / acc_fs, a)
 
 
 def _acc_factor(path: Path, unit: str) -> float | None:
@@ -265,6 +283,7 @@ def _load_npz(path: Path) -> ReplayData:
                 f"NPZ must hold 'ppg' and 'fs' or 't' (optional 'acc'); it holds {sorted(keys)}",
             )
         fs = _npz_scalar(path, z, "fs") if "fs" in keys else None
+        acc_fs = _check_rate(path, _npz_scalar(path, z, "acc_fs"), "acc_fs") if "acc_fs" in keys else None
         t = z["t"] if "t" in keys else None
         ppg, channels = _ppg_channels(path, z["ppg"])
         acc = z["acc"] if "acc" in keys else None
@@ -276,7 +295,7 @@ def _load_npz(path: Path) -> ReplayData:
             factor = _acc_factor(path, str(unit.reshape(())))
         if acc is not None and factor not in (None, 1.0):
             acc = _real(path, "acc", acc) * factor
-        return _finish(path, t, ppg, fs, acc, channels=channels, acc_in_g=factor is not None)
+        return _finish(path, t, ppg, fs, acc, channels=channels, acc_in_g=factor is not None, acc_fs=acc_fs)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SampleBlock"]
+__all__ = ["SampleBlock", "acc_at", "acc_span_mismatch"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,3 +68,26 @@ class SampleBlock:
     def times(self) -> np.ndarray:
         """Per-sample device timestamps, s."""
         return self.t0 + np.arange(len(self)) / self.rate
+
+
+def acc_at(times: np.ndarray, acc_times: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """An accelerometer sampled on its own clock, read at the PPG's sample ``times``: ``(n, 3)``.
+
+    Linear interpolation per axis between the accelerometer samples at ``acc_times`` (``(m, 3)``
+    values, same clock as ``times``); before its first and after its last sample it holds that value.
+    Motion is slow beside any accelerometer rate a wearable uses (12.5 Hz and up), so the straight
+    line between two samples is what a faster accelerometer would have read, to well within its noise.
+    """
+    return np.column_stack([np.interp(times, acc_times, acc[:, k]) for k in range(acc.shape[1])])
+
+
+def acc_span_mismatch(acc_samples: int, acc_rate: float, ppg_seconds: float, ppg_rate: float) -> str | None:
+    """Why ``acc_samples`` at ``acc_rate`` do not cover the same time as ``ppg_seconds`` of PPG (both
+    starting together), or None when they do: within two samples of the slower of the two rates."""
+    acc_seconds = acc_samples / acc_rate
+    if abs(acc_seconds - ppg_seconds) <= 2.0 / min(acc_rate, ppg_rate):
+        return None
+    return (
+        f"{acc_samples} accelerometer samples at {acc_rate:g} Hz cover {acc_seconds:.2f} s, the PPG "
+        f"{ppg_seconds:.2f} s at {ppg_rate:g} Hz: they must start together and cover the same time"
+    )

@@ -51,7 +51,7 @@ from anyppg.firmware_bridge.polar import (
     PmdSetting,
 )
 from anyppg.sdk.errors import DeviceURLError, StreamFormatError
-from anyppg.sdk.samples import SampleBlock
+from anyppg.sdk.samples import SampleBlock, acc_at
 from anyppg.sdk.transports.bluetooth import BleakLink
 from anyppg.sdk.urls import DeviceURL
 
@@ -295,9 +295,7 @@ class PolarTransport(BleakLink):
         if self.has_acc:
             times = t0 + np.arange(n) / self.ppg_rate
             if self._acc_t:
-                at = np.concatenate(self._acc_t)
-                av = np.concatenate(self._acc_v)
-                acc = np.column_stack([np.interp(times, at, av[:, k]) for k in range(3)])
+                acc = acc_at(times, np.concatenate(self._acc_t), np.concatenate(self._acc_v))
             else:
                 acc = np.tile([0.0, 0.0, 1.0], (n, 1))  # at rest until the first ACC frame arrives
         return SampleBlock(t0, self.ppg_rate, ppg, acc, arrival=time.perf_counter())

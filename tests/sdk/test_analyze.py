@@ -252,6 +252,79 @@ def test_acc_that_does_not_match_is_refused() -> None:
         analyze(np.zeros(3000), 100.0, acc=np.zeros((10, 3)), model="none")
 
 
+def _running(seconds: float = 40.0, fs: float = 50.0) -> tuple[np.ndarray, np.ndarray]:
+    """Simulated wrist PPG and its accelerometer ``(n, 3)``, both at ``fs``, arm moving throughout."""
+    sim = anyppg.simulate(seconds, ppg_rate=fs, motion=0.5, motion_fraction=1.0, seed=2)
+    acc = np.asarray(sim.acc, dtype=np.float64)
+    return np.asarray(sim.ppg, dtype=np.float64), acc if acc.shape[-1] == 3 else acc.T
+
+
+def test_an_accelerometer_at_its_own_rate_is_read_at_the_ppg_sample_times() -> None:
+    ppg, acc = _running()
+    half = acc[::2]  # the same accelerometer at 25 Hz beside the 50 Hz PPG
+    a = analyze(ppg, 50.0, acc=half, acc_sampling_rate=25.0, model="none")
+    # what a user would do by hand: interpolate it onto the PPG's samples
+    times, acc_times = np.arange(ppg.shape[0]) / 50.0, np.arange(half.shape[0]) / 25.0
+    by_hand = np.column_stack([np.interp(times, acc_times, half[:, k]) for k in range(3)])
+    b = analyze(ppg, 50.0, acc=by_hand, model="none")
+    for name in ("motion", "heart_rate", "heart_rate_tracker"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    full = analyze(ppg, 50.0, acc=acc, model="none")  # and the motion it reads is the full-rate one's
+    np.testing.assert_allclose(a.motion, full.motion, rtol=0.1)
+    assert (a.motion > 0.05).all()
+    np.testing.assert_array_equal(  # channels first works at its own rate too
+        analyze(ppg, 50.0, acc=half.T, acc_sampling_rate=25.0, model="none").motion, a.motion
+    )
+
+
+def test_segments_take_an_accelerometer_at_its_own_rate() -> None:
+    ppg, acc = _running()
+    segs, seg_acc = ppg[:2000].reshape(4, 500), acc[:2000:2].reshape(4, 250, 3)
+    a = analyze(segs, 50.0, acc=seg_acc, acc_sampling_rate=25.0, model="none")
+    assert len(a) == 4 and (a.motion > 0.05).all()
+    with pytest.raises(InvalidSignalError, match=r"expected \(4, m, 3\) or \(4, 3, m\)"):
+        analyze(segs, 50.0, acc=seg_acc[:3], acc_sampling_rate=25.0, model="none")
+
+
+@pytest.mark.parametrize(
+    ("samples", "rate", "words"),
+    [
+        (900, 25.0, "900 accelerometer samples at 25 Hz cover 36.00 s, the PPG 40.00 s at 50 Hz"),
+        (1000, 32.0, "1000 accelerometer samples at 32 Hz cover 31.25 s, the PPG 40.00 s at 50 Hz"),
+    ],
+)
+def test_an_accelerometer_that_does_not_cover_the_ppg_is_refused(
+    samples: int, rate: float, words: str
+) -> None:
+    ppg, _ = _running()
+    with pytest.raises(InvalidSignalError, match=words):
+        analyze(ppg, 50.0, acc=np.zeros((samples, 3)), acc_sampling_rate=rate, model="none")
+
+
+def test_a_shorter_accelerometer_at_the_ppg_rate_points_to_acc_sampling_rate() -> None:
+    with pytest.raises(InvalidSignalError, match="pass acc_sampling_rate="):
+        analyze(np.zeros(3000), 100.0, acc=np.zeros((1500, 3)), model="none")
+    with pytest.raises(UnsupportedRateError, match="for the accelerometer; expected 10-10000 Hz"):
+        analyze(np.zeros(3000), 100.0, acc=np.zeros((30, 3)), acc_sampling_rate=1.0, model="none")
+
+
+def test_cli_reads_an_npz_accelerometer_at_its_own_rate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ppg, acc = _running()
+    path = tmp_path / "watch.npz"
+    np.savez(path, ppg=ppg, fs=50.0, acc=acc[::2].T, acc_fs=25.0)  # channels first, as data folders store it
+    assert main(["analyze", str(path), "--json", "--model", "none"]) == 0
+    rows = json.loads(capsys.readouterr().out)["results"]
+    a = analyze(ppg, 50.0, acc=acc[::2], acc_sampling_rate=25.0, model="none")
+    np.testing.assert_allclose([r["motion"] for r in rows], a.motion, atol=1e-4)
+
+    np.savez(path, ppg=ppg, fs=50.0, acc=acc[:1500:2], acc_fs=25.0)
+    assert main(["analyze", str(path), "--model", "none"]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: 750 accelerometer samples at 25 Hz cover 30.00 s, the PPG 40.00 s at 50 Hz" in err
+
+
 def test_tables(model) -> None:
     ppg = anyppg.simulate(20.0, ppg_rate=125.0, seed=4).ppg
     a = analyze(ppg, 125.0, model=model)
