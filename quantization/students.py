@@ -42,6 +42,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -143,10 +144,13 @@ class ConvBNReLU(nn.Module):
 class Stage(nn.Module):
     """A strided convolution that halves time, then a convolution with an identity shortcut."""
 
+    #: the convolution block both convolutions are made of.
+    block: Callable[..., nn.Module] = ConvBNReLU
+
     def __init__(self, c_in: int, c_out: int, kernel: int, residual: bool) -> None:
         super().__init__()
-        self.down = ConvBNReLU(c_in, c_out, kernel, stride=2)
-        self.conv = ConvBNReLU(c_out, c_out, kernel, relu=not residual)
+        self.down = self.block(c_in, c_out, kernel, stride=2)
+        self.conv = self.block(c_out, c_out, kernel, relu=not residual)
         self.residual = residual
         self.act = nn.ReLU()
 
@@ -171,22 +175,11 @@ class SeparableConv(nn.Module):
         return self.pointwise(self.depthwise(x))
 
 
-class SeparableStage(nn.Module):
+class SeparableStage(Stage):
     """:class:`Stage` with depthwise-separable convolutions: a strided separable convolution that
     halves time, then a separable convolution with an identity shortcut."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, residual: bool) -> None:
-        super().__init__()
-        self.down = SeparableConv(c_in, c_out, kernel, stride=2)
-        self.conv = SeparableConv(c_out, c_out, kernel, relu=not residual)
-        self.residual = residual
-        self.act = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.down(x)  # (B, C_out, T/2)
-        if self.residual:
-            return self.act(x + self.conv(x))
-        return self.conv(x)
+    block = SeparableConv
 
 
 class GlobalAvgPool(nn.Module):
