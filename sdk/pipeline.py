@@ -22,12 +22,12 @@ from anyppg.sdk.fusion import Estimate, HeartRateFusion, encoder_confidence, tra
 from anyppg.sdk.polarity import CHECK_WINDOWS, Polarity, PolarityCheck, polarity_sign
 from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock
-from anyppg.signal import HeartRateTracker, PPGPreprocessor, heart_rate, ppg_quality
+from anyppg.signal import HeartRateTracker, PPGPreprocessor, heart_rate
 from anyppg.signal.constants import MODEL_FS, WINDOW_SAMPLES
 from anyppg.signal.gravity import GravityCalibrator
 from anyppg.signal.heart_rate import motion_frequencies, regular_beat_rate
 from anyppg.signal.motion_hr import MotionHeartRateTracker
-from anyppg.signal.quality import CLIP_FRACTION, USABLE_SQI, clip_fraction
+from anyppg.signal.quality import CLIP_FRACTION, USABLE_SQI, assess_window, clip_fraction
 from anyppg.signal.segment import PPGSegment
 
 __all__ = ["DEFAULT_QUALITY_THRESHOLD", "RHYTHM_CLASSES", "Pipeline"]
@@ -260,9 +260,9 @@ class Pipeline:
         t_start = self._segment_t0 + float(w.start_s)
         t_end = self._segment_t0 + float(w.end_s)
         # One segment per window: quality, peaks and tracking share its band-passed signal, peaks and
-        # band-passed accelerometer instead of each computing them again.
-        seg = PPGSegment(w.filtered, MODEL_FS, acc=w.acc)
-        q = ppg_quality(seg, MODEL_FS)
+        # band-passed accelerometer instead of each computing them again. A still, slow pulse that the
+        # causal band-pass splits into two humps a beat is read phase-corrected (assess_window).
+        seg, q = assess_window(PPGSegment(w.filtered, MODEL_FS, acc=w.acc))
         # A flat raw line band-passes to rounding noise, which looks like a (bad) signal: catch it by
         # its size relative to the raw level (a real pulse's AC/DC ratio is above 1e-5).
         silent = float(np.std(w.filtered)) <= _SILENT_RATIO * self._level
@@ -360,7 +360,7 @@ class Pipeline:
     def _watch_polarity(self, w: Any, sqi: float, broken: bool, out: dict[str, np.ndarray] | None) -> None:
         """One window read turned over too: its quality index and (readable windows) the quality
         head's P(usable) both ways, as :func:`anyppg.check_polarity` reads them."""
-        turned_sqi = ppg_quality(PPGSegment(-w.filtered, MODEL_FS, acc=w.acc), MODEL_FS).sqi
+        turned_sqi = assess_window(PPGSegment(-w.filtered, MODEL_FS, acc=w.acc))[1].sqi
         head = head_turned = math.nan
         if not broken:
             x = np.asarray(w.ppg, dtype=np.float32).reshape(1, 1, WINDOW_SAMPLES)

@@ -24,6 +24,9 @@ MOTION_THRESHOLD = 0.1
 USABLE_SQI = 0.6
 """Windows with a quality index below this are not usable for the model."""
 
+SLOW_PULSE_BPM = 60.0
+"""Beat rate below which a stream's causal band-pass may split each beat in two (:func:`assess_window`)."""
+
 
 @dataclass(frozen=True)
 class Quality:
@@ -223,6 +226,44 @@ def ppg_quality(
         x = np.interp(idx, idx[finite], x[finite])
     segment = PPGSegment(x, fs, acc=None if acc is None else as_acc(acc, len(x)))
     return _assess(segment, threshold, has_nan=has_nan)
+
+
+def assess_window(
+    segment: PPGSegment, *, motion_threshold: float = MOTION_THRESHOLD
+) -> tuple[PPGSegment, Quality]:
+    """The quality of a stream's band-passed window, and the view of it to read beats from.
+
+    A stream band-passes causally (:class:`~anyppg.signal.filters.PPGBandpass`), which at a slow
+    pulse turns each beat's long diastole into a second hump (:func:`~anyppg.signal.filters.
+    ppg_phase_corrected`): the beats look split in two, the quality index fails and no heart rate is
+    read at 40-50 bpm. So where the window's own reading (``segment``, its :attr:`~PPGSegment.cleaned`
+    zero-phase filtering of the causal output) fails :data:`USABLE_SQI`, the phase-corrected view is
+    taken instead when all of these hold: the wrist is still (no accelerometer, or no ``motion``: an
+    arm swinging about once a second looks like a slow pulse; on the held-out BAMI-I wrists, taking
+    the view in motion too cost the quality index 0.86 -> 0.80 AUROC), that view finds beats slower
+    than :data:`SLOW_PULSE_BPM`, and its quality index passes. Every other window keeps its own
+    reading: read phase-corrected throughout, the quality index separated good from bad windows worse
+    (held out: BIDMC 0.87 -> 0.73 AUROC, BAMI-I 0.86 -> 0.71, HUSM 0.93 -> 0.86; docs/signal.md).
+
+    Args:
+        segment: one window of a stream (``PPGSegment(Window.filtered, 125.0, acc=Window.acc)``).
+        motion_threshold: as :func:`ppg_quality`.
+
+    Returns:
+        ``(view, quality)``: ``segment`` or its phase-corrected twin, and :func:`ppg_quality` of it.
+    """
+    threshold = check_positive("motion_threshold", motion_threshold)
+    quality = _assess(segment, threshold, has_nan=False)
+    if quality.sqi >= USABLE_SQI or quality.flat or quality.motion:
+        return segment, quality
+    view = segment.phase_corrected()
+    peaks = view.cleaned_peaks
+    if len(peaks) < 3:
+        return segment, quality
+    if 60.0 * segment.sampling_rate / float(np.median(np.diff(peaks))) >= SLOW_PULSE_BPM:
+        return segment, quality
+    corrected = _assess(view, threshold, has_nan=False)
+    return (view, corrected) if corrected.sqi >= USABLE_SQI else (segment, quality)
 
 
 def _assess(segment: PPGSegment, threshold: float, *, has_nan: bool) -> Quality:

@@ -16,7 +16,7 @@ import numpy as np
 
 from anyppg.signal._checks import as_acc, as_signal, check_rate
 from anyppg.signal.constants import PPG_BAND_HZ
-from anyppg.signal.filters import ppg_bandpass_sos, ppg_clean, sosfiltfilt
+from anyppg.signal.filters import ppg_bandpass_sos, ppg_clean, ppg_phase_corrected, sosfiltfilt
 from anyppg.signal.peaks import ppg_findpeaks
 
 __all__ = ["PPGSegment"]
@@ -88,6 +88,21 @@ class PPGSegment:
         twin.__dict__.update(self.__dict__)
         twin.acc = None
         twin.__dict__.pop("acc_bandpassed", None)
+        return twin
+
+    def phase_corrected(self) -> PPGSegment:
+        """The same segment with :attr:`cleaned` read by :func:`ppg_phase_corrected` instead of
+        :func:`ppg_clean`: for a stream's causally band-passed window (``Window.filtered``), the
+        pulse's own shape (a slow pulse's beats are not split in two). The accelerometer is shared."""
+        twin = object.__new__(PPGSegment)
+        twin.__dict__.update(
+            {
+                k: v
+                for k, v in self.__dict__.items()
+                if k in ("signal", "sampling_rate", "acc", "acc_bandpassed")
+            }
+        )
+        twin.__dict__["cleaned"] = ppg_phase_corrected(self.signal, self.sampling_rate)
         return twin
 
     def check_rate(self, sampling_rate: float) -> None:

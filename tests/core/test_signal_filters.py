@@ -57,6 +57,35 @@ def test_zero_phase_keeps_pulse_peaks_in_place_and_causal_delays_them():
     assert lags[int(np.argmax(xc_c))] < 0  # the causal output lags the input
 
 
+def test_phase_correction_undoes_the_causal_split_of_a_slow_pulse():
+    from anyppg.signal import ppg_findpeaks
+    from anyppg.signal.filters import ppg_phase_corrected
+
+    s = sim(40.0, heart_rate=45.0, noise=0.0, baseline_wander=0.0, seed=12)
+    window = ppg_clean(s.ppg, s.ppg_rate, method="causal")[-1250:]  # a stream's last 10 s at 125 Hz
+    beats = s.ppg_peaks[s.ppg_peaks >= 30.0] * s.ppg_rate - (len(s.ppg) - 1250)  # true beats, samples
+    causal = ppg_findpeaks(window, 125.0, clean=False)
+    assert len(causal) >= 1.5 * len(beats)  # the causal band-pass makes a second hump of each diastole
+    corrected = ppg_findpeaks(ppg_phase_corrected(window, 125.0), 125.0, clean=False)
+    inside = corrected[corrected < 1250 - 0.5 * 125]  # the last half second has no future to settle on
+    assert len(inside) == np.sum(beats < 1250 - 0.5 * 125)
+    assert np.abs(inside - beats[: len(inside)]).max() <= 2  # each beat in place, within 16 ms
+
+
+def test_phase_correction_of_a_window_matches_zero_phase_filtering_of_the_recording():
+    from anyppg.signal.filters import ppg_phase_corrected
+
+    s = sim(40.0, heart_rate=75.0, seed=13)
+    causal = ppg_clean(s.ppg, s.ppg_rate, method="causal")
+    window = slice(2500, 3750)  # 20-30 s of the stream
+    corrected = ppg_phase_corrected(causal[window], 125.0)
+    offline = ppg_clean(s.ppg, s.ppg_rate)[window]  # the same band-pass forward and backward, offline
+    body = slice(0, 1250 - 250)  # the window's last 2 s miss the samples after it
+    assert np.corrcoef(corrected[body], offline[body])[0, 1] > 0.999
+    with pytest.raises(anyppg.errors.InvalidSignalError, match="NaN"):
+        ppg_phase_corrected(np.full(1250, np.nan), 125.0)
+
+
 def test_simulated_baseline_wander_is_removed_and_the_pulse_kept():
     s = sim(120.0, heart_rate=72.0, baseline_wander=2.0, seed=12)
     f, p_raw = sps.welch(s.ppg, s.ppg_rate, nperseg=4096)

@@ -119,3 +119,42 @@ def test_quality_index_ranks_windows_like_the_simulator_labels():
 def test_other_rates(fs):
     s = sim(10.0, ppg_rate=fs, seed=48)
     assert ppg_quality(s.ppg, fs).usable
+
+
+def _stream_window(s, seconds: float = 10.0) -> np.ndarray:
+    """The last ``seconds`` of a simulated recording as a stream's window holds it: causally band-passed."""
+    return ppg_clean(s.ppg, s.ppg_rate, method="causal")[-round(seconds * s.ppg_rate) :]
+
+
+@pytest.mark.parametrize("bpm", [40.0, 45.0, 50.0])
+def test_a_still_slow_pulse_is_read_phase_corrected(bpm):
+    from anyppg.signal import PPGSegment, heart_rate
+    from anyppg.signal.quality import USABLE_SQI, assess_window
+
+    s = sim(40.0, heart_rate=bpm, seed=43)
+    seg = PPGSegment(_stream_window(s), s.ppg_rate, acc=s.acc[-1250:])
+    assert ppg_quality(seg, s.ppg_rate).sqi < USABLE_SQI  # as read before: beats split in two
+    view, q = assess_window(seg)
+    assert view is not seg and q.usable and q.sqi > 0.9
+    assert heart_rate(view, s.ppg_rate, method="peaks") == pytest.approx(bpm, abs=3.0)
+
+
+def test_a_fast_pulse_a_moving_wrist_and_noise_keep_their_own_reading():
+    from anyppg.signal import PPGSegment
+    from anyppg.signal.quality import assess_window
+
+    fast = sim(40.0, heart_rate=80.0, seed=44)
+    seg = PPGSegment(_stream_window(fast), 125.0)
+    view, q = assess_window(seg)
+    assert view is seg and q.sqi == ppg_quality(seg, 125.0).sqi > 0.9
+    slow = sim(40.0, heart_rate=45.0, seed=45)
+    swinging = np.tile([[0.0, 0.0, 1.0]], (1250, 1))
+    swinging[:, 0] += 0.5 * np.sin(2 * np.pi * 0.75 * np.arange(1250) / 125.0)  # an arm at 45 swings a minute
+    moving = PPGSegment(_stream_window(slow), 125.0, acc=swinging)
+    view, q = assess_window(moving)
+    assert view is moving and q.motion and not q.usable
+    noise = PPGSegment(
+        ppg_clean(np.random.default_rng(1).standard_normal(5000), 125.0, method="causal")[-1250:], 125.0
+    )
+    view, q = assess_window(noise)
+    assert view is noise and not q.usable

@@ -35,7 +35,9 @@ def test_streamed_windows_equal_the_training_windows():
         assert (r.t_start, r.t_end) == (w.start_s, w.end_s)
 
 
-@pytest.mark.parametrize(("hr", "rate", "motion"), [(58, 25.0, 0.0), (75, 64.0, 0.6), (120, 125.0, 0.0)])
+@pytest.mark.parametrize(
+    ("hr", "rate", "motion"), [(45, 25.0, 0.0), (58, 25.0, 0.0), (75, 64.0, 0.6), (120, 125.0, 0.0)]
+)
 def test_heart_rate_against_the_simulator_and_the_core_tracker(hr, rate, motion):
     url = f"sim:?hr={hr}&seed=1&duration=40&rate={rate}&motion={motion}&speed=max"
     results, device = _results(
