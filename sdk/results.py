@@ -46,6 +46,8 @@ class Result:
             quality fields, not this. Research use, not a diagnosis.
         rhythm_probabilities: the model's rhythm head as probabilities (softmax), float64 ``(K,)``
             in the order of :attr:`rhythm_classes` (K = 6 for the Liu classes); None when absent.
+            Learnt on finger PPG of an arrhythmia cohort at rest: a fast sinus rhythm (exercise)
+            reads as ``SVT`` or ``VT`` (docs/sdk.md, "Rhythm").
         rhythm_classes: the class names of :attr:`rhythm_probabilities` (``sinus_rhythm``, ``PVC``,
             ``PAC``, ``VT``, ``SVT``, ``AF``), or None.
         embedding: the model's embedding (float32 ``(D,)``), or None.
