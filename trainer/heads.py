@@ -182,9 +182,16 @@ def quality_label(ppg_bpm: float, ecg_bpm: float) -> int:
 
 
 def _ppg_peak_bpm(filtered: np.ndarray) -> float:
-    from anyppg.signal import ppg_findpeaks
+    """60 / the median interval between the systolic peaks of a causally band-passed window
+    (``Window.filtered``), read as the stream reads it: a still, slow pulse phase-corrected
+    (:func:`anyppg.signal.quality.assess_window`), where the causal band-pass splits each beat in two
+    and would label a clean window unusable."""
+    from anyppg.signal import PPGSegment, ppg_findpeaks
+    from anyppg.signal.quality import assess_window
 
-    peaks = ppg_findpeaks(np.asarray(filtered, np.float64), MODEL_FS, clean=False)
+    segment = PPGSegment(np.asarray(filtered, np.float64), MODEL_FS)
+    view, _ = assess_window(segment)
+    peaks = ppg_findpeaks(segment.signal if view is segment else view.cleaned, MODEL_FS, clean=False)
     if len(peaks) < 3:
         return float("nan")
     return 60.0 / float(np.median(np.diff(peaks))) * MODEL_FS

@@ -202,7 +202,8 @@ def record_windows(rec: SourceRecord, *, hop_s: float = 10.0, settle_s: float | 
     (``hr_reference``) gives its mean. AF from the record's annotations. Quality: the simulator's
     truth; else, where there is an ECG-derived heart rate, whether the PPG's own beats agree with it
     (:func:`anyppg.datasets.labels.agreement`: within 5 bpm usable, 15 bpm or more not, -1 between);
-    else :func:`anyppg.signal.ppg_quality`.
+    else the stream's quality gate (:func:`anyppg.signal.quality.assess_window`: ``ppg_quality`` of the
+    window, a still, slow pulse read phase-corrected).
 
     Windows are skipped, and counted by reason, when they contain NaN (``nan``), the PPG or ECG is flat
     (``flat_ppg``, ``flat_ecg``), the ECG gives fewer than 3 R-peaks or an HR outside 25-250 bpm
@@ -221,11 +222,12 @@ def record_windows(rec: SourceRecord, *, hop_s: float = 10.0, settle_s: float | 
         DEFAULT_SETTLE_S,
         ECG_FS,
         WINDOW_S,
+        PPGSegment,
         ecg_findpeaks,
-        ppg_quality,
         preprocess_recording,
         zscore,
     )
+    from anyppg.signal.quality import assess_window
 
     rec.check()
     skipped: dict[str, int] = {}
@@ -331,7 +333,7 @@ def record_windows(rec: SourceRecord, *, hop_s: float = 10.0, settle_s: float | 
                 hr_ppg, n_ppg = beat_rate(ppg_peaks, t0, WINDOW_S)
                 labels["quality"] = agreement(hr_ppg, float(labels["hr"][0]), n_ppg, ref_beats)
             else:
-                labels["quality"] = int(ppg_quality(w.filtered, 125.0, acc=w.acc).usable)
+                labels["quality"] = int(assess_window(PPGSegment(w.filtered, 125.0, acc=w.acc))[1].usable)
             out_ppg.append(w.ppg)
             out_ecg.append(ecg_win)
             out_labels.append(labels)

@@ -189,3 +189,16 @@ def test_troika_windows_take_the_nearest_reference_and_one_subject_per_runner(tm
     assert set(np.unique(w.hr)) <= set(80.0 + np.arange(17))
     first = w.hr[: len(w) // 2]
     assert np.all(np.diff(first) >= 0) and first[0] < first[-1]
+
+
+def test_a_still_slow_pulse_is_labelled_as_the_stream_reads_it():
+    """The quality label compares the window's PPG beat rate with the ECG's; read from the causal
+    band-pass alone, a 45 bpm pulse's beats split in two and a clean window would be labelled unusable."""
+    from anyppg.signal import preprocess_recording
+
+    for bpm in (45.0, 80.0):
+        sim = anyppg.simulate(40.0, heart_rate=bpm, seed=5)
+        w = preprocess_recording(sim.ppg, sim.ppg_rate)[-1]
+        ecg_bpm = heads.beats_bpm(sim.r_peaks, w.start_s, w.end_s)
+        assert heads._ppg_peak_bpm(w.filtered) == pytest.approx(ecg_bpm, abs=3.0)
+        assert quality_label(heads._ppg_peak_bpm(w.filtered), ecg_bpm) == 1
