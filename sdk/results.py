@@ -36,7 +36,8 @@ class Result:
         heart_rate_model: the model's heart-rate head, bpm (None without a model, or when gated
             and the pipeline runs the model on usable windows only).
         heart_rate_peaks: from systolic peaks of this window alone, bpm (None when too few peaks).
-        quality: signal quality index of the window, 0..1 (``anyppg.signal.ppg_quality().sqi``).
+        quality: signal quality index of the window, 0..1 (``anyppg.signal.ppg_quality().sqi``; a
+            still, slow pulse read phase-corrected: :func:`anyppg.signal.quality.assess_window`).
         usable: whether the window passed the quality gate (and so went through the model).
         quality_model: the model's quality head as a probability, 0..1 (None without a model).
         af_probability: P(atrial fibrillation), 0..1: the ``AF`` entry of :attr:`rhythm_probabilities`
