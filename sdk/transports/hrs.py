@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-from anyppg.errors import ProtocolError
 from anyppg.firmware_bridge.hrs import (
     BODY_SENSOR_LOCATION_UUID,
     HEART_RATE_MEASUREMENT_UUID,
@@ -30,7 +28,7 @@ from anyppg.firmware_bridge.hrs import (
 )
 from anyppg.sdk.errors import StreamFormatError
 from anyppg.sdk.readings import Reading
-from anyppg.sdk.transports.bluetooth import BleakLink
+from anyppg.sdk.transports.reading_link import ReadingLink
 from anyppg.sdk.urls import DeviceURL
 
 __all__ = ["HrsTransport", "reading_from_hrs"]
@@ -59,7 +57,7 @@ def reading_from_hrs(measurement: HeartRateMeasurement, t: float, payload: bytes
     )
 
 
-class HrsTransport(BleakLink):
+class HrsTransport(ReadingLink):
     """Heart Rate Measurement notifications of a standard strap, as readings.
 
     Attributes:
@@ -72,12 +70,6 @@ class HrsTransport(BleakLink):
     def __init__(self, url: DeviceURL, adapter: Any | None = None, **kwargs: Any) -> None:
         super().__init__(url, adapter=adapter, **kwargs)
         self.location: BodySensorLocation | None = None
-        self._origin = time.monotonic()
-        self._bad = 0
-
-    @property
-    def corrupt_frames(self) -> int:
-        return self._bad
 
     async def start_streaming(self, client: Any) -> None:
         """Read the sensor location (when present) and subscribe to the measurements.
@@ -103,15 +95,8 @@ class HrsTransport(BleakLink):
         await client.stop_notify(HEART_RATE_MEASUREMENT_UUID)
 
     def _on_notification(self, _sender: Any, data: bytearray) -> None:
-        payload = bytes(data)
-        try:
-            measurement = HeartRateMeasurement.from_bytes(payload)
-        except ProtocolError as exc:
-            self._bad += 1
-            log.debug("%s: undecodable heart-rate measurement %s: %s", self.identifier, payload.hex(), exc)
-            return
-        self.inbox.put_nowait(reading_from_hrs(measurement, time.monotonic() - self._origin, payload))
+        self.deliver(bytes(data), _decode, "heart-rate measurement")
 
-    async def stream(self) -> AsyncIterator[Reading]:  # type: ignore[override]
-        while True:
-            yield await self.next_item()
+
+def _decode(payload: bytes, t: float) -> Reading:
+    return reading_from_hrs(HeartRateMeasurement.from_bytes(payload), t, payload)

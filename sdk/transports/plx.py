@@ -20,10 +20,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-from anyppg.errors import ProtocolError
 from anyppg.firmware_bridge.plx import (
     PLX_CONTINUOUS_MEASUREMENT_UUID,
     PLX_SPOT_CHECK_MEASUREMENT_UUID,
@@ -34,7 +32,7 @@ from anyppg.firmware_bridge.plx import (
 )
 from anyppg.sdk.errors import StreamFormatError
 from anyppg.sdk.readings import Reading
-from anyppg.sdk.transports.bluetooth import BleakLink
+from anyppg.sdk.transports.reading_link import ReadingLink
 from anyppg.sdk.urls import DeviceURL
 
 __all__ = ["PlxTransport", "plx_quality", "reading_from_plx"]
@@ -92,7 +90,7 @@ def reading_from_plx(measurement: Measurement, t: float, payload: bytes = b"") -
     )
 
 
-class PlxTransport(BleakLink):
+class PlxTransport(ReadingLink):
     """PLX measurements (continuous, or spot-check on devices that have only that), as readings.
 
     Attributes:
@@ -104,12 +102,6 @@ class PlxTransport(BleakLink):
     def __init__(self, url: DeviceURL, adapter: Any | None = None, **kwargs: Any) -> None:
         super().__init__(url, adapter=adapter, **kwargs)
         self.characteristic: str | None = None
-        self._origin = time.monotonic()
-        self._bad = 0
-
-    @property
-    def corrupt_frames(self) -> int:
-        return self._bad
 
     async def start_streaming(self, client: Any) -> None:
         """Subscribe to continuous measurements (or spot-checks when there are none).
@@ -133,20 +125,13 @@ class PlxTransport(BleakLink):
             await client.stop_notify(self.characteristic)
 
     def _on_notification(self, _sender: Any, data: bytearray) -> None:
-        payload = bytes(data)
         codec = (
             PlxContinuousMeasurement
             if self.characteristic == PLX_CONTINUOUS_MEASUREMENT_UUID
             else PlxSpotCheckMeasurement
         )
-        try:
-            measurement = codec.from_bytes(payload)
-        except ProtocolError as exc:
-            self._bad += 1
-            log.debug("%s: undecodable PLX measurement %s: %s", self.identifier, payload.hex(), exc)
-            return
-        self.inbox.put_nowait(reading_from_plx(measurement, time.monotonic() - self._origin, payload))
-
-    async def stream(self) -> AsyncIterator[Reading]:  # type: ignore[override]
-        while True:
-            yield await self.next_item()
+        self.deliver(
+            bytes(data),
+            lambda payload, t: reading_from_plx(codec.from_bytes(payload), t, payload),
+            "PLX measurement",
+        )

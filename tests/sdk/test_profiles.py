@@ -97,6 +97,29 @@ def test_plx_stream_reports_what_the_oximeter_sent():
     assert "SpO2" in reading_line(results[0])
 
 
+def test_a_notification_that_does_not_decode_is_counted_and_the_next_one_delivered():
+    """What bleak's callback hands an ``hrs:`` / ``plx:`` link: bytes that do not decode cost only
+    themselves (``corrupt_frames``); the next measurement still becomes a reading."""
+    from anyppg.firmware_bridge.hrs import HeartRateMeasurement
+    from anyppg.firmware_bridge.plx import PLX_CONTINUOUS_MEASUREMENT_UUID
+    from anyppg.sdk.transports.hrs import HrsTransport
+    from anyppg.sdk.transports.plx import PlxTransport
+    from anyppg.sdk.urls import parse_url
+
+    hrs = HrsTransport(parse_url("hrs:Strap"))
+    hrs._on_notification(None, bytearray(b"\x10"))  # flags promise RR intervals, no heart rate follows
+    hrs._on_notification(None, bytearray(bytes(HeartRateMeasurement(72, rr_intervals=(0.8,)))))
+    assert hrs.corrupt_frames == 1 and hrs.inbox.qsize() == 1
+    reading = hrs.inbox.get_nowait()
+    assert reading.heart_rate == 72 and reading.rr_intervals == pytest.approx((800.0,), abs=1)
+
+    plx = PlxTransport(parse_url("plx:Oximeter"))
+    plx.characteristic = PLX_CONTINUOUS_MEASUREMENT_UUID
+    plx._on_notification(None, bytearray(b"\x00\x01"))  # cut short
+    plx._on_notification(None, bytearray(bytes(PlxContinuousMeasurement(spo2=97.0, pulse_rate=64.0))))
+    assert plx.corrupt_frames == 1 and plx.inbox.get_nowait().spo2 == pytest.approx(97.0)
+
+
 def test_plx_quality_follows_the_devices_status_bits():
     def m(**kw):
         return PlxContinuousMeasurement(spo2=kw.pop("spo2", 97.0), pulse_rate=70.0, **kw)
