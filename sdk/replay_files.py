@@ -12,7 +12,8 @@ Formats (the recorder writes all of them; anything else that follows them replay
   the model).
 - **CSV**: a header ``t,ppg`` (or ``t,ppg_0,ppg_1,...`` for several channels) and optionally all three
   of ``acc_x,acc_y,acc_z`` (g) or of ``acc_raw_x,acc_raw_y,acc_raw_z`` (unknown scale); ``t`` in
-  seconds. A last line cut short (a recording killed mid-write) is
+  seconds. An empty cell is a missing value: an empty PPG cell a missing sample, rows without an
+  accelerometer sample (a slower accelerometer) read it at their time between the rows that have one. A last line cut short (a recording killed mid-write) is
   left out with a warning; every complete row is kept.
 - **WFDB**: a directory holding one record (``*.hea`` + data) with a ``PPG`` signal (further channels
   ``PPG_1``, ``PPG_2``, ...) and optionally ``ACC_X``, ``ACC_Y``, ``ACC_Z`` (unit ``g``, ``mg``,
@@ -27,6 +28,7 @@ whose one-line message names the file and what was expected.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -337,11 +339,27 @@ def _load_csv(path: Path) -> ReplayData:
     data, torn = _csv_rows(path, header, complete_last)
     cols = {name: i for i, name in enumerate(header)}
     acc = data[:, [cols[c] for c in acc_columns]] if present else None
+    if acc is not None:
+        acc = _fill_acc_rows(path, data[:, 0], acc)
     ppg = data[:, ppg_columns[0]] if len(ppg_columns) == 1 else data[:, ppg_columns]
     raw = acc_columns is _RAW_ACC_COLUMNS
     return _finish(
         path, data[:, 0], ppg, None, acc, channels=len(ppg_columns), torn_rows=torn, acc_in_g=not raw
     )
+
+
+def _fill_acc_rows(path: Path, t: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """An accelerometer slower than the PPG leaves whole rows empty: they are read at their row's time
+    ``t`` between the rows that have one (a cell missing from an otherwise full row stays NaN, an
+    invalid sample that the stream repairs and counts)."""
+    empty = np.isnan(acc).all(axis=1)
+    have = ~empty & np.isfinite(t)
+    if not empty.any() or have.sum() < 2 or not np.all(np.diff(t[have]) > 0):
+        return acc  # nothing to fill, too little to fill from, or t is refused by _finish anyway
+    log.info("%s: accelerometer on %d of %d rows; read at the other rows' times", path, have.sum(), len(t))
+    filled = acc.copy()
+    filled[empty] = acc_at(t[empty], t[have], acc[have])
+    return filled
 
 
 def _csv_ppg_columns(header: list[str]) -> list[int]:
@@ -368,10 +386,10 @@ def _csv_rows(path: Path, header: list[str], complete_last: bool) -> tuple[np.nd
     when it does not parse, or when it has no line end and its ``t`` does not advance."""
     ncol = len(header)
 
-    def parse(max_rows: int | None = None) -> np.ndarray:
+    def load(max_rows: int | None, **options: Any) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data" on a header-only file
-            data = np.loadtxt(
+            return np.loadtxt(
                 path,
                 delimiter=",",
                 skiprows=1,
@@ -379,7 +397,16 @@ def _csv_rows(path: Path, header: list[str], complete_last: bool) -> tuple[np.nd
                 ndmin=2,
                 dtype=np.float64,
                 encoding="utf-8",
+                **options,
             )
+
+    def parse(max_rows: int | None = None) -> np.ndarray:
+        try:
+            data = load(max_rows)
+        except ValueError as exc:  # empty cells (a value missing from a row) are read as NaN
+            if "string ''" not in str(exc):
+                raise
+            data = load(max_rows, converters=_cell)
         if data.size and data.shape[1] != ncol:
             raise ValueError(f"rows have {data.shape[1]} columns; the header has {ncol}")
         return data
@@ -411,6 +438,11 @@ def _csv_rows(path: Path, header: list[str], complete_last: bool) -> tuple[np.nd
         rows - 1,
     )
     return data, 1
+
+
+def _cell(text: str) -> float:
+    """One CSV cell: a number, or NaN where the cell is empty."""
+    return float(text) if text.strip() else math.nan
 
 
 def _count_rows(path: Path) -> int:

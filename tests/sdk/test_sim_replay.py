@@ -122,6 +122,33 @@ def test_replay_errors_name_the_file_and_the_expected_content(tmp_path):
         _run(f"replay:{tmp_path / 'missing.npz'}")
 
 
+def test_a_csv_with_empty_cells_reads_them_as_missing_values(tmp_path):
+    """A logger that writes the accelerometer at half the PPG's rate leaves every other row's acc cells
+    empty: those rows read it at their time. An empty PPG cell is a missing sample: dropped, counted."""
+    from anyppg.sdk.replay_files import load_replay
+
+    sim = anyppg.simulate(20.0, ppg_rate=50.0, motion=0.5, motion_fraction=1.0, seed=4)
+    acc = np.asarray(sim.acc, dtype=np.float64)
+    acc = acc if acc.shape[-1] == 3 else acc.T
+    lines = ["t,ppg,acc_x,acc_y,acc_z"]
+    for i, (p, a) in enumerate(zip(sim.ppg, acc, strict=True)):
+        ppg_cell = "" if i == 300 else f"{p:.6f}"
+        acc_cells = ",".join(f"{v:.6f}" for v in a) if i % 2 == 0 else ",,"
+        lines.append(f"{i / 50.0:.4f},{ppg_cell},{acc_cells}")
+    path = tmp_path / "logger.csv"
+    path.write_text("\n".join(lines) + "\n")
+
+    data = load_replay(path)
+    assert np.isnan(data.ppg[300]) and np.isfinite(np.delete(data.ppg, 300)).all()
+    assert np.isfinite(data.acc).all()
+    np.testing.assert_allclose(data.acc[1::2][:-1], 0.5 * (acc[0::2][:-1] + acc[2::2]), atol=1e-6)
+    device, blocks = _run(f"replay:{path}?speed=max")
+    counts = device.accounting
+    assert counts.received == len(sim.ppg) and counts.dropped == {"invalid": 1} and counts.delivered == 999
+    assert sum(len(b) for b in blocks) == len(sim.ppg) - 1  # every other sample delivered
+    assert "invalid_acc" not in counts.issues  # filled rows are readings, not repairs
+
+
 def test_a_stream_left_with_break_makes_way_for_the_next_one():
     """``break`` does not close an async generator at once (the event loop's finalizer does, a few
     iterations later): the next infer()/samples() waits for that instead of calling itself a second
