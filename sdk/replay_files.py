@@ -13,8 +13,9 @@ Formats (the recorder writes all of them; anything else that follows them replay
 - **CSV**: a header ``t,ppg`` (or ``t,ppg_0,ppg_1,...`` for several channels) and optionally all three
   of ``acc_x,acc_y,acc_z`` (g) or of ``acc_raw_x,acc_raw_y,acc_raw_z`` (unknown scale); ``t`` in
   seconds. An empty cell is a missing value: an empty PPG cell a missing sample, rows without an
-  accelerometer sample (a slower accelerometer) read it at their time between the rows that have one. A last line cut short (a recording killed mid-write) is
-  left out with a warning; every complete row is kept.
+  accelerometer sample (a slower accelerometer) read it at their time between the rows that have
+  one. A last line cut short (a recording killed mid-write) is left out with a warning; every
+  complete row is kept.
 - **WFDB**: a directory holding one record (``*.hea`` + data) with a ``PPG`` signal (further channels
   ``PPG_1``, ``PPG_2``, ...) and optionally ``ACC_X``, ``ACC_Y``, ``ACC_Z`` (unit ``g``, ``mg``,
   ``m/s^2`` or ``raw``); missing samples are NaN (needs ``pip install "anyppg[data]"``).
