@@ -992,6 +992,20 @@ def hr_result(windows: Windows, info: dict[str, Any], n_boot: int) -> dict[str, 
     return out
 
 
+def _without_options(argv: Sequence[str], *names: str) -> list[str]:
+    """``argv`` without the named options and their values (``--out DIR`` or ``--out=DIR``): where a
+    run read its data and wrote its results is not part of the command that reproduces it."""
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in names:
+            skip = True
+        elif not a.startswith(tuple(f"{n}=" for n in names)):
+            kept.append(a)
+    return kept
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -1027,7 +1041,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     result: dict[str, Any] = {
         "command": "python benchmarks/bench_real.py --data DATA"
-        + "".join(f" {a}" for a in (argv or sys.argv[1:]) if a != args.data and a != "--data"),
+        + "".join(f" {a}" for a in _without_options(argv or sys.argv[1:], "--data", "--out")),
         "quick": args.quick,
         "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores, 1 thread",
         "models": [{"label": m.label, "file": m.path.name} for m in models],

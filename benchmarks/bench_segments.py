@@ -226,7 +226,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     datasets = [d for d in args.datasets.split(",") if d]
     result = run(Path(args.data), models, datasets, args.boot, args.subjects)
-    result["command"] = "python benchmarks/bench_segments.py " + " ".join(argv or sys.argv[1:])
+    result["command"] = " ".join(
+        [
+            "python benchmarks/bench_segments.py --data DATA",
+            *real._without_options(argv or sys.argv[1:], "--data", "--out"),
+        ]
+    )
     result["machine"] = {
         "python": platform.python_version(),
         "cpu": platform.processor() or platform.machine(),

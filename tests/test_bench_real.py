@@ -223,3 +223,13 @@ def test_false_alarms_are_the_gated_windows_calling_af_with_a_subject_ci(bench) 
     assert (row["method"], row["value"], row["windows"]) == ("rhythm head: m", 0.4, 5)
     assert row["ci"][0] == 0.0 and row["ci"][1] == 1.0  # one subject always, the other never
     assert bench.false_alarm_table(bench.Windows(), n_boot=10) is None
+
+
+def test_the_recorded_command_leaves_out_where_data_came_from_and_results_went(bench) -> None:
+    argv = ["--data", "/somewhere/data", "--models", "a.tflite", "b.tflite", "--out=results", "--quick"]
+    assert bench._without_options([*argv, "--out", "x"], "--data", "--out") == [
+        "--models",
+        "a.tflite",
+        "b.tflite",
+        "--quick",
+    ]
