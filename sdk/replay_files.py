@@ -18,7 +18,9 @@ Formats (the recorder writes all of them; anything else that follows them replay
   complete row is kept.
 - **WFDB**: a directory holding one record (``*.hea`` + data) with a ``PPG`` signal (further channels
   ``PPG_1``, ``PPG_2``, ...) and optionally ``ACC_X``, ``ACC_Y``, ``ACC_Z`` (unit ``g``, ``mg``,
-  ``m/s^2`` or ``raw``); missing samples are NaN (needs ``pip install "anyppg[data]"``).
+  ``m/s^2`` or ``raw``); missing samples are NaN. In a multi-frequency record every signal keeps its
+  own rate (frame rate x its samples per frame): the PPG is read at its rate, an accelerometer at
+  another rate at the PPG's sample times (needs ``pip install "anyppg[data]"``).
 - **Journal** (``*.journal``): what :mod:`anyppg.sdk.recorder` appends while recording, readable
   even after a crash (a row cut short at the end is left out).
 
@@ -533,7 +535,7 @@ def _load_wfdb(path: Path) -> ReplayData:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             _check_wfdb_size(headers[0], wfdb.rdheader(stem))
-            record = wfdb.rdrecord(stem)
+            record = wfdb.rdrecord(stem, smooth_frames=False)  # every signal at its own rate
     except FileNotFoundError as exc:
         raise DataFormatError(
             str(headers[0]), f"WFDB signal file {Path(exc.filename or '?').name} is missing"
@@ -552,21 +554,40 @@ def _load_wfdb(path: Path) -> ReplayData:
     extra = []
     while f"PPG_{len(extra) + 1}" in names and len(extra) + 1 < MAX_PPG_CHANNELS:
         extra.append(names.index(f"PPG_{len(extra) + 1}"))
-    sig = record.p_signal
-    if sig is None or sig.ndim != 2:
+    signals = record.e_p_signal
+    if not signals or len(signals) != len(names):
         raise DataFormatError(str(headers[0]), "WFDB record has no physical signal (p_signal)")
+    # A multi-frequency record holds each signal at frame rate x its samples per frame.
+    per_frame = list(record.samps_per_frame or [1] * len(names))
+    frame_fs = _check_rate(headers[0], float(record.fs or 0.0), "the header's fs")
+    ppg_index = [names.index("PPG"), *extra]
+    rates = {frame_fs * per_frame[i] for i in ppg_index}
+    if len(rates) > 1:
+        raise DataFormatError(
+            str(headers[0]), f"WFDB PPG channels must share one rate; they are at {sorted(rates)} Hz"
+        )
+    fs = _check_rate(headers[0], rates.pop(), "the header's fs x samples per frame")
     acc = None
     factor: float | None = 1.0
     if {"ACC_X", "ACC_Y", "ACC_Z"} <= set(names):
-        acc = sig[:, [names.index("ACC_X"), names.index("ACC_Y"), names.index("ACC_Z")]]
+        axes = [names.index(f"ACC_{a}") for a in "XYZ"]
+        acc_rates = {frame_fs * per_frame[i] for i in axes}
+        if len(acc_rates) > 1:
+            raise DataFormatError(
+                str(headers[0]), f"WFDB ACC_X/Y/Z must share one rate; they are at {sorted(acc_rates)} Hz"
+            )
+        acc_fs = acc_rates.pop()
+        acc = np.column_stack([np.asarray(signals[i], dtype=np.float64) for i in axes])
+        if acc_fs != fs:  # a slower (or faster) accelerometer: read at the PPG's sample times
+            n_ppg = len(signals[ppg_index[0]])
+            acc = acc_at(np.arange(n_ppg) / fs, np.arange(acc.shape[0]) / acc_fs, acc)
         units = list(record.units or [])
-        unit = str(units[names.index("ACC_X")]) if len(units) == len(names) else "g"
+        unit = str(units[axes[0]]) if len(units) == len(names) else "g"
         factor = _acc_factor(headers[0], unit)
         if factor not in (None, 1.0):
             acc = acc * factor
-    fs = _check_rate(headers[0], float(record.fs or 0.0), "the header's fs")
     # Missing samples (gaps in a recording) are stored as NaN, WFDB's "invalid sample" value.
-    ppg = np.asarray(sig[:, [names.index("PPG"), *extra]], dtype=np.float64)
+    ppg = np.column_stack([np.asarray(signals[i], dtype=np.float64) for i in ppg_index])
     keep = np.isfinite(ppg).all(axis=1)
     t = np.arange(ppg.shape[0])[keep] / fs
     kept = ppg[keep, 0] if not extra else ppg[keep]
