@@ -77,3 +77,43 @@ def benchmark_script():
     yield load
     for name in loaded:
         sys.modules.pop(name, None)
+
+
+def _write_multifrequency_wfdb(
+    folder: Path,
+    name: str,
+    signals: list,
+    names: list[str],
+    units: list[str],
+    per_frame: list[int],
+    frame_fs: float,
+) -> None:
+    """A WFDB record whose signals have samples per frame of their own (rate: ``frame_fs`` x that)."""
+    wfdb = pytest.importorskip("wfdb")
+    n = len(signals)
+    rec = wfdb.Record(
+        record_name=name,
+        n_sig=n,
+        fs=frame_fs,
+        sig_len=len(signals[0]) // per_frame[0],
+        sig_name=names,
+        units=units,
+        samps_per_frame=per_frame,
+        e_p_signal=signals,
+        fmt=["16"] * n,
+        adc_gain=[1000.0] * n,
+        baseline=[0] * n,
+        adc_res=[16] * n,
+        adc_zero=[0] * n,
+        block_size=[0] * n,
+        file_name=[f"{name}.dat"] * n,
+    )
+    rec.e_d_signal = rec.adc(expanded=True)
+    rec.set_d_features(expanded=True)
+    rec.wrsamp(expanded=True, write_dir=str(folder))
+
+
+@pytest.fixture(scope="session")
+def write_multifrequency_wfdb():
+    """:func:`_write_multifrequency_wfdb`, for the WFDB readers' tests."""
+    return _write_multifrequency_wfdb

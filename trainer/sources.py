@@ -549,7 +549,8 @@ class WfdbSource(_FileSource):
     """WFDB records (``.hea`` + signal files), e.g. MIMIC-III waveform database matched subset.
 
     PPG is the channel named ``PLETH`` (or another of :data:`PPG_NAMES`), ECG lead ``II`` (or another
-    of :data:`ECG_NAMES`); both share the record's sampling rate. Rhythm annotations in a ``.atr`` file
+    of :data:`ECG_NAMES`), each at its own rate (the record's frame rate x its samples per frame; a
+    multi-frequency record is not averaged down to the frame rate). Rhythm annotations in a ``.atr`` file
     (MIT-BIH convention: ``aux_note`` ``(AFIB`` starts AF, any other ``(XXX`` ends it) give AF labels.
     The subject is the record name up to the first ``-`` (``p000020-2183-...`` -> ``p000020``).
     """
@@ -561,29 +562,31 @@ class WfdbSource(_FileSource):
         wfdb = _require("wfdb")
         stem = str(path.with_suffix(""))
         try:
-            record = wfdb.rdrecord(stem)
+            record = wfdb.rdrecord(stem, smooth_frames=False)  # every signal at its own rate
         except Exception as exc:  # wfdb raises bare Exceptions for malformed headers
             raise DataFormatError(str(path), f"not a readable WFDB record: {exc}") from exc
         names = list(record.sig_name or [])
-        signals = record.p_signal
+        signals = record.e_p_signal or []
+        per_frame = list(record.samps_per_frame or [1] * len(names))
         i_ppg, i_ecg = _match_channel(names, PPG_NAMES), _match_channel(names, ECG_NAMES)
         if i_ppg is None:
             raise DataFormatError(str(path), f"no PPG channel (one of {PPG_NAMES}); channels are {names}")
-        fs = float(record.fs)
+        fs = float(record.fs)  # the frame rate, which annotation sample numbers count in
+        ppg = np.asarray(signals[i_ppg], dtype=np.float64)
         af_intervals = None
         if Path(stem + ".atr").is_file():
             ann = wfdb.rdann(stem, "atr")
             af_intervals = _rhythm_intervals(
-                np.asarray(ann.sample) / fs, ann.aux_note or [], len(signals) / fs
+                np.asarray(ann.sample) / fs, ann.aux_note or [], len(ppg) / (fs * per_frame[i_ppg])
             )
         return [
             SourceRecord(
                 subject=self.subject_of(path),
                 record=path.stem,
-                ppg=signals[:, i_ppg].astype(np.float64),
-                ppg_fs=fs,
-                ecg=None if i_ecg is None else signals[:, i_ecg].astype(np.float64),
-                ecg_fs=None if i_ecg is None else fs,
+                ppg=ppg,
+                ppg_fs=fs * per_frame[i_ppg],
+                ecg=None if i_ecg is None else np.asarray(signals[i_ecg], dtype=np.float64),
+                ecg_fs=None if i_ecg is None else fs * per_frame[i_ecg],
                 af=-1 if af_intervals is None else 0,
                 af_intervals=af_intervals,
             )

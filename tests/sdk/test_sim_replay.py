@@ -149,33 +149,7 @@ def test_a_csv_with_empty_cells_reads_them_as_missing_values(tmp_path):
     assert "invalid_acc" not in counts.issues  # filled rows are readings, not repairs
 
 
-def _write_multifrequency(folder, signals, names, per_frame, frame_fs):
-    """A WFDB record whose signals have their own samples per frame (rates frame_fs x per_frame)."""
-    wfdb = pytest.importorskip("wfdb")
-    n = len(signals)
-    rec = wfdb.Record(
-        record_name="mf",
-        n_sig=n,
-        fs=frame_fs,
-        sig_len=len(signals[0]) // per_frame[0],
-        sig_name=names,
-        units=["NU"] + ["g"] * (n - 1),
-        samps_per_frame=per_frame,
-        e_p_signal=signals,
-        fmt=["16"] * n,
-        adc_gain=[1000.0] * n,
-        baseline=[0] * n,
-        adc_res=[16] * n,
-        adc_zero=[0] * n,
-        block_size=[0] * n,
-        file_name=["mf.dat"] * n,
-    )
-    rec.e_d_signal = rec.adc(expanded=True)
-    rec.set_d_features(expanded=True)
-    rec.wrsamp(expanded=True, write_dir=str(folder))
-
-
-def test_a_multifrequency_wfdb_record_keeps_every_ppg_sample(tmp_path):
+def test_a_multifrequency_wfdb_record_keeps_every_ppg_sample(tmp_path, write_multifrequency_wfdb):
     """PPG at 64 Hz (2 samples a frame) beside ACC at 32 Hz: wfdb's default reading averages the PPG
     down to the 32 Hz frame rate, which lost half of its samples without a word."""
     from anyppg.sdk.replay_files import load_replay
@@ -185,7 +159,8 @@ def test_a_multifrequency_wfdb_record_keeps_every_ppg_sample(tmp_path):
     acc = acc if acc.shape[-1] == 3 else acc.T
     ppg = np.round(sim.ppg, 3)
     slow = np.round(acc[::2], 3)  # the accelerometer at half the PPG's rate
-    _write_multifrequency(tmp_path, [ppg, *slow.T], ["PPG", "ACC_X", "ACC_Y", "ACC_Z"], [2, 1, 1, 1], 32)
+    names, units = ["PPG", "ACC_X", "ACC_Y", "ACC_Z"], ["NU", "g", "g", "g"]
+    write_multifrequency_wfdb(tmp_path, "mf", [ppg, *slow.T], names, units, [2, 1, 1, 1], 32)
 
     data = load_replay(tmp_path)
     assert data.rate == 64.0 and len(data.ppg) == len(ppg)
@@ -193,7 +168,7 @@ def test_a_multifrequency_wfdb_record_keeps_every_ppg_sample(tmp_path):
     np.testing.assert_allclose(data.acc[::2], slow, atol=1e-3)  # its own samples, where it has them
     assert np.abs(data.acc[1::2][:-1] - acc[1::2][:-1]).mean() < 0.02  # between them, interpolated
 
-    _write_multifrequency(tmp_path, [ppg, ppg[::2]], ["PPG", "PPG_1"], [2, 1], 32)
+    write_multifrequency_wfdb(tmp_path, "mf", [ppg, ppg[::2]], ["PPG", "PPG_1"], ["NU", "NU"], [2, 1], 32)
     with pytest.raises(
         DataFormatError, match=r"PPG channels must share one rate; they are at \[32.0, 64.0\] Hz"
     ):

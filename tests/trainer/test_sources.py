@@ -62,6 +62,16 @@ def test_wfdb_mimic_style_record_with_rhythm_annotations(tmp_path):
     assert source.skipped == {}
 
 
+def test_wfdb_multifrequency_record_keeps_each_signal_at_its_rate(tmp_path, write_multifrequency_wfdb):
+    """PLETH at 250 Hz (2 samples a frame) beside lead II at 125 Hz: neither averaged to the frame rate."""
+    ppg, ecg = _pulse(30.0, 250), _spikes(30.0, 125)
+    write_multifrequency_wfdb(tmp_path, "p000321-1", [ppg, ecg], ["PLETH", "II"], ["NU", "mV"], [2, 1], 125)
+    (rec,) = list(WfdbSource(tmp_path).records())
+    assert (rec.ppg_fs, rec.ecg_fs) == (250.0, 125.0) and len(rec.ppg) == len(ppg)
+    np.testing.assert_allclose(rec.ppg, ppg, atol=1e-3)
+    np.testing.assert_allclose(rec.ecg, ecg, atol=1e-3)
+
+
 def test_wfdb_record_without_pleth_is_skipped_and_counted(tmp_path):
     wfdb = pytest.importorskip("wfdb")
     wfdb.wrsamp("a-1", fs=125, units=["mV"], sig_name=["II"], p_signal=_spikes(20, 125)[:, None],
