@@ -556,7 +556,7 @@ def _load_wfdb(path: Path) -> ReplayData:
         extra.append(names.index(f"PPG_{len(extra) + 1}"))
     signals = record.e_p_signal
     if not signals or len(signals) != len(names):
-        raise DataFormatError(str(headers[0]), "WFDB record has no physical signal (p_signal)")
+        raise DataFormatError(str(headers[0]), "WFDB record has no physical signal")
     # A multi-frequency record holds each signal at frame rate x its samples per frame.
     per_frame = list(record.samps_per_frame or [1] * len(names))
     frame_fs = _check_rate(headers[0], float(record.fs or 0.0), "the header's fs")
