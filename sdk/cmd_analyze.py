@@ -1,6 +1,6 @@
 """``anyppg analyze FILE``: analyse a recording file in one go (:func:`anyppg.analyze`), as a table.
 
-``FILE`` is any ``replay:`` format (NPZ, CSV, WFDB directory, recorder journal; see
+``FILE`` is any ``replay:`` format (NPZ, CSV, WFDB directory, EDF, recorder journal; see
 :mod:`anyppg.sdk.replay_files`). By default the recording is one continuous stream: one row per 10 s
 window every 2 s, the same windows and values as ``anyppg stream replay:FILE`` (every PPG channel
 and the accelerometer included; the model also runs on windows the quality gate marks unusable).
@@ -56,7 +56,9 @@ class AnalysisWriteError(AnyPPGError, OSError):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE", help="recording: .npz, .csv, .journal or a WFDB directory")
+    parser.add_argument(
+        "file", metavar="FILE", help="recording: .npz, .csv, .edf, .journal or a WFDB directory"
+    )
     parser.add_argument(
         "--model",
         default="default",

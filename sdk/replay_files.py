@@ -1,6 +1,6 @@
-"""Reading recordings for ``replay:``: NPZ, CSV, WFDB record directories and recorder journals.
+"""Reading recordings for ``replay:``: NPZ, CSV, WFDB record directories, EDF files and recorder journals.
 
-Formats (the recorder writes all of them; anything else that follows them replays too):
+Formats (the recorder writes all of them but EDF; anything else that follows them replays too):
 
 - **NPZ**: ``ppg`` and either ``fs`` (a scalar, Hz) or ``t`` (seconds per sample, increasing; gaps
   allowed); optional ``acc`` at the same rate (or at ``acc_fs``, Hz, from the first PPG sample on:
@@ -21,6 +21,11 @@ Formats (the recorder writes all of them; anything else that follows them replay
   ``m/s^2`` or ``raw``); missing samples are NaN. In a multi-frequency record every signal keeps its
   own rate (frame rate x its samples per frame): the PPG is read at its rate, an accelerometer at
   another rate at the PPG's sample times (needs ``pip install "anyppg[data]"``).
+- **EDF / EDF+** (``*.edf``, read only; a polysomnograph's or a wearable's export): the first channel
+  labelled as PPG (``Pleth``, ``PPG``, ...: :data:`anyppg.channels.PPG_NAMES`) at its own rate, and an
+  accelerometer where three channels are labelled ``ACC X`` / ``ACC_Y`` / ``Accelerometer Z``-style
+  (unit from the physical dimension: ``g``, ``mg``, ``m/s^2``; none given: raw), read at the PPG's
+  sample times when its rate differs (needs ``pip install "anyppg[data]"``).
 - **Journal** (``*.journal``): what :mod:`anyppg.sdk.recorder` appends while recording, readable
   even after a crash (a row cut short at the end is left out).
 
@@ -129,7 +134,8 @@ def load_replay(path: str | Path) -> ReplayData:
     Raises:
         DataFormatError: the path does not exist, or its content is not one of the formats above;
             the one-line message names the file and the expected keys / columns.
-        RuntimeUnavailableError: a WFDB record without the ``wfdb`` package.
+        RuntimeUnavailableError: a WFDB record without the ``wfdb`` package, an EDF file without
+            ``pyedflib`` (both in ``anyppg[data]``).
     """
     p = Path(path)
     if not p.exists():
@@ -146,8 +152,10 @@ def load_replay(path: str | Path) -> ReplayData:
         return _load_csv(p)
     if suffix == ".journal":
         return _load_journal(p)
+    if suffix == ".edf":
+        return _load_edf(p)
     raise DataFormatError(
-        str(p), f"unknown recording format {suffix!r}; expected .npz, .csv or a WFDB directory"
+        str(p), f"unknown recording format {suffix!r}; expected .npz, .csv, .edf or a WFDB directory"
     )
 
 
@@ -520,6 +528,48 @@ def _check_wfdb_size(header_path: Path, header: Any) -> None:
             f"header declares {declared:,} samples but its signal files ({', '.join(names) or 'none'}) "
             f"hold {size:,} bytes",
         )
+
+
+def _load_edf(path: Path) -> ReplayData:
+    try:
+        import pyedflib
+    except ImportError:
+        raise RuntimeUnavailableError("pyedflib", 'pip install "anyppg[data]"') from None
+    from anyppg.channels import PPG_NAMES, acc_axis_channel, match_channel
+
+    try:
+        reader = pyedflib.EdfReader(str(path))
+    except OSError as exc:  # pyedflib's one error for a file it cannot open or parse
+        raise DataFormatError(str(path), f"not a readable EDF file ({_one_line(exc)})") from None
+    try:
+        labels = [str(label).strip() for label in reader.getSignalLabels()]
+        i_ppg = match_channel(labels, PPG_NAMES)
+        if i_ppg is None:
+            raise DataFormatError(
+                str(path), f"EDF file needs a PPG channel (one of {', '.join(PPG_NAMES)}); it has {labels}"
+            )
+        fs = _check_rate(path, float(reader.getSampleFrequency(i_ppg)), f"channel {labels[i_ppg]!r}")
+        ppg = np.asarray(reader.readSignal(i_ppg), dtype=np.float64)
+        axes = [acc_axis_channel(labels, a) for a in "xyz"]
+        acc, factor = None, 1.0
+        if all(i is not None for i in axes):
+            rates = {float(reader.getSampleFrequency(i)) for i in axes}
+            if len(rates) > 1:
+                raise DataFormatError(
+                    str(path),
+                    f"EDF accelerometer channels must share one rate; they are at {sorted(rates)} Hz",
+                )
+            acc_fs = rates.pop()
+            acc = np.column_stack([np.asarray(reader.readSignal(i), dtype=np.float64) for i in axes])
+            if acc_fs != fs:  # read at the PPG's sample times (both start with the file)
+                acc = acc_at(np.arange(len(ppg)) / fs, np.arange(acc.shape[0]) / acc_fs, acc)
+            unit = str(reader.getPhysicalDimension(axes[0])).strip() or "raw"
+            factor = _acc_factor(path, unit)
+            if factor not in (None, 1.0):
+                acc = acc * factor
+    finally:
+        reader.close()
+    return _finish(path, None, ppg, fs, acc, acc_in_g=factor is not None)
 
 
 def _load_wfdb(path: Path) -> ReplayData:

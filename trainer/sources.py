@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from anyppg.channels import ECG_NAMES, PPG_NAMES, match_channel
 from anyppg.errors import AnyPPGError, DataFormatError, InvalidSignalError
 from anyppg.npz import open_npz
 from anyppg.signal.constants import MIN_PPG_RATE
@@ -493,18 +494,6 @@ def _subject_from_stem(stem: str) -> str:
     return re.split(r"[-_]", stem, maxsplit=1)[0] or stem
 
 
-def _match_channel(names: Sequence[str], wanted: Sequence[str]) -> int | None:
-    low = [n.strip().lower() for n in names]
-    for w in wanted:
-        if w.lower() in low:
-            return low.index(w.lower())
-    return None
-
-
-PPG_NAMES = ("PLETH", "Pleth", "PPG", "PlethWV", "SpO2 Pleth", "Pleth_wave", "SNUADC/PLETH")
-ECG_NAMES = ("II", "ECG II", "ECG", "EKG", "ECG1", "ECG_II", "ECGII", "SNUADC/ECG_II", "ECG L", "ECG R")
-
-
 class _FileSource:
     """Shared plumbing: list files, derive subjects, read each file, skip and count broken ones."""
 
@@ -568,7 +557,7 @@ class WfdbSource(_FileSource):
         names = list(record.sig_name or [])
         signals = record.e_p_signal or []
         per_frame = list(record.samps_per_frame or [1] * len(names))
-        i_ppg, i_ecg = _match_channel(names, PPG_NAMES), _match_channel(names, ECG_NAMES)
+        i_ppg, i_ecg = match_channel(names, PPG_NAMES), match_channel(names, ECG_NAMES)
         if i_ppg is None:
             raise DataFormatError(str(path), f"no PPG channel (one of {PPG_NAMES}); channels are {names}")
         fs = float(record.fs)  # the frame rate, which annotation sample numbers count in
@@ -813,7 +802,7 @@ class EdfSource(_FileSource):
             raise DataFormatError(str(path), f"not a readable EDF file: {exc}") from exc
         try:
             labels = [label.strip() for label in reader.getSignalLabels()]
-            i_ppg, i_ecg = _match_channel(labels, PPG_NAMES), _match_channel(labels, ECG_NAMES)
+            i_ppg, i_ecg = match_channel(labels, PPG_NAMES), match_channel(labels, ECG_NAMES)
             if i_ppg is None:
                 raise DataFormatError(
                     str(path), f"no PPG channel (one of {PPG_NAMES}); channels are {labels}"

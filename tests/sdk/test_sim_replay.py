@@ -175,6 +175,35 @@ def test_a_multifrequency_wfdb_record_keeps_every_ppg_sample(tmp_path, write_mul
         load_replay(tmp_path)
 
 
+def test_an_edf_file_replays_its_pleth_and_a_slower_accelerometer(tmp_path):
+    """A polysomnograph's or a wearable's EDF export: ``Pleth`` at 128 Hz, ``ACC X/Y/Z`` at 32 Hz."""
+    pyedflib = pytest.importorskip("pyedflib")
+    from anyppg.sdk.replay_files import load_replay
+
+    sim = anyppg.simulate(30.0, ppg_rate=128.0, motion=0.3, motion_fraction=1.0, seed=8)
+    acc = np.asarray(sim.acc, dtype=np.float64)
+    acc = acc if acc.shape[-1] == 3 else acc.T
+    header = [pyedflib.highlevel.make_signal_header("Pleth", "", 128, -10, 10)]
+    header += [pyedflib.highlevel.make_signal_header(f"ACC {a}", "g", 32, -4, 4) for a in "XYZ"]
+    path = tmp_path / "night.edf"
+    signals = [np.ascontiguousarray(x) for x in (sim.ppg, *acc[::4].T)]
+    pyedflib.highlevel.write_edf(str(path), signals, header)
+
+    data = load_replay(path)
+    assert data.rate == 128.0 and len(data.ppg) == len(sim.ppg) and data.acc.shape == (len(sim.ppg), 3)
+    np.testing.assert_allclose(data.ppg, sim.ppg, atol=1e-3)  # 16-bit over +-10
+    assert np.abs(data.acc - acc).mean() < 0.01  # between its own samples, interpolated
+    device, blocks = _run(f"replay:{path}?speed=max")
+    assert sum(len(b) for b in blocks) == device.accounting.received == len(sim.ppg)
+
+    pyedflib.highlevel.write_edf(str(path), signals[1:], header[1:])
+    with pytest.raises(DataFormatError, match=r"needs a PPG channel .*it has \['ACC X', 'ACC Y', 'ACC Z'\]"):
+        load_replay(path)
+    path.write_bytes(b"not an edf file at all" * 20)
+    with pytest.raises(DataFormatError, match="not a readable EDF file"):
+        load_replay(path)
+
+
 def test_a_stream_left_with_break_makes_way_for_the_next_one():
     """``break`` does not close an async generator at once (the event loop's finalizer does, a few
     iterations later): the next infer()/samples() waits for that instead of calling itself a second
