@@ -530,6 +530,20 @@ def _check_wfdb_size(header_path: Path, header: Any) -> None:
         )
 
 
+def _acc_axes(
+    where: Path, what: str, axes: list[Any], rates: list[float], unit: str, n_ppg: int, fs: float
+) -> tuple[np.ndarray, float | None]:
+    """A file's three accelerometer channels (samples and rates; they start with the PPG) as
+    ``(n_ppg, 3)`` at the PPG's sample times in ``unit``'s g, and that unit's factor (None: raw)."""
+    if len(set(rates)) > 1:
+        raise DataFormatError(str(where), f"{what} must share one rate; they are at {sorted(set(rates))} Hz")
+    acc = np.column_stack([np.asarray(a, dtype=np.float64) for a in axes])
+    if rates[0] != fs:  # a slower (or faster) accelerometer: read at the PPG's sample times
+        acc = acc_at(np.arange(n_ppg) / fs, np.arange(acc.shape[0]) / rates[0], acc)
+    factor = _acc_factor(where, unit)
+    return (acc if factor in (None, 1.0) else acc * factor), factor
+
+
 def _load_edf(path: Path) -> ReplayData:
     try:
         import pyedflib
@@ -553,20 +567,15 @@ def _load_edf(path: Path) -> ReplayData:
         axes = [acc_axis_channel(labels, a) for a in "xyz"]
         acc, factor = None, 1.0
         if all(i is not None for i in axes):
-            rates = {float(reader.getSampleFrequency(i)) for i in axes}
-            if len(rates) > 1:
-                raise DataFormatError(
-                    str(path),
-                    f"EDF accelerometer channels must share one rate; they are at {sorted(rates)} Hz",
-                )
-            acc_fs = rates.pop()
-            acc = np.column_stack([np.asarray(reader.readSignal(i), dtype=np.float64) for i in axes])
-            if acc_fs != fs:  # read at the PPG's sample times (both start with the file)
-                acc = acc_at(np.arange(len(ppg)) / fs, np.arange(acc.shape[0]) / acc_fs, acc)
-            unit = str(reader.getPhysicalDimension(axes[0])).strip() or "raw"
-            factor = _acc_factor(path, unit)
-            if factor not in (None, 1.0):
-                acc = acc * factor
+            acc, factor = _acc_axes(
+                path,
+                "EDF accelerometer channels",
+                [reader.readSignal(i) for i in axes],
+                [float(reader.getSampleFrequency(i)) for i in axes],
+                str(reader.getPhysicalDimension(axes[0])).strip() or "raw",
+                len(ppg),
+                fs,
+            )
     finally:
         reader.close()
     return _finish(path, None, ppg, fs, acc, acc_in_g=factor is not None)
@@ -621,21 +630,16 @@ def _load_wfdb(path: Path) -> ReplayData:
     factor: float | None = 1.0
     if {"ACC_X", "ACC_Y", "ACC_Z"} <= set(names):
         axes = [names.index(f"ACC_{a}") for a in "XYZ"]
-        acc_rates = {frame_fs * per_frame[i] for i in axes}
-        if len(acc_rates) > 1:
-            raise DataFormatError(
-                str(headers[0]), f"WFDB ACC_X/Y/Z must share one rate; they are at {sorted(acc_rates)} Hz"
-            )
-        acc_fs = acc_rates.pop()
-        acc = np.column_stack([np.asarray(signals[i], dtype=np.float64) for i in axes])
-        if acc_fs != fs:  # a slower (or faster) accelerometer: read at the PPG's sample times
-            n_ppg = len(signals[ppg_index[0]])
-            acc = acc_at(np.arange(n_ppg) / fs, np.arange(acc.shape[0]) / acc_fs, acc)
         units = list(record.units or [])
-        unit = str(units[axes[0]]) if len(units) == len(names) else "g"
-        factor = _acc_factor(headers[0], unit)
-        if factor not in (None, 1.0):
-            acc = acc * factor
+        acc, factor = _acc_axes(
+            headers[0],
+            "WFDB ACC_X/Y/Z",
+            [signals[i] for i in axes],
+            [frame_fs * per_frame[i] for i in axes],
+            str(units[axes[0]]) if len(units) == len(names) else "g",
+            len(signals[ppg_index[0]]),
+            fs,
+        )
     # Missing samples (gaps in a recording) are stored as NaN, WFDB's "invalid sample" value.
     ppg = np.column_stack([np.asarray(signals[i], dtype=np.float64) for i in ppg_index])
     keep = np.isfinite(ppg).all(axis=1)
