@@ -38,7 +38,8 @@ def load(
         rec = recordings.load(source)
         return rec.ppg, rec.ppg_fs, rec.acc, rec.reference_hr, recordings.polarity(source)
     # Any replay: file (the recorder's NPZ, CSV, WFDB) on its time grid: a sample the link lost is
-    # NaN. analyze() bridges gaps up to 0.5 s and refuses longer ones, naming where they are.
+    # NaN. analyze() bridges gaps up to 0.5 s; with gaps="restart" (below) it restarts its windows
+    # after a longer one, as the stream did while recording (without it: an error naming where it is).
     ppg, _, fs, acc = load_recording(source)
     return ppg, fs, acc, None, "auto"
 
@@ -67,9 +68,15 @@ async def main(args: argparse.Namespace) -> None:
         polarity = "normal"  # the check needs the model's quality head
 
     # 1. The whole recording: one row per 10-s window every 2 s.
-    a = anyppg.analyze(ppg, fs, acc=acc, model=model, polarity=polarity)
+    a = anyppg.analyze(ppg, fs, acc=acc, model=model, polarity=polarity, gaps="restart")
     usable = a.usable.astype(bool)
     log.info("recording: %d windows, %d usable; model %s", len(a), usable.sum(), a.model)
+    if len(a.gaps):
+        log.info(
+            "  %d dropout(s) over 0.5 s, %.1f s in all: windows restart after each",
+            len(a.gaps),
+            np.ptp(a.gaps, axis=1).sum(),
+        )
     log.info("  heart rate (reported): median %.1f bpm", np.nanmedian(a.heart_rate))
     if model is not None:
         log.info("  heart rate (model head): median %.1f bpm", np.nanmedian(a.heart_rate_model))

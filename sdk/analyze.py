@@ -26,9 +26,11 @@ turns the PPG over only where both the signal quality index and the model's qual
 that way (:func:`check_polarity`); ``Analysis.polarity_check`` keeps what it measured.
 
 Missing samples (NaN/inf) are handled as the stream handles them: runs up to
-:data:`MAX_FILL_S` are bridged by linear interpolation; a longer run is refused with an error that
-says where it is (the stream would silently restart its windows there). Every problem with the
-input is one :class:`~anyppg.errors.InvalidSignalError` or
+:data:`MAX_FILL_S` are bridged by linear interpolation. A longer run in a recording is refused by
+default with an error that says where it is; with ``gaps="restart"`` the windows restart after it as
+a stream's do after a lost stretch (a window never spans it) and :attr:`Analysis.gaps` lists where
+each one was. A segment with a longer run is always refused (it has no other window). Every problem
+with the input is one :class:`~anyppg.errors.InvalidSignalError` or
 :class:`~anyppg.errors.UnsupportedRateError` naming what is wrong; an analysis is never empty.
 
 Example::
@@ -47,7 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -67,6 +69,7 @@ __all__ = [
     "AUTO_POLARITY_S",
     "AUTO_POLARITY_SEGMENTS",
     "AUTO_QUALITY_GAIN",
+    "GAP_HANDLING",
     "MAX_FILL_S",
     "SCALAR_COLUMNS",
     "Analysis",
@@ -78,6 +81,9 @@ __all__ = [
 
 #: longest run of missing (NaN/inf) samples that is bridged by interpolation, s (the stream's default).
 MAX_FILL_S = 0.5
+
+#: what ``analyze(..., gaps=)`` does with a longer run in a recording: refuse it, or restart after it.
+GAP_HANDLING = ("error", "restart")
 
 #: the per-window scalar columns of an :class:`Analysis`, in table order.
 SCALAR_COLUMNS = (
@@ -145,6 +151,9 @@ class Analysis:
             chose the polarity; otherwise the pipeline's own (relative to the polarity given: it
             says ``"inverted"`` where the pulse looks upside down as read, and a warning is logged);
             None for segments and without a model.
+        gaps: float64 ``(k, 2)``: ``[start, end)`` in s of each run of missing samples longer than
+            :data:`MAX_FILL_S` that the windows restarted after (``analyze(..., gaps="restart")``;
+            ``(0, 2)`` otherwise). No window overlaps one.
     """
 
     t_start: np.ndarray
@@ -171,6 +180,7 @@ class Analysis:
     motion_model: str = "none"
     polarity: str = "normal"
     polarity_check: PolarityCheck | None = None
+    gaps: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
 
     def __len__(self) -> int:
         return int(self.t_start.shape[0])
@@ -311,7 +321,8 @@ def _check_polarity(x: np.ndarray, fs: float, model: Any | None) -> PolarityChec
     if x.ndim == 1:
         part = x[: max(round((AUTO_POLARITY_S + _CHECK_MARGIN_S) * fs), 1)]
         runs = {
-            p: _recording(part, fs, None, model, None, p, watch=False)[0][:CHECK_WINDOWS] for p in POLARITIES
+            p: _recording(part, fs, None, model, None, p, watch=False, gaps="restart")[0][:CHECK_WINDOWS]
+            for p in POLARITIES
         }
     else:
         part = x[:AUTO_POLARITY_SEGMENTS]
@@ -335,6 +346,7 @@ def analyze(
     motion_model: Any = "auto",
     polarity: Polarity | Literal["auto"] = "normal",
     acc_sampling_rate: float | None = None,
+    gaps: Literal["error", "restart"] = "error",
 ) -> Analysis:
     """Analyse a PPG recording (1-D) or a batch of independent segments (2-D) in one call.
 
@@ -367,6 +379,11 @@ def analyze(
             the same time, and is read at the PPG's sample times (linear interpolation, as the
             ``polar:`` stream reads its 52 Hz accelerometer at its 55 Hz PPG). None (default): the
             PPG's rate.
+        gaps: what a run of missing samples longer than :data:`MAX_FILL_S` in a recording does:
+            ``"error"`` (default) refuses the recording, naming where the run is; ``"restart"``
+            analyses around it as ``anyppg stream replay:`` does (the windows restart after it, 2 s
+            of filter settling first) and lists it in :attr:`Analysis.gaps`: for real recordings
+            with dropouts. Segments (2-D) are refused either way.
 
     Returns:
         The :class:`Analysis`: one row per 10 s window (every 2 s) of a recording, or exactly one row
@@ -375,13 +392,15 @@ def analyze(
     Raises:
         InvalidSignalError: ``ppg`` is not 1-D or 2-D, not real numbers, too short for one window
             (a recording needs about 12 s, a segment 10 s), has a run of missing samples longer than
-            :data:`MAX_FILL_S` or only missing samples, or ``acc`` does not match it. The message
+            :data:`MAX_FILL_S` (a recording: unless ``gaps="restart"``) or only missing samples, or
+            ``acc`` does not match it. The message
             names the segment / sample and what was expected. ``extra_channels`` with segments, or
             not ``(channels - 1, n)``. An accelerometer at ``acc_sampling_rate`` that does not cover
             the PPG's time (within two samples).
         UnsupportedRateError: ``sampling_rate`` or ``acc_sampling_rate`` is not a number in
             10-10,000 Hz.
-        ValueError: ``polarity`` is not ``normal``, ``inverted`` or ``auto``.
+        ValueError: ``polarity`` is not ``normal``, ``inverted`` or ``auto``; ``gaps`` is not
+            ``error`` or ``restart``.
         ModelLoadError, RuntimeUnavailableError: the model or the motion model cannot be loaded
             (the message names the file).
     """
@@ -391,6 +410,8 @@ def analyze(
     acc_fs = fs if acc_sampling_rate is None else _check_rate(acc_sampling_rate, "the accelerometer")
     if polarity not in (*POLARITIES, "auto"):  # a bad value fails here, before any work
         raise ValueError(f"polarity must be 'normal', 'inverted' or 'auto'; got {polarity!r}")
+    if gaps not in GAP_HANDLING:
+        raise ValueError(f"gaps must be 'error' or 'restart'; got {gaps!r}")
     x = _as_real(ppg, "ppg")
     if x.ndim not in (1, 2) or x.size == 0:
         raise InvalidSignalError(
@@ -410,9 +431,12 @@ def analyze(
     if x.ndim == 1:
         # with "auto" the check is made; else the pipeline makes its own (a stream's polarity_check)
         rec = x if channels is None else channels
-        results, watched = _recording(rec, fs, a, loaded, motion, polarity, watch=check is None)
+        results, watched, restarts = _recording(
+            rec, fs, a, loaded, motion, polarity, watch=check is None, gaps=gaps
+        )
         check = check if check is not None else watched
     else:
+        restarts = np.zeros((0, 2))
         results = [
             _segment(x[i], fs, None if a is None else a[i], loaded, i, motion, polarity)
             for i in range(x.shape[0])
@@ -420,7 +444,7 @@ def analyze(
     analysis = _collect(
         results, fs, segments=x.ndim == 2, model=name, motion_model=motion_name, polarity=polarity
     )
-    return analysis if check is None else replace(analysis, polarity_check=check)
+    return replace(analysis, polarity_check=check, gaps=restarts)
 
 
 # --- input checks ---------------------------------------------------------------------------------
@@ -499,16 +523,21 @@ def _missing_runs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return edges[0::2], edges[1::2]
 
 
-def _check_missing(x: np.ndarray, fs: float, where: str) -> tuple[np.ndarray, np.ndarray]:
+def _check_missing(
+    x: np.ndarray, fs: float, where: str, long_runs: str = "error"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The runs of missing samples of ``x``; refused when there is no valid sample, or (``long_runs``
+    ``"error"``) when one is longer than :data:`MAX_FILL_S`, naming the longest."""
     starts, stops = _missing_runs(x)
     if starts.size and int(stops.sum() - starts.sum()) == x.shape[0]:
         raise InvalidSignalError(f"{where} has no valid sample (all {x.shape[0]} are NaN/inf)")
     longest = int(np.argmax(stops - starts)) if starts.size else -1
-    if longest >= 0 and (stops[longest] - starts[longest]) / fs > MAX_FILL_S:
+    if long_runs == "error" and longest >= 0 and (stops[longest] - starts[longest]) / fs > MAX_FILL_S:
         s, e = int(starts[longest]), int(stops[longest])
+        fix = "cut it there or fill it" + ("" if where.startswith("segment") else ", or pass gaps='restart'")
         raise InvalidSignalError(
             f"{where} has a run of {e - s} missing (NaN/inf) samples ({(e - s) / fs:.3g} s) from sample {s} "
-            f"({s / fs:.3g} s); runs up to {MAX_FILL_S:g} s are bridged: cut it there or fill it"
+            f"({s / fs:.3g} s); runs up to {MAX_FILL_S:g} s are bridged: {fix}"
         )
     return starts, stops
 
@@ -542,19 +571,15 @@ def _recording(
     motion_model: Any | None = None,
     polarity: Polarity = "normal",
     watch: bool = True,
-) -> tuple[list[Result], PolarityCheck | None]:
+    gaps: str = "error",
+) -> tuple[list[Result], PolarityCheck | None, np.ndarray]:
     """A continuous recording ``(n,)`` or ``(n, channels)`` through one pipeline, in the blocks
-    ``replay:`` sends (0.25 s each): its results and its pipeline's ``polarity_check`` (``watch``:
-    its ``watch_polarity``)."""
+    ``replay:`` sends (0.25 s each): its results, its pipeline's ``polarity_check`` (``watch``: its
+    ``watch_polarity``) and the ``[start, end)`` of each gap its windows restarted after."""
     for c in range(1 if x.ndim == 1 else x.shape[1]):
-        _check_missing(x if x.ndim == 1 else x[:, c], fs, "ppg" if c == 0 else f"extra channel {c}")
+        _check_missing(x if x.ndim == 1 else x[:, c], fs, "ppg" if c == 0 else f"extra channel {c}", gaps)
     pipe = _pipeline(model, motion_model, polarity, watch)
-    block = max(1, round(fs / 4))
-    blocks = [
-        SampleBlock(i / fs, fs, x[i : i + block], None if acc is None else acc[i : i + block])
-        for i in range(0, x.shape[0], block)
-    ]
-    results = pipe.push_many(blocks) + pipe.flush()
+    results = pipe.push_many(_blocks(x, fs, acc)) + pipe.flush()
     if not results:
         need = DEFAULT_SETTLE_S + WINDOW_S
         raise InvalidSignalError(
@@ -562,7 +587,28 @@ def _recording(
             f"a recording needs about {need:g} s ({DEFAULT_SETTLE_S:g} s filter settling + {WINDOW_S:g} s), "
             "a segment (2-D input) 10 s"
         )
-    return results, pipe.polarity_check
+    restarts = [(g.start, g.end) for g in pipe.accounting.gaps if not g.filled]
+    return results, pipe.polarity_check, np.asarray(restarts, dtype=np.float64).reshape(-1, 2)
+
+
+def _blocks(x: np.ndarray, fs: float, acc: np.ndarray | None) -> list[SampleBlock]:
+    """``x`` in the blocks ``replay:`` sends (0.25 s each), without its missing samples: a run of them
+    is a stretch of time with no samples, as a lost stretch is in a stream (the timeline bridges it up
+    to :data:`MAX_FILL_S`, restarts the windows after a longer one), not a run of invalid readings."""
+    with np.errstate(invalid="ignore"):
+        valid = np.abs(x) <= PPG_ABS_LIMIT
+    valid = valid if valid.ndim == 1 else valid.all(axis=1)
+    size = max(1, round(fs / 4))
+    blocks = []
+    for i in range(0, x.shape[0], size):
+        part = valid[i : i + size]
+        if part.all():
+            runs = [(i, i + part.shape[0])]
+        else:
+            edges = np.flatnonzero(np.diff(np.concatenate(([0], part.view(np.int8), [0])))) + i
+            runs = list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
+        blocks += [SampleBlock(a / fs, fs, x[a:b], None if acc is None else acc[a:b]) for a, b in runs]
+    return blocks
 
 
 def _segment(

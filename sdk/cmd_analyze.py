@@ -17,11 +17,13 @@ reads it, for a sensor whose counts fall as blood volume rises (:mod:`anyppg.sdk
 ``polarity_check`` in ``--json``).
 
 Output: a text line per row (default), ``--csv`` a CSV table, ``--json`` one JSON object
-(``{"type": "analysis", "file", "sampling_rate", "segments", "model", "motion_model", "polarity", "polarity_check",
+(``{"type": "analysis", "file", "sampling_rate", "segments", "model", "motion_model", "polarity", "polarity_check", "gaps",
 "rows", "columns", "results"}``,
-``--embedding`` adds each row's embedding). ``--out PATH`` writes the CSV / JSON there instead of
-stdout. Missing samples in the file (NaN, gaps in ``t``) are bridged up to 0.5 s; a longer gap is an
-error naming where it is.
+``--embedding`` adds each row's embedding, and ``"gaps"`` lists the recording's gaps). ``--out PATH``
+writes the CSV / JSON there instead of stdout. Missing samples in the file (NaN, empty cells, gaps in
+``t``) are bridged up to 0.5 s; after a longer gap the windows restart, as ``stream replay:`` does
+(``analyze(..., gaps="restart")``), and stderr says where the gaps were; ``--gaps error`` refuses such
+a file instead, naming the first long gap. A segment (``--segments``) with a longer gap is refused.
 """
 
 from __future__ import annotations
@@ -79,6 +81,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=10.0,
         help="with --segments on a 1-D recording: segment length, s (default 10, at least 10)",
     )
+    parser.add_argument(
+        "--gaps",
+        choices=("restart", "error"),
+        default="restart",
+        help="after a gap of over 0.5 s in a recording: restart the windows, as stream replay: does "
+        "(default), or refuse the file",
+    )
     parser.add_argument("--csv", action="store_true", help="a CSV table (one row per window or segment)")
     parser.add_argument("--embedding", action="store_true", help="include embeddings in --json output")
     parser.add_argument("--out", metavar="PATH", default=None, help="write the CSV / JSON here, not stdout")
@@ -87,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def load_recording(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, float, np.ndarray | None]:
     """A replay-format file on a regular sample grid: PPG channel 0 ``(n,)``, the further channels
     ``(channels - 1, n)`` or None, the rate, and the accelerometer ``(n, 3)`` or None. Gaps in ``t``
-    become NaN (bridged up to 0.5 s by :func:`anyppg.analyze`, refused beyond).
+    become NaN (bridged up to 0.5 s by :func:`anyppg.analyze`; beyond, as its ``gaps=`` says).
 
     Raises:
         DataFormatError: the file is not a readable recording.
@@ -126,10 +135,11 @@ def load_segments(path: str | Path, segment_s: float) -> tuple[np.ndarray, float
     p = Path(path)
     if p.suffix.lower() == ".npz" and p.is_file():
         from anyppg.npz import open_npz
+        from anyppg.sdk.replay_files import NPZ_RATE_KEYS
 
         with open_npz(p) as z:
             key = next((k for k in ("ppg_segments", "ppg") if k in z.files), None)
-            rate_key = next((k for k in ("fs", "fs_ppg") if k in z.files), None)
+            rate_key = next((k for k in NPZ_RATE_KEYS if k in z.files), None)
             if key is not None and np.ndim(z[key]) == 2 and z[key].shape[0] <= z[key].shape[1]:
                 if rate_key is None:
                     raise DataFormatError(str(p), f"segments {key!r} need a sampling rate 'fs' (Hz)")
@@ -205,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
         extra_channels=extra,
         motion_model=args.motion_model,
         polarity=args.polarity,
+        gaps=args.gaps,
     )
     rows = analysis.to_records()
     columns = analysis.columns()
@@ -218,6 +229,14 @@ def run(args: argparse.Namespace) -> int:
                 if math.isfinite(check.quality_head_gain)
                 else "no model, so kept as given)"
             ),
+            file=sys.stderr,
+        )
+    if len(analysis.gaps) and not args.quiet:
+        lengths = analysis.gaps[:, 1] - analysis.gaps[:, 0]
+        at = int(np.argmax(lengths))
+        print(
+            f"anyppg analyze: {len(analysis.gaps)} gap(s) over 0.5 s ({lengths.sum():.3g} s in all, the longest "
+            f"{lengths[at]:.3g} s at {analysis.gaps[at, 0]:.3g} s): the windows restart after each",
             file=sys.stderr,
         )
     if left_out and not args.quiet:
@@ -239,6 +258,7 @@ def run(args: argparse.Namespace) -> int:
                 "motion_model": analysis.motion_model,
                 "polarity": analysis.polarity,
                 "polarity_check": None if check is None else check.to_dict(),
+                "gaps": [[round(float(a), 6), round(float(b), 6)] for a, b in analysis.gaps],
                 "rows": len(rows),
                 "columns": columns,
                 "results": rows,

@@ -287,16 +287,28 @@ def _npz_scalar(path: Path, z: Any, key: str) -> float:
     return float(value.reshape(()))
 
 
+NPZ_RATE_KEYS = ("fs", "fs_ppg")
+"""Names an NPZ's PPG sampling rate goes by: the recorder's, then the data folder's."""
+NPZ_ACC_RATE_KEYS = ("acc_fs", "fs_acc")
+"""Names an accelerometer's own rate goes by (the same two conventions)."""
+
+
+def _first_key(keys: set[str], names: tuple[str, ...]) -> str | None:
+    return next((k for k in names if k in keys), None)
+
+
 def _load_npz(path: Path) -> ReplayData:
     with open_npz(path) as z:
         keys = set(z.files)
-        if "ppg" not in keys or not ({"fs", "t"} & keys):
+        fs_key = _first_key(keys, NPZ_RATE_KEYS)
+        if "ppg" not in keys or (fs_key is None and "t" not in keys):
             raise DataFormatError(
                 str(path),
                 f"NPZ must hold 'ppg' and 'fs' or 't' (optional 'acc'); it holds {sorted(keys)}",
             )
-        fs = _npz_scalar(path, z, "fs") if "fs" in keys else None
-        acc_fs = _check_rate(path, _npz_scalar(path, z, "acc_fs"), "acc_fs") if "acc_fs" in keys else None
+        fs = _npz_scalar(path, z, fs_key) if fs_key is not None else None
+        acc_key = _first_key(keys, NPZ_ACC_RATE_KEYS)
+        acc_fs = _check_rate(path, _npz_scalar(path, z, acc_key), acc_key) if acc_key is not None else None
         t = z["t"] if "t" in keys else None
         ppg, channels = _ppg_channels(path, z["ppg"])
         acc = z["acc"] if "acc" in keys else None

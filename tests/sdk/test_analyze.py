@@ -247,6 +247,75 @@ def test_a_long_nan_run_is_refused_where_it_is() -> None:
     assert len(analyze(short, 100.0, model="none")) == len(analyze(clean, 100.0, model="none"))
 
 
+def _with_a_dropout(fs: float = 100.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """60 s of simulated PPG, its sample times, and which samples a 3 s dropout at 20 s lost."""
+    ppg = anyppg.simulate(60.0, ppg_rate=fs, heart_rate=72.0, seed=5).ppg.astype(np.float64)
+    t = np.arange(ppg.shape[0]) / fs
+    lost = (t >= 20.0) & (t < 23.0)
+    return ppg, t, lost
+
+
+def test_gaps_restart_analyses_around_a_dropout_as_the_stream_does(tmp_path: Path, model) -> None:
+    """A recording with a 3 s dropout: refused by default; with ``gaps="restart"`` the windows of
+    ``replay:`` of the file the recorder would write (``t`` jumping over the dropout), the gap listed."""
+    fs = 100.0
+    ppg, t, lost = _with_a_dropout(fs)
+    path = tmp_path / "dropout.npz"
+    np.savez(path, ppg=ppg[~lost], t=t[~lost])
+    streamed = anyppg.stream_sync(f"replay:{path}", speed="max", model=model)
+    holed = np.where(lost, np.nan, ppg)
+    with pytest.raises(InvalidSignalError, match=r"run of 300 missing .* \(20 s\).*gaps='restart'"):
+        analyze(holed, fs, model=model)
+
+    a = analyze(holed, fs, model=model, gaps="restart")
+    np.testing.assert_allclose(a.gaps, [[20.0, 23.0]])
+    assert len(a) == len(streamed) > 15
+    np.testing.assert_array_equal(a.t_start, [r.t_start for r in streamed])
+    np.testing.assert_array_equal(a.quality, [r.quality for r in streamed])
+    np.testing.assert_array_equal(a.heart_rate_tracker, [r.heart_rate_tracker for r in streamed])
+    assert not ((a.t_start < 23.0) & (a.t_end > 20.0)).any()  # no window spans the dropout
+    assert a.t_start[a.t_start > 20.0].min() == pytest.approx(25.0)  # 2 s of settling after it
+    assert np.isfinite(a.heart_rate_model).all() and np.all(np.abs(a.heart_rate - 72.0) < 5.0)
+    # without a long run nothing is listed, and a short one is bridged as before
+    assert analyze(ppg, fs, model="none", gaps="restart").gaps.shape == (0, 2)
+    with pytest.raises(ValueError, match="gaps must be 'error' or 'restart'"):
+        analyze(ppg, fs, model="none", gaps="skip")  # type: ignore[arg-type]
+
+
+def test_gaps_restart_still_refuses_a_segment_with_a_long_run() -> None:
+    ppg, _, lost = _with_a_dropout()
+    segs = np.where(lost, np.nan, ppg)[1500:3500].reshape(2, 1000)
+    with pytest.raises(InvalidSignalError, match=r"segment 0 has a run of 300 missing.*fill it$"):
+        analyze(segs, 100.0, model="none", gaps="restart")
+
+
+def test_cli_analyses_a_recording_with_a_dropout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``anyppg analyze`` reads a file as ``replay:`` does: a dropout restarts the windows (stderr
+    says where), ``--gaps error`` refuses it; the data folder's ``fs_ppg`` names the rate too."""
+    fs = 100.0
+    ppg, t, lost = _with_a_dropout(fs)
+    path = tmp_path / "dropout.npz"
+    np.savez(path, ppg=ppg[~lost], t=t[~lost])
+    expected = analyze(np.where(lost, np.nan, ppg), fs, model="none", gaps="restart")
+
+    assert main(["analyze", str(path), "--model", "none", "--json"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["gaps"] == [[20.0, 23.0]] and out["rows"] == len(expected)
+    assert [r["t_start"] for r in out["results"]] == expected.t_start.tolist()
+    assert "1 gap(s) over 0.5 s (3 s in all, the longest 3 s at 20 s)" in captured.err
+    assert "invalid" not in captured.err  # a dropout is time without samples, not bad samples
+
+    assert main(["analyze", str(path), "--model", "none", "--gaps", "error"]) == 1
+    assert "run of 300 missing" in capsys.readouterr().err
+
+    folder_style = tmp_path / "folder_style.npz"
+    np.savez(folder_style, ppg=ppg.astype(np.float32), fs_ppg=np.int64(100))
+    assert main(["analyze", str(folder_style), "--model", "none", "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == len(analyze(ppg.astype(np.float32), fs, model="none"))
+
+
 def test_acc_that_does_not_match_is_refused() -> None:
     with pytest.raises(InvalidSignalError, match=r"acc has shape \(10, 3\); expected \(3000, 3\)"):
         analyze(np.zeros(3000), 100.0, acc=np.zeros((10, 3)), model="none")
