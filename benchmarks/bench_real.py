@@ -38,7 +38,10 @@ correlated, so resampling windows would give falsely narrow intervals):
   ``af_probability`` for AF against the five other rhythms, and six-class accuracy where the model
   has a rhythm head; the peer is the coefficient of variation of NeuroKit2's beat intervals.
 - **False AF alarms** on the healthy wrist sets (TROIKA, BAMI-I): the share of the windows past the
-  quality gate (``usable``) where the rhythm head gives P(AF) above 0.5.
+  quality gate (``usable``) where the rhythm head gives P(AF) above 0.5. On the clinical sets, whose
+  patients' rhythm is not labelled, the same share on the windows whose ECG rules AF out: every R-R
+  interval within ±15 % of their median (:data:`REGULAR_ECG_WITHIN`) and the reference reliable (two
+  R-peak detectors agree), a regular ventricular rhythm that AF's irregular one is not.
 - **Quality**: AUROC of the quality index (``quality``, signal processing) and of the model's quality
   head (``quality_model``) against windows labelled by ECG/PPG heart-rate agreement: usable when the
   PPG's beat rate is within 5 bpm of the ECG's, not usable at 15 bpm or more or with no PPG beats,
@@ -109,6 +112,18 @@ POOLED_NAME = "clinical finger (bidmc + mimicdb)"
 ALL_DATASETS = (*HR_DATASETS, "liu")
 #: heart-rate sets of healthy people (no AF), where the rhythm head's AF calls are false alarms.
 NO_AF = ("troika", "bami")
+REGULAR_ECG_WITHIN = (0.85, 1.15)
+"""A clinical window's ECG rules AF out when every R-R interval in it is within these times their
+median (``anyppg.datasets.labels.annotation_regular`` on the R-peaks) and its reference is reliable:
+AF's ventricular rhythm is irregular (its R-R intervals vary by 15-30 %), so the rhythm head's AF calls
+there are false alarms. Which rhythm such a window is (sinus, flutter with fixed conduction, paced)
+is not known."""
+FALSE_ALARM_WINDOWS = {
+    "troika": "healthy people (no AF)",
+    "bami": "healthy people (no AF)",
+    "clinical": "windows whose ECG rules AF out (every R-R interval within 15 % of their median, "
+    "two R-peak detectors agreeing)",
+}
 QUICK_SUBJECTS = 6
 #: quality labels from ECG/PPG heart-rate agreement (bpm), as ``anyppg.datasets.labels``: usable
 #: within, not usable from.
@@ -621,6 +636,9 @@ def run_hr_dataset(
             ref, usable = labels.hr_ecg_bpm, labels.usable
             second = second_rpeak_times(rec.ecg, rec.ecg_fs)
             reliable = reference_reliable(rec.r_peaks_s, second, ts, WINDOW_S).astype(float)
+            not_af = (reliable > 0) & annotation_regular(
+                rec.r_peaks_s, ts, WINDOW_S, within=REGULAR_ECG_WITHIN
+            )
         elif dataset == "husm":  # annotated beats instead of R-peaks, the same definition
             labels = window_labels(ppg, fs, rec.beats_s, window_s=WINDOW_S, starts_s=ts)
             ref, usable = labels.hr_ecg_bpm, labels.usable
@@ -645,8 +663,9 @@ def run_hr_dataset(
             values[f"model head: {label}"] = cols["heart_rate_model"]
             values[f"fused: {label}"] = cols["heart_rate"]
             values[f"quality head: {label}"] = cols["quality_model"]
-            if dataset in NO_AF:  # P(AF) of the windows past the quality gate
-                values[f"rhythm head: {label}"] = np.where(cols["usable"] > 0, cols["af_probability"], np.nan)
+            if dataset in NO_AF or dataset in CLINICAL:  # P(AF) of the windows past the gate, not AF
+                no_af = cols["usable"] > 0 if dataset in NO_AF else (cols["usable"] > 0) & not_af
+                values[f"rhythm head: {label}"] = np.where(no_af, cols["af_probability"], np.nan)
         windows.add(subject, ref, values)
         log.info("%s %s: %d windows", dataset, subject, ts.shape[0])
     info = {
@@ -863,8 +882,8 @@ def to_markdown(result: dict[str, Any]) -> str:
         if alarms:
             lines += [
                 "",
-                f"Rhythm head on {name}'s healthy people (no AF): share of the windows past the quality gate"
-                " with P(AF) > 0.5 [95 % CI]",
+                f"Rhythm head on {name}'s {ds.get('false_alarm_windows') or 'healthy people (no AF)'}: "
+                "share of the windows past the quality gate with P(AF) > 0.5 [95 % CI]",
                 "",
                 "| model | false alarms [95 % CI] | windows |",
                 "|---|---|---|",
@@ -968,6 +987,11 @@ def phase_table(windows: Windows, n_boot: int) -> list[dict[str, Any]] | None:
     return rows
 
 
+def _af_free_kind(dataset: str | None) -> str:
+    """The :data:`FALSE_ALARM_WINDOWS` key of a dataset (None: the pooled clinical sets)."""
+    return "clinical" if dataset is None or dataset in CLINICAL else dataset
+
+
 def hr_result(windows: Windows, info: dict[str, Any], n_boot: int) -> dict[str, Any]:
     """One heart-rate dataset's section of ``real.json``: its tables on every labelled window and, for
     the clinical sets, on the windows with a reliable reference."""
@@ -981,6 +1005,7 @@ def hr_result(windows: Windows, info: dict[str, Any], n_boot: int) -> dict[str, 
         "clipping": clipping_table(windows, n_boot),
         "phases": phase_table(windows, n_boot),
         "false_alarms": false_alarm_table(windows, n_boot),
+        "false_alarm_windows": FALSE_ALARM_WINDOWS.get(_af_free_kind(info.get("dataset"))),
     }
     if "reference reliable" in cols:
         rel_rows, _ = hr_table(windows, n_boot, reliable_only=True)
