@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # Keep each test process to one BLAS/torch thread: `make test` runs two pytest workers on two cores.
@@ -117,3 +118,22 @@ def _write_multifrequency_wfdb(
 def write_multifrequency_wfdb():
     """:func:`_write_multifrequency_wfdb`, for the WFDB readers' tests."""
     return _write_multifrequency_wfdb
+
+
+def _write_bidmc(path: Path, sim, **override) -> None:
+    """A BIDMC record in the data folder's NPZ layout (``bidmc_NN.npz``) from a simulation with PPG and
+    ECG at one rate; ``override`` replaces or (with None) leaves out an array."""
+    arrays = {
+        "ppg": sim.ppg.astype(np.float32),
+        "ecg": sim.ecg.astype(np.float32),
+        "fs_ppg": np.int32(round(sim.ppg_rate)),
+        "fs_ecg": np.int32(round(sim.ecg_rate)),
+    }
+    arrays.update(override)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+
+
+@pytest.fixture(scope="session")
+def write_bidmc():
+    """:func:`_write_bidmc`, for the clinical readers' and the benchmarks' tests."""
+    return _write_bidmc

@@ -235,7 +235,9 @@ def test_the_recorded_command_leaves_out_where_data_came_from_and_results_went(b
     ]
 
 
-def test_clinical_false_alarms_count_only_windows_whose_ecg_rules_af_out(bench, tmp_path) -> None:
+def test_clinical_false_alarms_count_only_windows_whose_ecg_rules_af_out(
+    bench, tmp_path, write_bidmc
+) -> None:
     """Two BIDMC files the test writes: a steady sinus rhythm and AF. The rhythm head's P(AF) is kept
     (as a possible false alarm) on the sinus patient's gated-in windows only: the AF patient's
     irregular R-R intervals do not rule AF out."""
@@ -244,13 +246,7 @@ def test_clinical_false_alarms_count_only_windows_whose_ecg_rules_af_out(bench, 
     fs = 125
     for number, rhythm, hrv in (("01", "sinus", 0.01), ("02", "af", 0.05)):
         sim = anyppg.simulate(40, heart_rate=80, hrv=hrv, rhythm=rhythm, ppg_rate=fs, ecg_rate=fs, seed=4)
-        np.savez(
-            tmp_path / f"bidmc_{number}.npz",
-            ppg=sim.ppg.astype(np.float32),
-            ecg=sim.ecg.astype(np.float32),
-            fs_ppg=np.int32(fs),
-            fs_ecg=np.int32(fs),
-        )
+        write_bidmc(tmp_path / f"bidmc_{number}.npz", sim)
     models = bench.load_models(bench.default_model_paths()[:1])
     windows, _ = bench.run_hr_dataset("bidmc", tmp_path, models, None, {})
     subjects, _, cols = windows.arrays()

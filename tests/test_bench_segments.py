@@ -27,19 +27,15 @@ def test_segments_are_consecutive_and_skip_missing_samples(bench) -> None:
     assert np.array_equal(segs[2], x[30 * FS : 40 * FS])
 
 
-def test_a_run_scores_the_held_out_segments_and_writes_json_and_markdown(bench, tmp_path) -> None:
+def test_a_run_scores_the_held_out_segments_and_writes_json_and_markdown(
+    bench, tmp_path, write_bidmc
+) -> None:
     folder = tmp_path / "bidmc"
     folder.mkdir()
     # bidmc_02 is a held-out patient of the shipped cards, bidmc_03 is not: only 02 is scored.
     for number, bpm in (("02", 72.0), ("03", 90.0)):
         sim = anyppg.simulate(45.0, heart_rate=bpm, hrv=0.02, ppg_rate=FS, ecg_rate=FS, seed=int(number))
-        np.savez(
-            folder / f"bidmc_{number}.npz",
-            ppg=sim.ppg.astype(np.float32),
-            ecg=sim.ecg.astype(np.float32),
-            fs_ppg=np.int32(FS),
-            fs_ecg=np.int32(FS),
-        )
+        write_bidmc(folder / f"bidmc_{number}.npz", sim)
     out = tmp_path / "out"
     assert (
         bench.main(["--data", str(tmp_path), "--datasets", "bidmc", "--boot", "20", "--out", str(out)]) == 0

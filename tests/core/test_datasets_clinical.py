@@ -28,18 +28,6 @@ def assert_same_beats(found, truth, duration_s):
     assert (m.false_negatives, m.false_positives) == (0, 0), m
 
 
-def write_bidmc(path, sim, **override):
-    arrays = {
-        "ppg": sim.ppg.astype(np.float32),
-        "ecg": sim.ecg.astype(np.float32),
-        "fs_ppg": np.int32(FS),
-        "fs_ecg": np.int32(FS),
-        "hr_ref": np.full(24, 84.0, np.float32),
-    }
-    arrays.update(override)
-    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
-
-
 def write_mimic(path, sim, first=112501, **override):
     beats = np.round(sim.r_peaks * FS).astype(np.int64) + first
     arrays = {
@@ -55,7 +43,7 @@ def write_mimic(path, sim, first=112501, **override):
     np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
 
 
-def test_bidmc_r_peaks_are_detected_from_the_ecg(tmp_path, sim):
+def test_bidmc_r_peaks_are_detected_from_the_ecg(tmp_path, sim, write_bidmc):
     write_bidmc(tmp_path / "bidmc_07.npz", sim)
     (rec,) = read_bidmc(tmp_path)
     assert (rec.dataset, rec.subject, rec.record, rec.ecg_lead) == ("bidmc", "bidmc:07", "bidmc_07", "II")
@@ -65,7 +53,7 @@ def test_bidmc_r_peaks_are_detected_from_the_ecg(tmp_path, sim):
     assert rec.reference_beats_s is None
 
 
-def test_bidmc_nan_gap_in_the_ecg_loses_only_its_beats(tmp_path, sim):
+def test_bidmc_nan_gap_in_the_ecg_loses_only_its_beats(tmp_path, sim, write_bidmc):
     ecg = sim.ecg.astype(np.float32).copy()
     ecg[10 * FS : 12 * FS] = np.nan
     write_bidmc(tmp_path / "bidmc_01.npz", sim, ecg=ecg)
