@@ -1,0 +1,234 @@
+"""Does the rhythm head read the rhythm or the pulse shape? Counterfactual segments from real beats.
+
+AF is a rhythm: irregular beat timing. A head that learnt it from 22 patients may instead have learnt
+what those patients' pulses look like (one BIDMC patient in a regular rhythm reads P(AF) 1.00 on every
+window, docs/evaluation.md). This benchmark separates the two on the held-out Liu patients (the
+model cards' list, as :mod:`bench_real` picks them): from each 10 s segment it takes one real beat
+(trough to trough, the beat nearest the segment's median interval) and builds
+
+- **regular**: that beat repeated at the segment's median interval (no rhythm at all), and
+- **irregular**: the same beat repeated at intervals drawn from 0.7-1.3 times the median (uniform,
+  coefficient of variation 0.17: an AF-like ventricular rhythm), beats stretched linearly to fit,
+
+then reads P(AF) (``anyppg.analyze`` of the segments, as a batch of strips) of each. Scores (AUROC with
+95 % intervals over patients):
+
+- ``original``: AF vs the five other rhythms on the segments themselves (``bench_real``'s number);
+- ``shape only``: AF vs the others on the *regular* segments, where every segment has the same
+  timing and only the beat's shape is left from its source: 0.5 for a head that reads rhythm alone;
+- ``timing only``: irregular vs regular versions of the same beats (every segment both ways): 1.0 for a
+  head that reads the rhythm, 0.5 for one blind to it;
+
+and the mean P(AF) of each kind by source rhythm. Segments where fewer than four beats are found are
+left out and counted.
+
+Usage::
+
+    python benchmarks/bench_rhythm_shape.py --data ../shared/data        # the shipped int8 files
+
+Writes ``benchmarks/results/rhythm_shape.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_real import default_model_paths, heldout_from_cards, load_models, pick_recordings, score
+from results_io import RESULTS, write_results
+
+import anyppg
+from anyppg.signal import ppg_clean, ppg_findpeaks
+
+log = logging.getLogger("bench_rhythm_shape")
+
+IRREGULAR_RANGE = (0.7, 1.3)
+"""Interval factors of the irregular segments (uniform): coefficient of variation 0.6 / sqrt(12) / 1 =
+0.17, inside AF's usual 0.15-0.25."""
+MIN_BEATS = 4
+
+
+def median_beat(segment: np.ndarray, fs: float) -> tuple[np.ndarray, float] | None:
+    """The segment's beat (raw samples, trough to trough) nearest its median beat interval, and that
+    median interval in samples; None with fewer than :data:`MIN_BEATS` beats."""
+    cleaned = ppg_clean(segment, fs)
+    peaks = ppg_findpeaks(cleaned, fs, clean=False)
+    if peaks.shape[0] < MIN_BEATS + 1:
+        return None
+    troughs = np.array([a + int(np.argmin(cleaned[a:b])) for a, b in itertools.pairwise(peaks)])
+    lengths = np.diff(troughs)
+    median = float(np.median(lengths))
+    k = int(np.argmin(np.abs(lengths - median)))
+    return segment[troughs[k] : troughs[k + 1]].astype(np.float64), median
+
+
+def retimed(beat: np.ndarray, intervals: np.ndarray, n: int) -> np.ndarray:
+    """``beat`` stretched to each of ``intervals`` (samples) in turn, joined, cut to ``n`` samples."""
+    parts, total = [], 0
+    for length in intervals:
+        m = max(2, round(float(length)))
+        parts.append(np.interp(np.linspace(0, beat.shape[0] - 1, m), np.arange(beat.shape[0]), beat))
+        total += m
+        if total >= n:
+            break
+    return np.concatenate(parts)[:n]
+
+
+def counterfactuals(
+    segment: np.ndarray, fs: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The regular and the irregular segment built from ``segment``'s median beat (None: too few beats)."""
+    found = median_beat(segment, fs)
+    if found is None:
+        return None
+    beat, median = found
+    n = segment.shape[0]
+    count = int(np.ceil(n / (median * IRREGULAR_RANGE[0]))) + 1
+    regular = retimed(beat, np.full(count, median), n)
+    irregular = retimed(beat, median * rng.uniform(*IRREGULAR_RANGE, count), n)
+    return regular, irregular
+
+
+def run(root: Path, model_paths: list[Path], n_boot: int, seed: int) -> dict[str, Any]:
+    from anyppg import datasets
+    from anyppg.datasets.rhythm import RHYTHM_CLASSES
+
+    models = load_models(model_paths)
+    heldout = heldout_from_cards(m.card for m in models)
+    patients = datasets.read("liu", root)
+    chosen, source = pick_recordings("liu", [(p.subject, p.record) for p in patients], heldout, None)
+    rng = np.random.default_rng(seed)
+    af_class = RHYTHM_CLASSES.index("AF")
+    subj, label, kinds, skipped = [], [], {"original": [], "regular": [], "irregular": []}, 0
+    rates = {p.fs for i, p in enumerate(patients) if i in chosen}
+    if len(rates) != 1:
+        raise SystemExit(f"the Liu segments come at {sorted(rates)} Hz; expected one rate")
+    (fs,) = rates
+    for index, p in enumerate(patients):
+        if index not in chosen:
+            continue
+        for segment, y in zip(p.segments, p.labels, strict=True):
+            made = counterfactuals(np.asarray(segment, np.float64), p.fs, rng)
+            if made is None:
+                skipped += 1
+                continue
+            subj.append(p.subject)
+            label.append(int(y))
+            kinds["original"].append(segment)
+            kinds["regular"].append(made[0])
+            kinds["irregular"].append(made[1])
+        log.info("liu %s: %d segments", p.subject, len(p.labels))
+    s, y = np.asarray(subj, dtype=object), np.asarray(label)
+    is_af = (y == af_class).astype(int)
+    rows = []
+    for m in models:
+        p_af = {k: anyppg.analyze(np.stack(v), fs, model=m.model).af_probability for k, v in kinds.items()}
+        both = np.concatenate([p_af["irregular"], p_af["regular"]])
+        timing = np.concatenate([np.ones(len(y), int), np.zeros(len(y), int)])
+        rows.append(
+            {
+                "model": m.label,
+                "original": score("auroc", is_af, p_af["original"], s, n_boot=n_boot),
+                "shape only": score("auroc", is_af, p_af["regular"], s, n_boot=n_boot),
+                "timing only": score("auroc", timing, both, np.concatenate([s, s]), n_boot=n_boot),
+                "mean_p_af": {
+                    kind: {
+                        "from AF": round(float(np.mean(p_af[kind][is_af == 1])), 3),
+                        "from other rhythms": round(float(np.mean(p_af[kind][is_af == 0])), 3),
+                    }
+                    for kind in kinds
+                },
+            }
+        )
+    return {
+        "segments": len(y),
+        "af_segments": int(is_af.sum()),
+        "skipped_segments": skipped,
+        "subjects": sorted(set(subj)),
+        "subject_source": source,
+        "irregular_range": list(IRREGULAR_RANGE),
+        "rows": rows,
+    }
+
+
+def _cell(c: dict[str, Any]) -> str:
+    ci = c.get("ci") or [None, None]
+    if c.get("value") is None:
+        return "-"
+    inner = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci[0] is not None else ""
+    return f"{c['value']:.3f}{inner}"
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "# Rhythm head: rhythm or pulse shape?",
+        "",
+        f"`{result['command']}`: {result['seconds']:.0f} s on {result['machine']}. Held-out Liu patients "
+        f"({', '.join(result['subjects'])}), {result['segments']} segments ({result['af_segments']} AF; "
+        f"{result['skipped_segments']} left out, too few beats found). Regular: one real beat of each "
+        "segment repeated at its median interval; irregular: the same beat at 0.7-1.3x that interval. "
+        "AUROC [95 % CI over patients]; definitions in `benchmarks/bench_rhythm_shape.py`.",
+        "",
+        "| model | AF vs rest, original | AF vs rest, regular segments (shape only; 0.5 = reads no shape) "
+        "| irregular vs regular, same beats (timing only; 1.0 = reads the rhythm) |",
+        "|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['model']} | {_cell(r['original'])} | {_cell(r['shape only'])} | {_cell(r['timing only'])} |"
+        )
+    lines += [
+        "",
+        "Mean P(AF) by source rhythm:",
+        "",
+        "| model | segments | from AF | from other rhythms |",
+        "|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        for kind, v in r["mean_p_af"].items():
+            lines.append(f"| {r['model']} | {kind} | {v['from AF']:.3f} | {v['from other rhythms']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--data", default=os.environ.get("ANYPPG_DATA"), help="data folder with liu_arrhythmia/"
+    )
+    parser.add_argument(
+        "--models", nargs="*", default=None, help="model files (default: the shipped int8 .tflite)"
+    )
+    parser.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of patients")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the irregular intervals")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for rhythm_shape.{json,md}")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if not args.data:
+        parser.error("--data (or $ANYPPG_DATA) is needed: the folder holding liu_arrhythmia/")
+    start = time.perf_counter()
+    paths = [Path(p) for p in args.models] if args.models else default_model_paths()
+    result = run(Path(args.data), paths, args.boot, args.seed)
+    result = {
+        "command": "python benchmarks/bench_rhythm_shape.py --data DATA"
+        + (" --models " + " ".join(p.name for p in paths) if args.models else ""),
+        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
+        "seconds": round(time.perf_counter() - start, 1),
+        **result,
+    }
+    print(write_results(args.out, "rhythm_shape", result, to_markdown(result) + "\n"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
