@@ -41,7 +41,8 @@ correlated, so resampling windows would give falsely narrow intervals):
   quality gate (``usable``) where the rhythm head gives P(AF) above 0.5. On the clinical sets, whose
   patients' rhythm is not labelled, the same share on the windows whose ECG rules AF out: every R-R
   interval within ±15 % of their median (:data:`REGULAR_ECG_WITHIN`) and the reference reliable (two
-  R-peak detectors agree), a regular ventricular rhythm that AF's irregular one is not.
+  R-peak detectors agree), a regular ventricular rhythm that AF's irregular one is not; on HUSM the
+  same rule on its annotated beats.
 - **Quality**: AUROC of the quality index (``quality``, signal processing) and of the model's quality
   head (``quality_model``) against windows labelled by ECG/PPG heart-rate agreement: usable when the
   PPG's beat rate is within 5 bpm of the ECG's, not usable at 15 bpm or more or with no PPG beats,
@@ -123,6 +124,7 @@ FALSE_ALARM_WINDOWS = {
     "bami": "healthy people (no AF)",
     "clinical": "windows whose ECG rules AF out (every R-R interval within 15 % of their median, "
     "two R-peak detectors agreeing)",
+    "husm": "windows whose annotated beats rule AF out (every interval within 15 % of their median)",
 }
 QUICK_SUBJECTS = 6
 #: quality labels from ECG/PPG heart-rate agreement (bpm), as ``anyppg.datasets.labels``: usable
@@ -643,6 +645,7 @@ def run_hr_dataset(
             labels = window_labels(ppg, fs, rec.beats_s, window_s=WINDOW_S, starts_s=ts)
             ref, usable = labels.hr_ecg_bpm, labels.usable
             reliable = annotation_regular(rec.beats_s, ts, WINDOW_S).astype(float)
+            not_af = annotation_regular(rec.beats_s, ts, WINDOW_S, within=REGULAR_ECG_WITHIN)
         else:
             ref = reference_window_hr(rec.ref_start_s, rec.ref_bpm, rec.ref_window_s, ts, te)
             usable = quality_labels(base["heart_rate_peaks"], ref)
@@ -663,7 +666,7 @@ def run_hr_dataset(
             values[f"model head: {label}"] = cols["heart_rate_model"]
             values[f"fused: {label}"] = cols["heart_rate"]
             values[f"quality head: {label}"] = cols["quality_model"]
-            if dataset in NO_AF or dataset in CLINICAL:  # P(AF) of the windows past the gate, not AF
+            if dataset in (*NO_AF, *CLINICAL, "husm"):  # P(AF) of the windows past the gate, not AF
                 no_af = cols["usable"] > 0 if dataset in NO_AF else (cols["usable"] > 0) & not_af
                 values[f"rhythm head: {label}"] = np.where(no_af, cols["af_probability"], np.nan)
         windows.add(subject, ref, values)

@@ -261,3 +261,23 @@ def test_clinical_false_alarms_count_only_windows_whose_ecg_rules_af_out(
     assert bench.hr_result(windows, {"dataset": "troika"}, n_boot=20)["false_alarm_windows"].startswith(
         "healthy"
     )
+
+
+def test_husm_false_alarms_count_the_windows_whose_annotated_beats_rule_af_out(bench, tmp_path) -> None:
+    import anyppg
+
+    sim = anyppg.simulate(40, heart_rate=80, hrv=0.01, ppg_rate=200.0, seed=8)
+    np.savez(
+        tmp_path / "dpoc_0680298_rest.npz",
+        ppg_red=sim.ppg.astype(np.float32),
+        ppg_ir=sim.ppg.astype(np.float32),
+        fs_ppg=np.int32(200),
+        beat_peak_idx=np.round(sim.ppg_peaks * 200).astype(np.int64),
+    )
+    models = bench.load_models(bench.default_model_paths()[:1])
+    windows, info = bench.run_hr_dataset("husm", tmp_path, models, None, {})
+    p_af = windows.arrays()[2][f"rhythm head: {models[0].label}"]
+    assert np.isfinite(p_af).sum() >= 0.8 * len(p_af)  # steady annotated beats: AF ruled out
+    result = bench.hr_result(windows, info, n_boot=20)
+    assert result["false_alarm_windows"].startswith("windows whose annotated beats rule AF out")
+    assert result["false_alarms"][0]["windows"] == int(np.isfinite(p_af).sum())
