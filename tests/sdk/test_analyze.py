@@ -387,6 +387,11 @@ def test_cli_reads_an_npz_accelerometer_at_its_own_rate(
     rows = json.loads(capsys.readouterr().out)["results"]
     a = analyze(ppg, 50.0, acc=acc[::2], acc_sampling_rate=25.0, model="none")
     np.testing.assert_allclose([r["motion"] for r in rows], a.motion, atol=1e-4)
+    folder_style = tmp_path / "folder_style.npz"  # the data folder's names for the two rates
+    np.savez(folder_style, ppg=ppg, fs_ppg=50, acc=acc[::2].T, fs_acc=25)
+    assert main(["analyze", str(folder_style), "--json", "--model", "none"]) == 0
+    rows = json.loads(capsys.readouterr().out)["results"]
+    np.testing.assert_allclose([r["motion"] for r in rows], a.motion, atol=1e-4)
 
     np.savez(path, ppg=ppg, fs=50.0, acc=acc[:1500:2], acc_fs=25.0)
     assert main(["analyze", str(path), "--model", "none"]) == 1
