@@ -22,6 +22,11 @@ then reads P(AF) (``anyppg.analyze`` of the segments, as a batch of strips) of e
 and the mean P(AF) of each kind by source rhythm. Segments where fewer than four beats are found are
 left out and counted.
 
+The same on the held-out **clinical** patients (BIDMC, MIMIC-DB; no rhythm labels): a 10 s strip every
+:data:`CLINICAL_STEP_S` of each recording (no missing sample in it), read as it is and as its regular
+version: the share with P(AF) > 0.5 of each, and the patients whose regular strips read AF on at
+least half of them. A regular strip read as AF is read so by its pulse shape alone.
+
 Usage::
 
     python benchmarks/bench_rhythm_shape.py --data ../shared/data        # the shipped int8 files
@@ -49,6 +54,7 @@ from bench_real import default_model_paths, heldout_from_cards, load_models, pic
 from results_io import RESULTS, write_results
 
 import anyppg
+from anyppg.errors import DataFormatError
 from anyppg.signal import ppg_clean, ppg_findpeaks
 
 log = logging.getLogger("bench_rhythm_shape")
@@ -57,6 +63,8 @@ IRREGULAR_RANGE = (0.7, 1.3)
 """Interval factors of the irregular segments (uniform): coefficient of variation 0.6 / sqrt(12) / 1 =
 0.17, inside AF's usual 0.15-0.25."""
 MIN_BEATS = 4
+CLINICAL_STEP_S = 60.0
+"""One clinical strip every this many seconds of a recording (strips of one patient are alike)."""
 
 
 def median_beat(segment: np.ndarray, fs: float) -> tuple[np.ndarray, float] | None:
@@ -100,11 +108,10 @@ def counterfactuals(
     return regular, irregular
 
 
-def run(root: Path, model_paths: list[Path], n_boot: int, seed: int) -> dict[str, Any]:
+def run(root: Path, models: list[Any], n_boot: int, seed: int) -> dict[str, Any]:
     from anyppg import datasets
     from anyppg.datasets.rhythm import RHYTHM_CLASSES
 
-    models = load_models(model_paths)
     heldout = heldout_from_cards(m.card for m in models)
     patients = datasets.read("liu", root)
     chosen, source = pick_recordings("liu", [(p.subject, p.record) for p in patients], heldout, None)
@@ -162,6 +169,57 @@ def run(root: Path, model_paths: list[Path], n_boot: int, seed: int) -> dict[str
     }
 
 
+def run_clinical(root: Path, models: list[Any], seed: int) -> dict[str, Any]:
+    """Per clinical dataset: the share of held-out strips with P(AF) > 0.5 as read and as their
+    regular versions, and the patients whose regular strips read AF on at least half of them."""
+    from bench_real import CLINICAL, dataset_recordings
+
+    heldout = heldout_from_cards(m.card for m in models)
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {}
+    for dataset in CLINICAL:
+        try:
+            recs = dataset_recordings(dataset, root)
+        except DataFormatError as exc:  # not in this data folder
+            log.info("%s skipped: %s", dataset, exc)
+            continue
+        chosen, _ = pick_recordings(dataset, [(r[0], r[4].record) for r in recs], heldout, None)
+        subjects, strips, regular = [], [], []
+        fs = None
+        for index, (subject, ppg, rate, _, _) in enumerate(recs):
+            if index not in chosen:
+                continue
+            fs = rate if fs is None else fs
+            if rate != fs:
+                raise SystemExit(f"{dataset}: recordings at {fs:g} and {rate:g} Hz; expected one rate")
+            n, step = round(10.0 * rate), round(CLINICAL_STEP_S * rate)
+            for start in range(0, ppg.shape[1] - n + 1, step):
+                strip = ppg[0, start : start + n]
+                made = counterfactuals(strip, rate, rng) if np.isfinite(strip).all() else None
+                if made is not None:
+                    subjects.append(subject)
+                    strips.append(strip)
+                    regular.append(made[0])
+        if not strips:
+            continue
+        s = np.asarray(subjects, dtype=object)
+        rows = []
+        for m in models:
+            as_read = anyppg.analyze(np.stack(strips), fs, model=m.model).af_probability > 0.5
+            shaped = anyppg.analyze(np.stack(regular), fs, model=m.model).af_probability > 0.5
+            by_patient = {p: float(shaped[s == p].mean()) for p in sorted(set(subjects))}
+            rows.append(
+                {
+                    "model": m.label,
+                    "af_as_read": round(float(as_read.mean()), 4),
+                    "af_regular": round(float(shaped.mean()), 4),
+                    "patients_af_by_shape": {p: round(v, 2) for p, v in by_patient.items() if v >= 0.5},
+                }
+            )
+        out[dataset] = {"strips": len(strips), "patients": len(set(subjects)), "rows": rows}
+    return out
+
+
 def _cell(c: dict[str, Any]) -> str:
     ci = c.get("ci") or [None, None]
     if c.get("value") is None:
@@ -198,6 +256,24 @@ def to_markdown(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         for kind, v in r["mean_p_af"].items():
             lines.append(f"| {r['model']} | {kind} | {v['from AF']:.3f} | {v['from other rhythms']:.3f} |")
+    clinical = result.get("clinical") or {}
+    if clinical:
+        lines += [
+            "",
+            f"Held-out clinical patients (no rhythm labels): a 10 s strip every {CLINICAL_STEP_S:g} s, as read "
+            "and rebuilt regular from one of its beats; share with P(AF) > 0.5, and the patients whose "
+            "regular strips read AF on at least half of them (share):",
+            "",
+            "| dataset | model | strips (patients) | AF as read | AF on the regular strips | AF by shape alone |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, block in clinical.items():
+            for r in block["rows"]:
+                who = ", ".join(f"{p} ({v:.2f})" for p, v in r["patients_af_by_shape"].items()) or "none"
+                lines.append(
+                    f"| {name} | {r['model']} | {block['strips']} ({block['patients']}) | {r['af_as_read']:.3f} "
+                    f"| {r['af_regular']:.3f} | {who} |"
+                )
     return "\n".join(lines)
 
 
@@ -218,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--data (or $ANYPPG_DATA) is needed: the folder holding liu_arrhythmia/")
     start = time.perf_counter()
     paths = [Path(p) for p in args.models] if args.models else default_model_paths()
-    result = run(Path(args.data), paths, args.boot, args.seed)
+    models = load_models(paths)
+    result = run(Path(args.data), models, args.boot, args.seed)
+    result["clinical"] = run_clinical(Path(args.data), models, args.seed)
     result = {
         "command": "python benchmarks/bench_rhythm_shape.py --data DATA"
         + (" --models " + " ".join(p.name for p in paths) if args.models else ""),
