@@ -44,7 +44,9 @@ class Result:
             when the model has a rhythm head, else its AF head; None when the model has neither.
             The shipped heads learnt on finger PPG: on healthy wrists they read P > 0.5 on 21-57 %
             of the readable windows (docs/evaluation.md), so on a wrist use the heart-rate and
-            quality fields, not this. Research use, not a diagnosis.
+            quality fields, not this. On finger PPG whose beats are regular it reads P > 0.5 on
+            about 7 % of windows, nearly all of a few patients whose pulse shape it reads as AF
+            (``benchmarks/bench_rhythm_shape.py``). Research use, not a diagnosis.
         rhythm_probabilities: the model's rhythm head as probabilities (softmax), float64 ``(K,)``
             in the order of :attr:`rhythm_classes` (K = 6 for the Liu classes); None when absent.
             Learnt on finger PPG of an arrhythmia cohort at rest: a fast sinus rhythm (exercise)
