@@ -4,7 +4,8 @@ AF is a rhythm: irregular beat timing. A head that learnt it from 22 patients ma
 what those patients' pulses look like (one BIDMC patient in a regular rhythm reads P(AF) 1.00 on every
 window, docs/evaluation.md). This benchmark separates the two on the held-out Liu patients (the
 model cards' list, as :mod:`bench_real` picks them): from each 10 s segment it takes one real beat
-(trough to trough, the beat nearest the segment's median interval) and builds
+(trough to trough, the beat nearest the segment's median interval; :mod:`anyppg.signal.counterfactual`)
+and builds
 
 - **regular**: that beat repeated at the segment's median interval (no rhythm at all), and
 - **irregular**: the same beat repeated at intervals drawn from 0.7-1.3 times the median (uniform,
@@ -37,7 +38,6 @@ Writes ``benchmarks/results/rhythm_shape.{json,md}``.
 from __future__ import annotations
 
 import argparse
-import itertools
 import logging
 import os
 import platform
@@ -55,57 +55,12 @@ from results_io import RESULTS, write_results
 
 import anyppg
 from anyppg.errors import DataFormatError
-from anyppg.signal import ppg_clean, ppg_findpeaks
+from anyppg.signal.counterfactual import IRREGULAR_RANGE, rhythm_counterfactuals
 
 log = logging.getLogger("bench_rhythm_shape")
 
-IRREGULAR_RANGE = (0.7, 1.3)
-"""Interval factors of the irregular segments (uniform): coefficient of variation 0.6 / sqrt(12) / 1 =
-0.17, inside AF's usual 0.15-0.25."""
-MIN_BEATS = 4
 CLINICAL_STEP_S = 60.0
 """One clinical strip every this many seconds of a recording (strips of one patient are alike)."""
-
-
-def median_beat(segment: np.ndarray, fs: float) -> tuple[np.ndarray, float] | None:
-    """The segment's beat (raw samples, trough to trough) nearest its median beat interval, and that
-    median interval in samples; None with fewer than :data:`MIN_BEATS` beats."""
-    cleaned = ppg_clean(segment, fs)
-    peaks = ppg_findpeaks(cleaned, fs, clean=False)
-    if peaks.shape[0] < MIN_BEATS + 1:
-        return None
-    troughs = np.array([a + int(np.argmin(cleaned[a:b])) for a, b in itertools.pairwise(peaks)])
-    lengths = np.diff(troughs)
-    median = float(np.median(lengths))
-    k = int(np.argmin(np.abs(lengths - median)))
-    return segment[troughs[k] : troughs[k + 1]].astype(np.float64), median
-
-
-def retimed(beat: np.ndarray, intervals: np.ndarray, n: int) -> np.ndarray:
-    """``beat`` stretched to each of ``intervals`` (samples) in turn, joined, cut to ``n`` samples."""
-    parts, total = [], 0
-    for length in intervals:
-        m = max(2, round(float(length)))
-        parts.append(np.interp(np.linspace(0, beat.shape[0] - 1, m), np.arange(beat.shape[0]), beat))
-        total += m
-        if total >= n:
-            break
-    return np.concatenate(parts)[:n]
-
-
-def counterfactuals(
-    segment: np.ndarray, fs: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """The regular and the irregular segment built from ``segment``'s median beat (None: too few beats)."""
-    found = median_beat(segment, fs)
-    if found is None:
-        return None
-    beat, median = found
-    n = segment.shape[0]
-    count = int(np.ceil(n / (median * IRREGULAR_RANGE[0]))) + 1
-    regular = retimed(beat, np.full(count, median), n)
-    irregular = retimed(beat, median * rng.uniform(*IRREGULAR_RANGE, count), n)
-    return regular, irregular
 
 
 def run(root: Path, models: list[Any], n_boot: int, seed: int) -> dict[str, Any]:
@@ -126,7 +81,7 @@ def run(root: Path, models: list[Any], n_boot: int, seed: int) -> dict[str, Any]
         if index not in chosen:
             continue
         for segment, y in zip(p.segments, p.labels, strict=True):
-            made = counterfactuals(np.asarray(segment, np.float64), p.fs, rng)
+            made = rhythm_counterfactuals(np.asarray(segment, np.float64), p.fs, rng)
             if made is None:
                 skipped += 1
                 continue
@@ -195,7 +150,7 @@ def run_clinical(root: Path, models: list[Any], seed: int) -> dict[str, Any]:
             n, step = round(10.0 * rate), round(CLINICAL_STEP_S * rate)
             for start in range(0, ppg.shape[1] - n + 1, step):
                 strip = ppg[0, start : start + n]
-                made = counterfactuals(strip, rate, rng) if np.isfinite(strip).all() else None
+                made = rhythm_counterfactuals(strip, rate, rng) if np.isfinite(strip).all() else None
                 if made is not None:
                     subjects.append(subject)
                     strips.append(strip)
