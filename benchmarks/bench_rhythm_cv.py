@@ -12,7 +12,11 @@ The shipped students' validation set holds 3 Liu patients: too few to tell two r
   loss, augmentation and weight averaging, ``--epochs`` epochs, the last epoch kept) and scored on
   the fold's segments;
 - per variant: AF-vs-rest AUROC per fold, and pooled over every out-of-fold segment with a 95 %
-  bootstrap interval over patients, plus six-class accuracy (:func:`real_heads.head_metrics`).
+  bootstrap interval over patients, plus six-class accuracy (:func:`real_heads.head_metrics`);
+- and what the head reads (``benchmarks/bench_rhythm_shape.py``'s two scores, on the out-of-fold
+  segments rebuilt from their own beats, :mod:`anyppg.signal.counterfactual`): **shape only**, AF vs
+  the others among the regular versions (0.5 for a head blind to shape), and **timing only**, the
+  irregular vs the regular versions of the same beats (1.0 for a head that reads the rhythm).
 
 Variants (:data:`VARIANTS`) are :class:`anyppg.quantization.real_heads.HeadTrainConfig` overrides.
 Each (variant, fold) is saved in ``--work`` as it finishes and skipped when already there, so runs
@@ -52,6 +56,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "base": {},
     "stretch": {"rhythm_stretch_p": 0.5},
     "smooth": {"rhythm_smoothing": 0.1},
+    "counterfactual": {"counterfactual_p": 0.3},
 }
 """Recipe variants: :class:`HeadTrainConfig` overrides of the shipped rhythm recipe (``base``)."""
 
@@ -86,8 +91,14 @@ def run_fold(windows: Any, fold_of: dict[str, int], fold: int, variant: str, con
     t0 = time.perf_counter()
     student, history = train_heads(train, replace(config, **VARIANTS[variant]), validation=test)
     outputs = predict(student, test.ppg)
+    from anyppg.quantization.real_heads import rhythm_counterfactual_windows
+
+    regular, irregular, ok = rhythm_counterfactual_windows(test, seed=1)
     np.savez(
         out,
+        rhythm_regular=predict(student, regular)["rhythm"],
+        rhythm_irregular=predict(student, irregular)["rhythm"],
+        counterfactual_ok=ok,
         rhythm=outputs["rhythm"],
         af=outputs["af"],
         label=test.rhythm,
@@ -114,17 +125,37 @@ def summarize(work: Path, variants: list[str], folds: int, n_boot: int = 1000) -
         pooled = HeadWindows.concat(wins)
         outputs = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
         m = head_metrics(outputs, pooled, n_boot=n_boot)["rhythm"]
+        reads = _what_it_reads(parts) if all("counterfactual_ok" in d for d in parts) else {}
         result[variant] = {
             "overrides": VARIANTS[variant],
             "af_auroc_per_fold": per_fold,
             "af_auroc_pooled": m["af_auroc"],
             "af_auroc_pooled_ci95": m["af_auroc_ci95"],
             "six_class_accuracy": m["six_class_accuracy"],
+            "shape_only_af_auroc": reads.get("shape_only"),
+            "timing_only_auroc": reads.get("timing_only"),
             "patients": len(np.unique(pooled.subject)),
             "segments": len(pooled),
             "seconds": float(sum(float(d["seconds"]) for d in parts)),
         }
     return result
+
+
+def _what_it_reads(parts: list[Any]) -> dict[str, float | None]:
+    """Shape-only and timing-only AUROC of P(AF) (the rhythm softmax's AF entry) on the out-of-fold
+    segments' regular and irregular versions (those with enough beats)."""
+    from anyppg.quantization.real_heads import _auroc, _softmax
+    from anyppg.quantization.students import AF_CLASS
+
+    ok = np.concatenate([d["counterfactual_ok"] for d in parts])
+    label = np.concatenate([d["label"] for d in parts])[ok]
+    regular = _softmax(np.concatenate([d["rhythm_regular"] for d in parts])[ok])[:, AF_CLASS]
+    irregular = _softmax(np.concatenate([d["rhythm_irregular"] for d in parts])[ok])[:, AF_CLASS]
+    timing = np.concatenate([np.ones(len(label), int), np.zeros(len(label), int)])
+    return {
+        "shape_only": _auroc((label == AF_CLASS).astype(int), regular),
+        "timing_only": _auroc(timing, np.concatenate([irregular, regular])),
+    }
 
 
 def _outputs(d: Any) -> dict[str, np.ndarray]:
@@ -147,6 +178,10 @@ def _windows(d: Any) -> Any:
     )
 
 
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Rhythm recipe, patient-grouped cross-validation on the Liu training patients",
@@ -155,15 +190,21 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"per fold ({report['folds']} folds of whole patients; the held-out patients are not used). "
         "Pooled: every out-of-fold segment, 95 % CI from 1,000 bootstrap resamples of patients.",
         "",
-        "| variant | overrides | AF AUROC per fold | pooled AF AUROC [95 % CI] | six-class accuracy |",
-        "|---|---|---|---|---|",
+        "Shape only: AF vs the others among the segments rebuilt regular from one of their own beats (0.5: "
+        "blind to shape); timing only: irregular vs regular rebuilds of the same beats (1.0: reads the "
+        "rhythm); `benchmarks/bench_rhythm_shape.py`.",
+        "",
+        "| variant | overrides | AF AUROC per fold | pooled AF AUROC [95 % CI] | six-class accuracy "
+        "| shape only | timing only |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, r in report["variants"].items():
         lo, hi = r["af_auroc_pooled_ci95"] or (float("nan"), float("nan"))
         folds = " / ".join(f"{v:.3f}" for v in r["af_auroc_per_fold"])
         lines.append(
             f"| {name} | {json.dumps(r['overrides']) if r['overrides'] else '-'} | {folds} | "
-            f"{r['af_auroc_pooled']:.3f} [{lo:.3f}, {hi:.3f}] | {r['six_class_accuracy']:.3f} |"
+            f"{r['af_auroc_pooled']:.3f} [{lo:.3f}, {hi:.3f}] | {r['six_class_accuracy']:.3f} | "
+            f"{_num(r.get('shape_only_af_auroc'))} | {_num(r.get('timing_only_auroc'))} |"
         )
     return "\n".join(lines) + "\n"
 

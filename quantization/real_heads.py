@@ -54,6 +54,8 @@ from anyppg.trainer.heads import HeadWindows
 
 log = logging.getLogger(__name__)
 
+SINUS_CLASS = RHYTHM_CLASSES.index("sinus_rhythm")
+
 CLINICAL = ("bidmc", "mimicdb")
 
 
@@ -88,6 +90,12 @@ class HeadTrainConfig:
             are partly defined by rate), so the shipped students do not use it.
         rhythm_smoothing: label smoothing of the six-class rhythm cross-entropy (not measured on real
             data; the shipped students use 0).
+        counterfactual_p: probability that a window with a rhythm label is swapped for its
+            counterfactual (:mod:`anyppg.signal.counterfactual`, built once before training from the
+            window's own median beat): an AF window for its regular version, labelled sinus rhythm;
+            any other for its irregular version, labelled AF. It teaches that AF is the timing, not
+            a pulse shape (``benchmarks/bench_rhythm_shape.py`` found the shipped heads reading some
+            shapes as AF; the shipped students use 0).
         ema: decay of an exponential moving average of the weights (and BatchNorm statistics) kept
             alongside training, per step; 0 turns it off. With it, validation scores, the selected
             epoch and the returned student are the averaged weights'. At 0.995 (a horizon of about
@@ -119,6 +127,7 @@ class HeadTrainConfig:
     rhythm_stretch_p: float = 0.0
     rhythm_stretch_range: tuple[float, float] = (0.85, 1.18)
     rhythm_smoothing: float = 0.0
+    counterfactual_p: float = 0.0
     ema: float = 0.0
     select: str = "last"
     max_seconds: float = 1200.0
@@ -181,6 +190,50 @@ def _stretch(
         raise ValueError(f"stretch_mode must be 'uniform' or 'diastole', got {cfg.stretch_mode!r}")
     new_hr = torch.where(use, (bpm * s - HR_CENTER_BPM) / HR_SCALE_BPM, hr)
     return y[:, None, :], new_hr
+
+
+def rhythm_counterfactual_windows(
+    windows: HeadWindows, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The regular and irregular versions (:func:`anyppg.signal.counterfactual.rhythm_counterfactuals`,
+    z-scored as model input) of every window with a rhythm label, ``(N, T)`` each, and which windows
+    have them (a rhythm label and enough beats)."""
+    from anyppg.signal.counterfactual import rhythm_counterfactuals
+
+    rng = np.random.default_rng(seed)
+    n, t = windows.ppg.shape
+    regular, irregular = np.zeros((n, t), np.float32), np.zeros((n, t), np.float32)
+    ok = np.zeros(n, dtype=bool)
+    for i in np.flatnonzero(windows.rhythm >= 0):
+        made = rhythm_counterfactuals(windows.ppg[i].astype(np.float64), MODEL_FS, rng)
+        if made is None:
+            continue
+        for out, x in zip((regular, irregular), made, strict=True):
+            out[i] = (x - x.mean()) / max(float(x.std()), 1e-6)
+        ok[i] = True
+    return regular, irregular, ok
+
+
+def _swap_counterfactuals(
+    x: torch.Tensor,
+    label: torch.Tensor,
+    idx: torch.Tensor,
+    counterfactual: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    g: torch.Generator,
+    p: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of ``x`` (windows ``idx``) swapped, with probability ``p`` where they have one, for their
+    counterfactual: AF for its regular version labelled sinus rhythm, any other rhythm for its
+    irregular version labelled AF. Rows without a rhythm label are untouched."""
+    regular, irregular, ok = counterfactual
+    use = ok[idx] & (torch.rand(len(idx), generator=g) < p)
+    if not use.any():
+        return x, label
+    is_af = label == AF_CLASS
+    swapped = torch.where(is_af[:, None], regular[idx], irregular[idx])
+    x = torch.where(use[:, None, None], swapped[:, None, :], x)
+    new = torch.where(is_af, torch.full_like(label, SINUS_CLASS), torch.full_like(label, AF_CLASS))
+    return x, torch.where(use, new, label)
 
 
 def _stretch_rhythm(
@@ -331,6 +384,10 @@ def train_heads(
     hr_all = torch.from_numpy((windows.hr - HR_CENTER_BPM) / HR_SCALE_BPM)
     q_all = torch.from_numpy(windows.quality.astype(np.int64))
     r_all = torch.from_numpy(windows.rhythm.astype(np.int64))
+    counterfactual = None
+    if cfg.counterfactual_p > 0:
+        counterfactual = tuple(torch.from_numpy(a) for a in rhythm_counterfactual_windows(windows, cfg.seed))
+        log.info("rhythm counterfactuals for %d windows", int(counterfactual[2].sum()))
     t_all = None if teacher_embeddings is None else torch.from_numpy(teacher_embeddings.astype(np.float32))
     t_power = 1.0 if t_all is None else float(t_all.pow(2).sum(1).mean().clamp_min(1e-12))
     q_known = windows.quality[windows.quality >= 0]
@@ -361,16 +418,18 @@ def train_heads(
             idx = order[start : start + cfg.batch_size]
             if len(idx) < 2:
                 continue
-            xb, hrb = x_all[idx], hr_all[idx]
+            xb, hrb, rb = x_all[idx], hr_all[idx], r_all[idx]
+            if counterfactual is not None:
+                xb, rb = _swap_counterfactuals(xb, rb, idx, counterfactual, g, cfg.counterfactual_p)
             if cfg.stretch_p > 0:
                 xb, hrb = _stretch(xb, hrb, g, cfg)
             if cfg.morph_p > 0:
                 xb = _reshape(xb, hrb, g, cfg.morph_p)
             if cfg.rhythm_stretch_p > 0:
-                xb = _stretch_rhythm(xb, r_all[idx], g, cfg)
+                xb = _stretch_rhythm(xb, rb, g, cfg)
             emb, hr_bpm, q_logit, af_logit, rhythm = _forward(student, _augment(xb, g), cfg.embed_trunk)
             parts = _losses(
-                hr_bpm, q_logit, af_logit, rhythm, hrb, q_all[idx], r_all[idx], pos_weight,
+                hr_bpm, q_logit, af_logit, rhythm, hrb, q_all[idx], rb, pos_weight,
                 cfg.rhythm_smoothing,
             )  # fmt: skip
             loss = (

@@ -56,4 +56,23 @@ def test_summary_pools_out_of_fold_outputs_and_scores_each_fold(bench, tmp_path)
     md = bench.to_markdown(
         {"command": "c", "student": "s", "epochs": 1, "folds": 2, "variants": {"base": report}}
     )
-    assert "| base | - | 1.000 / 1.000 | 1.000 [1.000, 1.000] | 1.000 |" in md
+    assert "| base | - | 1.000 / 1.000 | 1.000 [1.000, 1.000] | 1.000 | - | - |" in md
+
+
+def test_summary_scores_what_the_head_reads_on_the_rebuilt_segments(bench, tmp_path) -> None:
+    """A head that calls every irregular rebuild AF and no regular one reads the timing (1.0) and no
+    shape (0.5); the rebuilds without enough beats (``counterfactual_ok`` False) are left out."""
+    label = np.array([AF_CLASS, 0, AF_CLASS, 0, AF_CLASS, 0])
+    low, high = np.zeros((6, 6), np.float32), np.zeros((6, 6), np.float32)
+    high[:, AF_CLASS] = 5.0
+    low[[0, 1], AF_CLASS] = [1.0, 2.0]  # a regular AF and a regular sinus rebuild: one pair each way
+    low[[2, 3], AF_CLASS] = [2.0, 1.0]
+    ok = np.array([True, True, True, True, False, False])
+    for fold in range(2):
+        np.savez(
+            tmp_path / f"counterfactual-f{fold}.npz", rhythm=high, af=high[:, AF_CLASS : AF_CLASS + 1],
+            label=label, subject=np.array(["a", "a", "b", "b", "c", "c"]) + str(fold), val_af_auroc=np.array([1.0]),
+            seconds=1.0, rhythm_regular=low, rhythm_irregular=high, counterfactual_ok=ok,
+        )  # fmt: skip
+    report = bench.summarize(tmp_path, ["counterfactual"], folds=2, n_boot=10)["counterfactual"]
+    assert report["timing_only_auroc"] == 1.0 and report["shape_only_af_auroc"] == 0.5

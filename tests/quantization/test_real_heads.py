@@ -233,6 +233,38 @@ def test_rhythm_stretch_re_times_labelled_rhythm_windows_and_keeps_their_labels(
     assert smooth == pytest.approx(float(expected)) and smooth > sharp
 
 
+def test_counterfactuals_swap_af_for_regular_sinus_and_others_for_irregular_af(windows):
+    """The rhythm counterfactuals: an AF window becomes its regular version labelled sinus rhythm, a
+    sinus window its irregular version labelled AF; rows without a label or off by chance stay."""
+    from anyppg.quantization.real_heads import (
+        SINUS_CLASS,
+        _swap_counterfactuals,
+        rhythm_counterfactual_windows,
+    )
+
+    regular, irregular, ok = rhythm_counterfactual_windows(windows, seed=0)
+    assert ok.sum() >= 0.8 * len(windows) and regular.shape == windows.ppg.shape
+    assert np.allclose(regular[ok].mean(1), 0, atol=1e-4) and np.allclose(regular[ok].std(1), 1, atol=1e-3)
+    cf = tuple(torch.from_numpy(a) for a in (regular, irregular, ok))
+    idx = torch.tensor([int(np.flatnonzero(ok & (windows.rhythm == AF_CLASS))[0]),
+                        int(np.flatnonzero(ok & (windows.rhythm == 0))[0])])  # fmt: skip
+    x = torch.from_numpy(windows.ppg[idx.numpy()])[:, None, :]
+    label = torch.from_numpy(windows.rhythm[idx.numpy()].astype(np.int64))
+    y, new = _swap_counterfactuals(x, label, idx, cf, torch.Generator().manual_seed(0), p=1.0)
+    assert new.tolist() == [SINUS_CLASS, AF_CLASS]
+    assert torch.equal(y[0, 0], cf[0][idx[0]]) and torch.equal(y[1, 0], cf[1][idx[1]])
+    same, kept = _swap_counterfactuals(x, label, idx, cf, torch.Generator().manual_seed(0), p=0.0)
+    assert torch.equal(same, x) and torch.equal(kept, label)
+    unlabelled = torch.tensor([-1, -1])
+    ok_none = (cf[0], cf[1], torch.zeros_like(cf[2]))  # no counterfactual: nothing is swapped
+    assert torch.equal(
+        _swap_counterfactuals(x, unlabelled, idx, ok_none, torch.Generator(), 1.0)[1], unlabelled
+    )
+    # and a training run with it goes through (every rhythm window swapped half the time)
+    _, history = train_heads(windows, HeadTrainConfig(epochs=1, batch_size=8, counterfactual_p=0.5))
+    assert np.isfinite(history[-1]["rhythm"])
+
+
 def _pulses(bpm: float, rise_s: float = 0.2, n: int = 1250, fs: float = 125.0) -> np.ndarray:
     """Beats with a linear 0.2 s upstroke from the foot to the peak, then an exponential decay."""
     t = np.arange(n) / fs
