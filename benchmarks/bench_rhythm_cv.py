@@ -29,7 +29,7 @@ Usage::
     python benchmarks/bench_rhythm_cv.py --data ../shared/data --variants stretch &
     wait; python benchmarks/bench_rhythm_cv.py --data ../shared/data --variants base stretch --summarize
 
-Writes ``benchmarks/results/rhythm_cv.{json,md}``.
+Writes ``benchmarks/results/rhythm_cv.{json,md}`` (``--name``: another name, for another comparison).
 """
 
 from __future__ import annotations
@@ -222,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--student", default="student-s")
     parser.add_argument("--summarize", action="store_true", help="only write the results (every fold done)")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument(
+        "--name", default="rhythm_cv", help="results file name, NAME.{json,md} (one per comparison run)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     work = Path(args.work)
@@ -242,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         log.info("not summarized: folds still missing: %s", ", ".join(missing))
         return 0
     report = {
-        "command": "python benchmarks/bench_rhythm_cv.py --data DATA --variants " + " ".join(args.variants),
+        "command": "python benchmarks/bench_rhythm_cv.py --data DATA --variants "
+        + " ".join(args.variants)
+        + ("" if args.name == "rhythm_cv" else f" --name {args.name}"),
         "student": args.student,
         "epochs": args.epochs,
         "folds": args.folds,
@@ -250,8 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "rhythm_cv.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / "rhythm_cv.md").write_text(to_markdown(report))
+    (out / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / f"{args.name}.md").write_text(to_markdown(report))
     print(to_markdown(report))
     return 0
 
