@@ -95,7 +95,9 @@ class HeadTrainConfig:
             window's own median beat): an AF window for its regular version, labelled sinus rhythm;
             any other for its irregular version, labelled AF. It teaches that AF is the timing, not
             a pulse shape (``benchmarks/bench_rhythm_shape.py`` found the shipped heads reading some
-            shapes as AF; the shipped students use 0).
+            shapes as AF). Measured (student-s on Liu alone, 4-fold cross-validation over the Liu
+            training patients, 30 epochs, 0.3 vs 0): irregular vs regular rebuilds 0.996 vs 0.773,
+            but pooled out-of-fold AF AUROC 0.964 vs 0.978, so the shipped students use 0.
         ema: decay of an exponential moving average of the weights (and BatchNorm statistics) kept
             alongside training, per step; 0 turns it off. With it, validation scores, the selected
             epoch and the returned student are the averaged weights'. At 0.995 (a horizon of about
