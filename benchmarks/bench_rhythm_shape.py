@@ -50,7 +50,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_real import default_model_paths, heldout_from_cards, load_models, pick_recordings, score
+from bench_real import (
+    default_model_paths,
+    heldout_from_cards,
+    load_models,
+    pick_recordings,
+    score,
+    table_cell,
+)
 from results_io import RESULTS, write_results
 
 import anyppg
@@ -175,14 +182,6 @@ def run_clinical(root: Path, models: list[Any], seed: int) -> dict[str, Any]:
     return out
 
 
-def _cell(c: dict[str, Any]) -> str:
-    ci = c.get("ci") or [None, None]
-    if c.get("value") is None:
-        return "-"
-    inner = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci[0] is not None else ""
-    return f"{c['value']:.3f}{inner}"
-
-
 def to_markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Rhythm head: rhythm or pulse shape?",
@@ -199,7 +198,7 @@ def to_markdown(result: dict[str, Any]) -> str:
     ]
     for r in result["rows"]:
         lines.append(
-            f"| {r['model']} | {_cell(r['original'])} | {_cell(r['shape only'])} | {_cell(r['timing only'])} |"
+            f"| {r['model']} | {table_cell(r['original'])} | {table_cell(r['shape only'])} | {table_cell(r['timing only'])} |"
         )
     lines += [
         "",

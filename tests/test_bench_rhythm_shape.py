@@ -15,11 +15,11 @@ def bench(benchmark_script):
 
 
 def test_markdown_names_the_three_scores(bench) -> None:
-    cell = {"value": 0.9, "ci": [0.8, 0.95]}
+    cell = {"metric": "auroc", "value": 0.9, "ci": [0.8, 0.95]}
     result = {
         "command": "python benchmarks/bench_rhythm_shape.py --data DATA", "seconds": 1.0, "machine": "m",
         "subjects": ["liu:1"], "segments": 3, "af_segments": 1, "skipped_segments": 0,
-        "rows": [{"model": "student-s int8", "original": cell, "shape only": {"value": 0.5, "ci": [0.4, 0.6]},
+        "rows": [{"model": "student-s int8", "original": cell, "shape only": {"metric": "auroc", "value": 0.5, "ci": [0.4, 0.6]},
                   "timing only": cell, "mean_p_af": {"regular": {"from AF": 0.01, "from other rhythms": 0.0}}}],
     }  # fmt: skip
     text = bench.to_markdown(result)
