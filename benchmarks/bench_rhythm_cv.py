@@ -57,6 +57,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "stretch": {"rhythm_stretch_p": 0.5},
     "smooth": {"rhythm_smoothing": 0.1},
     "counterfactual": {"counterfactual_p": 0.3},
+    "counterfactual_0.1": {"counterfactual_p": 0.1},
+    "counterfactual_0.05": {"counterfactual_p": 0.05},
 }
 """Recipe variants: :class:`HeadTrainConfig` overrides of the shipped rhythm recipe (``base``)."""
 
