@@ -96,8 +96,11 @@ class HeadTrainConfig:
             any other for its irregular version, labelled AF. It teaches that AF is the timing, not
             a pulse shape (``benchmarks/bench_rhythm_shape.py`` found the shipped heads reading some
             shapes as AF). Measured (student-s on Liu alone, 4-fold cross-validation over the Liu
-            training patients, 30 epochs, 0.3 vs 0): irregular vs regular rebuilds 0.996 vs 0.773,
-            but pooled out-of-fold AF AUROC 0.964 vs 0.978, so the shipped students use 0.
+            training patients, 30 epochs; ``benchmarks/results/rhythm_cv_counterfactual.md``): 0.05
+            keeps the pooled out-of-fold AF AUROC (0.978 vs 0.978 at 0) and six-class accuracy
+            (0.836 vs 0.825) while the head comes to read the timing (irregular vs regular rebuilds
+            0.998 vs 0.773) and not the shape (0.474 vs 0.540); 0.1 and 0.3 cost AF AUROC (0.972,
+            0.964). The shipped students were built with 0, before this was measured.
         ema: decay of an exponential moving average of the weights (and BatchNorm statistics) kept
             alongside training, per step; 0 turns it off. With it, validation scores, the selected
             epoch and the returned student are the averaged weights'. At 0.995 (a horizon of about
