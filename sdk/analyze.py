@@ -515,12 +515,23 @@ def _check_channels(extra: Any, x: np.ndarray) -> np.ndarray | None:
     return np.column_stack([x, e.T])
 
 
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and stop indices of the runs of True in a 1-D bool ``mask``."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.view(np.int8), [0]))))
+    return edges[0::2], edges[1::2]
+
+
+def _valid(x: np.ndarray) -> np.ndarray:
+    """Which samples are readings (not NaN, inf, or beyond the timeline's limit); for ``(n, channels)``
+    a time point is valid when every channel is, as the timeline drops it otherwise."""
+    with np.errstate(invalid="ignore"):
+        valid = np.abs(x) <= PPG_ABS_LIMIT
+    return valid if valid.ndim == 1 else valid.all(axis=1)
+
+
 def _missing_runs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and stop indices of the runs of invalid samples (NaN, inf, or beyond the timeline's limit)."""
-    with np.errstate(invalid="ignore"):
-        bad = ~(np.abs(x) <= PPG_ABS_LIMIT)
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], bad.view(np.int8), [0]))))
-    return edges[0::2], edges[1::2]
+    return _runs(~_valid(x))
 
 
 def _check_missing(
@@ -595,19 +606,15 @@ def _blocks(x: np.ndarray, fs: float, acc: np.ndarray | None) -> list[SampleBloc
     """``x`` in the blocks ``replay:`` sends (0.25 s each), without its missing samples: a run of them
     is a stretch of time with no samples, as a lost stretch is in a stream (the timeline bridges it up
     to :data:`MAX_FILL_S`, restarts the windows after a longer one), not a run of invalid readings."""
-    with np.errstate(invalid="ignore"):
-        valid = np.abs(x) <= PPG_ABS_LIMIT
-    valid = valid if valid.ndim == 1 else valid.all(axis=1)
+    valid = _valid(x)
     size = max(1, round(fs / 4))
     blocks = []
     for i in range(0, x.shape[0], size):
-        part = valid[i : i + size]
-        if part.all():
-            runs = [(i, i + part.shape[0])]
-        else:
-            edges = np.flatnonzero(np.diff(np.concatenate(([0], part.view(np.int8), [0])))) + i
-            runs = list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
-        blocks += [SampleBlock(a / fs, fs, x[a:b], None if acc is None else acc[a:b]) for a, b in runs]
+        starts, stops = _runs(valid[i : i + size])
+        blocks += [
+            SampleBlock((i + a) / fs, fs, x[i + a : i + b], None if acc is None else acc[i + a : i + b])
+            for a, b in zip(starts.tolist(), stops.tolist(), strict=True)
+        ]
     return blocks
 
 
