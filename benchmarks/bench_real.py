@@ -111,8 +111,6 @@ CLINICAL = ("bidmc", "mimicdb")
 """The ICU finger-PPG sets, also scored pooled as ``clinical finger``."""
 POOLED_NAME = "clinical finger (bidmc + mimicdb)"
 ALL_DATASETS = (*HR_DATASETS, "liu")
-#: heart-rate sets of healthy people (no AF), where the rhythm head's AF calls are false alarms.
-NO_AF = ("troika", "bami")
 REGULAR_ECG_WITHIN = (0.85, 1.15)
 """A clinical window's ECG rules AF out when every R-R interval in it is within these times their
 median (``anyppg.datasets.labels.annotation_regular`` on the R-peaks) and its reference is reliable:
@@ -649,6 +647,7 @@ def run_hr_dataset(
         else:
             ref = reference_window_hr(rec.ref_start_s, rec.ref_bpm, rec.ref_window_s, ts, te)
             usable = quality_labels(base["heart_rate_peaks"], ref)
+            not_af = np.ones(ts.shape[0], dtype=bool)  # the wrist sets (TROIKA, BAMI-I): healthy people
         values = {
             "tracker": base["heart_rate_tracker"],
             "motion tracker": motion_tracker_hr(channels, fs, acc, te),
@@ -666,9 +665,10 @@ def run_hr_dataset(
             values[f"model head: {label}"] = cols["heart_rate_model"]
             values[f"fused: {label}"] = cols["heart_rate"]
             values[f"quality head: {label}"] = cols["quality_model"]
-            if dataset in (*NO_AF, *CLINICAL, "husm"):  # P(AF) of the windows past the gate, not AF
-                no_af = cols["usable"] > 0 if dataset in NO_AF else (cols["usable"] > 0) & not_af
-                values[f"rhythm head: {label}"] = np.where(no_af, cols["af_probability"], np.nan)
+            # P(AF) of the windows past the gate that are not AF: false alarms where above 0.5
+            values[f"rhythm head: {label}"] = np.where(
+                (cols["usable"] > 0) & not_af, cols["af_probability"], np.nan
+            )
         windows.add(subject, ref, values)
         log.info("%s %s: %d windows", dataset, subject, ts.shape[0])
     info = {

@@ -81,11 +81,12 @@ def fold_of_patients(windows: Any, folds: int) -> dict[str, int]:
 
 
 def run_fold(windows: Any, fold_of: dict[str, int], fold: int, variant: str, config: Any, out: Path) -> None:
-    """Train on the other folds, save the fold's rhythm and AF outputs to ``out``."""
+    """Train on the other folds, save the fold's rhythm and AF outputs to ``out``, and its rhythm
+    outputs on the fold's segments rebuilt regular and irregular (:func:`_what_it_reads`)."""
     import torch
 
     from anyppg.quantization.distill import predict
-    from anyppg.quantization.real_heads import train_heads
+    from anyppg.quantization.real_heads import rhythm_counterfactual_windows, train_heads
 
     torch.set_num_threads(1)
     in_fold = np.array([fold_of[s] == fold for s in windows.subject])
@@ -93,8 +94,6 @@ def run_fold(windows: Any, fold_of: dict[str, int], fold: int, variant: str, con
     t0 = time.perf_counter()
     student, history = train_heads(train, replace(config, **VARIANTS[variant]), validation=test)
     outputs = predict(student, test.ppg)
-    from anyppg.quantization.real_heads import rhythm_counterfactual_windows
-
     regular, irregular, ok = rhythm_counterfactual_windows(test, seed=1)
     np.savez(
         out,

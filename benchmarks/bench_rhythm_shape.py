@@ -70,11 +70,14 @@ CLINICAL_STEP_S = 60.0
 """One clinical strip every this many seconds of a recording (strips of one patient are alike)."""
 
 
-def run(root: Path, models: list[Any], n_boot: int, seed: int) -> dict[str, Any]:
+def run(
+    root: Path, models: list[Any], heldout: dict[str, set[int]], n_boot: int, seed: int
+) -> dict[str, Any]:
+    """The Liu patients in ``heldout`` (every one where it names none): each segment as it is, rebuilt
+    regular and rebuilt irregular, scored as the module docstring says."""
     from anyppg import datasets
     from anyppg.datasets.rhythm import RHYTHM_CLASSES
 
-    heldout = heldout_from_cards(m.card for m in models)
     patients = datasets.read("liu", root)
     chosen, source = pick_recordings("liu", [(p.subject, p.record) for p in patients], heldout, None)
     rng = np.random.default_rng(seed)
@@ -131,12 +134,11 @@ def run(root: Path, models: list[Any], n_boot: int, seed: int) -> dict[str, Any]
     }
 
 
-def run_clinical(root: Path, models: list[Any], seed: int) -> dict[str, Any]:
+def run_clinical(root: Path, models: list[Any], heldout: dict[str, set[int]], seed: int) -> dict[str, Any]:
     """Per clinical dataset: the share of held-out strips with P(AF) > 0.5 as read and as their
     regular versions, and the patients whose regular strips read AF on at least half of them."""
     from bench_real import CLINICAL, dataset_recordings
 
-    heldout = heldout_from_cards(m.card for m in models)
     rng = np.random.default_rng(seed)
     out: dict[str, Any] = {}
     for dataset in CLINICAL:
@@ -249,8 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     paths = [Path(p) for p in args.models] if args.models else default_model_paths()
     models = load_models(paths)
-    result = run(Path(args.data), models, args.boot, args.seed)
-    result["clinical"] = run_clinical(Path(args.data), models, args.seed)
+    heldout = heldout_from_cards(m.card for m in models)
+    result = run(Path(args.data), models, heldout, args.boot, args.seed)
+    result["clinical"] = run_clinical(Path(args.data), models, heldout, args.seed)
     result = {
         "command": "python benchmarks/bench_rhythm_shape.py --data DATA"
         + (" --models " + " ".join(p.name for p in paths) if args.models else ""),

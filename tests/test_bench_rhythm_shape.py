@@ -40,7 +40,8 @@ def test_clinical_strips_of_held_out_patients_are_read_as_is_and_regular(
     write_bidmc(folder / "bidmc_02.npz", sim)
     write_bidmc(folder / "bidmc_03.npz", sim)  # not held out: not read
     models = bench_real.load_models(bench_real.default_model_paths()[:1])
-    block = bench.run_clinical(tmp_path, models, seed=0)["bidmc"]
+    heldout = bench_real.heldout_from_cards(m.card for m in models)
+    block = bench.run_clinical(tmp_path, models, heldout, seed=0)["bidmc"]
     assert (block["strips"], block["patients"]) == (3, 1)  # at 0, 60 and 120 s
     (row,) = block["rows"]
     assert 0.0 <= row["af_as_read"] <= 1.0 and 0.0 <= row["af_regular"] <= 1.0
