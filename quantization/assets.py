@@ -349,6 +349,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
             student=name, epochs=args.epochs, max_seconds=args.max_seconds, seed=args.seed,
             stretch_p=args.stretch_p, w_hr=args.w_hr, w_embed=args.w_embed, select="val_hr",
             embed_trunk=args.embed_trunk, ema=args.ema, morph_p=args.morph_p,
+            counterfactual_p=args.counterfactual_p,
         )  # fmt: skip
         if args.reuse and checkpoint.is_file():
             student, _ = load_student(checkpoint)
@@ -631,6 +632,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--morph-p", type=float, default=0.0,
         help="probability of the pulse-reshaping augmentation (0: the shipped students; see "
         "HeadTrainConfig.morph_p)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--counterfactual-p", type=float, default=0.0,
+        help="probability of swapping a rhythm window for its rhythm counterfactual (0: the shipped "
+        "students; see HeadTrainConfig.counterfactual_p)",
     )  # fmt: skip
     parser.add_argument("--w-embed", type=float, default=1.0, help="embedding loss weight with --teacher")
     parser.add_argument(

@@ -40,7 +40,9 @@ import numpy as np
 
 from anyppg.errors import AnyPPGError
 
-__all__ = ["AnalysisWriteError", "add_arguments", "load_recording", "load_segments", "run"]
+__all__ = [
+    "AnalysisWriteError", "add_arguments", "holds_only_segments", "load_recording", "load_segments", "run",
+]  # fmt: skip
 
 
 class AnalysisWriteError(AnyPPGError, OSError):
@@ -73,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--segments",
         action="store_true",
-        help="independent segments, one row each (2-D NPZ ppg, or the recording cut every --segment-s)",
+        help="independent segments, one row each (2-D NPZ ppg, or the recording cut every --segment-s; "
+        "an NPZ holding only 'ppg_segments' is read so without it)",
     )
     parser.add_argument(
         "--segment-s",
@@ -118,6 +121,18 @@ def load_recording(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, flo
             acc[idx] = data.acc
     extra = ppg[:, 1:].T if ppg.shape[1] > 1 else None
     return ppg[:, 0], extra, data.rate, acc
+
+
+def holds_only_segments(path: str | Path) -> bool:
+    """Whether ``path`` is an NPZ whose PPG is only segments (``ppg_segments``, no ``ppg``: the data
+    folder's Liu files): such a file is analysed as segments without ``--segments``."""
+    p = Path(path)
+    if p.suffix.lower() != ".npz" or not p.is_file():
+        return False
+    from anyppg.npz import open_npz
+
+    with open_npz(p) as z:
+        return "ppg_segments" in z.files and "ppg" not in z.files
 
 
 def load_segments(path: str | Path, segment_s: float) -> tuple[np.ndarray, float, np.ndarray | None, int]:
@@ -203,7 +218,13 @@ def run(args: argparse.Namespace) -> int:
     from anyppg.sdk.json_lines import dumps
 
     left_out, extra = 0, None
-    if args.segments:
+    segments = args.segments or holds_only_segments(args.file)
+    if segments and not args.segments and not args.quiet:
+        print(
+            f"anyppg analyze: {args.file} holds segments ('ppg_segments', no 'ppg'): one row per segment",
+            file=sys.stderr,
+        )
+    if segments:
         ppg, rate, acc, left_out = load_segments(args.file, args.segment_s)
     else:
         ppg, extra, rate, acc = load_recording(args.file)

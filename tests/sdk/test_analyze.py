@@ -447,6 +447,14 @@ def test_cli_segments_from_a_2d_npz_and_from_a_csv(
     assert out["rows"] == 3 and out["segments"] and [r["t_end"] for r in out["results"]] == [10.0] * 3
     assert [r["segment"] for r in out["results"]] == [0, 1, 2] and out["columns"][0] == "segment"
 
+    # the data folder's Liu layout ('ppg_segments', 'fs_ppg', no 'ppg') is segments without the flag
+    liu_path = tmp_path / "liu.npz"
+    np.savez(liu_path, ppg_segments=ppg[:3000].reshape(3, 1000), fs_ppg=fs, labels=np.zeros(3, np.int8))
+    assert main(["analyze", str(liu_path), "--json", "--model", "none"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["results"] == out["results"]
+    assert "holds segments ('ppg_segments', no 'ppg'): one row per segment" in captured.err
+
     csv_path = tmp_path / "rec.csv"
     t = np.arange(ppg.shape[0]) / fs
     np.savetxt(csv_path, np.column_stack([t, ppg]), delimiter=",", header="t,ppg", comments="")
