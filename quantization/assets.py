@@ -349,7 +349,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
             student=name, epochs=args.epochs, max_seconds=args.max_seconds, seed=args.seed,
             stretch_p=args.stretch_p, w_hr=args.w_hr, w_embed=args.w_embed, select="val_hr",
             embed_trunk=args.embed_trunk, ema=args.ema, morph_p=args.morph_p,
-            counterfactual_p=args.counterfactual_p,
+            counterfactual_p=args.counterfactual_p, stretch_range=tuple(args.stretch_range),
         )  # fmt: skip
         if args.reuse and checkpoint.is_file():
             student, _ = load_student(checkpoint)
@@ -620,6 +620,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--stretch-p", type=float, default=0.5, help="heart-rate time-stretch probability (0.5: shipped)"
     )
+    parser.add_argument(
+        "--stretch-range", type=float, nargs=2, default=[0.65, 1.55], metavar=("LO", "HI"),
+        help="factor range of the heart-rate time-stretch (0.65 1.55: the shipped students)",
+    )  # fmt: skip
     parser.add_argument(
         "--w-hr", type=float, default=4.0, help="heart-rate loss weight (4: the shipped students)"
     )
