@@ -228,6 +228,24 @@ def teacher_embeddings(teacher_dir: Path, windows: Any, cache: Path) -> tuple[An
     return teacher, out
 
 
+def paced_windows(data: str | Path | None, work: Path, train: Any, per_strip: int, seed: int) -> Any:
+    """:func:`anyppg.trainer.heads.read_paced` of the training patients' clinical recordings (BIDMC,
+    MIMIC-DB), ``per_strip`` rates per strip; cached in ``work/paced{per_strip}.npz``."""
+    from anyppg.trainer.heads import CLINICAL_DATASETS, HeadWindows, data_root, read_paced
+
+    cache = work / f"paced{per_strip}.npz"
+    patients = set(train.subject[np.isin(train.dataset, CLINICAL_DATASETS)].tolist())
+    if cache.is_file():
+        paced = HeadWindows.load(cache)
+        if set(paced.subject.tolist()) <= patients:
+            log.info("paced windows from cache %s", cache)
+            return paced
+    paced = read_paced(data_root(data), patients, per_strip=per_strip, seed=seed)
+    paced.save(cache)
+    log.info("paced: %d windows from %d patients", len(paced), len(set(paced.subject.tolist())))
+    return paced
+
+
 def score_file(path: Path, held: Any) -> dict[str, Any]:
     """:func:`anyppg.quantization.real_heads.head_metrics` of an exported file, run through its
     runtime on the held-out windows: the numbers its card may claim."""
@@ -342,6 +360,14 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         _, t_train = teacher_embeddings(teacher_dir, train, work / "teacher_train.npy")
         _, t_held = teacher_embeddings(teacher_dir, held, work / "teacher_heldout.npy")
         teacher_name = teacher_dir.name
+    if args.paced > 0:
+        paced = paced_windows(args.data, work, train, args.paced, args.seed)
+        if t_train is not None:
+            _, t_paced = teacher_embeddings(
+                Path(args.teacher), paced, work / f"teacher_paced{args.paced}.npy"
+            )
+            t_train = np.concatenate([t_train, t_paced])
+        train = type(train).concat([train, paced])
     report: dict[str, Any] = {"students": {}}
     for name in args.students:
         checkpoint = work / f"{name}.pt"
@@ -623,6 +649,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--stretch-range", type=float, nargs=2, default=[0.65, 1.55], metavar=("LO", "HI"),
         help="factor range of the heart-rate time-stretch (0.65 1.55: the shipped students)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--paced", type=int, default=0, metavar="K",
+        help="add K paced windows per clean clinical strip of the training patients (real beats at "
+        "rates drawn over 30-220 bpm, anyppg.trainer.heads.read_paced); 0: none",
     )  # fmt: skip
     parser.add_argument(
         "--w-hr", type=float, default=4.0, help="heart-rate loss weight (4: the shipped students)"

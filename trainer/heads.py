@@ -42,7 +42,14 @@ HOP_S = 5.0  # step between windows of a continuous recording
 USABLE_WITHIN_BPM = 5.0
 UNUSABLE_FROM_BPM = 15.0
 HR_LABEL_RANGE_BPM = (30.0, 220.0)
+PACED_SUFFIX = "-paced"
+"""Dataset name suffix of :func:`read_paced`'s windows (``bidmc-paced``, ``mimicdb-paced``)."""
+PACED_STRIP_S = 16.0
+"""Length of a paced strip: the stream's 2 s of band-pass settling, one 10 s window, and slack."""
+PACED_MATCH_BPM = 5.0
+"""A strip is paced only where its median beat's rate is within this of the ECG's: a clean pulse."""
 DATASETS = ("bidmc", "mimicdb", "troika", "liu_arrhythmia", "bami1")
+CLINICAL_DATASETS = ("bidmc", "mimicdb")
 RESEARCH_ONLY = ("troika", "liu_arrhythmia", "bami1")
 LICENCES = {
     "bidmc": "ODC-BY 1.0 (PhysioNet)",
@@ -51,6 +58,7 @@ LICENCES = {
     "liu_arrhythmia": "none stated; research use with citation (Liu et al. 2022)",
     "bami1": "academic research use with citation (Lee et al., IEEE Sensors J 2018)",
 }
+LICENCES.update({f"{name}{PACED_SUFFIX}": LICENCES[name] for name in ("bidmc", "mimicdb")})
 
 
 class HeadDataError(AnyPPGError, ValueError):
@@ -343,6 +351,79 @@ def read_liu(folder: Path) -> HeadWindows:
                 np.array([f"liu_arrhythmia/{path.stem}"] * n, dtype=object),
             )
         )
+    return HeadWindows.concat(parts)
+
+
+def read_paced(
+    root: Path, patients: set[str], *, per_strip: int = 2, step_s: float = 30.0, seed: int = 0
+) -> HeadWindows:
+    """Real pulses at rates the recordings lack: BIDMC / MIMIC-DB beats of ``patients``, paced.
+
+    The clinical recordings hold no heart rate under 45 bpm and few over 170, and a slow pulse is not
+    a normal one stretched: the stream's causal band-pass meets its fundamental and turns its long
+    diastole into a second hump (docs/signal.md, "A slow pulse in a stream"), which a window slowed
+    after the band-pass never shows. So the pacing happens before preprocessing: every ``step_s``
+    of each recording a :data:`PACED_STRIP_S` strip whose median beat's rate is within
+    :data:`PACED_MATCH_BPM` of the ECG's (:func:`clinical_bpm`) is rebuilt from that beat at
+    ``per_strip`` rates drawn uniformly from :data:`HR_LABEL_RANGE_BPM`
+    (:func:`anyppg.signal.counterfactual.paced_beat`: the ejection re-timed by the square root of the rate
+    change, the diastolic run-off by the rest), and each goes through
+    :func:`anyppg.signal.preprocess_recording` as a stream would take it; its first window is kept,
+    labelled with the paced rate, usable, rhythm unknown. Dataset ``{dataset}-paced``, subject the
+    patient (:func:`patient_names`), so a split by patient holds.
+
+    Args:
+        root: the data folder.
+        patients: the patients to take beats from (``bidmc:05``, ``mimicdb:g039``; training ones).
+        per_strip: paced rates per strip.
+        step_s: one strip every this many seconds.
+        seed: the rates drawn.
+    """
+    from anyppg.signal import preprocess_recording
+    from anyppg.signal.counterfactual import median_beat, paced_beat
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    for dataset in CLINICAL_DATASETS:
+        paths = sorted((root / dataset).glob("*.npz"))
+        names = patient_names(np.array([f"{dataset}/{p.stem}" for p in paths], dtype=object))
+        for path, patient in zip(paths, names, strict=True):
+            if patient not in patients:
+                continue
+            with np.load(path) as d:
+                ppg, ecg, fs = d["ppg"].astype(np.float64), d["ecg"].astype(np.float64), float(d["fs_ppg"])
+            ecg_bpm = clinical_bpm(ecg, fs)
+            n, step = round(PACED_STRIP_S * fs), round(step_s * fs)
+            rows: list[np.ndarray] = []
+            rates: list[float] = []
+            for a, b in _finite_stretches(ppg, n):
+                for start in range(a, b - n + 1, step):
+                    strip = ppg[start : start + n]
+                    found = median_beat(strip, fs)
+                    reference = ecg_bpm(start / fs, start / fs + PACED_STRIP_S)
+                    if found is None or not abs(60.0 * fs / found[1] - reference) <= PACED_MATCH_BPM:
+                        continue
+                    for target in rng.uniform(*HR_LABEL_RANGE_BPM, per_strip):
+                        y = paced_beat(found[0], fs, float(target), n)
+                        windows = preprocess_recording(y, fs, hop_s=HOP_S)
+                        if windows:
+                            rows.append(windows[0].ppg)
+                            rates.append(float(target))
+            k = len(rows)
+            if k:
+                parts.append(
+                    HeadWindows(
+                        np.stack(rows).astype(np.float32),
+                        np.asarray(rates, np.float32),
+                        np.ones(k, np.int8),
+                        np.full(k, -1, np.int8),
+                        np.array([f"{dataset}{PACED_SUFFIX}"] * k, dtype=object),
+                        np.array([patient] * k, dtype=object),
+                    )
+                )
+            log.info("%s %s: %d paced windows", dataset, path.stem, k)
+    if not parts:
+        raise HeadDataError(str(root), "no BIDMC or MIMIC-DB recording of the given patients to pace")
     return HeadWindows.concat(parts)
 
 

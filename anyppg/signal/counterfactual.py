@@ -27,13 +27,24 @@ import numpy as np
 from anyppg.signal.filters import ppg_clean
 from anyppg.signal.peaks import ppg_findpeaks
 
-__all__ = ["IRREGULAR_RANGE", "MIN_BEATS", "median_beat", "retimed", "rhythm_counterfactuals"]
+__all__ = [
+    "EJECTION_EXPONENT", "EJECTION_MAX", "EJECTION_SHARE", "IRREGULAR_RANGE", "MIN_BEATS", "median_beat",
+    "paced", "paced_beat", "retimed", "rhythm_counterfactuals",
+]  # fmt: skip
 
 IRREGULAR_RANGE = (0.7, 1.3)
 """Interval factors of the irregular version (uniform): a coefficient of variation of 0.6 / sqrt(12)
 = 0.17, inside AF's usual 0.15-0.25."""
 MIN_BEATS = 4
 """Fewest beats (trough to trough) a segment needs for its median beat to be found."""
+EJECTION_SHARE = 0.6
+"""Share of a beat (trough to trough) :func:`paced` keeps nearly as it is: the systolic upstroke, the
+peak and the dicrotic wave; the rest is the diastolic run-off, which takes up a change of rate."""
+EJECTION_EXPONENT = 0.5
+""":func:`paced` scales the kept part's length by ``(new rate / old rate) ** -EJECTION_EXPONENT``: it
+shortens and lengthens much less than the beat, as a heart's systole does."""
+EJECTION_MAX = 0.75
+"""... but it takes at most this share of the new beat (a fast heart's systole fills most of it)."""
 
 
 def median_beat(segment: np.ndarray, fs: float) -> tuple[np.ndarray, float] | None:
@@ -61,6 +72,38 @@ def retimed(beat: np.ndarray, intervals: np.ndarray, n: int) -> np.ndarray:
         if total >= n:
             break
     return np.concatenate(parts)[:n]
+
+
+def paced(segment: np.ndarray, fs: float, bpm: float) -> np.ndarray | None:
+    """``segment`` rebuilt at ``bpm`` from its median beat (:func:`median_beat`, :func:`paced_beat`),
+    as long as ``segment``; None when it has too few beats."""
+    found = median_beat(segment, fs)
+    return None if found is None else paced_beat(found[0], fs, bpm, segment.shape[0])
+
+
+def paced_beat(beat: np.ndarray, fs: float, bpm: float, n: int) -> np.ndarray:
+    """``beat`` (trough to trough) repeated regularly every ``60 / bpm`` s, ``n`` samples.
+
+    The beat's first :data:`EJECTION_SHARE` (upstroke, peak, dicrotic wave) is re-timed by
+    ``(bpm / its own rate) ** -EJECTION_EXPONENT`` (at most :data:`EJECTION_MAX` of the new beat)
+    and the diastolic run-off after it by whatever is left: a slow pulse is a normal pulse with a
+    long run-off, a fast one a slightly quicker pulse with almost none, not the whole beat scaled.
+    The beat is levelled first (the line from its first to its last sample taken off, its first
+    value kept) so that the copies join without a step.
+    """
+    m = beat.shape[0]
+    beat = np.asarray(beat, np.float64) - np.linspace(0.0, beat[-1] - beat[0], m)
+    own_bpm = 60.0 * fs / (m - 1)
+    interval = 60.0 * fs / bpm  # samples
+    kept_in = EJECTION_SHARE * (m - 1)
+    kept_out = min(kept_in * (bpm / own_bpm) ** -EJECTION_EXPONENT, EJECTION_MAX * interval)
+    t = np.arange(n) % interval  # position inside the paced beat, samples
+    src = np.where(
+        t <= kept_out,
+        t * kept_in / kept_out,
+        kept_in + (t - kept_out) * (m - 1 - kept_in) / (interval - kept_out),
+    )
+    return np.interp(src, np.arange(m), beat)
 
 
 def rhythm_counterfactuals(

@@ -7,7 +7,7 @@ import pytest
 
 import anyppg
 from anyppg.signal import ppg_clean, ppg_findpeaks
-from anyppg.signal.counterfactual import median_beat, rhythm_counterfactuals
+from anyppg.signal.counterfactual import median_beat, paced, paced_beat, rhythm_counterfactuals
 
 FS = 100.0
 
@@ -36,3 +36,23 @@ def test_regular_and_irregular_segments_keep_one_real_beat_and_change_only_its_t
 def test_too_few_beats_leave_a_segment_out() -> None:
     assert median_beat(np.zeros(1000), FS) is None
     assert rhythm_counterfactuals(np.zeros(1000), FS, np.random.default_rng(0)) is None
+
+
+@pytest.mark.parametrize("bpm", [35.0, 50.0, 180.0, 220.0])
+def test_a_paced_segment_beats_at_the_asked_rate_with_the_ejection_nearly_kept(bpm: float) -> None:
+    segment = anyppg.simulate(10.0, heart_rate=75.0, hrv=0.02, ppg_rate=FS, seed=4).ppg.astype(np.float64)
+    beat, _ = median_beat(segment, FS)
+    y = paced_beat(beat, FS, bpm, 3000)
+    assert y.shape == (3000,)
+    # the same beat every 60 / bpm s: each whole beat's maximum at the same place, to within a sample
+    period = FS * 60.0 / bpm
+    starts = np.arange(int(3000 // period)) * period
+    peaks = np.array([a + np.argmax(y[round(a) : round(a + period)]) for a in starts])
+    np.testing.assert_allclose(peaks - starts, peaks[0], atol=1.0)
+    # the ejection (upstroke to the systolic peak) scales by the square root of the rate change only
+    own = 60.0 * FS / (beat.shape[0] - 1)
+    rise = np.argmax(beat[: int(0.6 * beat.shape[0])])
+    new_rise = np.argmax(y[: round(period)])
+    expected = rise * min((bpm / own) ** -0.5, 0.75 * period / (0.6 * (beat.shape[0] - 1)))
+    assert new_rise == pytest.approx(expected, abs=2.0)
+    np.testing.assert_allclose(paced(segment, FS, bpm), paced_beat(beat, FS, bpm, segment.shape[0]))

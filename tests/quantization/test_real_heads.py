@@ -454,3 +454,26 @@ def test_training_split_drops_quality_only_heart_rates_and_keeps_their_quality_l
     assert np.isfinite(both.hr[~wrist]).all()
     assert np.array_equal(windows.hr, hr)  # the caller's windows keep their labels
     assert len(validation) and not set(validation.subject) & set(train.subject)
+
+
+def test_paced_windows_come_from_the_training_patients_and_are_cached(tmp_path, write_bidmc):
+    from anyppg.quantization.assets import paced_windows
+
+    data = tmp_path / "data"
+    (data / "bidmc").mkdir(parents=True)
+    for i, bpm in ((1, 70.0), (2, 95.0)):
+        sim = anyppg.simulate(40.0, heart_rate=bpm, hrv=0.01, ppg_rate=125.0, ecg_rate=125.0, seed=i)
+        write_bidmc(data / "bidmc" / f"bidmc_{i:02d}.npz", sim)
+    n = 4
+    train = HeadWindows(
+        np.zeros((n, 1250), np.float32), np.full(n, 70.0, np.float32), np.ones(n, np.int8),
+        np.full(n, -1, np.int8), np.array(["bidmc"] * n, dtype=object), np.array(["bidmc:01"] * n, dtype=object),
+    )  # fmt: skip
+    work = tmp_path / "work"
+    work.mkdir()
+    paced = paced_windows(data, work, train, per_strip=2, seed=0)
+    assert len(paced) and set(paced.subject.tolist()) == {"bidmc:01"}  # bidmc:02 did not train
+    assert (work / "paced2.npz").is_file()
+    again = paced_windows(data, work, train, per_strip=2, seed=0)
+    np.testing.assert_array_equal(again.hr, paced.hr)
+    np.testing.assert_allclose(again.ppg, paced.ppg, atol=5e-3)  # float16 on disk

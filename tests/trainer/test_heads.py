@@ -202,3 +202,27 @@ def test_a_still_slow_pulse_is_labelled_as_the_stream_reads_it():
         ecg_bpm = heads.beats_bpm(sim.r_peaks, w.start_s, w.end_s)
         assert heads._ppg_peak_bpm(w.filtered) == pytest.approx(ecg_bpm, abs=3.0)
         assert quality_label(heads._ppg_peak_bpm(w.filtered), ecg_bpm) == 1
+
+
+def test_paced_windows_carry_the_paced_rate_and_only_the_given_patients(data_folder):
+    """Beats of bidmc_01 (90 bpm, 40 s: strips at 0 and 20 s) paced at 3 rates each, before the
+    band-pass; bidmc_00 is not asked for and gives none."""
+    w = heads.read_paced(data_folder, {"bidmc:01"}, per_strip=3, step_s=20.0, seed=0)
+    assert len(w) == 6 and w.ppg.shape == (6, 1250) and w.ppg.dtype == np.float32
+    assert set(w.subject.tolist()) == {"bidmc:01"} and set(w.dataset.tolist()) == {"bidmc-paced"}
+    assert (w.quality == 1).all() and (w.rhythm == -1).all()
+    assert ((w.hr >= 30.0) & (w.hr <= 220.0)).all() and len(set(w.hr.tolist())) == 6
+    np.testing.assert_allclose(w.ppg.std(axis=1), 1.0, atol=1e-3)
+    for x, bpm in zip(
+        w.ppg, w.hr, strict=True
+    ):  # the window's spectrum peaks at the paced rate or its harmonic
+        spectrum = np.abs(np.fft.rfft(x, 8 * 1250))
+        f = np.fft.rfftfreq(8 * 1250, 1 / 125.0) * 60
+        band = (f > 25) & (f < 480)
+        peak = f[band][np.argmax(spectrum[band])]
+        assert min(abs(peak - k * bpm) for k in (1, 2, 3)) < 0.05 * bpm
+    again = heads.read_paced(data_folder, {"bidmc:01"}, per_strip=3, step_s=20.0, seed=0)
+    np.testing.assert_array_equal(again.hr, w.hr)
+    assert "ODC-BY" in w.summary()["bidmc-paced"]["licence"]
+    with pytest.raises(HeadDataError, match="no BIDMC or MIMIC-DB recording"):
+        heads.read_paced(data_folder, {"bidmc:99"})

@@ -1,0 +1,201 @@
+"""Heart rate across the whole 30-220 bpm range, from real pulses paced at rates the data lacks.
+
+The clinical recordings hold almost no heart rate under 50 or over 170 bpm (of the heads' training
+labels none is under 45, 1 % is over 167), so the held-out tables of :mod:`bench_real` say nothing
+about a resting athlete at 38 bpm or a child at 200. This benchmark takes real beats from the
+held-out ICU patients (BIDMC, MIMIC-DB: the model cards' list, as :mod:`bench_real` picks them) and
+paces them at each rate of :data:`TARGETS_BPM`:
+
+- a 10 s strip every :data:`STEP_S` of each recording, kept where it has no missing sample and its
+  PPG beats agree with the ECG's (``anyppg.datasets.labels.window_labels``' ``usable``: a readable
+  pulse);
+- the strip's median beat, repeated every ``60 / target`` s (:func:`anyppg.signal.counterfactual.paced`:
+  the upstroke, peak and dicrotic wave re-timed by the square root of the rate change, the diastolic
+  run-off taking up the rest, as a heart's does);
+- each paced strip read as a stand-alone segment (``anyppg.analyze`` of the strips as a batch, at
+  the recording's rate) by every model: its heart-rate head (``heart_rate_model``), the reported
+  ``heart_rate`` and the classical tracker (``heart_rate_tracker``, the same for every model).
+
+Per target rate: MAE against the paced rate (exact by construction) with a 95 % interval over
+patients, the share of strips read more than 10 % off (half or double the rate is the usual way to
+be wrong at the ends of the range), and the share with no value. A paced strip is regular and noise
+free apart from the beat's own, so these are best-case numbers for the rate itself; they do not
+replace :mod:`bench_real`.
+
+Usage::
+
+    python benchmarks/bench_rate_range.py --data ../shared/data          # the shipped int8 files
+    python benchmarks/bench_rate_range.py --data DIR --models a.pte b.tflite
+
+Writes ``benchmarks/results/rate_range.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_real import (
+    CLINICAL,
+    dataset_recordings,
+    default_model_paths,
+    heldout_from_cards,
+    load_models,
+    pick_recordings,
+    score,
+    table_cell,
+)
+from results_io import RESULTS, write_results
+
+import anyppg
+from anyppg.errors import DataFormatError
+from anyppg.signal.counterfactual import paced
+
+log = logging.getLogger("bench_rate_range")
+
+TARGETS_BPM = (30, 35, 40, 45, 50, 60, 80, 100, 120, 150, 180, 200, 220)
+"""The paced rates: the heads' whole output range, densest where the training data is thinnest."""
+STEP_S = 60.0
+"""One strip every this many seconds of a recording (strips of one patient are alike)."""
+OFF_SHARE = 0.1
+"""A strip is read "off" when its value is more than this share of the paced rate away."""
+WINDOW_S = 10.0
+
+
+def strips(root: Path, heldout: dict[str, set[int]]) -> tuple[list[np.ndarray], list[str], float, int]:
+    """The held-out clinical strips this benchmark paces: ``(strips, patients, rate, strips left out)``."""
+    from anyppg.datasets.labels import window_labels
+
+    out, who, fs, dropped = [], [], None, 0
+    for dataset in CLINICAL:
+        try:
+            recs = dataset_recordings(dataset, root)
+        except DataFormatError as exc:  # not in this data folder
+            log.info("%s skipped: %s", dataset, exc)
+            continue
+        chosen, _ = pick_recordings(dataset, [(r[0], r[4].record) for r in recs], heldout, None)
+        for index, (subject, ppg, rate, _, rec) in enumerate(recs):
+            if index not in chosen:
+                continue
+            if fs is not None and rate != fs:
+                raise SystemExit(f"{dataset}: a recording at {rate:g} Hz after others at {fs:g} Hz")
+            fs = rate
+            n = round(WINDOW_S * rate)
+            starts = np.arange(0, ppg.shape[1] - n + 1, round(STEP_S * rate))
+            labels = window_labels(ppg[0], rate, rec.r_peaks_s, window_s=WINDOW_S, starts_s=starts / rate)
+            for start, usable in zip(starts, labels.usable, strict=True):
+                strip = ppg[0, start : start + n]
+                if usable == 1 and np.isfinite(strip).all():
+                    out.append(strip)
+                    who.append(subject)
+                else:
+                    dropped += 1
+    if fs is None or not out:
+        raise SystemExit("no held-out BIDMC or MIMIC-DB strip in this data folder")
+    return out, who, fs, dropped
+
+
+def run(root: Path, models: list[Any], heldout: dict[str, set[int]], n_boot: int) -> dict[str, Any]:
+    source, patients, fs, dropped = strips(root, heldout)
+    rows: list[dict[str, Any]] = []
+    for target in TARGETS_BPM:
+        made = [(paced(s, fs, float(target)), p) for s, p in zip(source, patients, strict=True)]
+        made = [(x, p) for x, p in made if x is not None]
+        x = np.stack([m[0] for m in made])
+        who = np.asarray([m[1] for m in made], dtype=object)
+        truth = np.full(x.shape[0], float(target))
+        runs = [(m.label, anyppg.analyze(x, fs, model=m.model)) for m in models]
+        methods = {
+            "tracker": (runs[0][1] if runs else anyppg.analyze(x, fs, model="none")).heart_rate_tracker
+        }
+        for label, a in runs:
+            methods[f"head: {label}"] = a.heart_rate_model
+            methods[f"reported: {label}"] = a.heart_rate
+        row: dict[str, Any] = {"target_bpm": target, "strips": int(x.shape[0]), "methods": {}}
+        for name, value in methods.items():
+            answered = np.isfinite(value)
+            off = np.abs(value[answered] - target) > OFF_SHARE * target
+            row["methods"][name] = {
+                "mae": score("mae_bpm", truth, value, who, n_boot=n_boot),
+                "off_share": round(float(off.mean()), 4) if answered.any() else None,
+                "no_value_share": round(float(1.0 - answered.mean()), 4),
+            }
+        rows.append(row)
+        log.info("%d bpm: %d strips", target, x.shape[0])
+    return {
+        "strips": len(source),
+        "strips_left_out": dropped,
+        "patients": sorted(set(patients)),
+        "rate_hz": fs,
+        "rows": rows,
+    }
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    names = list(result["rows"][0]["methods"])
+    lines = [
+        "# Heart rate across 30-220 bpm: real beats, paced",
+        "",
+        f"`{result['command']}`: {result['seconds']:.0f} s on {result['machine']}. "
+        f"{result['strips']} strips of 10 s from {len(result['patients'])} held-out ICU patients "
+        f"({result['strips_left_out']} left out: a missing sample, or PPG beats not matching the ECG), "
+        "each rebuilt from its median beat at every rate below and read as a stand-alone segment. "
+        f"Cells: MAE bpm [95 % CI over patients] / share of strips more than {OFF_SHARE:.0%} off"
+        " (/ share with no value, where any). Definitions in `benchmarks/bench_rate_range.py`.",
+        "",
+        "| paced bpm | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for row in result["rows"]:
+        cells = []
+        for name in names:
+            m = row["methods"][name]
+            cell = f"{table_cell(m['mae'])} / {m['off_share']:.2f}" if m["off_share"] is not None else "-"
+            if m["no_value_share"] > 0:
+                cell += f" / {m['no_value_share']:.2f}"
+            cells.append(cell)
+        lines.append(f"| {row['target_bpm']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--data", default=os.environ.get("ANYPPG_DATA"), help="data folder with bidmc/, mimicdb/"
+    )
+    parser.add_argument(
+        "--models", nargs="*", default=None, help="model files (default: the shipped int8 .tflite)"
+    )
+    parser.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of patients")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for rate_range.{json,md}")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if not args.data:
+        parser.error("--data (or $ANYPPG_DATA) is needed: the folder holding bidmc/ and mimicdb/")
+    start = time.perf_counter()
+    paths = [Path(p) for p in args.models] if args.models else default_model_paths()
+    models = load_models(paths)
+    result = run(Path(args.data), models, heldout_from_cards(m.card for m in models), args.boot)
+    result = {
+        "command": "python benchmarks/bench_rate_range.py --data DATA"
+        + (" --models " + " ".join(p.name for p in paths) if args.models else ""),
+        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
+        "seconds": round(time.perf_counter() - start, 1),
+        **result,
+    }
+    print(write_results(args.out, "rate_range", result, to_markdown(result) + "\n"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
