@@ -15,7 +15,8 @@ def bench(benchmark_script):
 
 def test_held_out_strips_are_paced_at_every_rate_and_tabled(bench, tmp_path, write_bidmc) -> None:
     """A BIDMC file the test writes under a held-out patient's name (bidmc_02 in the shipped cards), one
-    under a training patient's (not read); strips at 0, 60 and 120 s, paced at each target rate."""
+    under a training patient's (not read); 16 s strips at 0 and 60 s, paced at each target rate and
+    read as a stream and as stand-alone strips."""
     import bench_real
 
     folder = tmp_path / "bidmc"
@@ -26,25 +27,30 @@ def test_held_out_strips_are_paced_at_every_rate_and_tabled(bench, tmp_path, wri
     models = bench_real.load_models(bench_real.default_model_paths()[:1])
     heldout = bench_real.heldout_from_cards(m.card for m in models)
     result = bench.run(tmp_path, models, heldout, n_boot=20)
-    assert result["strips"] == 3 and result["patients"] == ["bidmc:02"]
-    assert [r["target_bpm"] for r in result["rows"]] == list(bench.TARGETS_BPM)
+    assert result["strips"] == 2 and result["patients"] == ["bidmc:02"]
+    assert [(r["mode"], r["target_bpm"]) for r in result["rows"]] == [
+        (mode, rate) for mode in ("stream", "strip") for rate in bench.TARGETS_BPM
+    ]
     label = models[0].label
-    by_rate = {r["target_bpm"]: r["methods"] for r in result["rows"]}
-    for rate in (60, 100, 150):  # a clean simulated beat, paced in the middle of the range, is read right
-        for method in ("tracker", f"head: {label}", f"reported: {label}"):
-            assert by_rate[rate][method]["mae"]["value"] < 0.05 * rate, (rate, method)
-            assert by_rate[rate][method]["off_share"] == 0.0
+    for mode in ("stream", "strip"):
+        by_rate = {r["target_bpm"]: r["methods"] for r in result["rows"] if r["mode"] == mode}
+        for rate in (60, 100, 150):  # a clean simulated beat, paced mid-range, is read right
+            for method in ("tracker", f"head: {label}", f"reported: {label}"):
+                assert by_rate[rate][method]["mae"]["value"] < 0.05 * rate, (mode, rate, method)
+                assert by_rate[rate][method]["off_share"] == 0.0
     result.update(command="c", seconds=1.0, machine="m")
     text = bench.to_markdown(result)
-    assert f"| paced bpm | tracker | head: {label} | reported: {label} |" in text
-    assert text.count("\n| ") == len(bench.TARGETS_BPM) + 1
+    assert text.count(f"| paced bpm | tracker | head: {label} | reported: {label} |") == 2
+    assert "## As a stream" in text and "## As stand-alone 10 s strips" in text
+    assert text.count("\n| ") == 2 * (len(bench.TARGETS_BPM) + 1)
 
 
 def test_no_model_scores_the_tracker_alone(bench, tmp_path, write_bidmc) -> None:
     folder = tmp_path / "bidmc"
     folder.mkdir()
-    sim = anyppg.simulate(70.0, heart_rate=80.0, hrv=0.02, ppg_rate=125.0, ecg_rate=125.0, seed=5)
+    sim = anyppg.simulate(20.0, heart_rate=80.0, hrv=0.02, ppg_rate=125.0, ecg_rate=125.0, seed=5)
     write_bidmc(folder / "bidmc_02.npz", sim)
     result = bench.run(tmp_path, [], {"bidmc": {2}}, n_boot=10)
     assert all(list(r["methods"]) == ["tracker"] for r in result["rows"])
-    assert np.isfinite(result["rows"][6]["methods"]["tracker"]["mae"]["value"])  # 80 bpm
+    assert result["strips"] == 1
+    assert np.isfinite(result["rows"][6]["methods"]["tracker"]["mae"]["value"])  # 80 bpm, as a stream
