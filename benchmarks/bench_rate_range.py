@@ -34,12 +34,8 @@ Writes ``benchmarks/results/rate_range.{json,md}``.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
-import platform
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +46,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_real import (
     CLINICAL,
     dataset_recordings,
-    default_model_paths,
-    heldout_from_cards,
-    load_models,
     pick_recordings,
     score,
     table_cell,
 )
-from results_io import RESULTS, write_results
+from results_io import held_out_models_main
 
 import anyppg
 from anyppg.errors import DataFormatError
@@ -198,32 +191,10 @@ def to_markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument(
-        "--data", default=os.environ.get("ANYPPG_DATA"), help="data folder with bidmc/, mimicdb/"
-    )
-    parser.add_argument(
-        "--models", nargs="*", default=None, help="model files (default: the shipped int8 .tflite)"
-    )
-    parser.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of patients")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for rate_range.{json,md}")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if not args.data:
-        parser.error("--data (or $ANYPPG_DATA) is needed: the folder holding bidmc/ and mimicdb/")
-    start = time.perf_counter()
-    paths = [Path(p) for p in args.models] if args.models else default_model_paths()
-    models = load_models(paths)
-    result = run(Path(args.data), models, heldout_from_cards(m.card for m in models), args.boot)
-    result = {
-        "command": "python benchmarks/bench_rate_range.py --data DATA"
-        + (" --models " + " ".join(p.name for p in paths) if args.models else ""),
-        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
-        "seconds": round(time.perf_counter() - start, 1),
-        **result,
-    }
-    print(write_results(args.out, "rate_range", result, to_markdown(result) + "\n"))
-    return 0
+    return held_out_models_main(
+        __doc__, "bench_rate_range", "rate_range", "bidmc/ and mimicdb/",
+        lambda root, models, heldout, args: run(root, models, heldout, args.boot), to_markdown, argv,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -39,10 +39,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import platform
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +48,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_real import (
-    default_model_paths,
-    heldout_from_cards,
-    load_models,
     pick_recordings,
     score,
     table_cell,
 )
-from results_io import RESULTS, write_results
+from results_io import held_out_models_main
 
 import anyppg
 from anyppg.errors import DataFormatError
@@ -234,35 +228,17 @@ def to_markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument(
-        "--data", default=os.environ.get("ANYPPG_DATA"), help="data folder with liu_arrhythmia/"
+    def run_both(root: Path, models: list[Any], heldout: dict[str, set[int]], args: Any) -> dict[str, Any]:
+        result = run(root, models, heldout, args.boot, args.seed)
+        result["clinical"] = run_clinical(root, models, heldout, args.seed)
+        return result
+
+    def seed(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--seed", type=int, default=0, help="seed of the irregular intervals")
+
+    return held_out_models_main(
+        __doc__, "bench_rhythm_shape", "rhythm_shape", "liu_arrhythmia/", run_both, to_markdown, argv, seed
     )
-    parser.add_argument(
-        "--models", nargs="*", default=None, help="model files (default: the shipped int8 .tflite)"
-    )
-    parser.add_argument("--boot", type=int, default=1000, help="bootstrap resamples of patients")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the irregular intervals")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for rhythm_shape.{json,md}")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if not args.data:
-        parser.error("--data (or $ANYPPG_DATA) is needed: the folder holding liu_arrhythmia/")
-    start = time.perf_counter()
-    paths = [Path(p) for p in args.models] if args.models else default_model_paths()
-    models = load_models(paths)
-    heldout = heldout_from_cards(m.card for m in models)
-    result = run(Path(args.data), models, heldout, args.boot, args.seed)
-    result["clinical"] = run_clinical(Path(args.data), models, heldout, args.seed)
-    result = {
-        "command": "python benchmarks/bench_rhythm_shape.py --data DATA"
-        + (" --models " + " ".join(p.name for p in paths) if args.models else ""),
-        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores",
-        "seconds": round(time.perf_counter() - start, 1),
-        **result,
-    }
-    print(write_results(args.out, "rhythm_shape", result, to_markdown(result) + "\n"))
-    return 0
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -54,3 +56,20 @@ def test_no_model_scores_the_tracker_alone(bench, tmp_path, write_bidmc) -> None
     assert all(list(r["methods"]) == ["tracker"] for r in result["rows"])
     assert result["strips"] == 1
     assert np.isfinite(result["rows"][6]["methods"]["tracker"]["mae"]["value"])  # 80 bpm, as a stream
+
+
+def test_main_writes_json_and_markdown(bench, tmp_path, write_bidmc) -> None:
+    import bench_real
+
+    (tmp_path / "bidmc").mkdir()
+    sim = anyppg.simulate(20.0, heart_rate=75.0, hrv=0.02, ppg_rate=125.0, ecg_rate=125.0, seed=6)
+    write_bidmc(tmp_path / "bidmc" / "bidmc_02.npz", sim)  # held out in the shipped cards
+    model = bench_real.default_model_paths()[0]
+    out = tmp_path / "out"
+    assert (
+        bench.main(["--data", str(tmp_path), "--models", str(model), "--boot", "10", "--out", str(out)]) == 0
+    )
+    result = json.loads((out / "rate_range.json").read_text())
+    assert result["command"] == f"python benchmarks/bench_rate_range.py --data DATA --models {model.name}"
+    assert result["strips"] == 1 and len(result["rows"]) == 2 * len(bench.TARGETS_BPM)
+    assert (out / "rate_range.md").read_text().startswith("# Heart rate across 30-220 bpm")
