@@ -230,10 +230,11 @@ def teacher_embeddings(teacher_dir: Path, windows: Any, cache: Path) -> tuple[An
 
 def paced_windows(data: str | Path | None, work: Path, train: Any, per_strip: int, seed: int) -> Any:
     """:func:`anyppg.trainer.heads.read_paced` of the training patients' clinical recordings (BIDMC,
-    MIMIC-DB), ``per_strip`` rates per strip; cached in ``work/paced{per_strip}.npz``."""
+    MIMIC-DB), ``per_strip`` rates per strip drawn with ``seed``; cached in
+    ``work/paced{per_strip}_seed{seed}.npz``."""
     from anyppg.trainer.heads import CLINICAL_DATASETS, HeadWindows, data_root, read_paced
 
-    cache = work / f"paced{per_strip}.npz"
+    cache = work / f"paced{per_strip}_seed{seed}.npz"
     patients = set(train.subject[np.isin(train.dataset, CLINICAL_DATASETS)].tolist())
     if cache.is_file():
         paced = HeadWindows.load(cache)
@@ -364,7 +365,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         paced = paced_windows(args.data, work, train, args.paced, args.seed)
         if t_train is not None:
             _, t_paced = teacher_embeddings(
-                Path(args.teacher), paced, work / f"teacher_paced{args.paced}.npy"
+                Path(args.teacher), paced, work / f"teacher_paced{args.paced}_seed{args.seed}.npy"
             )
             t_train = np.concatenate([t_train, t_paced])
         train = type(train).concat([train, paced])

@@ -58,7 +58,7 @@ LICENCES = {
     "liu_arrhythmia": "none stated; research use with citation (Liu et al. 2022)",
     "bami1": "academic research use with citation (Lee et al., IEEE Sensors J 2018)",
 }
-LICENCES.update({f"{name}{PACED_SUFFIX}": LICENCES[name] for name in ("bidmc", "mimicdb")})
+LICENCES.update({f"{name}{PACED_SUFFIX}": LICENCES[name] for name in CLINICAL_DATASETS})
 
 
 class HeadDataError(AnyPPGError, ValueError):

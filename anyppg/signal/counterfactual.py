@@ -6,7 +6,8 @@ their pulse shapes instead. Rebuilding a segment from one of its own beats separ
 interval), the **irregular** one gives the same shape an AF-like rhythm (intervals drawn uniformly
 from :data:`IRREGULAR_RANGE` times the median). ``benchmarks/bench_rhythm_shape.py`` scores the
 shipped heads on them; :class:`anyppg.quantization.real_heads.HeadTrainConfig` ``counterfactual_p``
-trains on them.
+trains on them. :func:`paced_beat` re-paces a beat at any heart rate, as a heart changes its rate
+(``benchmarks/bench_rate_range.py``, :func:`anyppg.trainer.heads.read_paced`).
 
 Example::
 
@@ -38,10 +39,10 @@ IRREGULAR_RANGE = (0.7, 1.3)
 MIN_BEATS = 4
 """Fewest beats (trough to trough) a segment needs for its median beat to be found."""
 EJECTION_SHARE = 0.6
-"""Share of a beat (trough to trough) :func:`paced` keeps nearly as it is: the systolic upstroke, the
+"""Share of a beat (trough to trough) :func:`paced_beat` keeps nearly as it is: the systolic upstroke, the
 peak and the dicrotic wave; the rest is the diastolic run-off, which takes up a change of rate."""
 EJECTION_EXPONENT = 0.5
-""":func:`paced` scales the kept part's length by ``(new rate / old rate) ** -EJECTION_EXPONENT``: it
+""":func:`paced_beat` scales the kept part's length by ``(new rate / old rate) ** -EJECTION_EXPONENT``: it
 shortens and lengthens much less than the beat, as a heart's systole does."""
 EJECTION_MAX = 0.75
 """... but it takes at most this share of the new beat (a fast heart's systole fills most of it)."""

@@ -473,7 +473,7 @@ def test_paced_windows_come_from_the_training_patients_and_are_cached(tmp_path, 
     work.mkdir()
     paced = paced_windows(data, work, train, per_strip=2, seed=0)
     assert len(paced) and set(paced.subject.tolist()) == {"bidmc:01"}  # bidmc:02 did not train
-    assert (work / "paced2.npz").is_file()
+    assert (work / "paced2_seed0.npz").is_file()
     again = paced_windows(data, work, train, per_strip=2, seed=0)
     np.testing.assert_array_equal(again.hr, paced.hr)
     np.testing.assert_allclose(again.ppg, paced.ppg, atol=5e-3)  # float16 on disk
