@@ -60,6 +60,7 @@ Usage::
 
     python benchmarks/bench_real.py --data ../shared/data                 # the full run
     python benchmarks/bench_real.py --data ../shared/data --quick         # 6 subjects per set, 200 resamples
+    python benchmarks/bench_real.py --data ../shared/data --rate 25       # as a 25 Hz wearable would send it
     python benchmarks/bench_real.py --data DIR --models a_q8.tflite a_fp32.tflite --datasets bidmc,liu
 
 Writes ``benchmarks/results/real.json`` and ``benchmarks/results/real.md`` (``--out`` elsewhere).
@@ -474,6 +475,31 @@ def finite_parts(ppg: np.ndarray, fs: float) -> list[tuple[int, int]]:
     return [(a, b) for a, b in parts if (b - a) / fs >= 13.0]
 
 
+def at_rate(x: np.ndarray, fs: float, rate: float | None) -> np.ndarray:
+    """``x`` (samples on the last axis) as a device sampling at ``rate`` would have sent it: each
+    stretch without a missing sample resampled on its own (``scipy.signal.resample_poly``, whose
+    filter would smear NaN across a gap), the gaps kept as NaN at their new times. ``rate`` None or
+    ``fs``: ``x`` itself."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    if rate is None or rate == fs:
+        return x
+    ratio = Fraction(rate / fs).limit_denominator(1000)
+    finite = np.isfinite(x).all(axis=tuple(range(x.ndim - 1)))
+    out = np.full((*x.shape[:-1], round(x.shape[-1] * rate / fs)), np.nan)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], finite.view(np.int8), [0])))).reshape(-1, 2)
+    for a, b in edges:
+        if (b - a) * ratio < 8:  # too short to resample: left as a gap
+            continue
+        y = resample_poly(x[..., a:b], ratio.numerator, ratio.denominator, axis=-1)
+        start = round(a * rate / fs)
+        n = min(y.shape[-1], out.shape[-1] - start)
+        out[..., start : start + n] = y[..., :n]
+    return out
+
+
 _COLUMNS = (
     "t_start",
     "t_end",
@@ -546,11 +572,17 @@ def _cat(parts: list[np.ndarray]) -> np.ndarray:
 
 
 def dataset_recordings(
-    dataset: str, root: Path
+    dataset: str, root: Path, rate: float | None = None
 ) -> list[tuple[str, np.ndarray, float, np.ndarray | None, Any]]:
-    """``(subject, ppg (channels, n), fs, acc (n, 3) or None, the reader's record)`` per recording."""
+    """``(subject, ppg (channels, n), fs, acc (n, 3) or None, the reader's record)`` per recording;
+    with ``rate``, the PPG and accelerometer resampled to it (:func:`at_rate`) and ``fs`` that rate."""
     from anyppg import datasets
 
+    if rate is not None:
+        return [
+            (subject, at_rate(ppg, fs, rate), rate, None if acc is None else at_rate(acc.T, fs, rate).T, rec)
+            for subject, ppg, fs, acc, rec in dataset_recordings(dataset, root)
+        ]
     out = []
     for rec in datasets.read(dataset, root):
         # upright, as the SDK turns a sensor declared inverted (HUSM's and BAMI-I's raw counts)
@@ -610,8 +642,10 @@ def run_hr_dataset(
     models: list[ModelSpec],
     subjects_limit: int | None,
     heldout: dict[str, set[str]],
+    rate: float | None = None,
 ) -> tuple[Windows, dict[str, Any]]:
-    """Analyse every chosen recording of one heart-rate dataset with every model (and none)."""
+    """Analyse every chosen recording of one heart-rate dataset with every model (and none); with
+    ``rate``, every recording resampled to it first (:func:`dataset_recordings`)."""
     from anyppg.datasets.labels import (
         annotation_regular,
         reference_reliable,
@@ -619,7 +653,7 @@ def run_hr_dataset(
         window_labels,
     )
 
-    recs = dataset_recordings(dataset, root)
+    recs = dataset_recordings(dataset, root, rate)
     chosen, source = pick_recordings(dataset, [(r[0], r[4].record) for r in recs], heldout, subjects_limit)
     windows = Windows()
     t0 = time.perf_counter()
@@ -723,9 +757,15 @@ def hr_table(
 
 
 def run_liu(
-    root: Path, models: list[ModelSpec], subjects_limit: int | None, heldout: dict[str, set[str]], n_boot: int
+    root: Path,
+    models: list[ModelSpec],
+    subjects_limit: int | None,
+    heldout: dict[str, set[str]],
+    n_boot: int,
+    rate: float | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """AF AUROC and six-class accuracy on the Liu segments, one row per model."""
+    """AF AUROC and six-class accuracy on the Liu segments, one row per model; with ``rate``, the
+    segments resampled to it first (:func:`at_rate`)."""
     from anyppg import datasets
     from anyppg.datasets.rhythm import RHYTHM_CLASSES
 
@@ -738,11 +778,12 @@ def run_liu(
     for index, p in enumerate(patients):
         if index not in chosen:
             continue
+        segments, fs = at_rate(np.asarray(p.segments, np.float64), p.fs, rate), rate or p.fs
         subj.append(np.full(p.labels.shape[0], p.subject, dtype=object))
         labels.append(np.asarray(p.labels))
-        irregularity.append(neurokit_irregularity(p.segments, p.fs))
+        irregularity.append(neurokit_irregularity(segments, fs))
         for m in models:
-            a = analyze(p.segments, p.fs, model=m.model)
+            a = analyze(segments, fs, model=m.model)
             af, rhythm = per_model[m.label]
             af.append(a.af_probability)
             names = list(a.rhythm_classes)
@@ -812,7 +853,13 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"`{result['command']}`: {result['seconds']:.0f} s on {result['machine']}. Values are "
         "`point [95 % CI]`, CI from 1,000 bootstrap resamples of subjects"
         + (" (200 with --quick)" if result["quick"] else "")
-        + ". Method definitions: `benchmarks/bench_real.py` docstring and docs/evaluation.md.",
+        + ". Method definitions: `benchmarks/bench_real.py` docstring and docs/evaluation.md."
+        + (
+            f" Every recording resampled to {result['rate_hz']:g} Hz first (`--rate`); the sensor's "
+            "plateaus at its rails do not survive the resampling, so `clipped` reads none."
+            if result.get("rate_hz")
+            else ""
+        ),
         "",
     ]
     for name, ds in result["heart_rate"].items():
@@ -1047,6 +1094,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help=f"{QUICK_SUBJECTS} subjects per dataset, 200 resamples"
     )
+    parser.add_argument(
+        "--rate", type=float, default=None, metavar="HZ",
+        help="resample every recording to HZ first, as a device sampling at HZ would send it (each "
+        "stretch without missing samples on its own); default: each dataset's own rate",
+    )  # fmt: skip
     parser.add_argument("--out", default=str(RESULTS), help="folder for real.json and real.md")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -1071,6 +1123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command": "python benchmarks/bench_real.py --data DATA"
         + "".join(f" {a}" for a in _without_options(argv or sys.argv[1:], "--data", "--out")),
         "quick": args.quick,
+        "rate_hz": args.rate,
         "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores, 1 thread",
         "models": [{"label": m.label, "file": m.path.name} for m in models],
         "heldout_source": heldout_source or "none named: every subject evaluated",
@@ -1079,7 +1132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     clinical: dict[str, tuple[Windows, dict[str, Any]]] = {}
     for dataset in [d for d in wanted if d in HR_DATASETS]:
-        windows, info = run_hr_dataset(dataset, root, models, limit, heldout)
+        windows, info = run_hr_dataset(dataset, root, models, limit, heldout, args.rate)
         if info["subject_source"] == "all" and models and dataset not in trained:
             info["subject_source"] = "unseen"
         if dataset in CLINICAL:
@@ -1095,7 +1148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         result["heart_rate"][POOLED_NAME] = hr_result(pooled([w for w, _ in clinical.values()]), info, n_boot)
     if "liu" in wanted:
-        rows, info = run_liu(root, models, limit, heldout, n_boot)
+        rows, info = run_liu(root, models, limit, heldout, n_boot, args.rate)
         result["liu"] = {"info": info, "rows": rows}
     result["seconds"] = round(time.perf_counter() - start, 1)
     out = Path(args.out)

@@ -73,6 +73,36 @@ def test_finite_parts_cut_at_gaps_the_sdk_does_not_bridge(bench) -> None:
     assert bench.finite_parts(x, fs) == [(0, 3000), (3100, 5000)]  # (5100, 6000) is 9 s: too short
 
 
+def test_at_rate_resamples_each_finite_stretch_and_keeps_gaps_where_they_were(bench) -> None:
+    fs, t = 125.0, np.arange(2500) / 125.0
+    x = np.stack([np.sin(2 * np.pi * 1.2 * t), np.cos(2 * np.pi * 1.2 * t)])
+    x[:, 1000:1250] = np.nan  # 8-10 s missing
+    y = bench.at_rate(x, fs, 25.0)
+    assert y.shape == (2, 500)
+    gap = np.flatnonzero(np.isnan(y[0]))
+    assert gap[0] == 200 and gap[-1] == 249 and np.array_equal(np.isnan(y[0]), np.isnan(y[1]))
+    t25 = np.arange(500) / 25.0
+    inside = (t25 > 1.0) & (t25 < 7.0)  # away from the stretch's ends, where the filter has no past
+    np.testing.assert_allclose(y[0, inside], np.sin(2 * np.pi * 1.2 * t25[inside]), atol=0.02)
+    assert bench.at_rate(x, fs, None) is x and bench.at_rate(x, fs, fs) is x
+
+
+def test_a_dataset_read_at_another_rate_keeps_its_windows_and_rates(bench, tmp_path, write_bidmc) -> None:
+    """The same BIDMC file at its 125 Hz and resampled to 25 Hz, as a wearable would send it: the same
+    windows (but the last, which the resampler's delay leaves unfinished at 25 Hz), and the tracker's
+    heart rate within 1 bpm of the ECG's either way."""
+    import anyppg
+
+    sim = anyppg.simulate(40, heart_rate=72, hrv=0.01, ppg_rate=125, ecg_rate=125, seed=2)
+    write_bidmc(tmp_path / "bidmc_01.npz", sim)
+    (native, _), (slow, _) = (bench.run_hr_dataset("bidmc", tmp_path, [], None, {}, r) for r in (None, 25.0))
+    (_, ref, a), (_, ref25, b) = native.arrays(), slow.arrays()
+    assert len(ref) - 1 <= len(ref25) <= len(ref) and len(ref25) > 5
+    np.testing.assert_array_equal(ref[: len(ref25)], ref25)  # the same windows: the same ECG rates
+    for cols, reference in ((a, ref), (b, ref25)):
+        assert np.nanmean(np.abs(cols["tracker"] - reference)) < 1.0
+
+
 def test_heldout_subjects_from_model_cards_in_any_spelling(bench) -> None:
     card = {
         "training_data": {
