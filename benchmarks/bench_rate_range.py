@@ -43,17 +43,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_real import (
-    CLINICAL,
-    dataset_recordings,
-    pick_recordings,
-    score,
-    table_cell,
-)
+from bench_real import CLINICAL, held_out_recordings, score, table_cell
 from results_io import held_out_models_main
 
 import anyppg
-from anyppg.errors import DataFormatError
 from anyppg.signal.counterfactual import median_beat, paced_beat
 
 log = logging.getLogger("bench_rate_range")
@@ -77,15 +70,7 @@ def strips(root: Path, heldout: dict[str, set[int]]) -> tuple[list[np.ndarray], 
 
     out, who, fs, dropped = [], [], None, 0
     for dataset in CLINICAL:
-        try:
-            recs = dataset_recordings(dataset, root)
-        except DataFormatError as exc:  # not in this data folder
-            log.info("%s skipped: %s", dataset, exc)
-            continue
-        chosen, _ = pick_recordings(dataset, [(r[0], r[4].record) for r in recs], heldout, None)
-        for index, (subject, ppg, rate, _, rec) in enumerate(recs):
-            if index not in chosen:
-                continue
+        for subject, ppg, rate, _, rec in held_out_recordings(dataset, root, heldout):
             if fs is not None and rate != fs:
                 raise SystemExit(f"{dataset}: a recording at {rate:g} Hz after others at {fs:g} Hz")
             fs = rate

@@ -606,6 +606,22 @@ def dataset_recordings(
     return out
 
 
+def held_out_recordings(
+    dataset: str, root: Path, heldout: dict[str, set[int]]
+) -> list[tuple[str, np.ndarray, float, np.ndarray | None, Any]]:
+    """The :func:`dataset_recordings` of ``dataset`` that ``heldout`` picks (:func:`pick_recordings`);
+    none when the data folder lacks the dataset (logged)."""
+    from anyppg.errors import DataFormatError
+
+    try:
+        recs = dataset_recordings(dataset, root)
+    except DataFormatError as exc:  # not in this data folder
+        log.info("%s skipped: %s", dataset, exc)
+        return []
+    chosen, _ = pick_recordings(dataset, [(r[0], r[4].record) for r in recs], heldout, None)
+    return [recs[i] for i in chosen]
+
+
 def motion_tracker_hr(ppg: np.ndarray, fs: float, acc: np.ndarray | None, t_end: np.ndarray) -> np.ndarray:
     """:class:`anyppg.signal.motion_hr.MotionHeartRateTracker` over every PPG channel and the
     accelerometer, as a stream runs it (a window every 2 s, each part between long gaps on its own);

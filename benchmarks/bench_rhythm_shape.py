@@ -55,7 +55,6 @@ from bench_real import (
 from results_io import held_out_models_main
 
 import anyppg
-from anyppg.errors import DataFormatError
 from anyppg.signal.counterfactual import IRREGULAR_RANGE, rhythm_counterfactuals
 
 log = logging.getLogger("bench_rhythm_shape")
@@ -131,22 +130,14 @@ def run(
 def run_clinical(root: Path, models: list[Any], heldout: dict[str, set[int]], seed: int) -> dict[str, Any]:
     """Per clinical dataset: the share of held-out strips with P(AF) > 0.5 as read and as their
     regular versions, and the patients whose regular strips read AF on at least half of them."""
-    from bench_real import CLINICAL, dataset_recordings
+    from bench_real import CLINICAL, held_out_recordings
 
     rng = np.random.default_rng(seed)
     out: dict[str, Any] = {}
     for dataset in CLINICAL:
-        try:
-            recs = dataset_recordings(dataset, root)
-        except DataFormatError as exc:  # not in this data folder
-            log.info("%s skipped: %s", dataset, exc)
-            continue
-        chosen, _ = pick_recordings(dataset, [(r[0], r[4].record) for r in recs], heldout, None)
         subjects, strips, regular = [], [], []
         fs = None
-        for index, (subject, ppg, rate, _, _) in enumerate(recs):
-            if index not in chosen:
-                continue
+        for subject, ppg, rate, _, _ in held_out_recordings(dataset, root, heldout):
             fs = rate if fs is None else fs
             if rate != fs:
                 raise SystemExit(f"{dataset}: recordings at {fs:g} and {rate:g} Hz; expected one rate")
