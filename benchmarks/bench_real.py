@@ -484,13 +484,14 @@ def at_rate(x: np.ndarray, fs: float, rate: float | None) -> np.ndarray:
 
     from scipy.signal import resample_poly
 
+    from anyppg.signal.peaks import true_runs
+
     if rate is None or rate == fs:
         return x
     ratio = Fraction(rate / fs).limit_denominator(1000)
     finite = np.isfinite(x).all(axis=tuple(range(x.ndim - 1)))
     out = np.full((*x.shape[:-1], round(x.shape[-1] * rate / fs)), np.nan)
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], finite.view(np.int8), [0])))).reshape(-1, 2)
-    for a, b in edges:
+    for a, b in zip(*true_runs(finite), strict=True):
         if (b - a) * ratio < 8:  # too short to resample: left as a gap
             continue
         y = resample_poly(x[..., a:b], ratio.numerator, ratio.denominator, axis=-1)

@@ -61,6 +61,7 @@ from anyppg.sdk.polarity import AUTO_QUALITY_GAIN, CHECK_WINDOWS, POLARITIES, Po
 from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock, acc_at, acc_span_mismatch
 from anyppg.signal.constants import DEFAULT_HOP_S, DEFAULT_SETTLE_S, MIN_PPG_RATE, WINDOW_S
+from anyppg.signal.peaks import true_runs
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -515,12 +516,6 @@ def _check_channels(extra: Any, x: np.ndarray) -> np.ndarray | None:
     return np.column_stack([x, e.T])
 
 
-def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and stop indices of the runs of True in a 1-D bool ``mask``."""
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.view(np.int8), [0]))))
-    return edges[0::2], edges[1::2]
-
-
 def _valid(x: np.ndarray) -> np.ndarray:
     """Which samples are readings (not NaN, inf, or beyond the timeline's limit); for ``(n, channels)``
     a time point is valid when every channel is, as the timeline drops it otherwise."""
@@ -531,7 +526,7 @@ def _valid(x: np.ndarray) -> np.ndarray:
 
 def _missing_runs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start and stop indices of the runs of invalid samples (NaN, inf, or beyond the timeline's limit)."""
-    return _runs(~_valid(x))
+    return true_runs(~_valid(x))
 
 
 def _check_missing(
@@ -610,7 +605,7 @@ def _blocks(x: np.ndarray, fs: float, acc: np.ndarray | None) -> list[SampleBloc
     size = max(1, round(fs / 4))
     blocks = []
     for i in range(0, x.shape[0], size):
-        starts, stops = _runs(valid[i : i + size])
+        starts, stops = true_runs(valid[i : i + size])
         blocks += [
             SampleBlock((i + a) / fs, fs, x[i + a : i + b], None if acc is None else acc[i + a : i + b])
             for a, b in zip(starts.tolist(), stops.tolist(), strict=True)

@@ -22,8 +22,8 @@ _MIN_IBI_S = 0.27  # shortest pulse interval considered (s), i.e. 222 bpm
 _MIN_RR_S = 0.25  # shortest RR interval considered (s), i.e. 240 bpm
 
 
-def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start (inclusive) and end (exclusive) indices of the runs of True in ``mask``."""
+def true_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start (inclusive) and end (exclusive) indices of the runs of True in a 1-D bool ``mask``."""
     edges = np.diff(np.concatenate([[0], mask.view(np.int8), [0]]))
     return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
@@ -90,7 +90,7 @@ def ppg_findpeaks(
     ma_peak = _uniform(squared, 0.111, fs)
     ma_beat = _uniform(squared, 0.667, fs)
     threshold = ma_beat + 0.02 * float(squared.mean())
-    starts, ends = _runs(ma_peak > threshold)
+    starts, ends = true_runs(ma_peak > threshold)
     min_width = max(1, round(0.111 * fs))
     wide = (ends - starts) >= min_width
     peaks = np.array(
@@ -147,7 +147,7 @@ def ecg_findpeaks(
     qrs_band = sps.butter(2, (5.0, min(30.0, 0.45 * fs)), btype="bandpass", fs=fs, output="sos")
     smooth = _uniform(np.abs(np.gradient(sps.sosfiltfilt(qrs_band, x))), 0.1, fs)
     average = _uniform(smooth, 1.5, fs)
-    starts, ends = _runs(smooth > 1.5 * average)
+    starts, ends = true_runs(smooth > 1.5 * average)
     if len(starts) == 0:
         return np.empty(0, dtype=np.int64)
     widths = ends - starts
