@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_real import CLINICAL, held_out_recordings, score, table_cell
+from bench_real import CLINICAL, WINDOW_S, held_out_recordings, score, table_cell
 from results_io import held_out_models_main
 
 import anyppg
@@ -60,7 +60,6 @@ STRIP_S = 16.0
 MODES = ("stream", "strip")
 OFF_SHARE = 0.1
 """A strip is read "off" when its value is more than this share of the paced rate away."""
-WINDOW_S = 10.0
 
 
 def strips(root: Path, heldout: dict[str, set[int]]) -> tuple[list[np.ndarray], list[str], float, int]:

@@ -278,13 +278,18 @@ def clinical_bpm(ecg: np.ndarray, fs: float) -> Callable[[float, float], float]:
     return bpm
 
 
+def _clinical_arrays(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(ppg, ecg, rate)`` of a BIDMC / MIMIC-DB file of the data folder (PPG and ECG at one rate)."""
+    with np.load(path) as d:
+        return d["ppg"].astype(np.float64), d["ecg"].astype(np.float64), float(d["fs_ppg"])
+
+
 def read_clinical(folder: Path, dataset: str) -> HeadWindows:
     """BIDMC or MIMIC-DB: finger PPG with ECG; heart rate from the ECG's R-peaks
     (:func:`clinical_bpm`)."""
     parts = []
     for path in sorted(folder.glob("*.npz")):
-        with np.load(path) as d:
-            ppg, ecg, fs = d["ppg"].astype(np.float64), d["ecg"].astype(np.float64), float(d["fs_ppg"])
+        ppg, ecg, fs = _clinical_arrays(path)
         parts.append(_continuous(ppg, fs, clinical_bpm(ecg, fs), dataset, path.stem))
         log.info("%s: %d windows", path.stem, len(parts[-1]))
     return HeadWindows.concat(parts)
@@ -390,8 +395,7 @@ def read_paced(
         for path, patient in zip(paths, names, strict=True):
             if patient not in patients:
                 continue
-            with np.load(path) as d:
-                ppg, ecg, fs = d["ppg"].astype(np.float64), d["ecg"].astype(np.float64), float(d["fs_ppg"])
+            ppg, ecg, fs = _clinical_arrays(path)
             ecg_bpm = clinical_bpm(ecg, fs)
             n, step = round(PACED_STRIP_S * fs), round(step_s * fs)
             rows: list[np.ndarray] = []
