@@ -3,7 +3,9 @@
 Formats (the recorder writes all of them but EDF; anything else that follows them replays too):
 
 - **NPZ**: ``ppg`` and either ``fs`` (a scalar, Hz) or ``t`` (seconds per sample, increasing; gaps
-  allowed); optional ``acc`` at the same rate (or at ``acc_fs``, Hz, from the first PPG sample on:
+  allowed). The data folder's names read too: ``fs_ppg``, ``t_ppg``, a camera's ``ppg_rgb`` (three
+  channels, red first) and one channel per wavelength (``ppg_green``, ``ppg_ir``, ``ppg_red``, the
+  first present first). Optional ``acc`` at the same rate (or at ``acc_fs``, Hz, from the first PPG sample on:
   then read at the PPG's sample times), optional ``ecg`` with ``ecg_fs``. ``ppg`` is ``(n,)``
   or, from a sensor with several PPG channels, ``(n, channels)`` or ``(channels, n)`` (the data
   folder's convention): the longer axis is time, and at most :data:`MAX_PPG_CHANNELS` channels. ``acc``
@@ -291,6 +293,14 @@ NPZ_RATE_KEYS = ("fs", "fs_ppg")
 """Names an NPZ's PPG sampling rate goes by: the recorder's, then the data folder's."""
 NPZ_ACC_RATE_KEYS = ("acc_fs", "fs_acc")
 """Names an accelerometer's own rate goes by (the same two conventions)."""
+NPZ_TIME_KEYS = ("t", "t_ppg")
+"""Names an NPZ's per-sample times go by (the recorder's; the data folder's camera files)."""
+NPZ_CAMERA_KEY = "ppg_rgb"
+"""A phone camera's per-frame mean red, green and blue, ``(3, n)``: read as three channels in that
+order, red first (a fingertip over the lens shows the pulse most in red)."""
+NPZ_WAVELENGTH_KEYS = ("ppg_green", "ppg_ir", "ppg_red")
+"""One PPG channel per wavelength, each ``(n,)`` (the data folder's pulse-oximeter files: ``ppg_ir``,
+``ppg_red``): read as channels in this order, so the first one present feeds the model."""
 
 
 def _first_key(keys: set[str], names: tuple[str, ...]) -> str | None:
@@ -301,16 +311,20 @@ def _load_npz(path: Path) -> ReplayData:
     with open_npz(path) as z:
         keys = set(z.files)
         fs_key = _first_key(keys, NPZ_RATE_KEYS)
-        if "ppg" not in keys or (fs_key is None and "t" not in keys):
+        t_key = _first_key(keys, NPZ_TIME_KEYS)
+        has_ppg = bool({"ppg", NPZ_CAMERA_KEY} & keys) or any(k in keys for k in NPZ_WAVELENGTH_KEYS)
+        if not has_ppg or (fs_key is None and t_key is None):
             raise DataFormatError(
                 str(path),
-                f"NPZ must hold 'ppg' and 'fs' or 't' (optional 'acc'); it holds {sorted(keys)}",
+                f"NPZ must hold 'ppg' (or {NPZ_CAMERA_KEY!r}, or one of "
+                f"{', '.join(repr(k) for k in NPZ_WAVELENGTH_KEYS)}) and 'fs' or 't' (optional 'acc'); "
+                f"it holds {sorted(keys)}",
             )
         fs = _npz_scalar(path, z, fs_key) if fs_key is not None else None
         acc_key = _first_key(keys, NPZ_ACC_RATE_KEYS)
         acc_fs = _check_rate(path, _npz_scalar(path, z, acc_key), acc_key) if acc_key is not None else None
-        t = z["t"] if "t" in keys else None
-        ppg, channels = _ppg_channels(path, z["ppg"])
+        t = z[t_key] if t_key is not None else None
+        ppg, channels = _npz_ppg(path, z, keys)
         acc = z["acc"] if "acc" in keys else None
         factor: float | None = 1.0
         if "acc_unit" in keys:
@@ -321,6 +335,21 @@ def _load_npz(path: Path) -> ReplayData:
         if acc is not None and factor not in (None, 1.0):
             acc = _real(path, "acc", acc) * factor
         return _finish(path, t, ppg, fs, acc, channels=channels, acc_in_g=factor is not None, acc_fs=acc_fs)
+
+
+def _npz_ppg(path: Path, z: Any, keys: set[str]) -> tuple[np.ndarray, int]:
+    """The PPG of an NPZ as :func:`_ppg_channels` gives it: ``ppg``, else the camera's
+    :data:`NPZ_CAMERA_KEY`, else the :data:`NPZ_WAVELENGTH_KEYS` present, one channel each."""
+    if "ppg" in keys:
+        return _ppg_channels(path, z["ppg"])
+    if NPZ_CAMERA_KEY in keys:
+        return _ppg_channels(path, z[NPZ_CAMERA_KEY])
+    named = [k for k in NPZ_WAVELENGTH_KEYS if k in keys]
+    columns = [_real(path, k, z[k]) for k in named]
+    if any(c.shape != (columns[0].shape[0],) for c in columns):
+        shapes = ", ".join(f"{k} {c.shape}" for k, c in zip(named, columns, strict=True))
+        raise DataFormatError(str(path), f"PPG channels must be 1-D and of one length; they are {shapes}")
+    return _ppg_channels(path, np.stack(columns, axis=1))
 
 
 def _one_line(exc: BaseException) -> str:

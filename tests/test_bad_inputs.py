@@ -487,13 +487,15 @@ def _npz_arrays(draw) -> dict[str, np.ndarray]:
 
     n = draw(st.integers(0, 40))
     arrays: dict[str, np.ndarray] = {}
+    # the PPG under any of the names the reader takes: one array, a camera's, or one per wavelength
+    ppg_keys = draw(st.sampled_from([("ppg",), ("ppg_rgb",), ("ppg_ir",), ("ppg_ir", "ppg_red")]))
     for key, shapes in (
-        ("ppg", [(n,), (n, 2), (2, n), (n, 1, 1)]),
-        ("t", [(n,), (n, 2)]),
+        *((k, [(n,), (n, 2), (2, n), (n, 1, 1), (max(n - 1, 0),)]) for k in ppg_keys),
+        (draw(st.sampled_from(["t", "t_ppg"])), [(n,), (n, 2)]),
         ("acc", [(n, 3), (n,), (3, n)]),
         ("fs", [(), (2,)]),
     ):
-        if key != "ppg" and draw(st.booleans()):
+        if key not in ppg_keys and draw(st.booleans()):
             continue
         dtype = draw(_DTYPES)
         shape = draw(st.sampled_from(shapes))

@@ -169,6 +169,31 @@ def test_a_data_folder_style_npz_replays_channels_first_and_acc_3_by_n(tmp_path:
     np.testing.assert_array_equal(data.acc, acc)
 
 
+def test_the_data_folders_per_wavelength_and_camera_npz_replay_as_channels(tmp_path: Path):
+    """A pulse oximeter's ``ppg_ir`` / ``ppg_red`` (HUSM) and a phone camera's ``ppg_rgb`` with frame
+    times ``t_ppg`` (Welltory) read as channels; channel 0, which feeds the model, is infrared / red."""
+    ppg, _ = _three_channels(20)
+    oximeter = tmp_path / "oximeter.npz"
+    np.savez(oximeter, ppg_red=ppg[:, 1], ppg_ir=ppg[:, 0], fs_ppg=np.int32(RATE))
+    data = load_replay(oximeter)
+    np.testing.assert_array_equal(data.ppg, ppg[:, :2])
+    assert data.ppg_channels == 2 and data.rate == RATE
+
+    frames = np.arange(len(ppg)) / RATE + np.random.default_rng(0).uniform(-2e-3, 2e-3, len(ppg))
+    camera = tmp_path / "camera.npz"
+    np.savez(camera, ppg_rgb=ppg.T, t_ppg=frames, fs_ppg_nominal=np.float32(RATE))
+    data = load_replay(camera)
+    np.testing.assert_array_equal(data.ppg, ppg)
+    np.testing.assert_array_equal(data.t, frames)
+    assert data.ppg_channels == 3 and abs(data.rate - RATE) < 0.5
+
+    np.savez(oximeter, ppg_red=ppg[1:, 1], ppg_ir=ppg[:, 0], fs_ppg=np.int32(RATE))
+    with pytest.raises(
+        AnyPPGError, match=r"must be 1-D and of one length; they are ppg_ir \(1000,\), ppg_red"
+    ):
+        load_replay(oximeter)
+
+
 def test_a_multichannel_csv_names_its_columns(tmp_path: Path):
     path = tmp_path / "two.csv"
     t = np.arange(200) / RATE

@@ -112,7 +112,7 @@ def test_crashed_recording_replays_from_its_journal(tmp_path):
 def test_replay_errors_name_the_file_and_the_expected_content(tmp_path):
     bad = tmp_path / "bad.npz"
     np.savez(bad, signal=np.zeros(10))
-    with pytest.raises(DataFormatError, match=r"'ppg' and 'fs' or 't'"):
+    with pytest.raises(DataFormatError, match=r"must hold 'ppg' \(or 'ppg_rgb', .*\) and 'fs' or 't'"):
         _run(f"replay:{bad}")
     csv = tmp_path / "bad.csv"
     csv.write_text("time,value\n0,1\n")
