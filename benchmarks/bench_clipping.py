@@ -34,6 +34,7 @@ import numpy as np
 
 from anyppg.signal import clip_fraction, resample, windows
 from anyppg.signal.quality import CLIP_FRACTION
+from anyppg.signal.runs import true_runs
 
 log = logging.getLogger("bench_clipping")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -49,8 +50,8 @@ def plain_plateau_fraction(x: np.ndarray) -> float:
     same = np.concatenate([[False], np.diff(x) == 0]) & ((x == lo) | (x == hi))
     if not same.any():
         return 0.0
-    edges = np.diff(np.concatenate([[0], same.view(np.int8), [0]]))
-    runs = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1) + 1
+    starts, stops = true_runs(same)
+    runs = stops - starts + 1
     return float(runs[runs >= 3].sum() / len(x))
 
 

@@ -91,6 +91,7 @@ import anyppg
 from anyppg.sdk.analyze import MAX_FILL_S, Analysis, analyze, resolve_model
 from anyppg.signal.constants import WINDOW_S
 from anyppg.signal.quality import USABLE_SQI
+from anyppg.signal.runs import true_runs
 
 log = logging.getLogger("bench_real")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -460,10 +461,10 @@ def pick_recordings(
 
 def finite_parts(ppg: np.ndarray, fs: float) -> list[tuple[int, int]]:
     """``(start, stop)`` sample ranges between runs of missing samples longer than the SDK bridges."""
-    bad = ~np.isfinite(ppg)
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], bad.view(np.int8), [0]))))
     cuts = [
-        (int(s), int(e)) for s, e in zip(edges[0::2], edges[1::2], strict=True) if (e - s) / fs > MAX_FILL_S
+        (int(s), int(e))
+        for s, e in zip(*true_runs(~np.isfinite(ppg)), strict=True)
+        if (e - s) / fs > MAX_FILL_S
     ]
     parts, start = [], 0
     for s, e in cuts:
@@ -483,8 +484,6 @@ def at_rate(x: np.ndarray, fs: float, rate: float | None) -> np.ndarray:
     from fractions import Fraction
 
     from scipy.signal import resample_poly
-
-    from anyppg.signal.peaks import true_runs
 
     if rate is None or rate == fs:
         return x

@@ -45,6 +45,7 @@ from anyppg.quantization.students import (
     Student,
     build_student,
 )
+from anyppg.signal.runs import finite_runs
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +218,7 @@ def _ppg_of(rec: Any) -> tuple[np.ndarray, float]:
         ppg = ppg[:, 0]
     finite = np.isfinite(ppg)
     if not finite.all():  # keep the longest finite stretch
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], finite.astype(np.int8), [0]]))).reshape(-1, 2)
-        a, b = max(edges, key=lambda e: e[1] - e[0])
+        a, b = max(finite_runs(ppg), key=lambda e: e[1] - e[0])
         ppg = ppg[a:b]
     return ppg, float(fs)
 

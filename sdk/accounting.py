@@ -40,6 +40,7 @@ import numpy as np
 
 from anyppg.sdk.samples import SampleBlock
 from anyppg.signal.constants import MIN_PPG_RATE
+from anyppg.signal.runs import true_runs
 
 __all__ = [
     "ACC_ABS_LIMIT_G",
@@ -455,8 +456,7 @@ class Timeline:
         self._issue(
             "invalid", 0, f"{n_bad} invalid PPG sample(s) (NaN, inf or |x| > {PPG_ABS_LIMIT:g}) dropped"
         )
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], valid.view(np.int8), [0]))))
-        for start, stop in zip(edges[0::2], edges[1::2], strict=True):
+        for start, stop in zip(*true_runs(valid), strict=True):
             sub = SampleBlock(
                 block.t0 + int(start) / block.rate,
                 block.rate,

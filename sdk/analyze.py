@@ -61,7 +61,7 @@ from anyppg.sdk.polarity import AUTO_QUALITY_GAIN, CHECK_WINDOWS, POLARITIES, Po
 from anyppg.sdk.results import Result
 from anyppg.sdk.samples import SampleBlock, acc_at, acc_span_mismatch
 from anyppg.signal.constants import DEFAULT_HOP_S, DEFAULT_SETTLE_S, MIN_PPG_RATE, WINDOW_S
-from anyppg.signal.peaks import true_runs
+from anyppg.signal.runs import true_runs
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas

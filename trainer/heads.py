@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from anyppg.errors import AnyPPGError
+from anyppg.signal.runs import finite_runs
 
 log = logging.getLogger(__name__)
 
@@ -225,12 +226,6 @@ def segment_window(segment: np.ndarray, fs: float) -> np.ndarray:
 # --- readers -----------------------------------------------------------------------------------
 
 
-def _finite_stretches(x: np.ndarray, min_len: int) -> list[tuple[int, int]]:
-    finite = np.isfinite(x).astype(np.int8)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], finite, [0]]))).reshape(-1, 2)
-    return [(int(a), int(b)) for a, b in edges if b - a >= min_len]
-
-
 def _continuous(
     ppg: np.ndarray, fs: float, beat_s: Callable[[float, float], float], dataset: str, subject: str
 ) -> HeadWindows:
@@ -238,7 +233,7 @@ def _continuous(
     from anyppg.signal import preprocess_recording
 
     parts_ppg, hr, qual = [], [], []
-    for a, b in _finite_stretches(ppg, int(14 * fs)):
+    for a, b in finite_runs(ppg, min_len=int(14 * fs)):
         for w in preprocess_recording(ppg[a:b], fs, hop_s=HOP_S):
             start = a / fs + w.start_s
             ecg_bpm = beat_s(start, start + 10.0)
@@ -400,7 +395,7 @@ def read_paced(
             n, step = round(PACED_STRIP_S * fs), round(step_s * fs)
             rows: list[np.ndarray] = []
             rates: list[float] = []
-            for a, b in _finite_stretches(ppg, n):
+            for a, b in finite_runs(ppg, min_len=n):
                 for start in range(a, b - n + 1, step):
                     strip = ppg[start : start + n]
                     found = median_beat(strip, fs)

@@ -44,6 +44,7 @@ from anyppg.channels import ECG_NAMES, PPG_NAMES, match_channel
 from anyppg.errors import AnyPPGError, DataFormatError, InvalidSignalError
 from anyppg.npz import open_npz
 from anyppg.signal.constants import MIN_PPG_RATE
+from anyppg.signal.runs import finite_runs
 from anyppg.trainer.store import ECG_SAMPLES, PPG_SAMPLES, empty_labels
 
 __all__ = [
@@ -171,18 +172,12 @@ class WindowBatch:
     skipped: dict[str, int] = field(default_factory=dict)
 
 
-def _finite_runs(x: np.ndarray) -> list[tuple[int, int]]:
-    ok = np.isfinite(x).astype(np.int8)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], ok, [0]])))
-    return [(int(a), int(b)) for a, b in edges.reshape(-1, 2)]
-
-
 def _ecg_at_500(ecg: np.ndarray, fs: float, n_out: int) -> np.ndarray:
     """Clean each finite stretch of the ECG and resample it to 500 Hz; NaN elsewhere."""
     from anyppg.signal import ECG_FS, ecg_clean, resample
 
     out = np.full(n_out, np.nan, dtype=np.float64)
-    for a, b in _finite_runs(ecg):
+    for a, b in finite_runs(ecg):
         if (b - a) / fs < 2.0:  # too short to filter; its windows are skipped as NaN
             continue
         seg = resample(ecg_clean(ecg[a:b], fs), fs, ECG_FS) if fs != ECG_FS else ecg_clean(ecg[a:b], fs)
@@ -266,7 +261,7 @@ def record_windows(rec: SourceRecord, *, hop_s: float = 10.0, settle_s: float | 
         r_peaks = np.asarray(rec.r_peaks_s, dtype=np.float64)
     elif ecg500 is not None:
         found = []
-        for a, b in _finite_runs(ecg500):
+        for a, b in finite_runs(ecg500):
             if b - a >= 2 * ECG_FS:
                 found.append((a + ecg_findpeaks(ecg500[a:b], ECG_FS, clean=False)) / ECG_FS)
         r_peaks = np.concatenate(found) if found else np.zeros(0)
@@ -274,7 +269,7 @@ def record_windows(rec: SourceRecord, *, hop_s: float = 10.0, settle_s: float | 
     ppg_peaks = ppg_peak_times(ppg, fs) if has_reference and rec.quality_s is None else None
 
     out_ppg, out_ecg, out_labels = [], [], []
-    for a, b in _finite_runs(ppg):
+    for a, b in finite_runs(ppg):
         if (b - a) / fs < settle + WINDOW_S:
             skip("short_segment")
             continue

@@ -34,6 +34,7 @@ import numpy as np
 from anyppg.signal._checks import InvalidParameterError, check_rate
 from anyppg.signal.filters import ppg_clean
 from anyppg.signal.peaks import ppg_findpeaks
+from anyppg.signal.runs import finite_runs
 
 __all__ = [
     "AGREE_BPM",
@@ -186,10 +187,8 @@ def _times_per_finite_stretch(
         from anyppg.errors import InvalidSignalError
 
         raise InvalidSignalError(f"{what} must have shape (n,); got {x.shape}")
-    ok = np.isfinite(x).astype(np.int8)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], ok, [0]]))).reshape(-1, 2)
     found = []
-    for a, b in edges:
+    for a, b in finite_runs(x):
         if (b - a) / fs >= min_stretch_s and (idx := find(x[a:b], fs)) is not None:
             found.append((a + np.asarray(idx, dtype=np.float64)) / fs)
     return np.concatenate(found).astype(np.float64) if found else np.zeros(0)

@@ -23,17 +23,12 @@ import numpy as np
 
 from anyppg.signal._checks import InvalidParameterError, check_rate
 from anyppg.signal.peaks import ecg_findpeaks
+from anyppg.signal.runs import finite_runs
 
 __all__ = ["BeatMatch", "ecg_rpeak_times", "estimate_lag", "match_beats"]
 
 MIN_STRETCH_S = 2.0
 """Shortest NaN-free stretch of ECG searched for beats (s); shorter ones cannot be filtered."""
-
-
-def _finite_runs(x: np.ndarray) -> list[tuple[int, int]]:
-    ok = np.isfinite(x).astype(np.int8)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], ok, [0]])))
-    return [(int(a), int(b)) for a, b in edges.reshape(-1, 2)]
 
 
 def ecg_rpeak_times(
@@ -62,9 +57,7 @@ def ecg_rpeak_times(
         from anyppg.errors import InvalidSignalError
 
         raise InvalidSignalError(f"ECG must have shape (n,); got {x.shape}")
-    found = [
-        (a + ecg_findpeaks(x[a:b], fs)) / fs for a, b in _finite_runs(x) if (b - a) / fs >= min_stretch_s
-    ]
+    found = [(a + ecg_findpeaks(x[a:b], fs)) / fs for a, b in finite_runs(x) if (b - a) / fs >= min_stretch_s]
     return np.concatenate(found).astype(np.float64) if found else np.zeros(0)
 
 

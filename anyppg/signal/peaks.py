@@ -14,18 +14,13 @@ from scipy import signal as sps
 
 from anyppg.signal._checks import InvalidParameterError, as_signal, check_rate
 from anyppg.signal.filters import ecg_clean, ppg_clean
+from anyppg.signal.runs import true_runs
 
 PPGPeakMethod = Literal["elgendi", "prominence"]
 ECGPeakMethod = Literal["gradient"]
 
 _MIN_IBI_S = 0.27  # shortest pulse interval considered (s), i.e. 222 bpm
 _MIN_RR_S = 0.25  # shortest RR interval considered (s), i.e. 240 bpm
-
-
-def true_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start (inclusive) and end (exclusive) indices of the runs of True in a 1-D bool ``mask``."""
-    edges = np.diff(np.concatenate([[0], mask.view(np.int8), [0]]))
-    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
 
 def _enforce_distance(peaks: np.ndarray, values: np.ndarray, distance: int) -> np.ndarray:

@@ -10,6 +10,7 @@ import numpy as np
 from anyppg.errors import InvalidSignalError
 from anyppg.signal._checks import InvalidParameterError, as_acc, check_positive, check_rate
 from anyppg.signal.peaks import ppg_findpeaks
+from anyppg.signal.runs import true_runs
 from anyppg.signal.segment import PPGSegment
 
 FLAT_RUN_S = 0.5
@@ -64,8 +65,8 @@ def _longest_flat_run(x: np.ndarray, exclude: np.ndarray) -> int:
     same &= ~exclude
     if not same.any():
         return 0
-    edges = np.diff(np.concatenate([[0], same.view(np.int8), [0]]))
-    return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max()) + 1
+    starts, stops = true_runs(same)
+    return int((stops - starts).max()) + 1
 
 
 CLIP_STEPS = 2.0
@@ -119,8 +120,8 @@ def clip_fraction(raw: np.ndarray, sampling_rate: float) -> float:
     same = np.concatenate([[False], d == 0]) & ((x == lo) | (x == hi))  # equals its predecessor
     if not same.any():
         return 0.0
-    edges = np.diff(np.concatenate([[0], same.view(np.int8), [0]]))
-    starts, stops = np.flatnonzero(edges == 1) - 1, np.flatnonzero(edges == -1)  # [start, stop)
+    starts, stops = true_runs(same)
+    starts -= 1  # the plateau's first sample is the one before the first that equals its predecessor
     step = float(np.percentile(np.abs(d[d != 0]), 5))
     fine = (hi - lo) >= CLIP_FINE_STEPS * step
     long_run = max(3, math.ceil(CLIP_LONG_S * fs))

@@ -14,6 +14,7 @@ MODULES = [
     "anyppg.signal.windowing",
     "anyppg.signal.preprocess",
     "anyppg.signal.peaks",
+    "anyppg.signal.runs",
     "anyppg.signal.heart_rate",
     "anyppg.signal.quality",
     "anyppg.signal.segment",
