@@ -89,6 +89,7 @@ import numpy as np
 
 import anyppg
 from anyppg.sdk.analyze import MAX_FILL_S, Analysis, analyze, resolve_model
+from anyppg.sdk.results import af_alert
 from anyppg.signal.constants import WINDOW_S
 from anyppg.signal.quality import USABLE_SQI
 from anyppg.signal.runs import true_runs
@@ -512,6 +513,7 @@ _COLUMNS = (
     "clipped",
     "quality_model",
     "af_probability",
+    "beat_regularity",
 )
 
 
@@ -719,6 +721,11 @@ def run_hr_dataset(
             values[f"rhythm head: {label}"] = np.where(
                 (cols["usable"] > 0) & not_af, cols["af_probability"], np.nan
             )
+            # the SDK's AF screen (Result.af_alert: the same P(AF) > 0.5, and irregular beats)
+            alert = af_alert(cols["af_probability"], cols["beat_regularity"], cols["usable"] > 0)
+            values[f"AF alert: {label}"] = np.where(
+                (cols["usable"] > 0) & not_af, alert.astype(float), np.nan
+            )
         windows.add(subject, ref, values)
         log.info("%s %s: %d windows", dataset, subject, ts.shape[0])
     info = {
@@ -790,7 +797,7 @@ def run_liu(
         "liu", [(p.subject, p.record) for p in patients], heldout, subjects_limit
     )
     t0 = time.perf_counter()
-    subj, labels, irregularity, per_model = [], [], [], {m.label: ([], []) for m in models}
+    subj, labels, irregularity, per_model = [], [], [], {m.label: ([], [], []) for m in models}
     for index, p in enumerate(patients):
         if index not in chosen:
             continue
@@ -800,8 +807,9 @@ def run_liu(
         irregularity.append(neurokit_irregularity(segments, fs))
         for m in models:
             a = analyze(segments, fs, model=m.model)
-            af, rhythm = per_model[m.label]
+            af, rhythm, alert = per_model[m.label]
             af.append(a.af_probability)
+            alert.append(a.af_alert.astype(float))
             names = list(a.rhythm_classes)
             pred = np.full(len(a), -1)
             if names == list(p.classes):
@@ -817,7 +825,7 @@ def run_liu(
     peer = score("auroc", is_af, np.concatenate(irregularity), s, labelled=y.shape[0], n_boot=n_boot)
     rows = [{"method": "neurokit2 beat-interval CV (peer)", "task": "AF vs rest", **peer}]
     for m in models:
-        af, rhythm = (np.concatenate(v) for v in per_model[m.label])
+        af, rhythm, alert = (np.concatenate(v) for v in per_model[m.label])
         rows.append(
             {
                 "method": m.label,
@@ -825,6 +833,12 @@ def run_liu(
                 **score("auroc", is_af, af, s, n_boot=n_boot),
             }
         )
+        # P(AF) > 0.5 alone and the SDK's AF alert (also irregular beats, a usable segment): the
+        # share of AF segments called (sensitivity) and of the others (false calls)
+        for task, call in (("P(AF) > 0.5", (af > 0.5).astype(float)), ("AF alert", alert)):
+            for kind, pick in (("AF segments called", is_af == 1), ("other segments called", is_af == 0)):
+                cell = score("false_alarm", is_af[pick], call[pick], s[pick], n_boot=n_boot)
+                rows.append({"method": m.label, "task": f"{task}: {kind}", **cell, "metric": "share"})
         if (rhythm >= 0).any():
             rows.append(
                 {"method": m.label, "task": "six-class", **score("accuracy", y, rhythm, s, n_boot=n_boot)}
@@ -949,7 +963,8 @@ def to_markdown(result: dict[str, Any]) -> str:
             lines += [
                 "",
                 f"Rhythm head on {name}'s {ds.get('false_alarm_windows') or 'healthy people (no AF)'}: "
-                "share of the windows past the quality gate with P(AF) > 0.5 [95 % CI]",
+                "share of the windows past the quality gate with P(AF) > 0.5 (`rhythm head`), and with "
+                "P(AF) > 0.5 and irregular beats (`AF alert`, `Result.af_alert`) [95 % CI]",
                 "",
                 "| model | false alarms [95 % CI] | windows |",
                 "|---|---|---|",
@@ -986,7 +1001,7 @@ def false_alarm_table(windows: Windows, n_boot: int) -> list[dict[str, Any]] | N
     """Per model, the share of a healthy set's windows past the quality gate where the rhythm head
     says AF (P > 0.5), with its subject-bootstrap CI; None for a set with no such column."""
     subjects, _, cols = windows.arrays()
-    names = [k for k in cols if k.startswith("rhythm head: ")]
+    names = [k for k in cols if k.startswith(("rhythm head: ", "AF alert: "))]
     if not names:
         return None
     rows = []

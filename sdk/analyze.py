@@ -58,7 +58,7 @@ import numpy as np
 from anyppg.errors import InvalidSignalError, RuntimeUnavailableError, UnsupportedRateError
 from anyppg.sdk.accounting import MAX_RATE_HZ, PPG_ABS_LIMIT
 from anyppg.sdk.polarity import AUTO_QUALITY_GAIN, CHECK_WINDOWS, POLARITIES, Polarity, PolarityCheck
-from anyppg.sdk.results import Result
+from anyppg.sdk.results import Result, af_alert
 from anyppg.sdk.samples import SampleBlock, acc_at, acc_span_mismatch
 from anyppg.signal.constants import DEFAULT_HOP_S, DEFAULT_SETTLE_S, MIN_PPG_RATE, WINDOW_S
 from anyppg.signal.runs import true_runs
@@ -102,6 +102,8 @@ SCALAR_COLUMNS = (
     "clipped",
     "quality_model",
     "af_probability",
+    "beat_regularity",
+    "af_alert",
     "motion",
 )
 
@@ -136,6 +138,10 @@ class Analysis:
         quality_model: the model's quality head, P(usable), 0..1.
         af_probability: P(atrial fibrillation), 0..1 (every readable window); the shipped heads
             learnt on finger PPG and false-alarm on wrists (see :class:`anyppg.sdk.Result`).
+        beat_regularity: share of the window's beat intervals within 15 % of their median, 0..1
+            (``Result.beat_regularity``; NaN under three plausible intervals).
+        af_alert: (property) P(AF) > 0.5 in a usable window whose beats are irregular
+            (:func:`anyppg.sdk.results.af_alert`; bool).
         motion: accelerometer activity, g (NaN without an accelerometer).
         rhythm_probabilities: float64 ``(n, K)``, the rhythm head's softmax in the order of
             :attr:`rhythm_classes` (K = 0 when the model has no rhythm head).
@@ -171,6 +177,7 @@ class Analysis:
     clipped: np.ndarray
     quality_model: np.ndarray
     af_probability: np.ndarray
+    beat_regularity: np.ndarray
     motion: np.ndarray
     rhythm_probabilities: np.ndarray
     rhythm_classes: tuple[str, ...]
@@ -192,6 +199,11 @@ class Analysis:
             f"Analysis({len(self)} {kind} at {self.sampling_rate:g} Hz, model={self.model!r}, "
             f"motion_model={self.motion_model!r}, polarity={self.polarity!r})"
         )
+
+    @property
+    def af_alert(self) -> np.ndarray:
+        """:func:`anyppg.sdk.results.af_alert` per row (bool)."""
+        return af_alert(self.af_probability, self.beat_regularity, self.usable)
 
     @property
     def rhythm(self) -> np.ndarray:
@@ -721,6 +733,7 @@ def _collect(
         clipped=np.asarray([bool(r.clipped) for r in results], dtype=bool),
         quality_model=_floats(r.quality_model for r in results),
         af_probability=_floats(r.af_probability for r in results),
+        beat_regularity=_floats(r.beat_regularity for r in results),
         motion=_floats(r.motion for r in results),
         rhythm_probabilities=rhythm,
         rhythm_classes=tuple(classes),

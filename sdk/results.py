@@ -9,8 +9,27 @@ from typing import Any
 import numpy as np
 
 from anyppg.sdk.accounting import Accounting
+from anyppg.signal.heart_rate import REGULAR_BEATS
 
-__all__ = ["Result"]
+__all__ = ["AF_ALERT_PROBABILITY", "Result", "af_alert"]
+
+AF_ALERT_PROBABILITY = 0.5
+"""P(AF) above which a usable window with irregular beats raises :func:`af_alert`."""
+
+
+def af_alert(af_probability: Any, beat_regularity: Any, usable: Any) -> Any:
+    """The AF screen of a window (or, elementwise, of arrays of windows): the rhythm head's P(AF)
+    above :data:`AF_ALERT_PROBABILITY` in a window that passes the quality gate and whose beats are
+    irregular (``beat_regularity`` under :data:`anyppg.signal.heart_rate.REGULAR_BEATS`, the share
+    from which the pipeline counts a window's beats as regular). AF is an irregularly irregular
+    rhythm: the head alone also reads some regular pulses as AF by their shape (docs/sdk.md,
+    "Rhythm"). None / NaN inputs count as "no": no model, no beats to judge.
+    """
+    p = np.asarray(np.nan if af_probability is None else af_probability, dtype=np.float64)
+    r = np.asarray(np.nan if beat_regularity is None else beat_regularity, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        alert = np.asarray(usable, dtype=bool) & (p > AF_ALERT_PROBABILITY) & (r < REGULAR_BEATS)
+    return bool(alert) if alert.ndim == 0 else alert
 
 
 def _round(x: float | None, nd: int = 3) -> float | None:
@@ -47,6 +66,13 @@ class Result:
             quality fields, not this. On finger PPG whose beats are regular it reads P > 0.5 on
             about 7 % of windows, nearly all of a few patients whose pulse shape it reads as AF
             (``benchmarks/bench_rhythm_shape.py``). Research use, not a diagnosis.
+        beat_regularity: the share of the window's beat intervals (systolic peaks) within 15 % of
+            their median, 0..1: 1.0 when every beat is evenly spaced, lower for an irregular rhythm
+            (AF, ectopic beats) or a detector thrown by noise; None under three plausible intervals
+            or in an unreadable window.
+        af_alert: (property) :func:`af_alert`: P(AF) > 0.5 in a usable window whose beats are
+            irregular (``beat_regularity`` < 0.95); the screen to act on, where ``af_probability``
+            is the head alone.
         rhythm_probabilities: the model's rhythm head as probabilities (softmax), float64 ``(K,)``
             in the order of :attr:`rhythm_classes` (K = 6 for the Liu classes); None when absent.
             Learnt on finger PPG of an arrhythmia cohort at rest: a fast sinus rhythm (exercise)
@@ -109,6 +135,12 @@ class Result:
     heart_rate_motion_model: float | None = None
     heart_rate_sources: tuple[str, ...] | None = None
     clipped: bool = False
+    beat_regularity: float | None = None
+
+    @property
+    def af_alert(self) -> bool:
+        """:func:`af_alert` of this window."""
+        return af_alert(self.af_probability, self.beat_regularity, self.usable)
 
     @property
     def rhythm(self) -> str | None:
@@ -147,6 +179,8 @@ class Result:
             "clipped": self.clipped,
             "quality_model": _round(self.quality_model, 3),
             "af_probability": _round(self.af_probability, 3),
+            "beat_regularity": _round(self.beat_regularity, 3),
+            "af_alert": self.af_alert,
             "rhythm": self.rhythm,
             "rhythm_probabilities": self.rhythm_dict(),
             "motion": _round(self.motion, 4),

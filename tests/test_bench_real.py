@@ -284,8 +284,13 @@ def test_clinical_false_alarms_count_only_windows_whose_ecg_rules_af_out(
     sinus = subjects == "bidmc:01"
     assert np.isfinite(p_af[sinus]).sum() >= 0.8 * sinus.sum()  # steady beats: AF ruled out
     assert not np.isfinite(p_af[~sinus]).any()  # AF's beats are irregular: never counted
-    (row,) = bench.false_alarm_table(windows, n_boot=20)
-    assert row["windows"] == int(np.isfinite(p_af).sum())
+    head, alert = bench.false_alarm_table(windows, n_boot=20)
+    assert head["method"] == f"rhythm head: {models[0].label}" and alert["method"].startswith("AF alert: ")
+    assert head["windows"] == alert["windows"] == int(np.isfinite(p_af).sum())
+    # the alert is P(AF) > 0.5 with irregular beats as well: never more calls than the head alone
+    calls = cols[f"AF alert: {models[0].label}"]
+    assert set(np.unique(calls[np.isfinite(calls)])) <= {0.0, 1.0} and alert["value"] <= head["value"]
+    assert not (calls[np.isfinite(calls)] > (p_af[np.isfinite(calls)] > 0.5)).any()
     for info in ({"dataset": "bidmc"}, {}):  # the pooled clinical set's info names no dataset
         assert "ECG rules AF out" in bench.hr_result(windows, info, n_boot=20)["false_alarm_windows"]
     assert bench.hr_result(windows, {"dataset": "troika"}, n_boot=20)["false_alarm_windows"].startswith(
@@ -311,3 +316,39 @@ def test_husm_false_alarms_count_the_windows_whose_annotated_beats_rule_af_out(b
     result = bench.hr_result(windows, info, n_boot=20)
     assert result["false_alarm_windows"].startswith("windows whose annotated beats rule AF out")
     assert result["false_alarms"][0]["windows"] == int(np.isfinite(p_af).sum())
+
+
+def test_liu_rows_score_the_af_probability_and_the_af_alert(bench, tmp_path) -> None:
+    """Two patients in the Liu layout the test writes (AF and sinus segments from the simulator):
+    the AUROC row, the six-class row, and per rule (P(AF) > 0.5 alone; the SDK's AF alert) the share
+    of AF segments and of the others it calls. The alert adds conditions, so it never calls more."""
+    import anyppg
+
+    folder = tmp_path / "liu_arrhythmia"
+    folder.mkdir()
+    names = np.array(["sinus_rhythm", "PVC", "PAC", "ventricular_tachycardia", "SVT", "atrial_fibrillation"])
+    for patient, seed in (("190000000001", 1), ("190000000002", 2)):
+        segments, labels = [], []
+        for i, rhythm in enumerate(("af", "sinus", "af", "sinus")):
+            sim = anyppg.simulate(
+                10, heart_rate=75 + 4 * i, rhythm=rhythm, ppg_rate=100.0, seed=seed * 10 + i
+            )
+            segments.append(sim.ppg[:1000])
+            labels.append(5 if rhythm == "af" else 0)
+        np.savez(
+            folder / f"MPA_{patient}.npz",
+            ppg_segments=np.stack(segments).astype(np.float32),
+            labels=np.array(labels, np.uint8).reshape(-1, 1),
+            fs_ppg=np.int32(100),
+            segment_s=np.int32(10),
+            label_names=names,
+        )
+    models = bench.load_models(bench.default_model_paths()[:1])
+    rows, info = bench.run_liu(tmp_path, models, None, {}, n_boot=20)
+    assert (info["segments"], info["af_segments"], info["subject_source"]) == (8, 4, "all")
+    by_task = {r["task"]: r for r in rows if r["method"] == models[0].label}
+    assert 0.0 <= by_task["AF vs rest"]["value"] <= 1.0 and "six-class" in by_task
+    for kind, n in (("AF segments called", 4), ("other segments called", 4)):
+        head, alert = by_task[f"P(AF) > 0.5: {kind}"], by_task[f"AF alert: {kind}"]
+        assert head["windows"] == alert["windows"] == n and head["metric"] == "share"
+        assert 0.0 <= alert["value"] <= head["value"] <= 1.0
