@@ -36,13 +36,15 @@ correlated, so resampling windows would give falsely narrow intervals):
   it answers, and its ``coverage`` (answered / labelled windows) is reported beside it.
 - **AF** (Liu et al. 2022, 10 s finger segments at 100 Hz, one row per segment): AUROC of the model's
   ``af_probability`` for AF against the five other rhythms, and six-class accuracy where the model
-  has a rhythm head; the peer is the coefficient of variation of NeuroKit2's beat intervals.
+  has a rhythm head; the peer is the coefficient of variation of NeuroKit2's beat intervals. Per
+  model also the share of AF segments and of the others called by P(AF) > 0.5 alone and by the SDK's
+  ``af_alert`` (P(AF) > 0.5, a usable segment, irregular beats: :func:`anyppg.sdk.results.af_alert`).
 - **False AF alarms** on the healthy wrist sets (TROIKA, BAMI-I): the share of the windows past the
   quality gate (``usable``) where the rhythm head gives P(AF) above 0.5. On the clinical sets, whose
   patients' rhythm is not labelled, the same share on the windows whose ECG rules AF out: every R-R
   interval within ±15 % of their median (:data:`REGULAR_ECG_WITHIN`) and the reference reliable (two
   R-peak detectors agree), a regular ventricular rhythm that AF's irregular one is not; on HUSM the
-  same rule on its annotated beats.
+  same rule on its annotated beats. Each set's table also scores ``af_alert`` on the same windows.
 - **Quality**: AUROC of the quality index (``quality``, signal processing) and of the model's quality
   head (``quality_model``) against windows labelled by ECG/PPG heart-rate agreement: usable when the
   PPG's beat rate is within 5 bpm of the ECG's, not usable at 15 bpm or more or with no PPG beats,

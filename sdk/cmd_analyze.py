@@ -206,7 +206,7 @@ def _text_line(row: dict[str, Any], label: str) -> str:
         )
         + ")",
         f"quality {num(row['quality'], '.2f')}{'' if row['usable'] else ' (gated)'}",
-        f"P(AF) {num(row['af_probability'], '.2f')}",
+        f"P(AF) {num(row['af_probability'], '.2f')}" + ("  AF alert" if row.get("af_alert") else ""),
     ]
     if row.get("rhythm") is not None:
         parts.append(f"rhythm {row['rhythm']}")

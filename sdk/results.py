@@ -65,7 +65,8 @@ class Result:
             of the readable windows (docs/evaluation.md), so on a wrist use the heart-rate and
             quality fields, not this. On finger PPG whose beats are regular it reads P > 0.5 on
             about 7 % of windows, nearly all of a few patients whose pulse shape it reads as AF
-            (``benchmarks/bench_rhythm_shape.py``). Research use, not a diagnosis.
+            (``benchmarks/bench_rhythm_shape.py``); :attr:`af_alert`, which also needs irregular
+            beats, on under 1 %. Research use, not a diagnosis.
         beat_regularity: the share of the window's beat intervals (systolic peaks) within 15 % of
             their median, 0..1: 1.0 when every beat is evenly spaced, lower for an irregular rhythm
             (AF, ectopic beats) or a detector thrown by noise; None under three plausible intervals

@@ -133,6 +133,46 @@ class _InputRecorder:
         return {"embedding": np.zeros((1, 4), np.float32), "heart_rate": np.full((1, 1), 70.0, np.float32)}
 
 
+def test_beat_regularity_tells_an_irregular_rhythm_and_the_af_alert_needs_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], model
+) -> None:
+    """Segments of a steady pulse read every beat interval near their median; AF's do not. The AF
+    alert is P(AF) > 0.5 in a usable window with irregular beats: each condition alone is not enough."""
+    from anyppg.sdk.results import AF_ALERT_PROBABILITY, af_alert
+    from anyppg.signal.heart_rate import REGULAR_BEATS
+
+    sinus = [anyppg.simulate(10, heart_rate=70, ppg_rate=100.0, seed=s).ppg[:1000] for s in range(3)]
+    fib = [
+        anyppg.simulate(10, heart_rate=90, rhythm="af", ppg_rate=100.0, seed=s).ppg[:1000] for s in range(3)
+    ]
+    a = analyze(np.stack(sinus + fib), 100.0, model=model)
+    assert np.all(a.beat_regularity[:3] >= REGULAR_BEATS) and np.all(a.beat_regularity[3:] < REGULAR_BEATS)
+    np.testing.assert_array_equal(
+        a.af_alert, a.usable & (a.af_probability > AF_ALERT_PROBABILITY) & (a.beat_regularity < REGULAR_BEATS)
+    )
+    assert af_alert(0.9, 0.5, True) is True
+    assert not any(
+        (
+            af_alert(0.9, 1.0, True),
+            af_alert(0.4, 0.5, True),
+            af_alert(0.9, 0.5, False),
+            af_alert(None, 0.5, True),
+        )
+    )
+    assert not af_alert(0.9, None, True)  # too few beats to call the rhythm irregular
+    np.testing.assert_array_equal(
+        af_alert(np.array([0.9, 0.9, np.nan]), np.array([0.5, np.nan, 0.5]), np.ones(3, bool)),
+        [True, False, False],
+    )
+
+    path = tmp_path / "segments.npz"
+    np.savez(path, ppg_segments=np.stack(sinus + fib), fs=100.0)
+    assert main(["analyze", str(path), "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [float(r["beat_regularity"]) for r in rows] == pytest.approx(a.beat_regularity, abs=1e-3)
+    assert [r["af_alert"] for r in rows] == [str(bool(x)) for x in a.af_alert]
+
+
 def test_a_10_s_segment_is_the_model_input_of_a_stream_starting_at_rest() -> None:
     """The training contract: a segment's window is the segment itself, band-passed from rest (the
     preprocessor's start state) with nothing discarded, as the heads are trained on Liu segments."""
