@@ -38,7 +38,7 @@ correlated, so resampling windows would give falsely narrow intervals):
   ``af_probability`` for AF against the five other rhythms, and six-class accuracy where the model
   has a rhythm head; the peer is the coefficient of variation of NeuroKit2's beat intervals. Per
   model also the share of AF segments and of the others called by P(AF) > 0.5 alone and by the SDK's
-  ``af_alert`` (P(AF) > 0.5, a usable segment, irregular beats: :func:`anyppg.sdk.results.af_alert`).
+  ``af_alert`` (P(AF) > 0.5, a usable, still segment, irregular beats: :func:`anyppg.sdk.results.af_alert`).
 - **False AF alarms** on the healthy wrist sets (TROIKA, BAMI-I): the share of the windows past the
   quality gate (``usable``) where the rhythm head gives P(AF) above 0.5. On the clinical sets, whose
   patients' rhythm is not labelled, the same share on the windows whose ECG rules AF out: every R-R
@@ -516,6 +516,7 @@ _COLUMNS = (
     "quality_model",
     "af_probability",
     "beat_regularity",
+    "motion",
 )
 
 
@@ -724,7 +725,9 @@ def run_hr_dataset(
                 (cols["usable"] > 0) & not_af, cols["af_probability"], np.nan
             )
             # the SDK's AF screen (Result.af_alert: the same P(AF) > 0.5, and irregular beats)
-            alert = af_alert(cols["af_probability"], cols["beat_regularity"], cols["usable"] > 0)
+            alert = af_alert(
+                cols["af_probability"], cols["beat_regularity"], cols["usable"] > 0, cols["motion"]
+            )
             values[f"AF alert: {label}"] = np.where(
                 (cols["usable"] > 0) & not_af, alert.astype(float), np.nan
             )

@@ -140,7 +140,7 @@ class Analysis:
             learnt on finger PPG and false-alarm on wrists (see :class:`anyppg.sdk.Result`).
         beat_regularity: share of the window's beat intervals within 15 % of their median, 0..1
             (``Result.beat_regularity``; NaN under three plausible intervals).
-        af_alert: (property) P(AF) > 0.5 in a usable window whose beats are irregular
+        af_alert: (property) P(AF) > 0.5 in a usable, still window whose beats are irregular
             (:func:`anyppg.sdk.results.af_alert`; bool).
         motion: accelerometer activity, g (NaN without an accelerometer).
         rhythm_probabilities: float64 ``(n, K)``, the rhythm head's softmax in the order of
@@ -203,7 +203,7 @@ class Analysis:
     @property
     def af_alert(self) -> np.ndarray:
         """:func:`anyppg.sdk.results.af_alert` per row (bool)."""
-        return af_alert(self.af_probability, self.beat_regularity, self.usable)
+        return af_alert(self.af_probability, self.beat_regularity, self.usable, self.motion)
 
     @property
     def rhythm(self) -> np.ndarray:

@@ -10,6 +10,7 @@ import numpy as np
 
 from anyppg.sdk.accounting import Accounting
 from anyppg.signal.heart_rate import REGULAR_BEATS
+from anyppg.signal.quality import MOTION_THRESHOLD
 
 __all__ = ["AF_ALERT_PROBABILITY", "Result", "af_alert"]
 
@@ -17,18 +18,23 @@ AF_ALERT_PROBABILITY = 0.5
 """P(AF) above which a usable window with irregular beats raises :func:`af_alert`."""
 
 
-def af_alert(af_probability: Any, beat_regularity: Any, usable: Any) -> Any:
+def af_alert(af_probability: Any, beat_regularity: Any, usable: Any, motion: Any = None) -> Any:
     """The AF screen of a window (or, elementwise, of arrays of windows): the rhythm head's P(AF)
-    above :data:`AF_ALERT_PROBABILITY` in a window that passes the quality gate and whose beats are
-    irregular (``beat_regularity`` under :data:`anyppg.signal.heart_rate.REGULAR_BEATS`, the share
-    from which the pipeline counts a window's beats as regular). AF is an irregularly irregular
-    rhythm: the head alone also reads some regular pulses as AF by their shape (docs/sdk.md,
-    "Rhythm"). None / NaN inputs count as "no": no model, no beats to judge.
+    above :data:`AF_ALERT_PROBABILITY` in a still window that passes the quality gate and whose beats
+    are irregular. AF is an irregularly irregular rhythm, and the head alone also reads some regular
+    pulses as AF by their shape (docs/sdk.md, "AF alert"); "irregular" is ``beat_regularity`` under
+    :data:`anyppg.signal.heart_rate.REGULAR_BEATS`, the share from which the pipeline counts a
+    window's beats as regular. Movement makes any pulse's beats look irregular, so a window whose
+    accelerometer moves more than :data:`anyppg.signal.quality.MOTION_THRESHOLD` (g) raises none;
+    ``motion`` None / NaN (no accelerometer) counts as still. A None / NaN P(AF) or regularity counts
+    as "no": no model, no beats to judge.
     """
     p = np.asarray(np.nan if af_probability is None else af_probability, dtype=np.float64)
     r = np.asarray(np.nan if beat_regularity is None else beat_regularity, dtype=np.float64)
+    m = np.asarray(np.nan if motion is None else motion, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        alert = np.asarray(usable, dtype=bool) & (p > AF_ALERT_PROBABILITY) & (r < REGULAR_BEATS)
+        still = ~(m > MOTION_THRESHOLD)
+        alert = np.asarray(usable, dtype=bool) & still & (p > AF_ALERT_PROBABILITY) & (r < REGULAR_BEATS)
     return bool(alert) if alert.ndim == 0 else alert
 
 
@@ -65,15 +71,16 @@ class Result:
             of the readable windows (docs/evaluation.md), so on a wrist use the heart-rate and
             quality fields, not this. On finger PPG whose beats are regular it reads P > 0.5 on
             about 7 % of windows, nearly all of a few patients whose pulse shape it reads as AF
-            (``benchmarks/bench_rhythm_shape.py``); :attr:`af_alert`, which also needs irregular
-            beats, on under 1 %. Research use, not a diagnosis.
+            (``benchmarks/bench_rhythm_shape.py``). :attr:`af_alert`, which also needs irregular
+            beats and a still window, fires on under 1 % of those and on 0.7-2.8 % of the healthy
+            runners' wrists. Research use, not a diagnosis.
         beat_regularity: the share of the window's beat intervals (systolic peaks) within 15 % of
             their median, 0..1: 1.0 when every beat is evenly spaced, lower for an irregular rhythm
             (AF, ectopic beats) or a detector thrown by noise; None under three plausible intervals
             or in an unreadable window.
-        af_alert: (property) :func:`af_alert`: P(AF) > 0.5 in a usable window whose beats are
-            irregular (``beat_regularity`` < 0.95); the screen to act on, where ``af_probability``
-            is the head alone.
+        af_alert: (property) :func:`af_alert`: P(AF) > 0.5 in a usable, still window whose beats
+            are irregular (``beat_regularity`` < 0.95); the screen to act on, where
+            ``af_probability`` is the head alone.
         rhythm_probabilities: the model's rhythm head as probabilities (softmax), float64 ``(K,)``
             in the order of :attr:`rhythm_classes` (K = 6 for the Liu classes); None when absent.
             Learnt on finger PPG of an arrhythmia cohort at rest: a fast sinus rhythm (exercise)
@@ -141,7 +148,7 @@ class Result:
     @property
     def af_alert(self) -> bool:
         """:func:`af_alert` of this window."""
-        return af_alert(self.af_probability, self.beat_regularity, self.usable)
+        return af_alert(self.af_probability, self.beat_regularity, self.usable, self.motion)
 
     @property
     def rhythm(self) -> str | None:

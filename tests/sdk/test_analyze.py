@@ -160,6 +160,8 @@ def test_beat_regularity_tells_an_irregular_rhythm_and_the_af_alert_needs_it(
         )
     )
     assert not af_alert(0.9, None, True)  # too few beats to call the rhythm irregular
+    assert af_alert(0.9, 0.5, True, motion=0.02) and not af_alert(0.9, 0.5, True, motion=0.3)  # moving
+    assert af_alert(0.9, 0.5, True, motion=float("nan"))  # no accelerometer: read as still
     np.testing.assert_array_equal(
         af_alert(np.array([0.9, 0.9, np.nan]), np.array([0.5, np.nan, 0.5]), np.ones(3, bool)),
         [True, False, False],
