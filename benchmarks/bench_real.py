@@ -724,7 +724,7 @@ def run_hr_dataset(
             values[f"rhythm head: {label}"] = np.where(
                 (cols["usable"] > 0) & not_af, cols["af_probability"], np.nan
             )
-            # the SDK's AF screen (Result.af_alert: the same P(AF) > 0.5, and irregular beats)
+            # the SDK's AF screen (Result.af_alert: the same P(AF) > 0.5, irregular beats, a still window)
             alert = af_alert(
                 cols["af_probability"], cols["beat_regularity"], cols["usable"] > 0, cols["motion"]
             )
@@ -838,7 +838,7 @@ def run_liu(
                 **score("auroc", is_af, af, s, n_boot=n_boot),
             }
         )
-        # P(AF) > 0.5 alone and the SDK's AF alert (also irregular beats, a usable segment): the
+        # P(AF) > 0.5 alone and the SDK's AF alert (also irregular beats, a usable, still segment): the
         # share of AF segments called (sensitivity) and of the others (false calls)
         for task, call in (("P(AF) > 0.5", (af > 0.5).astype(float)), ("AF alert", alert)):
             for kind, pick in (("AF segments called", is_af == 1), ("other segments called", is_af == 0)):
@@ -969,7 +969,7 @@ def to_markdown(result: dict[str, Any]) -> str:
                 "",
                 f"Rhythm head on {name}'s {ds.get('false_alarm_windows') or 'healthy people (no AF)'}: "
                 "share of the windows past the quality gate with P(AF) > 0.5 (`rhythm head`), and with "
-                "P(AF) > 0.5 and irregular beats (`AF alert`, `Result.af_alert`) [95 % CI]",
+                "P(AF) > 0.5, irregular beats and no movement (`AF alert`, `Result.af_alert`) [95 % CI]",
                 "",
                 "| model | false alarms [95 % CI] | windows |",
                 "|---|---|---|",

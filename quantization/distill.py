@@ -216,8 +216,7 @@ def _ppg_of(rec: Any) -> tuple[np.ndarray, float]:
     ppg = np.asarray(ppg, dtype=np.float64)
     if ppg.ndim > 1:
         ppg = ppg[:, 0]
-    finite = np.isfinite(ppg)
-    if not finite.all():  # keep the longest finite stretch
+    if not np.isfinite(ppg).all():  # keep the longest finite stretch
         a, b = max(finite_runs(ppg), key=lambda e: e[1] - e[0])
         ppg = ppg[a:b]
     return ppg, float(fs)

@@ -4,8 +4,8 @@ Formats (the recorder writes all of them but EDF; anything else that follows the
 
 - **NPZ**: ``ppg`` and either ``fs`` (a scalar, Hz) or ``t`` (seconds per sample, increasing; gaps
   allowed). The data folder's names read too: ``fs_ppg``, ``t_ppg``, a camera's ``ppg_rgb`` (three
-  channels, red first) and one channel per wavelength (``ppg_green``, ``ppg_ir``, ``ppg_red``, the
-  first present first). Optional ``acc`` at the same rate (or at ``acc_fs``, Hz, from the first PPG sample on:
+  channels, red first) and one channel per wavelength (``ppg_green``, ``ppg_ir``, ``ppg_red``, in
+  that order: the first one present feeds the model). Optional ``acc`` at the same rate (or at ``acc_fs``, Hz, from the first PPG sample on:
   then read at the PPG's sample times), optional ``ecg`` with ``ecg_fs``. ``ppg`` is ``(n,)``
   or, from a sensor with several PPG channels, ``(n, channels)`` or ``(channels, n)`` (the data
   folder's convention): the longer axis is time, and at most :data:`MAX_PPG_CHANNELS` channels. ``acc``
