@@ -16,7 +16,9 @@ reads it, for a sensor whose counts fall as blood volume rises (:mod:`anyppg.sdk
 ``--polarity auto`` chooses by :func:`anyppg.check_polarity` and says what it chose on stderr (and as
 ``polarity_check`` in ``--json``).
 
-Output: a text line per row (default), ``--csv`` a CSV table, ``--json`` one JSON object
+Output: a text line per row (default; then one line on stderr about the whole file, rows, those
+past the quality gate, their heart rate's median and range and the AF alerts: :func:`summary_line`,
+left out with ``--quiet``), ``--csv`` a CSV table, ``--json`` one JSON object
 (``{"type": "analysis", "file", "sampling_rate", "segments", "model", "motion_model", "polarity", "polarity_check", "gaps",
 "rows", "columns", "results"}``,
 ``--embedding`` adds each row's embedding, and ``"gaps"`` lists the recording's gaps). ``--out PATH``
@@ -42,6 +44,7 @@ from anyppg.errors import AnyPPGError
 
 __all__ = [
     "AnalysisWriteError", "add_arguments", "holds_only_segments", "load_recording", "load_segments", "run",
+    "summary_line",
 ]  # fmt: skip
 
 
@@ -213,6 +216,21 @@ def _text_line(row: dict[str, Any], label: str) -> str:
     return "  ".join(parts)
 
 
+def summary_line(analysis: Any) -> str:
+    """One line about a whole :class:`~anyppg.sdk.analyze.Analysis`: rows, how many passed the
+    quality gate, the reported heart rate's median and range over them, and the AF alerts."""
+    kind = "segments" if analysis.segments else "windows"
+    usable = analysis.usable
+    hr = analysis.heart_rate[usable & np.isfinite(analysis.heart_rate)]
+    rate = (
+        f"heart rate median {np.median(hr):.1f} bpm ({hr.min():.1f}-{hr.max():.1f})"
+        if hr.size
+        else "no heart rate"
+    )
+    alerts = int(np.count_nonzero(analysis.af_alert))
+    return f"{len(analysis)} {kind}, {int(usable.sum())} passed the quality gate; {rate}; AF alerts {alerts}"
+
+
 def run(args: argparse.Namespace) -> int:
     import anyppg
     from anyppg.sdk.json_lines import dumps
@@ -291,6 +309,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         label = "segment" if analysis.segments else "window"
         text = "".join(f"{_text_line(r, f'{label} {i:4d}')}\n" for i, r in enumerate(rows))
+        if not args.quiet:
+            print(f"anyppg analyze: {summary_line(analysis)}", file=sys.stderr)
     if args.out:
         try:
             Path(args.out).write_text(text, encoding="utf-8")

@@ -524,3 +524,24 @@ def test_cli_error_is_one_json_object(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["analyze", str(path), "--json", "--model", "none"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["type"] == "InvalidSignalError" and "too short for one window" in out["error"]
+
+
+def test_cli_text_ends_with_a_summary_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], model
+) -> None:
+    """The text table on stdout; one line about the whole recording on stderr (not with --quiet)."""
+    from anyppg.sdk.cmd_analyze import summary_line
+
+    ppg = anyppg.simulate(40.0, heart_rate=72, ppg_rate=100.0, seed=2).ppg
+    path = tmp_path / "rec.npz"
+    np.savez(path, ppg=ppg, fs=100.0)
+    assert main(["analyze", str(path)]) == 0
+    captured = capsys.readouterr()
+    a = analyze(ppg, 100.0, model=model)
+    assert len(captured.out.splitlines()) == len(a)
+    assert captured.err.splitlines()[-1] == f"anyppg analyze: {summary_line(a)}"
+    hr = a.heart_rate[a.usable]
+    assert summary_line(a).startswith(f"{len(a)} windows, {int(a.usable.sum())} passed the quality gate; ")
+    assert f"median {np.median(hr):.1f} bpm" in summary_line(a) and summary_line(a).endswith("AF alerts 0")
+    assert main(["analyze", str(path), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
