@@ -81,9 +81,10 @@ async def main(args: argparse.Namespace) -> None:
     if model is not None:
         log.info("  heart rate (model head): median %.1f bpm", np.nanmedian(a.heart_rate_model))
         log.info(
-            "  P(AF): mean %.3f, windows above 0.5: %d",
+            "  P(AF): mean %.3f, windows above 0.5: %d; AF alerts (irregular beats too, still): %d",
             np.nanmean(a.af_probability),
             int(np.sum(a.af_probability > 0.5)),
+            int(np.sum(a.af_alert)),
         )
     if device_hr is not None:  # the device's own reading: its median inside each window
         t, bpm = device_hr
