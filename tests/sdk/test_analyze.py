@@ -137,7 +137,7 @@ def test_beat_regularity_tells_an_irregular_rhythm_and_the_af_alert_needs_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], model
 ) -> None:
     """Segments of a steady pulse read every beat interval near their median; AF's do not. The AF
-    alert is P(AF) > 0.5 in a usable window with irregular beats: each condition alone is not enough."""
+    alert is P(AF) > 0.5 in a usable, still window with irregular beats: each condition alone is not enough."""
     from anyppg.sdk.results import AF_ALERT_PROBABILITY, af_alert
     from anyppg.signal.heart_rate import REGULAR_BEATS
 
