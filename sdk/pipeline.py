@@ -25,7 +25,7 @@ from anyppg.sdk.samples import SampleBlock
 from anyppg.signal import HeartRateTracker, PPGPreprocessor, heart_rate
 from anyppg.signal.constants import MODEL_FS, WINDOW_SAMPLES
 from anyppg.signal.gravity import GravityCalibrator
-from anyppg.signal.heart_rate import beat_evidence, motion_frequencies, regular_beat_rate
+from anyppg.signal.heart_rate import motion_frequencies
 from anyppg.signal.motion_hr import MotionHeartRateTracker
 from anyppg.signal.quality import CLIP_FRACTION, USABLE_SQI, assess_window, clip_fraction
 from anyppg.signal.segment import PPGSegment
@@ -275,7 +275,7 @@ class Pipeline:
         clean = not broken and q.sqi >= self.quality_threshold  # a clear pulse, clipped or not
         usable = clean and not (clipped and self.quality_threshold > 0)
         hr_peaks = None if broken else _finite(heart_rate(seg, MODEL_FS, method="peaks"))
-        regularity = None if broken else _beat_regularity(seg)
+        regularity = None if broken else _finite(seg.cleaned_beats[0])
         motion = _finite(q.motion_level)
         hr_model = quality_model = af = None
         embedding = rhythm = None
@@ -402,7 +402,7 @@ class Pipeline:
         it took the tracker's MAE from 1.16 to 1.08 bpm, docs/sdk.md)."""
         if bpm is None or moving or not math.isfinite(bpm):
             return bpm, False
-        beats = regular_beat_rate(seg.cleaned, MODEL_FS, peaks=seg.cleaned_peaks)  # as hr_peaks's
+        beats = seg.cleaned_beats[1]  # regular_beat_rate on the peaks hr_peaks reads
         if math.isfinite(beats) and abs(beats - bpm) <= BEATS_AGREE_BPM:
             return beats, True
         return bpm, False
@@ -569,14 +569,6 @@ def _rhythm_classes(model: Any) -> tuple[str, ...]:
 
 def _finite(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
-
-
-def _beat_regularity(seg: PPGSegment) -> float | None:
-    """The share of the window's beat intervals within 15 % of their median
-    (:func:`anyppg.signal.heart_rate.beat_evidence`, on the peaks the window already has); None
-    under three plausible intervals."""
-    bpm, regularity = beat_evidence(seg.cleaned, MODEL_FS, peaks=seg.cleaned_peaks)
-    return regularity if math.isfinite(bpm) else None
 
 
 def _check_model(model: Any) -> None:

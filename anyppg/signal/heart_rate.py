@@ -286,10 +286,27 @@ def regular_beat_rate(
         bpm_range: plausible heart rates (bpm).
         peaks: ``ppg_findpeaks(cleaned, fs, clean=False)`` when the caller already has them.
     """
+    return beat_regularity(cleaned, fs, bpm_range, peaks)[1]
+
+
+def beat_regularity(
+    cleaned: np.ndarray,
+    fs: float,
+    bpm_range: tuple[float, float] = HR_RANGE_BPM,
+    peaks: np.ndarray | None = None,
+) -> tuple[float, float]:
+    """``(regularity, rate)`` of a band-passed segment from one pass over its beats: the share of
+    all intervals within :data:`BEAT_REGULAR_TOLERANCE` of the median plausible one (as
+    :func:`beat_evidence`), and :func:`regular_beat_rate`'s value. Both NaN under three plausible
+    intervals; the rate NaN too where the beats are not regular.
+
+    Args: as :func:`regular_beat_rate`.
+    """
     beats = _beat_intervals(cleaned, fs, bpm_range, peaks)
-    if beats is None or beats[2] < REGULAR_BEATS:
-        return math.nan
-    return float(60 / beats[0].mean())
+    if beats is None:
+        return math.nan, math.nan
+    plausible, _, regularity = beats
+    return regularity, float(60 / plausible.mean()) if regularity >= REGULAR_BEATS else math.nan
 
 
 def _pulse_floor(spec: Spectrum, lo: float, hi: float) -> float:

@@ -68,6 +68,15 @@ class PPGSegment:
         return ppg_findpeaks(self.cleaned, self.sampling_rate, clean=False)
 
     @cached_property
+    def cleaned_beats(self) -> tuple[float, float]:
+        """``(regularity, rate)`` of :attr:`cleaned`'s beats
+        (:func:`anyppg.signal.heart_rate.beat_regularity` on :attr:`cleaned_peaks`): the share of
+        intervals near their median, and 60 / the mean interval where the beats are regular."""
+        from anyppg.signal.heart_rate import beat_regularity
+
+        return beat_regularity(self.cleaned, self.sampling_rate, peaks=self.cleaned_peaks)
+
+    @cached_property
     def peaks(self) -> np.ndarray:
         """Systolic peaks of :attr:`signal` as given (``ppg_findpeaks(signal, clean=False)``): what the
         tracker uses on an already band-passed window. int64 indices."""

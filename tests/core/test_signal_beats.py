@@ -158,3 +158,24 @@ def test_regular_beats_give_60_over_their_mean_interval_and_irregular_ones_nothi
     irregular = 0.5 + np.concatenate([[0.0], np.cumsum([0.5, 1.1, 0.6, 0.9, 0.45, 1.2, 0.7, 1.0, 0.55])])
     assert np.isnan(regular_beat_rate(_pulse_train(irregular, 10.0), 125.0))
     assert np.isnan(regular_beat_rate(_pulse_train(beats[:3], 10.0), 125.0))  # two intervals: too few
+
+
+def test_beat_regularity_is_beat_evidences_share_and_the_regular_rate_in_one_pass():
+    from anyppg.signal.heart_rate import beat_evidence, beat_regularity, regular_beat_rate
+    from anyppg.signal.segment import PPGSegment
+
+    steady = 0.5 + np.concatenate([[0.0], np.cumsum([0.8, 0.8, 0.8, 0.9, 0.9, 0.8, 0.8, 0.9, 0.8, 0.8, 0.9])])
+    fib = 0.5 + np.concatenate([[0.0], np.cumsum([0.5, 1.1, 0.6, 0.9, 0.45, 1.2, 0.7, 1.0, 0.55])])
+    for beats in (steady, fib):
+        x = _pulse_train(beats, 10.0)
+        regularity, rate = beat_regularity(x, 125.0)
+        assert regularity == beat_evidence(x, 125.0)[1]
+        np.testing.assert_equal(rate, regular_beat_rate(x, 125.0))
+        seg = PPGSegment(x, 125.0)
+        assert seg.cleaned_beats == beat_regularity(seg.cleaned, 125.0, peaks=seg.cleaned_peaks)
+    assert (
+        beat_regularity(_pulse_train(steady, 10.0), 125.0)[0]
+        > 0.95
+        > beat_regularity(_pulse_train(fib, 10.0), 125.0)[0]
+    )
+    assert all(np.isnan(beat_regularity(_pulse_train(steady[:3], 10.0), 125.0)))  # two intervals: too few
