@@ -390,6 +390,41 @@ def test_the_seed_with_the_lowest_validation_error_is_kept(windows, tmp_path):
         torch.testing.assert_close(a, b)
 
 
+def test_hr_af_seed_choice_is_recorded_with_each_seeds_validation_af(windows, tmp_path):
+    from anyppg.quantization.assets import choose_seed, train_best_seed
+    from anyppg.quantization.students import load_student
+
+    config = HeadTrainConfig(student="student-xs", epochs=2, batch_size=8, select="val_hr")
+    path = tmp_path / "student-xs.pt"
+    train_best_seed(windows, windows, config, [0, 1], None, path, select="hr-af")
+    extra = load_student(path)[1]["extra"]
+    hr, af = extra["validation_hr_mae_by_seed"], extra["validation_af_auroc_by_seed"]
+    assert extra["seed_select"] == "hr-af" and set(af) == {"0", "1"}
+    scores = {int(s): {"hr": hr[s], "af": af[s]} for s in hr}
+    assert extra["config"]["seed"] == choose_seed(scores, "hr-af")
+    history = extra["history"]  # the kept seed's: its AF is the selected epoch's validation AUROC
+    selected = history[int(history[-1]["selected_epoch"]) - 1]
+    assert selected["val_af_auroc"] == pytest.approx(af[str(extra["config"]["seed"])])
+
+
+def test_choose_seed_weighs_af_only_among_seeds_close_on_heart_rate():
+    from anyppg.quantization.assets import HR_MARGIN_BPM, choose_seed
+
+    nan = float("nan")
+    scores = {
+        0: {"hr": 2.00, "af": 0.940},
+        1: {"hr": 2.00 + HR_MARGIN_BPM / 2, "af": 0.960},  # close enough: best AF wins
+        2: {"hr": 2.00 + 2 * HR_MARGIN_BPM, "af": 0.990},  # too far on heart rate
+    }
+    assert choose_seed(scores, "hr") == 0
+    assert choose_seed(scores, "hr-af") == 1
+    # No AF score (no rhythm windows in validation): heart rate decides; a NaN MAE never wins.
+    assert choose_seed({0: {"hr": 2.1, "af": nan}, 1: {"hr": 2.05, "af": nan}}, "hr-af") == 1
+    assert choose_seed({0: {"hr": nan, "af": 0.99}, 1: {"hr": 3.0, "af": 0.90}}, "hr-af") == 1
+    with pytest.raises(ValueError, match="expected one of"):
+        choose_seed(scores, "af")
+
+
 def test_rate_temperature_is_the_validation_best_and_folded_into_the_student(windows):
     from anyppg.quantization.assets import fit_rate_temperature
     from anyppg.quantization.distill import predict
