@@ -11,7 +11,8 @@ Steps (each logged; nothing is downloaded):
    The held-out patients are listed in the cards.
 3. **train** each student's heads on the training patients (:mod:`anyppg.quantization.real_heads`;
    the wrist sets of :data:`QUALITY_ONLY` without their heart-rate labels): 15 % of them (seed 1,
-   Liu stratified) are a validation set that picks the kept epoch; or reuse ``--work/{student}.pt``
+   Liu stratified) are a validation set that picks the kept epoch and, of the ``--seeds`` trained,
+   the kept seed (:func:`choose_seed`, ``--seed-select``); or reuse ``--work/{student}.pt``
    with ``--reuse``. With ``--teacher DIR`` (a pretraining run folder holding
    ``checkpoint.pt``) the teacher's embeddings of the training windows are cached in ``--work`` and
    distilled into the student's ``embedding`` output.
