@@ -66,6 +66,7 @@ from anyppg.errors import InvalidSignalError
 from anyppg.signal._checks import InvalidParameterError, check_positive, check_rate
 from anyppg.signal.filters import sosfiltfilt
 from anyppg.signal.heart_rate import beat_evidence
+from anyppg.signal.peaks import drop_minor_peaks, ppg_findpeaks
 
 __all__ = [
     "HeartRateEstimate",
@@ -148,6 +149,10 @@ class MotionTrackerConfig:
             their rate (10 % of its maximum). Known limit: a detector that skips every other beat
             of a strongly alternating pulse (pulsus alternans) gives regular beats at half the
             rate, and the track follows them.
+        minor_peak_share: the beat evidence leaves out a peak lower than this share of both its
+            neighbours (:func:`anyppg.signal.peaks.drop_minor_peaks`): the dicrotic hump of a slow
+            or strongly reflected pulse, which read as a beat gives regular intervals at twice the
+            rate, so the harmonic penalty would push the track up to it; 0 keeps every peak.
     """
 
     analysis_s: float = 8.0
@@ -172,6 +177,7 @@ class MotionTrackerConfig:
     beat_weight: float = 2.0
     beat_regularity: float = 0.4
     harmonic_penalty: float = 0.8
+    minor_peak_share: float = 0.5
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -193,13 +199,14 @@ class MotionTrackerConfig:
                 "beat_weight",
                 "beat_regularity",
                 "harmonic_penalty",
+                "minor_peak_share",
             ):
                 check_positive(f.name, value, allow_zero=True)
             else:
                 check_positive(f.name, value)
         if self.jump_probability >= 1:
             raise InvalidParameterError("jump_probability", self.jump_probability, "a probability below 1")
-        for name in ("beat_regularity", "harmonic_penalty"):
+        for name in ("beat_regularity", "harmonic_penalty", "minor_peak_share"):
             if getattr(self, name) >= 1:
                 raise InvalidParameterError(name, getattr(self, name), "a share below 1")
         if self.bpm_range[1] - self.bpm_range[0] < 2:
@@ -438,8 +445,12 @@ class MotionHeartRateTracker:
         """The beat-interval rate and regularity of the analysed tail at the input rate (the
         channel with the most regular beats): ``(bpm, regularity)``."""
         best = (math.nan, 0.0)
+        cfg, fs = self.config, self.sampling_rate
         for row in tail:
-            bpm, regularity = beat_evidence(row, self.sampling_rate, self.config.bpm_range)
+            peaks = ppg_findpeaks(row, fs, clean=False)
+            if cfg.minor_peak_share > 0:
+                peaks = drop_minor_peaks(row, peaks, cfg.minor_peak_share)
+            bpm, regularity = beat_evidence(row, fs, cfg.bpm_range, peaks)
             if regularity > best[1]:
                 best = (bpm, regularity)
         return best

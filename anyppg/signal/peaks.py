@@ -94,6 +94,44 @@ def ppg_findpeaks(
     return _enforce_distance(peaks, x, distance).astype(np.int64)
 
 
+def drop_minor_peaks(
+    signal: np.ndarray, peaks: np.ndarray, share: float = 0.5, *, every_other: float = 1 / 3
+) -> np.ndarray:
+    """The peaks without the minor ones, where minor peaks come between the beats as a pattern.
+
+    A minor peak rises less than ``share`` of both its neighbours' heights above the signal's median
+    (the first and last peaks are judged by their one neighbour). A slow pulse band-passed at 0.5 Hz,
+    or one with a strong dicrotic wave, shows such a hump between every two beats;
+    ``ppg_findpeaks`` finds it, and the intervals then read at twice the heart rate, regularly
+    enough to pass for the pulse. Those humps are dropped only when at least ``every_other`` of the
+    peaks are minor: a weak beat now and then (an ectopic beat, a pulse deficit) is a beat, and is
+    kept.
+
+    Args:
+        signal: the band-passed PPG the peaks were found on, shape (n,).
+        peaks: sorted sample indices of its peaks.
+        share: a peak under this share of both neighbours' heights is minor.
+        every_other: the share of minor peaks from which they are dropped.
+
+    Returns:
+        The kept peaks (sorted int64 indices).
+
+    Example:
+        >>> x = np.zeros(500)
+        >>> x[[50, 100, 150, 200, 250, 300]] = [1.0, 0.2, 1.1, 0.25, 0.9, 0.2]
+        >>> drop_minor_peaks(x, np.array([50, 100, 150, 200, 250, 300])).tolist()
+        [50, 150, 250]
+    """
+    peaks = np.asarray(peaks, dtype=np.int64)
+    if len(peaks) < 2:
+        return peaks
+    height = np.asarray(signal, dtype=np.float64)[peaks] - float(np.median(signal))
+    left = np.concatenate([[np.inf], height[:-1]])
+    right = np.concatenate([height[1:], [np.inf]])
+    minor = height < share * np.minimum(left, right)
+    return peaks[~minor] if minor.mean() >= every_other else peaks
+
+
 def ecg_findpeaks(
     signal: np.ndarray,
     sampling_rate: float,

@@ -13,6 +13,7 @@ from anyppg.signal import HeartRateTracker, preprocess_recording
 from anyppg.signal._checks import InvalidParameterError
 from anyppg.signal.heart_rate import beat_evidence
 from anyppg.signal.motion_hr import MotionHeartRateTracker, MotionTrackerConfig, track_heart_rate
+from anyppg.signal.peaks import drop_minor_peaks
 
 FS = 125.0
 AVAILABLE = [r.name for r in recordings.list_recordings() if r.available]
@@ -73,8 +74,36 @@ def test_classic_tracker_is_not_pulled_to_twice_a_slow_pulse(rate: float) -> Non
     assert np.max(errors) < 10.0
 
 
+@pytest.mark.parametrize("rate", [45.0, 50.0, 55.0])
+def test_motion_tracker_is_not_pushed_to_twice_a_pulse_with_a_dicrotic_hump(rate: float) -> None:
+    """A hump of 0.3 of the beat's height just after mid-beat: peak-to-peak intervals alternate
+    within 15 % of one another at twice the rate, regular enough to read as beats there, so the
+    harmonic penalty used to push the track onto twice the rate. Leaving out the minor peaks keeps
+    it on the pulse; with every peak kept (``minor_peak_share=0``) it goes up as before."""
+    period = 60 / rate
+    beats = np.arange(0.3, 60, period)
+    both = np.sort(np.concatenate([beats, beats + 0.55 * period]))
+    x = _pulse_train(both, 60.0, np.where(np.isin(both, beats), 1.0, 0.3))
+    on = track_heart_rate(x, FS, None).bpm[3:]
+    off = track_heart_rate(x, FS, None, config=MotionTrackerConfig(minor_peak_share=0.0)).bpm[3:]
+    assert np.abs(on - rate).max() < 1.0
+    assert np.median(off) == pytest.approx(2 * rate, abs=1.0)
+
+
+def test_drop_minor_peaks_keeps_every_beat_of_a_varying_pulse() -> None:
+    x = np.zeros(1000)
+    peaks = np.arange(50, 1000, 100)
+    x[peaks] = 1.0 + 0.4 * np.sin(np.arange(len(peaks)))  # heights 0.66-1.4: breathing, not humps
+    np.testing.assert_array_equal(drop_minor_peaks(x, peaks), peaks)
+    x[peaks[4]] = 0.2  # one weak beat between two strong ones (an ectopic beat): kept
+    np.testing.assert_array_equal(drop_minor_peaks(x, peaks), peaks)
+    np.testing.assert_array_equal(drop_minor_peaks(x, peaks, every_other=0.1), np.delete(peaks, 4))
+    assert drop_minor_peaks(x, peaks[:1]).tolist() == [50]
+    assert drop_minor_peaks(x, np.array([], dtype=np.int64)).tolist() == []
+
+
 def test_config_checks_the_beat_parameters() -> None:
-    for name in ("beat_regularity", "harmonic_penalty"):
+    for name in ("beat_regularity", "harmonic_penalty", "minor_peak_share"):
         with pytest.raises(InvalidParameterError, match=name):
             MotionTrackerConfig(**{name: 1.0})
     with pytest.raises(InvalidParameterError, match="beat_weight"):
