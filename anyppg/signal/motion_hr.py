@@ -24,7 +24,8 @@ the PPG spectrum these peaks are often stronger than the pulse and may sit on to
    with the motion says little, so it cannot drag the track away), above a floor; at the dominant
    movement frequency the emission never falls below ``motion_hold`` (when the heart rate equals the
    cadence the cancellation removes the pulse too, and that frequency must stay possible). The
-   estimate is the forward posterior's mode refined by its local mean: purely online, no look-ahead.
+   estimate is the forward posterior's mode refined by its local mean (symmetric about the mode):
+   purely online, no look-ahead.
    When four clear windows in a row agree on a rate of their own, away from the track and from the
    movement frequencies, the track is taken as lost and acquired afresh from the latest window.
 5. **Beat intervals** (PPG only, while the wrist is still: no accelerometer, or one below
@@ -35,7 +36,9 @@ the PPG spectrum these peaks are often stronger than the pulse and may sit on to
    itself; the beat rate is the window's own rate in the re-acquisition rule above. Regular beats
    cannot be a harmonic of the pulse (that needs every other beat missed, or an extra peak in
    every beat); a detector that now and then skips or doubles beats gives irregular intervals and
-   little weight (measured in docs/signal.md).
+   little weight (measured in docs/signal.md). The extra peak in every beat does occur, as a small
+   hump between the beats of a slow pulse after the 0.5 Hz band-pass, so where a third of the peaks
+   are such humps they are left out first (``minor_peak_share``).
 
 The confidence (0-1) is the posterior probability that the heart rate lies within ±5 bpm of the
 estimate, times how well the window on its own supports the estimate (its emission there over its
@@ -82,6 +85,8 @@ _CONFIDENCE_BPM = 5.0  # half-width of the confidence interval (bpm)
 _MAX_CHANNELS = 16
 _TRANSITIONS_KEPT = 16  # transition matrices cached, one per step length
 _HARMONIC_WIDTH = 0.06  # sd of the harmonic penalty, as a share of the harmonic's rate
+_BEAT_SLACK = 0.1  # beats are read over bpm_range widened by this share each way: a heart at the
+# range's end beats on both sides of it (at 40 bpm, intervals of 1.48-1.52 s, half cut at 1.50 s)
 
 
 @dataclass(frozen=True)
@@ -446,11 +451,13 @@ class MotionHeartRateTracker:
         channel with the most regular beats): ``(bpm, regularity)``."""
         best = (math.nan, 0.0)
         cfg, fs = self.config, self.sampling_rate
+        lo, hi = cfg.bpm_range
+        plausible = (lo * (1 - _BEAT_SLACK), hi * (1 + _BEAT_SLACK))
         for row in tail:
             peaks = ppg_findpeaks(row, fs, clean=False)
             if cfg.minor_peak_share > 0:
                 peaks = drop_minor_peaks(row, peaks, cfg.minor_peak_share)
-            bpm, regularity = beat_evidence(row, fs, cfg.bpm_range, peaks)
+            bpm, regularity = beat_evidence(row, fs, plausible, peaks)
             if regularity > best[1]:
                 best = (bpm, regularity)
         return best
@@ -547,7 +554,8 @@ class MotionHeartRateTracker:
         posterior /= posterior.sum()
         self._posterior = posterior
         i = int(np.argmax(posterior))
-        near = slice(max(0, i - 3), i + 4)
+        k = min(3, i, len(self.grid_bpm) - 1 - i)  # symmetric: at the grid's ends a one-sided mean
+        near = slice(i - k, i + k + 1)  # would pull a rate there inwards (40 bpm read as 41)
         self.bpm = float(posterior[near] @ self.grid_bpm[near] / posterior[near].sum())
         within = np.abs(self.grid_bpm - self.bpm) <= _CONFIDENCE_BPM
         support = float(likelihood[near].max() / likelihood.max())  # does this window itself agree?

@@ -74,7 +74,7 @@ def test_classic_tracker_is_not_pulled_to_twice_a_slow_pulse(rate: float) -> Non
     assert np.max(errors) < 10.0
 
 
-@pytest.mark.parametrize("rate", [45.0, 50.0, 55.0])
+@pytest.mark.parametrize("rate", [40.0, 45.0, 50.0, 55.0])
 def test_motion_tracker_is_not_pushed_to_twice_a_pulse_with_a_dicrotic_hump(rate: float) -> None:
     """A hump of 0.3 of the beat's height just after mid-beat: peak-to-peak intervals alternate
     within 15 % of one another at twice the rate, regular enough to read as beats there, so the
