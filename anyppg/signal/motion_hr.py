@@ -162,7 +162,7 @@ class MotionTrackerConfig:
 
     analysis_s: float = 8.0
     band_hz: tuple[float, float] = (0.4, 4.0)
-    bpm_range: tuple[float, float] = (40.0, 210.0)
+    bpm_range: tuple[float, float] = (40.0, 220.0)
     anc_lag_s: float = 0.2
     anc_ridge: float = 1.0
     anc_quadratic_gain: float = 0.2
