@@ -95,7 +95,12 @@ def ppg_findpeaks(
 
 
 def drop_minor_peaks(
-    signal: np.ndarray, peaks: np.ndarray, share: float = 0.5, *, every_other: float = 1 / 3
+    signal: np.ndarray,
+    peaks: np.ndarray,
+    share: float = 0.5,
+    *,
+    every_other: float = 1 / 3,
+    ends: bool = False,
 ) -> np.ndarray:
     """The peaks without the minor ones, where minor peaks come between the beats as a pattern.
 
@@ -105,13 +110,16 @@ def drop_minor_peaks(
     ``ppg_findpeaks`` finds it, and the intervals then read at twice the heart rate, regularly
     enough to pass for the pulse. Those humps are dropped only when at least ``every_other`` of the
     peaks are minor: a weak beat now and then (an ectopic beat, a pulse deficit) is a beat, and is
-    kept.
+    kept. With ``ends`` a minor first or last peak is dropped whatever their share: at the edge of a
+    window band-passed on its own it is a beat cut off or the filter settling, and the interval it
+    makes is not a beat's.
 
     Args:
         signal: the band-passed PPG the peaks were found on, shape (n,).
         peaks: sorted sample indices of its peaks.
         share: a peak under this share of both neighbours' heights is minor.
         every_other: the share of minor peaks from which they are dropped.
+        ends: drop a minor first or last peak in any case.
 
     Returns:
         The kept peaks (sorted int64 indices).
@@ -129,7 +137,11 @@ def drop_minor_peaks(
     left = np.concatenate([[np.inf], height[:-1]])
     right = np.concatenate([height[1:], [np.inf]])
     minor = height < share * np.minimum(left, right)
-    return peaks[~minor] if minor.mean() >= every_other else peaks
+    if minor.mean() < every_other:
+        minor[1:-1] = False  # a weak beat now and then is a beat
+        if not ends:
+            return peaks
+    return peaks[~minor]
 
 
 def ecg_findpeaks(

@@ -17,7 +17,7 @@ import numpy as np
 from anyppg.signal._checks import as_acc, as_signal, check_rate
 from anyppg.signal.constants import PPG_BAND_HZ
 from anyppg.signal.filters import ppg_bandpass_sos, ppg_clean, ppg_phase_corrected, sosfiltfilt
-from anyppg.signal.peaks import ppg_findpeaks
+from anyppg.signal.peaks import drop_minor_peaks, ppg_findpeaks
 
 __all__ = ["PPGSegment"]
 
@@ -68,13 +68,21 @@ class PPGSegment:
         return ppg_findpeaks(self.cleaned, self.sampling_rate, clean=False)
 
     @cached_property
+    def beat_peaks(self) -> np.ndarray:
+        """:attr:`cleaned_peaks` without the small humps between the beats of a slow pulse
+        (:func:`anyppg.signal.peaks.drop_minor_peaks`, where a third of the peaks are such humps)
+        and without a weak first or last peak (the window's edge): the beats the window's beat rate
+        and regularity are read from. int64 indices."""
+        return drop_minor_peaks(self.cleaned, self.cleaned_peaks, ends=True)
+
+    @cached_property
     def cleaned_beats(self) -> tuple[float, float]:
         """``(regularity, rate)`` of :attr:`cleaned`'s beats
-        (:func:`anyppg.signal.heart_rate.beat_regularity` on :attr:`cleaned_peaks`): the share of
+        (:func:`anyppg.signal.heart_rate.beat_regularity` on :attr:`beat_peaks`): the share of
         intervals near their median, and 60 / the mean interval where the beats are regular."""
         from anyppg.signal.heart_rate import beat_regularity
 
-        return beat_regularity(self.cleaned, self.sampling_rate, peaks=self.cleaned_peaks)
+        return beat_regularity(self.cleaned, self.sampling_rate, peaks=self.beat_peaks)
 
     @cached_property
     def peaks(self) -> np.ndarray:

@@ -9,7 +9,7 @@ import pytest
 
 import anyppg
 from anyppg import recordings
-from anyppg.signal import HeartRateTracker, preprocess_recording
+from anyppg.signal import HeartRateTracker, PPGSegment, preprocess_recording
 from anyppg.signal._checks import InvalidParameterError
 from anyppg.signal.heart_rate import beat_evidence
 from anyppg.signal.motion_hr import MotionHeartRateTracker, MotionTrackerConfig, track_heart_rate
@@ -100,6 +100,25 @@ def test_drop_minor_peaks_keeps_every_beat_of_a_varying_pulse() -> None:
     np.testing.assert_array_equal(drop_minor_peaks(x, peaks, every_other=0.1), np.delete(peaks, 4))
     assert drop_minor_peaks(x, peaks[:1]).tolist() == [50]
     assert drop_minor_peaks(x, np.array([], dtype=np.int64)).tolist() == []
+    x[peaks[4]] = 1.0
+    x[peaks[-1]] = 0.1  # the last peak, weak: a beat cut off by the segment's end
+    np.testing.assert_array_equal(drop_minor_peaks(x, peaks), peaks)
+    np.testing.assert_array_equal(drop_minor_peaks(x, peaks, ends=True), peaks[:-1])
+
+
+def test_a_slow_regular_pulse_reads_regular_beats_at_its_rate() -> None:
+    """The window's beat regularity (``beat_regularity``, which ``af_alert`` needs under 0.95) and
+    beat-by-beat rate read a 50 bpm pulse with a dicrotic hump as regular beats at 50 bpm, not as
+    alternating intervals at twice the rate."""
+    period = 60 / 50.0
+    beats = np.arange(0.3, 10, period)
+    both = np.sort(np.concatenate([beats, beats + 0.55 * period]))
+    x = _pulse_train(both, 10.0, np.where(np.isin(both, beats), 1.0, 0.3))
+    seg = PPGSegment(x, FS)
+    assert len(seg.beat_peaks) < len(seg.cleaned_peaks)
+    regularity, rate = seg.cleaned_beats
+    assert regularity == 1.0
+    assert rate == pytest.approx(50.0, abs=0.5)
 
 
 def test_config_checks_the_beat_parameters() -> None:
