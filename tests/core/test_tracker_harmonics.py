@@ -90,6 +90,16 @@ def test_motion_tracker_is_not_pushed_to_twice_a_pulse_with_a_dicrotic_hump(rate
     assert np.median(off) == pytest.approx(2 * rate, abs=1.0)
 
 
+@pytest.mark.parametrize(("rate", "tolerance"), [(40.0, 0.6), (215.0, 0.6), (220.0, 1.5)])
+def test_motion_tracker_reads_the_ends_of_its_range(rate: float, tolerance: float) -> None:
+    """The grid runs 40-220 bpm and the estimate's local mean stays symmetric at its ends: a pulse at
+    the end is read there, not pulled inwards (40 read as 41, 220 as 209 before; 220 bpm beats are
+    at the peak detector's shortest interval, so the track may sit one bin below)."""
+    beats = np.arange(0.3, 60, 60 / rate)
+    bpm = track_heart_rate(_pulse_train(beats, 60.0), FS, None).bpm[3:]
+    assert np.abs(bpm - rate).max() < tolerance
+
+
 def test_drop_minor_peaks_keeps_every_beat_of_a_varying_pulse() -> None:
     x = np.zeros(1000)
     peaks = np.arange(50, 1000, 100)
