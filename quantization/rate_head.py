@@ -185,6 +185,7 @@ class RateHeadConfig:
     epochs: int = 15
     batch_size: int = 256
     seed: int = 0
+    parameters: tuple[str, ...] = RATE_HEAD_PARAMETERS
 
 
 def rate_features(student: Student, ppg: np.ndarray, batch: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
@@ -235,9 +236,14 @@ def finetune_rate_head(
     target = torch.as_tensor(np.concatenate([windows.hr[known], paced.hr]).astype(np.float32))
     weight = torch.cat([torch.ones(len(p_real)), torch.full((len(p_paced),), config.paced_weight)])
     rates = (student.heart_rate.weight[0] + student.heart_rate.bias).detach()
+    unknown = set(config.parameters) - set(RATE_HEAD_PARAMETERS)
+    if unknown:
+        raise ValueError(
+            f"only the rate read-out can be refitted ({', '.join(RATE_HEAD_PARAMETERS)}); got {sorted(unknown)}"
+        )
     source = {k: v.detach().clone() for k, v in student.named_parameters() if k in RATE_HEAD_PARAMETERS}
-    params = {k: v.clone().requires_grad_(True) for k, v in source.items()}
-    optimiser = torch.optim.Adam(params.values(), lr=config.lr)
+    params = {k: v.clone().requires_grad_(k in config.parameters) for k, v in source.items()}
+    optimiser = torch.optim.Adam([params[k] for k in config.parameters], lr=config.lr)
     g = torch.Generator().manual_seed(config.seed)
     y = (target - HR_CENTER_BPM) / HR_SCALE_BPM
     loss = torch.zeros(())
@@ -247,7 +253,7 @@ def finetune_rate_head(
             j = order[i : i + config.batch_size]
             pred = (_rate(params, rates, power[j], z[j]) - HR_CENTER_BPM) / HR_SCALE_BPM
             fit = (F.huber_loss(pred, y[j], delta=0.1, reduction="none") * weight[j]).sum() / weight[j].sum()
-            pull = sum(((params[k] - source[k]) ** 2).sum() for k in params)
+            pull = sum(((params[k] - source[k]) ** 2).sum() for k in config.parameters)
             loss = fit + config.l2 * pull
             optimiser.zero_grad()
             loss.backward()
@@ -259,7 +265,6 @@ def finetune_rate_head(
             named[k].copy_(v.detach())
     account = {
         "config": asdict(config),
-        "parameters": list(RATE_HEAD_PARAMETERS),
         "real_windows": int(known.sum()),
         "paced_windows": len(paced),
         "final_loss": float(loss.detach()),

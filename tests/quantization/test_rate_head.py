@@ -92,3 +92,15 @@ def test_a_student_without_the_spectrum_branch_has_no_read_out_to_refit():
     w = _windows([70.0])
     with pytest.raises(ValueError, match="spectrum branch"):
         finetune_rate_head(build_student("student-xs"), w, w)
+
+
+def test_only_the_read_out_can_be_refitted(shipped):
+    _, student = shipped
+    w = _windows([70.0])
+    with pytest.raises(ValueError, match="only the rate read-out"):
+        finetune_rate_head(student, w, w, RateHeadConfig(parameters=("rhythm.weight",)))
+    refitted, _ = finetune_rate_head(
+        student, w, w, RateHeadConfig(parameters=("spectral_logits.weight",), epochs=3, l2=0.0)
+    )
+    before, after = dict(student.named_parameters()), dict(refitted.named_parameters())
+    assert {k for k in before if not torch.equal(before[k], after[k])} == {"spectral_logits.weight"}
