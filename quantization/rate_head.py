@@ -9,7 +9,10 @@ recordings the heads were trained on hold no heart rate under 45 bpm: the shippe
 pulse (30-50 bpm, whose causal band-pass puts a second hump in every beat) at about twice its rate.
 Rebuilding the whole student with slow paced beats in the training set fixed that but moved AF
 discrimination and false AF alarms by more than the rebuild rules allowed (docs/quantization.md);
-refitting only the read-out cannot move them.
+refitting only the read-out cannot move them. Tried on student-s (2026-12-01) and **not shipped**: it
+read slow validation pulses better but moved one held-out patient's rate by 4.5 bpm and halved an
+alternating pulse on the validation patients (docs/quantization.md, "Refitting only the heart-rate
+read-out").
 
 Steps (each logged; nothing is downloaded):
 
@@ -167,7 +170,8 @@ def student_from_litert(path: str | Path, name: str) -> Student:
 
 @dataclass(frozen=True)
 class RateHeadConfig:
-    """How :func:`finetune_rate_head` refits the read-out (defaults: the shipped refit's).
+    """How :func:`finetune_rate_head` refits the read-out (defaults: the setting chosen on the
+    validation patients in the documented, not shipped, refit).
 
     Attributes:
         paced_weight: loss weight of a paced window against a real one (1.0). Chosen on the
@@ -177,6 +181,7 @@ class RateHeadConfig:
         epochs: passes over the windows.
         batch_size: windows per step.
         seed: shuffling.
+        parameters: which of :data:`RATE_HEAD_PARAMETERS` move (the others stay the source's).
     """
 
     paced_weight: float = 0.35
