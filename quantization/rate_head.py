@@ -8,10 +8,10 @@ rhythm outputs stay the ones the file already has. That is what this module does
 recordings the heads were trained on hold no heart rate under 45 bpm: the shipped head reads a slow
 pulse (30-50 bpm, whose causal band-pass puts a second hump in every beat) at about twice its rate.
 Rebuilding the whole student with slow paced beats in the training set fixed that but moved AF
-discrimination and false AF alarms by more than the rebuild rules allowed (docs/quantization.md);
+discrimination and false AF alarms by more than the rebuild rules allowed (docs/experiments.md);
 refitting only the read-out cannot move them. Tried on student-s (2026-12-01) and **not shipped**: it
 read slow validation pulses better but moved one held-out patient's rate by 4.5 bpm and halved an
-alternating pulse on the validation patients (docs/quantization.md, "Refitting only the heart-rate
+alternating pulse on the validation patients (docs/experiments.md, "Refitting only the heart-rate
 read-out").
 
 Steps (each logged; nothing is downloaded):
