@@ -85,7 +85,7 @@ def student_from_litert(path: str | Path, name: str) -> Student:
     The file holds BatchNorm folded into its convolutions; the student gets each folded bias as its
     BatchNorm's shift (scale 1, running statistics 0 / ``1 - eps``), so it folds back to the file's
     convolution. The spectrum branch's fixed weights and the heart-rate bins are the code's (checked
-    against the file). Use it to refit part of a shipped model whose training checkpoint is gone; the
+    against the file); a plain heart-rate head's ``Linear`` is the file's, in bpm. Use it to refit part of a shipped model whose training checkpoint is gone; the
     rebuilt student matches the file as an fp32 model matches its int8 form (:func:`main` logs it).
 
     Raises:
@@ -96,7 +96,7 @@ def student_from_litert(path: str | Path, name: str) -> Student:
     interpreter = Interpreter(model_path=str(path))
     interpreter.allocate_tensors()
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
-    ops = interpreter._get_ops_details()
+    ops = interpreter._get_ops_details()  # no public API lists a graph's ops and their tensors
     student = build_student(name)
     blocks = [m for m in student.modules() if isinstance(m, ConvBNReLU)]  # in forward order
     convs = [
@@ -151,7 +151,7 @@ def student_from_litert(path: str | Path, name: str) -> Student:
         for attr, (wi, bi) in linears.items():
             layer = modules[attr]
             w = _dequantized(interpreter, details, wi)
-            if attr == "heart_rate":
+            if attr == "heart_rate" and student.spectrum is not None:
                 if not np.allclose(w, layer.weight.numpy(), atol=1e-3):
                     raise ValueError(f"{path}: the heart-rate bins differ from {name}'s")
                 continue
@@ -162,6 +162,8 @@ def student_from_litert(path: str | Path, name: str) -> Student:
             layer.weight.copy_(torch.from_numpy(w))
             if bi >= 0:
                 layer.bias.copy_(torch.from_numpy(_dequantized(interpreter, details, bi)))
+    # The file's plain heart-rate Linear already outputs bpm (fold_batchnorm folded the scaling in).
+    student.hr_affine = False
     return student.eval()
 
 
@@ -232,7 +234,7 @@ def finetune_rate_head(
     values. Every other output of the copy is the source's, bit for bit.
 
     Returns:
-        ``(the refitted copy, an account: config, window counts, final training loss)``.
+        ``(the refitted copy, an account: config, window counts, the last batch's loss)``.
     """
     known = np.isfinite(windows.hr)
     p_real, z_real = rate_features(student, windows.ppg[known])
@@ -272,7 +274,7 @@ def finetune_rate_head(
         "config": asdict(config),
         "real_windows": int(known.sum()),
         "paced_windows": len(paced),
-        "final_loss": float(loss.detach()),
+        "last_batch_loss": float(loss.detach()),
     }
     return refitted, account
 

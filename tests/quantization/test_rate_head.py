@@ -66,6 +66,15 @@ def test_the_rebuilt_student_reads_windows_as_its_int8_file_does(shipped):
     assert cos.min() > 0.95
 
 
+def test_a_student_without_the_spectrum_branch_is_rebuilt_too():
+    path = default_model_path("tflite").with_name("student-xs_litert_q8.tflite")
+    student = student_from_litert(path, "student-xs")
+    w = _windows([65.0, 90.0, 130.0])
+    fp32, int8 = predict(student, w.ppg), runtime_outputs(path, w.ppg)
+    assert np.abs(fp32["heart_rate"] - int8["heart_rate"]).max() < 2.0
+    assert np.abs(fp32["af"] - int8["af"]).max() < 1.0
+
+
 def test_a_file_of_another_student_is_refused(shipped):
     path, _ = shipped
     with pytest.raises(ValueError, match=str(path)):
