@@ -1,5 +1,5 @@
 """Refit a shipped student's heart-rate read-out over 30-220 bpm, and nothing else:
-``python -m anyppg.quantization.rate_head --data DIR``.
+``python -m anyppg.quantization.rate_head --data DIR`` (files and cards to ``--out``, ``runs/rate_head``).
 
 student-s reads the heart rate from its pulse spectrum (:class:`~anyppg.quantization.students.PulseSpectrum`)
 as a softmax over 64 rate bins whose logits are ``spectral_logits(power) + bin_prior(z)``. No other
@@ -326,7 +326,10 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     paced = paced_windows(args.data, work, train, args.paced, args.seed)
     val_patients = set(_clinical(validation).subject.tolist())
     paced_val = read_paced(data_root(args.data), val_patients, per_strip=args.paced, seed=args.seed + 1)
-    config = RateHeadConfig(paced_weight=args.paced_weight, l2=args.l2, lr=args.lr, epochs=args.epochs)
+    config = RateHeadConfig(
+        paced_weight=args.paced_weight, l2=args.l2, lr=args.lr, epochs=args.epochs,
+        parameters=tuple(args.parameters),
+    )  # fmt: skip
     refitted, account = finetune_rate_head(student, train, paced, config)
     refitted, temperature = fit_rate_temperature(refitted, validation)
     account["rate_temperature"] = temperature
@@ -365,7 +368,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
                 **account,
                 "source_file": f"{source_file.name} (its card's held-out scores: "
                 "metrics.source_heldout_int8_file)",
-                "what": "only the heart-rate read-out (spectral_logits, bin_prior) refitted on the training "
+                "what": "only the heart-rate read-out (config.parameters) refitted on the training "
                 "patients' windows plus their beats paced over 30-220 bpm; every other weight is the "
                 "source file's; int8 by PTQ on the same calibration windows",
             },
@@ -399,7 +402,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--source", default=None, help="folder of the files to refit (default: the shipped assets)"
     )
-    parser.add_argument("--out", default=None, help="where the refitted files go (default: --source)")
+    parser.add_argument(
+        "--out", default="runs/rate_head", help="where the refitted files and cards go (never the source's folder "
+        "by default: a refit replaces shipped files only by hand, after its scores are read)",
+    )  # fmt: skip
     parser.add_argument("--work", default="runs/assets", help="window cache and report (the assets' --work)")
     parser.add_argument("--paced", type=int, default=6, help="paced windows per clean strip (read_paced)")
     defaults = RateHeadConfig()
@@ -407,6 +413,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--l2", type=float, default=defaults.l2)
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument(
+        "--parameters", nargs="+", default=list(defaults.parameters), choices=RATE_HEAD_PARAMETERS,
+        help="the read-out tensors refitted (default: all three)",
+    )  # fmt: skip
     parser.add_argument("--calibration-windows", type=int, default=256, help="int8 calibration windows")
     parser.add_argument("--latency-runs", type=int, default=200, help="timed runs for the cards' latency")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -416,7 +426,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         from anyppg.quantization.assets import _assets_dir
 
         args.source = str(_assets_dir())
-    args.out = args.out or args.source
     return args
 
 

@@ -6,6 +6,8 @@ Uses the shipped ``student-s`` file and simulated windows; the real data folder 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -113,3 +115,12 @@ def test_only_the_read_out_can_be_refitted(shipped):
     )
     before, after = dict(student.named_parameters()), dict(refitted.named_parameters())
     assert {k for k in before if not torch.equal(before[k], after[k])} == {"spectral_logits.weight"}
+
+
+def test_the_command_never_writes_over_the_shipped_files_by_default():
+    from anyppg.quantization.rate_head import parse_args
+
+    args = parse_args(["--data", "somewhere"])
+    assert Path(args.source).resolve() == default_model_path("tflite").parent.resolve()
+    assert Path(args.out).resolve() != Path(args.source).resolve()
+    assert parse_args(["--parameters", "spectral_logits.weight"]).parameters == ["spectral_logits.weight"]
