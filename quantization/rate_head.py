@@ -203,11 +203,11 @@ def rate_features(student: Student, ppg: np.ndarray, batch: int = 512) -> tuple[
     powers, hidden = [], []
     with torch.no_grad():
         for i in range(0, len(ppg), batch):
-            x = torch.as_tensor(np.asarray(ppg[i : i + batch], np.float32))[:, None, :]
-            power = student.spectrum(x)
-            h = student.pool(student.features(x))
+            _, power, z = student.head_inputs(
+                torch.as_tensor(np.asarray(ppg[i : i + batch], np.float32))[:, None, :]
+            )
             powers.append(power)
-            hidden.append(student.head_hidden[1](student.head_hidden[0](h) + student.spectral(power)))
+            hidden.append(z)
     return torch.cat(powers), torch.cat(hidden)
 
 
@@ -388,8 +388,10 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _clinical(windows: Any) -> Any:
+    from anyppg.trainer.heads import CLINICAL_DATASETS
+
     return windows.take(
-        np.flatnonzero(np.isin(windows.dataset, ["bidmc", "mimicdb"]) & np.isfinite(windows.hr))
+        np.flatnonzero(np.isin(windows.dataset, list(CLINICAL_DATASETS)) & np.isfinite(windows.hr))
     )
 
 

@@ -337,21 +337,28 @@ class Student(nn.Module):
             ``(embedding (B, 512), heart_rate (B, 1) bpm, quality (B, 1) logit, af (B, 1) logit,
             rhythm (B, 6) logits)``.
         """
-        if self.time_as_width:
-            x = x.reshape(x.shape[0], x.shape[1], 1, x.shape[-1])  # (B, 1, 1, T)
-        h = self.pool(self.features(x))  # (B, C)
-        if self.spectrum is None:
-            z = self.head_hidden(h)  # (B, head_hidden)
+        h, power, z = self.head_inputs(x)
+        if power is None:
             heart_rate = self.heart_rate(z)  # (B, 1)
         else:
-            power = self.spectrum(x)  # (B, harmonics * bins)
-            z = self.head_hidden[1](self.head_hidden[0](h) + self.spectral(power))
             logits = self.spectral_logits(power) + self.bin_prior(z)  # (B, bins)
             heart_rate = self.heart_rate(torch.softmax(logits, dim=-1))
         if self.hr_affine:
             heart_rate = heart_rate * HR_SCALE_BPM + HR_CENTER_BPM
         embedding = self.embed(h.detach() if detach_embedding else h)
         return embedding, heart_rate, self.quality(z), self.af(z), self.rhythm(z)
+
+    def head_inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """What the output layers read, for ``(B, 1, 1250)`` windows: the pooled trunk features
+        ``(B, C)`` (the embedding's input), the pulse spectrum ``(B, harmonics * bins)`` (None without
+        the spectrum branch) and the heads' shared hidden layer ``(B, head_hidden)``."""
+        if self.time_as_width:
+            x = x.reshape(x.shape[0], x.shape[1], 1, x.shape[-1])  # (B, 1, 1, T)
+        h = self.pool(self.features(x))  # (B, C)
+        if self.spectrum is None:
+            return h, None, self.head_hidden(h)
+        power = self.spectrum(x)  # (B, harmonics * bins)
+        return h, power, self.head_hidden[1](self.head_hidden[0](h) + self.spectral(power))
 
     def fold_batchnorm(self) -> Student:
         """The deployment form: a copy in eval mode with every BatchNorm folded into its convolution
